@@ -1,0 +1,1 @@
+"""Activities: one effect each, idempotent by a unique key, through injected adapters."""

@@ -1,0 +1,37 @@
+"""Boundaries to systems outside this service: the record system (EPJ) and notification senders."""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from domain.models import JournalEntryInput, NotificationInput
+
+log = logging.getLogger("econsult.notifications")
+
+
+class RecordSystem(Protocol):
+    """Writes a journal entry into the patient's record; must be idempotent on `entry_key`."""
+
+    async def write(self, entry: JournalEntryInput) -> str: ...
+
+
+class NotificationSender(Protocol):
+    """Delivers one notification; gets `notification_key` to deduplicate on its side."""
+
+    async def send(self, notification: NotificationInput) -> None: ...
+
+
+class LogSender:
+    """Default sender: the outbox row is the notification; a log line announces it (no content)."""
+
+    async def send(self, notification: NotificationInput) -> None:
+        log.info(
+            "notification",
+            extra={
+                "consultation_id": notification.consultation_id,
+                "audience": notification.audience.value,
+                "notification_event": notification.event.value,
+                "notification_key": notification.notification_key,
+            },
+        )

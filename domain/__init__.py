@@ -1,0 +1,1 @@
+"""Pure domain rules of the e-consultation: working-day calendar and co-payment."""

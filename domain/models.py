@@ -1,0 +1,331 @@
+"""The consultation's vocabulary: one pydantic model in and one out at every boundary.
+
+Pure data, no I/O: the workflow sandbox, the activities, the API and the tests share it.
+Every model ignores unknown fields on the way in, so a newer field in an old history
+(or an older worker reading a newer payload) never breaks a running consultation.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+MAX_BODY_CHARS = 5000
+MAX_ATTACHMENTS_PER_MESSAGE = 5
+
+MessageBody = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_BODY_CHARS)
+]
+Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=False)
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    AWAITING_CLINICIAN = "awaiting_clinician"
+    AWAITING_PATIENT = "awaiting_patient"
+    CLOSED = "closed"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (Status.CLOSED, Status.EXPIRED, Status.WITHDRAWN)
+
+
+OPEN_AFTER_SUBMIT = frozenset({Status.AWAITING_CLINICIAN, Status.AWAITING_PATIENT})
+
+WORKFLOW_ID_PREFIX = "econsultation-"
+
+
+def consultation_workflow_id(consultation_id: str) -> str:
+    """The business-key workflow id: one workflow per consultation, found by its id."""
+    return f"{WORKFLOW_ID_PREFIX}{consultation_id}"
+
+
+class Role(StrEnum):
+    PATIENT = "patient"
+    CLINICIAN = "clinician"
+    SYSTEM = "system"
+
+
+class CloseReason(StrEnum):
+    CLINICIAN = "clinician"
+    INACTIVE = "inactive"
+
+
+class CopaymentStatus(StrEnum):
+    PENDING = "pending"
+    CHARGED = "charged"
+    EXEMPT = "exempt"
+    NO_CHARGE = "no_charge"
+    NOT_APPLICABLE = "not_applicable"
+
+
+class Refusal(StrEnum):
+    """`ApplicationError.type` of every business refusal; the API maps them to HTTP answers."""
+
+    INVALID_TRANSITION = "InvalidTransition"
+    COPAYMENT_NOT_ACCEPTED = "CopaymentNotAccepted"
+    CLINICIAN_UNAVAILABLE = "ClinicianUnavailable"
+    RECIPIENT_NOT_ALLOWED = "RecipientNotAllowed"
+    NOT_A_PARTY = "NotAParty"
+
+
+# --- parties ---------------------------------------------------------------------------
+
+
+class Patient(Model):
+    id: Identifier
+    birth_date: date
+    frikort: bool = False
+    exemption: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class AttachmentRef(Model):
+    """Claim check: the content lives in the case store, only the id and digest travel."""
+
+    id: Identifier
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class MessageContent(Model):
+    body: MessageBody
+    attachments: Annotated[list[AttachmentRef], Field(max_length=MAX_ATTACHMENTS_PER_MESSAGE)] = []
+
+
+# --- workflow input, signals, updates, query ---------------------------------------------
+
+
+class ConsultationStart(Model):
+    consultation_id: Identifier
+    patient: Patient
+    clinician_id: Identifier
+    recipient_id: Identifier
+    copayment_accepted: bool
+    message: MessageContent | None = None
+    message_id: Identifier | None = None
+    # Set by the workflow itself when it continues as new; callers leave it empty.
+    carried_state: ConsultationState | None = None
+    # Messages per run before the workflow continues as new (bounded history on long threads).
+    messages_per_run: int = Field(default=50, ge=1)
+
+
+class SubmitCommand(Model):
+    """`submit`: the patient sends the drafted consultation."""
+
+    message_id: Identifier | None = None
+    message: MessageContent
+
+
+class ReplyCommand(Model):
+    """`reply`: a message from the clinician, or a follow-up from the patient."""
+
+    message_id: Identifier | None = None
+    author_role: Role
+    author_id: Identifier
+    message: MessageContent
+    billable: bool = True
+    close: bool = False
+
+
+class CloseCommand(Model):
+    """`close`: the clinician ends the case, with or without a final message."""
+
+    message_id: Identifier | None = None
+    clinician_id: Identifier
+    message: MessageContent | None = None
+    billable: bool = True
+
+
+class WithdrawCommand(Model):
+    """`withdraw`: the patient takes the question back before any clinician reply."""
+
+    patient_id: Identifier
+
+
+class CopaymentOutcome(Model):
+    status: CopaymentStatus = CopaymentStatus.PENDING
+    tariff: str | None = None
+    amount_nok: Decimal | None = None
+    settled_at: datetime | None = None
+
+
+class ConsultationState(Model):
+    """Everything the workflow knows, in one object (carried across continue-as-new)."""
+
+    consultation_id: str
+    patient: Patient
+    clinician_id: str
+    recipient_id: str
+    practice_id: str
+    reply_within_working_days: int
+    closed_days: list[date] = []
+    status: Status = Status.DRAFT
+    created_at: datetime
+    submitted_at: datetime | None = None
+    reply_due_at: datetime | None = None
+    reminder_at: datetime | None = None
+    reminded: bool = False
+    overdue: bool = False
+    awaiting_patient_since: datetime | None = None
+    closed_at: datetime | None = None
+    close_reason: CloseReason | None = None
+    clinician_has_replied: bool = False
+    copayment: CopaymentOutcome = CopaymentOutcome()
+    message_count: int = 0
+    # Every state change bumps it: the case store ignores a stale (retried, older) write.
+    revision: int = 0
+    # Message ids already taken, so a signal delivered twice never stores a message twice.
+    seen_message_ids: list[str] = []
+
+    @property
+    def can_patient_reply(self) -> bool:
+        return self.status == Status.AWAITING_PATIENT
+
+
+class ConsultationView(Model):
+    """Answer of the `state` query and of every update."""
+
+    consultation_id: str
+    status: Status
+    clinician_id: str
+    recipient_id: str
+    created_at: datetime
+    submitted_at: datetime | None
+    reply_due_at: datetime | None
+    overdue: bool
+    closed_at: datetime | None
+    close_reason: CloseReason | None
+    can_patient_reply: bool
+    copayment: CopaymentOutcome
+    message_count: int
+    revision: int
+
+
+# --- activities ----------------------------------------------------------------------------
+
+
+class DirectoryCheck(Model):
+    clinician_id: str
+    recipient_id: str
+    on_day: date
+
+
+class DirectoryAnswer(Model):
+    recipient_id: str
+    practice_id: str
+    reply_within_working_days: int
+    closed_days: list[date] = []
+
+
+class ConsultationRecord(Model):
+    """The case store's row for a consultation, written on every state change."""
+
+    consultation_id: str
+    patient_id: str
+    clinician_id: str
+    recipient_id: str
+    practice_id: str
+    status: Status
+    created_at: datetime
+    submitted_at: datetime | None = None
+    reply_due_at: datetime | None = None
+    overdue: bool = False
+    closed_at: datetime | None = None
+    close_reason: CloseReason | None = None
+    copayment: CopaymentOutcome = CopaymentOutcome()
+    revision: int
+
+
+class RecordResult(Model):
+    applied: bool
+
+
+class MessageToStore(Model):
+    message_id: str
+    consultation_id: str
+    author_role: Role
+    author_id: str
+    content: MessageContent
+    created_at: datetime
+
+
+class StoredMessage(Model):
+    message_id: str
+    created_at: datetime
+
+
+class JournalEntryKind(StrEnum):
+    MESSAGE = "message"
+    CLOSE = "close"
+    WITHDRAW = "withdraw"
+    AUTO_CLOSE = "auto_close"
+
+
+class JournalEntryInput(Model):
+    entry_key: str
+    consultation_id: str
+    patient_id: str
+    kind: JournalEntryKind
+    author_role: Role
+    author_id: str
+    text: str
+    attachment_ids: list[str] = []
+    occurred_at: datetime
+
+
+class JournalEntryResult(Model):
+    entry_key: str
+    record_reference: str
+
+
+class Audience(StrEnum):
+    PATIENT = "patient"
+    CLINICIAN = "clinician"
+    PRACTICE = "practice"
+
+
+class NotificationEvent(StrEnum):
+    NEW_MESSAGE = "new_message"
+    REPLY_AVAILABLE = "reply_available"
+    REMINDER = "reminder"
+    OVERDUE = "overdue"
+    ANSWER_LATE = "answer_late"
+    WITHDRAWN = "withdrawn"
+    CLOSED = "closed"
+
+
+class NotificationInput(Model):
+    """Ids, event and deadline only: a notification never carries health content."""
+
+    notification_key: str
+    consultation_id: str
+    audience: Audience
+    recipient_id: str
+    event: NotificationEvent
+    reply_due_at: datetime | None = None
+    occurred_at: datetime
+
+
+class NotificationResult(Model):
+    notification_key: str
+    delivered: bool
+
+
+class SettleCopayment(Model):
+    consultation_id: str
+    patient: Patient
+    replied_at: datetime
+    billable: bool
+    clinician_replied: bool = True
+
+
+ConsultationStart.model_rebuild()

@@ -1,0 +1,104 @@
+"""Working-day calendar for reply deadlines (SPEC section 3); pure, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from holidays.countries.norway import Norway
+
+OSLO: ZoneInfo = ZoneInfo("Europe/Oslo")
+
+_END_OF_DAY = time(23, 59, 59)
+_REMINDER_TIME = time(8, 0)
+
+# SPEC section 3 is the binding list. The package also names Easter Sunday and Whit Sunday
+# (and, if asked, every Sunday): those are left out, so that a renamed or newly added entry
+# in a future package version cannot silently move a deadline. Names are the package's
+# en_US names, pinned by asking for that language.
+_SPEC_HOLIDAYS = frozenset(
+    {
+        "New Year's Day",
+        "Maundy Thursday",
+        "Good Friday",
+        "Easter Monday",
+        "Labor Day",
+        "Constitution Day",
+        "Ascension Day",
+        "Pentecost Monday",
+        "Christmas Day",
+        "Second Day of Christmas",
+    }
+)
+
+
+# Computed once at import, outside any workflow sandbox: the holidays package reads its
+# translation files through gettext/locale, which the Temporal sandbox forbids at run time.
+SUPPORTED_YEARS = range(1990, 2100)
+
+
+def _load_public_holidays(years: range) -> frozenset[date]:
+    """The spec's Norwegian public holidays of the supported years."""
+    calendar = Norway(years=years, include_sundays=False, language="en_US")
+    return frozenset(
+        day for day in calendar if any(name in _SPEC_HOLIDAYS for name in calendar.get_list(day))
+    )
+
+
+_PUBLIC_HOLIDAYS = _load_public_holidays(SUPPORTED_YEARS)
+
+
+def is_public_holiday(day: date) -> bool:
+    """True on a Norwegian public holiday listed in SPEC section 3."""
+    if day.year not in SUPPORTED_YEARS:
+        raise ValueError(f"the calendar covers {SUPPORTED_YEARS.start}-{SUPPORTED_YEARS.stop - 1}")
+    return day in _PUBLIC_HOLIDAYS
+
+
+def is_working_day(day: date, closed_days: Collection[date] = ()) -> bool:
+    """True on Monday to Friday that is neither a public holiday nor a practice closed day."""
+    return day.weekday() < 5 and not is_public_holiday(day) and day not in closed_days
+
+
+def add_working_days(start: date, n: int, closed_days: Collection[date] = ()) -> date:
+    """The Nth working day strictly after `start`."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    closed = frozenset(closed_days)
+    day = start
+    while n:
+        day += timedelta(days=1)
+        if is_working_day(day, closed):
+            n -= 1
+    return day
+
+
+def oslo_day(instant: datetime) -> date:
+    """Calendar day in Europe/Oslo of an aware datetime."""
+    return _to_oslo(instant).date()
+
+
+def _to_oslo(instant: datetime) -> datetime:
+    """An aware datetime converted to Europe/Oslo; naive input is refused."""
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError(f"expected an aware datetime, got naive {instant.isoformat()}")
+    return instant.astimezone(OSLO)
+
+
+def _oslo_instant(day: date, at: time) -> datetime:
+    """Wall-clock time `at` on `day` in Europe/Oslo, as an aware UTC datetime."""
+    return datetime.combine(day, at, tzinfo=OSLO).astimezone(UTC)
+
+
+def reply_due_at(
+    submitted_at: datetime, working_days: int, closed_days: Collection[date] = ()
+) -> datetime:
+    """23:59:59 Oslo time on the Nth working day after the Oslo day of submission, in UTC."""
+    due_day = add_working_days(oslo_day(submitted_at), working_days, closed_days)
+    return _oslo_instant(due_day, _END_OF_DAY)
+
+
+def reminder_at(reply_due_at: datetime) -> datetime:
+    """08:00 Oslo time on the Oslo day of the deadline, in UTC."""
+    return _oslo_instant(oslo_day(reply_due_at), _REMINDER_TIME)

@@ -1,0 +1,93 @@
+"""`make run`: the whole service on embedded defaults, stopped together by Ctrl-C.
+
+Temporal dev server (Web UI on :8233, state in .data/), case store migrated, worker and API.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from infra.settings import get_settings
+from workflows.search_attributes import dev_server_flags
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / ".data"
+BIN = Path(sys.executable).parent
+UI_PORT = 8233
+
+
+def wait_for_port(address: str, timeout: float = 60.0) -> None:
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, int(port)), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"nothing answers on {address} after {timeout:.0f} s")
+
+
+def temporal_dev_server(address: str, extra: list[str]) -> list[str]:
+    host, port = address.rsplit(":", 1)
+    return [
+        str(BIN / "temporal"),
+        "server",
+        "start-dev",
+        "--ip",
+        host if host != "localhost" else "127.0.0.1",
+        "--port",
+        port,
+        "--ui-port",
+        str(UI_PORT),
+        "--db-filename",
+        str(DATA / "temporal.db"),
+        "--log-level",
+        "warn",
+        *dev_server_flags(),
+        *extra,
+    ]
+
+
+def main() -> None:
+    settings = get_settings()
+    DATA.mkdir(exist_ok=True)
+    env = dict(os.environ)
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(command: list[str]) -> None:
+        print("starting:", " ".join(command[:3]), flush=True)
+        processes.append(subprocess.Popen(command, cwd=ROOT, env=env))
+
+    try:
+        start(temporal_dev_server(settings.temporal_address, []))
+        wait_for_port(settings.temporal_address)
+        subprocess.run([str(BIN / "alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True)
+        start([sys.executable, "worker.py"])
+        if (ROOT / "api" / "__main__.py").exists():
+            start([sys.executable, "-m", "api"])
+        print(f"Temporal UI: http://localhost:{UI_PORT}  (Ctrl-C stops everything)", flush=True)
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+        print("a process exited; stopping the others", flush=True)
+    except KeyboardInterrupt:
+        print("\nstopping", flush=True)
+    finally:
+        for process in reversed(processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in reversed(processes):
+            try:
+                process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""One Temporal client recipe for the worker, the API and the tests: same converter, same codec."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
+
+from infra.settings import Settings
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    return dataclasses.replace(pydantic_data_converter)
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(settings),
+    )

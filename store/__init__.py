@@ -1,0 +1,1 @@
+"""Case store: SQLAlchemy models, repositories, Alembic migrations. Nobody else writes SQL."""

@@ -1,0 +1,100 @@
+"""Consultations and their messages: written by activities, read by the API."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.models import ConsultationRecord, MessageToStore, StoredMessage
+from store.idempotent import insert_once
+from store.tables import Attachment, Consultation, Message
+
+
+class UnknownAttachmentError(LookupError):
+    """An attachment id that was never uploaded, or belongs to another consultation."""
+
+
+class Consultations:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def save(self, record: ConsultationRecord) -> bool:
+        """Write the workflow's view of a case; a write older than the stored one is ignored."""
+        values = record.model_dump(exclude={"consultation_id", "copayment"}, mode="python")
+        values.update(
+            status=record.status.value,
+            close_reason=record.close_reason.value if record.close_reason else None,
+            copayment_status=record.copayment.status.value,
+            copayment_tariff=record.copayment.tariff,
+            copayment_amount_nok=record.copayment.amount_nok,
+        )
+        async with self._sessions.begin() as session:
+            if await insert_once(
+                session, Consultation, {"id": record.consultation_id, **values}, ["id"]
+            ):
+                return True
+            result = await session.execute(
+                update(Consultation)
+                .where(
+                    Consultation.id == record.consultation_id,
+                    Consultation.revision < record.revision,
+                )
+                .values(**values)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def add_message(self, message: MessageToStore) -> StoredMessage:
+        """Store a message once, and bind its attachments to it (claim checks redeemed)."""
+        attachment_ids = [a.id for a in message.content.attachments]
+        async with self._sessions.begin() as session:
+            inserted = await insert_once(
+                session,
+                Message,
+                {
+                    "id": message.message_id,
+                    "consultation_id": message.consultation_id,
+                    "author_role": message.author_role.value,
+                    "author_id": message.author_id,
+                    "body": message.content.body,
+                    "attachment_ids": attachment_ids,
+                    "created_at": message.created_at,
+                },
+                ["id"],
+            )
+            if inserted and attachment_ids:
+                await self._bind_attachments(session, message, attachment_ids)
+            stored = await session.get(Message, message.message_id)
+            assert stored is not None
+            return StoredMessage(message_id=stored.id, created_at=stored.created_at)
+
+    @staticmethod
+    async def _bind_attachments(
+        session: AsyncSession, message: MessageToStore, attachment_ids: list[str]
+    ) -> None:
+        result = await session.execute(
+            update(Attachment)
+            .where(
+                Attachment.id.in_(attachment_ids),
+                or_(
+                    Attachment.consultation_id.is_(None),
+                    Attachment.consultation_id == message.consultation_id,
+                ),
+                Attachment.message_id.is_(None),
+            )
+            .values(consultation_id=message.consultation_id, message_id=message.message_id)
+        )
+        if result.rowcount != len(attachment_ids):  # type: ignore[attr-defined]
+            raise UnknownAttachmentError(f"attachments not available: {attachment_ids}")
+
+    async def get(self, consultation_id: str) -> Consultation | None:
+        async with self._sessions() as session:
+            return await session.get(Consultation, consultation_id)
+
+    async def messages(self, consultation_id: str) -> list[Message]:
+        async with self._sessions() as session:
+            result = await session.scalars(
+                select(Message)
+                .where(Message.consultation_id == consultation_id)
+                .order_by(Message.created_at, Message.id)
+            )
+            return list(result)

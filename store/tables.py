@@ -1,0 +1,213 @@
+"""Typed SQLAlchemy 2 models of the case store."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names, so migrations are identical on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = String(64)
+# BigInteger ids that still autoincrement on SQLite.
+BIG_ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite would otherwise hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused by the case store")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UtcDateTime()}
+
+
+class Clinician(Base):
+    __tablename__ = "clinicians"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    practice_id: Mapped[str] = mapped_column(ID)
+    accepts_econsultations: Mapped[bool] = mapped_column(Boolean)
+    reply_within_working_days: Mapped[int] = mapped_column(Integer, default=5)
+    substitute_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    substitute_valid_from: Mapped[date | None] = mapped_column(Date, nullable=True)
+    substitute_valid_to: Mapped[date | None] = mapped_column(Date, nullable=True)
+    updated_at: Mapped[datetime]
+
+
+class PracticeClosedDay(Base):
+    __tablename__ = "practice_closed_days"
+
+    practice_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class Consultation(Base):
+    __tablename__ = "consultations"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ID)
+    clinician_id: Mapped[str] = mapped_column(ID)
+    recipient_id: Mapped[str] = mapped_column(ID)
+    practice_id: Mapped[str] = mapped_column(ID)
+    status: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    submitted_at: Mapped[datetime | None]
+    reply_due_at: Mapped[datetime | None]
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    closed_at: Mapped[datetime | None]
+    close_reason: Mapped[str | None] = mapped_column(String(32))
+    copayment_status: Mapped[str] = mapped_column(String(32), default="pending")
+    copayment_tariff: Mapped[str | None] = mapped_column(String(16))
+    copayment_amount_nok: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    # Workflow revision of the last applied write: older (retried) writes are ignored.
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        # The clinician's inbox: by recipient, optionally by status, ordered by deadline.
+        Index("ix_consultations_inbox", "recipient_id", "reply_due_at", "id"),
+        Index("ix_consultations_inbox_status", "recipient_id", "status", "reply_due_at", "id"),
+        Index("ix_consultations_patient", "patient_id", "created_at", "id"),
+    )
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    uploaded_by: Mapped[str] = mapped_column(ID)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    consultation_id: Mapped[str | None] = mapped_column(
+        ForeignKey("consultations.id"), nullable=True, index=True
+    )
+    message_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    created_at: Mapped[datetime]
+
+
+class Message(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    consultation_id: Mapped[str] = mapped_column(ForeignKey("consultations.id"))
+    author_role: Mapped[str] = mapped_column(String(16))
+    author_id: Mapped[str] = mapped_column(ID)
+    body: Mapped[str] = mapped_column(Text)
+    attachment_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_messages_thread", "consultation_id", "created_at"),)
+
+
+class JournalEntry(Base):
+    __tablename__ = "journal_entries"
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    entry_key: Mapped[str] = mapped_column(String(128), unique=True)
+    consultation_id: Mapped[str] = mapped_column(ID, index=True)
+    patient_id: Mapped[str] = mapped_column(ID)
+    kind: Mapped[str] = mapped_column(String(16))
+    author_role: Mapped[str] = mapped_column(String(16))
+    author_id: Mapped[str] = mapped_column(ID)
+    text: Mapped[str] = mapped_column(Text)
+    attachment_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    occurred_at: Mapped[datetime]
+    written_at: Mapped[datetime]
+
+
+class Notification(Base):
+    """The outbox: one row per notification event, sent by the sender adapter."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    notification_key: Mapped[str] = mapped_column(String(128), unique=True)
+    consultation_id: Mapped[str] = mapped_column(ID, index=True)
+    audience: Mapped[str] = mapped_column(String(16))
+    recipient_id: Mapped[str] = mapped_column(ID)
+    event: Mapped[str] = mapped_column(String(32))
+    reply_due_at: Mapped[datetime | None]
+    occurred_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class Charge(Base):
+    """One row per settled consultation: the primary key is the idempotency key."""
+
+    __tablename__ = "charges"
+
+    consultation_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ID)
+    status: Mapped[str] = mapped_column(String(32))
+    tariff: Mapped[str | None] = mapped_column(String(16))
+    amount_nok: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    replied_at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+
+
+class AccessLogEntry(Base):
+    __tablename__ = "access_log"
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    consultation_id: Mapped[str] = mapped_column(ID)
+    actor_id: Mapped[str] = mapped_column(ID)
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_access_log_consultation", "consultation_id", "at"),)
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+
+    caller: Mapped[str] = mapped_column(ID, primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    consultation_id: Mapped[str] = mapped_column(ID)
+    created_at: Mapped[datetime]

@@ -1,0 +1,135 @@
+"""Builders and read-backs shared by the tests."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowHandle
+
+from domain.models import (
+    ConsultationStart,
+    MessageContent,
+    Patient,
+    consultation_workflow_id,
+)
+from infra.settings import Settings
+from store.directory import Directory, DirectoryEntry, Substitute
+from store.tables import Charge, JournalEntry, Message, Notification
+from worker import build_worker
+from workflows.econsultation import EConsultation
+
+CLINICIAN = "9100001"
+SUBSTITUTE = "9100002"
+PRACTICE = "practice-1"
+
+
+async def seed_directory(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    reply_within: int = 5,
+    substitute: Substitute | None = None,
+    accepts: bool = True,
+) -> None:
+    directory = Directory(sessions)
+    await directory.put(
+        DirectoryEntry(
+            id=SUBSTITUTE, name="Dr. Vikar", practice_id=PRACTICE, accepts_econsultations=True
+        )
+    )
+    await directory.put(
+        DirectoryEntry(
+            id=CLINICIAN,
+            name="Dr. Fastlege",
+            practice_id=PRACTICE,
+            accepts_econsultations=accepts,
+            reply_within_working_days=reply_within,
+            substitute=substitute,
+        )
+    )
+
+
+def new_start(
+    *, message: str | None = "I have had a rash for two weeks.", **overrides: Any
+) -> ConsultationStart:
+    fields: dict[str, Any] = {
+        "consultation_id": uuid.uuid4().hex,
+        "patient": Patient(id=f"patient-{uuid.uuid4().hex[:8]}", birth_date=date(1980, 5, 17)),
+        "clinician_id": CLINICIAN,
+        "recipient_id": CLINICIAN,
+        "copayment_accepted": True,
+        "message": MessageContent(body=message) if message else None,
+    }
+    fields.update(overrides)
+    return ConsultationStart(**fields)
+
+
+def content(body: str = "Thank you, see answer.") -> MessageContent:
+    return MessageContent(body=body)
+
+
+async def start(
+    client: Client, task_queue: str, start: ConsultationStart
+) -> WorkflowHandle[Any, Any]:
+    return await client.start_workflow(
+        EConsultation.run,
+        start,
+        id=consultation_workflow_id(start.consultation_id),
+        task_queue=task_queue,
+    )
+
+
+@asynccontextmanager
+async def running_worker(client: Client, database_url: str, **kwargs: Any) -> AsyncIterator[str]:
+    task_queue = f"econsultation-test-{uuid.uuid4().hex[:8]}"
+    settings = Settings(database_url=database_url, econsult_task_queue=task_queue)
+    async with build_worker(client, settings, **kwargs):
+        yield task_queue
+
+
+async def count(
+    sessions: async_sessionmaker[AsyncSession], model: Any, consultation_id: str
+) -> int:
+    async with sessions() as session:
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(model)
+                .where(model.consultation_id == consultation_id)
+            )
+            or 0
+        )
+
+
+async def effects(
+    sessions: async_sessionmaker[AsyncSession], consultation_id: str
+) -> dict[str, int]:
+    """How many messages, journal entries, notifications and charges a consultation left."""
+    return {
+        "messages": await count(sessions, Message, consultation_id),
+        "journal": await count(sessions, JournalEntry, consultation_id),
+        "notifications": await count(sessions, Notification, consultation_id),
+        "charges": await count(sessions, Charge, consultation_id),
+    }
+
+
+async def notifications(
+    sessions: async_sessionmaker[AsyncSession], consultation_id: str
+) -> list[Notification]:
+    async with sessions() as session:
+        result = await session.scalars(
+            select(Notification)
+            .where(Notification.consultation_id == consultation_id)
+            .order_by(Notification.id)
+        )
+        return list(result)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

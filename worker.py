@@ -1,0 +1,79 @@
+"""Runs an EConsultation worker: `python worker.py`, settings from the environment."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.adapters import LogSender, NotificationSender, RecordSystem
+from activities.billing import BillingActivities
+from activities.case import CaseActivities
+from activities.journal import JournalActivities
+from activities.notifications import NotificationActivities
+from infra.settings import Settings, get_settings
+from infra.temporal import connect
+from store.consultations import Consultations
+from store.database import create_engine, create_session_factory
+from store.directory import Directory
+from store.records import Charges, JournalTable, Outbox
+from workflows.econsultation import EConsultation
+
+log = logging.getLogger("econsult.worker")
+
+# Running activities get this long to finish after SIGTERM before they are cancelled.
+GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    *,
+    record_system: RecordSystem | None = None,
+    sender: NotificationSender | None = None,
+) -> Worker:
+    """Wire activities to their dependencies; adapters may be swapped (tests, other vendors)."""
+    sessions = create_session_factory(create_engine(settings.database_url))
+    case = CaseActivities(Directory(sessions), Consultations(sessions))
+    journal = JournalActivities(record_system or JournalTable(sessions))
+    notifications = NotificationActivities(Outbox(sessions), sender or LogSender())
+    billing = BillingActivities(Charges(sessions))
+    return Worker(
+        client,
+        task_queue=settings.econsult_task_queue,
+        workflows=[EConsultation],
+        activities=[
+            case.check_directory,
+            case.record_consultation,
+            case.store_message,
+            journal.write_journal_entry,
+            notifications.send_notification,
+            billing.settle_copayment,
+        ],
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+
+
+async def main() -> None:
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level)
+    client = await connect(settings)
+    worker = build_worker(client, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with worker:
+        log.info("worker ready", extra={"task_queue": settings.econsult_task_queue})
+        await stop.wait()
+        log.info("worker stopping: finishing running activities")
+    log.info("worker stopped")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,1 @@
+"""Workflows: they decide and wait; every effect happens in an activity."""

@@ -1,0 +1,599 @@
+"""EConsultation: one durable workflow per consultation, read as SPEC section 2's table.
+
+Each event has one handler; the main loop waits for the next timer (draft expiry, reminder,
+deadline, inactivity) or for a handler to change the state, whichever comes first. Handlers
+and timers take one lock, so effects of two events never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.billing import BillingActivities
+    from activities.case import UNKNOWN_ATTACHMENT, CaseActivities
+    from activities.journal import JournalActivities
+    from activities.notifications import NotificationActivities
+    from domain.models import (
+        OPEN_AFTER_SUBMIT,
+        Audience,
+        CloseCommand,
+        CloseReason,
+        ConsultationRecord,
+        ConsultationStart,
+        ConsultationState,
+        ConsultationView,
+        CopaymentOutcome,
+        CopaymentStatus,
+        DirectoryCheck,
+        JournalEntryInput,
+        JournalEntryKind,
+        MessageContent,
+        MessageToStore,
+        NotificationEvent,
+        NotificationInput,
+        Refusal,
+        ReplyCommand,
+        Role,
+        SettleCopayment,
+        Status,
+        SubmitCommand,
+        WithdrawCommand,
+    )
+    from domain.working_days import oslo_day, reminder_at, reply_due_at
+    from workflows import search_attributes as sa
+
+DRAFT_EXPIRES_AFTER = timedelta(hours=24)
+INACTIVE_CLOSES_AFTER = timedelta(days=30)
+
+# Case store and journal: retried without limit; a database outage delays, never loses.
+STORE_TIMEOUT = timedelta(seconds=30)
+STORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=[UNKNOWN_ATTACHMENT, *Refusal],
+)
+# Notifications: a gateway that is down delays them for up to a week, in the background.
+NOTIFY_TIMEOUT = timedelta(seconds=30)
+NOTIFY_GIVES_UP_AFTER = timedelta(days=7)
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=10)
+)
+
+
+def refuse(reason: str) -> ApplicationError:
+    return ApplicationError(reason, type=Refusal.INVALID_TRANSITION, non_retryable=True)
+
+
+@workflow.defn(name="EConsultation")
+class EConsultation:
+    @workflow.init
+    def __init__(self, start: ConsultationStart) -> None:
+        self._lock = asyncio.Lock()
+        self._opened = start.carried_state is not None
+        self._messages_this_run = 0
+        self._messages_per_run = start.messages_per_run
+        self._notifications: list[asyncio.Task[None]] = []
+        self.state = start.carried_state or ConsultationState(
+            consultation_id=start.consultation_id,
+            patient=start.patient,
+            clinician_id=start.clinician_id,
+            recipient_id=start.recipient_id,
+            practice_id="",
+            reply_within_working_days=5,
+            created_at=workflow.now(),
+        )
+
+    # --- the story ---------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, start: ConsultationStart) -> ConsultationView:
+        if not self._opened:
+            await self._open(start)
+        while not self.state.status.is_final:
+            if self._should_continue_as_new():
+                await self._settle_in_flight_work()
+                workflow.continue_as_new(
+                    ConsultationStart(
+                        consultation_id=start.consultation_id,
+                        patient=start.patient,
+                        clinician_id=start.clinician_id,
+                        recipient_id=start.recipient_id,
+                        copayment_accepted=start.copayment_accepted,
+                        carried_state=self.state,
+                        messages_per_run=self._messages_per_run,
+                    )
+                )
+            await self._wait_for_event_or_timer()
+        await self._settle_in_flight_work()
+        return self.view()
+
+    async def _open(self, start: ConsultationStart) -> None:
+        """start: validate co-payment acceptance and the directory, then record the draft."""
+        if not start.copayment_accepted:
+            raise ApplicationError(
+                "the patient has not accepted the co-payment",
+                type=Refusal.COPAYMENT_NOT_ACCEPTED,
+                non_retryable=True,
+            )
+        directory = await workflow.execute_activity_method(
+            CaseActivities.check_directory,
+            DirectoryCheck(
+                clinician_id=start.clinician_id,
+                recipient_id=start.recipient_id,
+                on_day=oslo_day(self.state.created_at),
+            ),
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
+        )
+        self.state.practice_id = directory.practice_id
+        self.state.reply_within_working_days = directory.reply_within_working_days
+        self.state.closed_days = directory.closed_days
+        async with self._lock:
+            await self._record_change()
+            self._opened = True
+            if start.message is not None:
+                await self._patient_writes(start.message_id, start.message, first=True)
+
+    # --- signals and updates: one handler per event -------------------------------------
+
+    @workflow.signal(name="submit")
+    async def submit(self, command: SubmitCommand) -> None:
+        await self._refusals_logged(self._submit(command))
+
+    @workflow.update(name="submit")
+    async def submit_update(self, command: SubmitCommand) -> ConsultationView:
+        return await self._submit(command)
+
+    async def _submit(self, command: SubmitCommand) -> ConsultationView:
+        async with self._turn():
+            self._check_submit(command)
+            if not self._is_duplicate(command.message_id):
+                await self._patient_writes(command.message_id, command.message, first=True)
+        return self.view()
+
+    @submit_update.validator
+    def _check_submit(self, command: SubmitCommand) -> None:
+        if self._is_duplicate(command.message_id):
+            return
+        if self.state.status != Status.DRAFT:
+            raise refuse(f"submit is not allowed in status {self.state.status}")
+
+    @workflow.signal(name="reply")
+    async def reply(self, command: ReplyCommand) -> None:
+        await self._refusals_logged(self._reply(command))
+
+    @workflow.update(name="reply")
+    async def reply_update(self, command: ReplyCommand) -> ConsultationView:
+        return await self._reply(command)
+
+    async def _reply(self, command: ReplyCommand) -> ConsultationView:
+        async with self._turn():
+            self._check_reply(command)
+            if self._is_duplicate(command.message_id):
+                return self.view()
+            if command.author_role == Role.PATIENT:
+                await self._patient_writes(command.message_id, command.message, first=False)
+            elif command.close:
+                await self._close_by_clinician(
+                    CloseCommand(
+                        message_id=command.message_id,
+                        clinician_id=command.author_id,
+                        message=command.message,
+                        billable=command.billable,
+                    )
+                )
+            else:
+                await self._clinician_replies(command)
+        return self.view()
+
+    @reply_update.validator
+    def _check_reply(self, command: ReplyCommand) -> None:
+        if self._is_duplicate(command.message_id):
+            return
+        status = self.state.status
+        if command.author_role == Role.CLINICIAN:
+            self._check_clinician(command.author_id)
+            if status not in OPEN_AFTER_SUBMIT:
+                raise refuse(f"the clinician cannot reply in status {status}")
+        elif command.author_role == Role.PATIENT:
+            self._check_patient(command.author_id)
+            if status != Status.AWAITING_PATIENT:
+                raise refuse(f"the patient cannot reply in status {status}")
+        else:
+            raise refuse("only the patient and the clinician write messages")
+
+    @workflow.signal(name="close")
+    async def close(self, command: CloseCommand) -> None:
+        await self._refusals_logged(self._close(command))
+
+    @workflow.update(name="close")
+    async def close_update(self, command: CloseCommand) -> ConsultationView:
+        return await self._close(command)
+
+    async def _close(self, command: CloseCommand) -> ConsultationView:
+        async with self._turn():
+            self._check_close(command)
+            await self._close_by_clinician(command)
+        return self.view()
+
+    @close_update.validator
+    def _check_close(self, command: CloseCommand) -> None:
+        self._check_clinician(command.clinician_id)
+        if self.state.status not in OPEN_AFTER_SUBMIT:
+            raise refuse(f"close is not allowed in status {self.state.status}")
+
+    @workflow.signal(name="withdraw")
+    async def withdraw(self, command: WithdrawCommand) -> None:
+        await self._refusals_logged(self._withdraw(command))
+
+    @workflow.update(name="withdraw")
+    async def withdraw_update(self, command: WithdrawCommand) -> ConsultationView:
+        return await self._withdraw(command)
+
+    async def _withdraw(self, command: WithdrawCommand) -> ConsultationView:
+        async with self._turn():
+            self._check_withdraw(command)
+            await self._withdraw_before_reply()
+        return self.view()
+
+    @withdraw_update.validator
+    def _check_withdraw(self, command: WithdrawCommand) -> None:
+        self._check_patient(command.patient_id)
+        if self.state.status != Status.AWAITING_CLINICIAN or self.state.clinician_has_replied:
+            raise refuse("withdraw is only allowed before any clinician reply")
+
+    @workflow.query(name="state")
+    def view(self) -> ConsultationView:
+        s = self.state
+        return ConsultationView(
+            consultation_id=s.consultation_id,
+            status=s.status,
+            clinician_id=s.clinician_id,
+            recipient_id=s.recipient_id,
+            created_at=s.created_at,
+            submitted_at=s.submitted_at,
+            reply_due_at=s.reply_due_at,
+            overdue=s.overdue,
+            closed_at=s.closed_at,
+            close_reason=s.close_reason,
+            can_patient_reply=s.can_patient_reply,
+            copayment=s.copayment,
+            message_count=s.message_count,
+            revision=s.revision,
+        )
+
+    # --- the effects of each event --------------------------------------------------------
+
+    async def _patient_writes(
+        self, message_id: str | None, content: MessageContent, *, first: bool
+    ) -> None:
+        """submit, or a follow-up: store, journal, fresh deadline, the clinician is told."""
+        s = self.state
+        message_id = await self._store_and_journal(message_id, Role.PATIENT, s.patient.id, content)
+        now = workflow.now()
+        if first:
+            s.submitted_at = now
+        s.reply_due_at = reply_due_at(now, s.reply_within_working_days, s.closed_days)
+        s.reminder_at = reminder_at(s.reply_due_at)
+        s.reminded = s.overdue = False
+        s.awaiting_patient_since = None
+        s.status = Status.AWAITING_CLINICIAN
+        await self._record_change()
+        self._notify(Audience.CLINICIAN, s.recipient_id, NotificationEvent.NEW_MESSAGE)
+
+    async def _clinician_replies(self, command: ReplyCommand) -> None:
+        s = self.state
+        await self._store_and_journal(
+            command.message_id, Role.CLINICIAN, command.author_id, command.message
+        )
+        await self._settle_copayment_once(command.billable)
+        s.reply_due_at = s.reminder_at = None
+        s.overdue = False
+        s.awaiting_patient_since = workflow.now()
+        s.status = Status.AWAITING_PATIENT
+        await self._record_change()
+        self._notify(Audience.PATIENT, s.patient.id, NotificationEvent.REPLY_AVAILABLE)
+
+    async def _close_by_clinician(self, command: CloseCommand) -> None:
+        if command.message is not None:
+            await self._store_and_journal(
+                command.message_id, Role.CLINICIAN, command.clinician_id, command.message
+            )
+            await self._settle_copayment_once(command.billable)
+        await self._journal(
+            f"close:{self.state.consultation_id}",
+            JournalEntryKind.CLOSE,
+            Role.CLINICIAN,
+            command.clinician_id,
+            "E-consultation closed by the clinician.",
+        )
+        await self._finish(Status.CLOSED, CloseReason.CLINICIAN)
+        self._notify(Audience.PATIENT, self.state.patient.id, NotificationEvent.CLOSED)
+
+    async def _withdraw_before_reply(self) -> None:
+        s = self.state
+        await self._journal(
+            f"withdraw:{s.consultation_id}",
+            JournalEntryKind.WITHDRAW,
+            Role.PATIENT,
+            s.patient.id,
+            "E-consultation withdrawn by the patient before any reply.",
+        )
+        await self._finish(Status.WITHDRAWN, None)
+        self._notify(Audience.CLINICIAN, s.recipient_id, NotificationEvent.WITHDRAWN)
+
+    async def _finish(self, status: Status, reason: CloseReason | None) -> None:
+        s = self.state
+        s.status = status
+        s.close_reason = reason
+        s.closed_at = workflow.now()
+        s.reply_due_at = s.reminder_at = None
+        if s.copayment.status == CopaymentStatus.PENDING:
+            s.copayment = CopaymentOutcome(status=CopaymentStatus.NOT_APPLICABLE)
+        await self._record_change()
+
+    # --- timers ---------------------------------------------------------------------------
+
+    async def _expire_draft(self) -> None:
+        """draft timeout: expired, and nothing journaled, notified or billed."""
+        await self._finish(Status.EXPIRED, None)
+
+    async def _remind(self) -> None:
+        self.state.reminded = True
+        await self._record_change()
+        self._notify(Audience.CLINICIAN, self.state.recipient_id, NotificationEvent.REMINDER)
+
+    async def _mark_overdue(self) -> None:
+        s = self.state
+        s.overdue = True
+        await self._record_change()
+        self._notify(Audience.PRACTICE, s.practice_id, NotificationEvent.OVERDUE)
+        self._notify(Audience.PATIENT, s.patient.id, NotificationEvent.ANSWER_LATE)
+
+    async def _close_for_inactivity(self) -> None:
+        s = self.state
+        await self._journal(
+            f"auto_close:{s.consultation_id}",
+            JournalEntryKind.AUTO_CLOSE,
+            Role.SYSTEM,
+            "econsult",
+            "E-consultation closed automatically after 30 days without an answer from the patient.",
+        )
+        await self._finish(Status.CLOSED, CloseReason.INACTIVE)
+        self._notify(Audience.PATIENT, s.patient.id, NotificationEvent.CLOSED)
+
+    def _next_timer(self) -> tuple[datetime, Callable[[], Awaitable[None]]] | None:
+        """The one place that says which deadline the case waits for next."""
+        s = self.state
+        if s.status == Status.DRAFT:
+            return s.created_at + DRAFT_EXPIRES_AFTER, self._expire_draft
+        if s.status == Status.AWAITING_CLINICIAN and s.reminder_at and s.reply_due_at:
+            if not s.reminded:
+                return s.reminder_at, self._remind
+            if not s.overdue:
+                return s.reply_due_at, self._mark_overdue
+        if s.status == Status.AWAITING_PATIENT and s.awaiting_patient_since:
+            return s.awaiting_patient_since + INACTIVE_CLOSES_AFTER, self._close_for_inactivity
+        return None
+
+    async def _wait_for_event_or_timer(self) -> None:
+        timer = self._next_timer()
+        revision = self.state.revision
+
+        def changed() -> bool:
+            return self.state.revision != revision or self._should_continue_as_new()
+
+        if timer is None:
+            await workflow.wait_condition(changed)
+            return
+        due_at, fire = timer
+        delay = due_at - workflow.now()
+        if delay > timedelta(0):
+            try:
+                await workflow.wait_condition(
+                    changed, timeout=delay, timeout_summary=fire.__name__.strip("_")
+                )
+                return
+            except TimeoutError:
+                pass
+        async with self._lock:
+            # A handler may have moved the case on while the timer fired.
+            if self.state.revision == revision:
+                await fire()
+
+    # --- building blocks --------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """Handlers wait for the start checks to pass, then take turns."""
+        await workflow.wait_condition(lambda: self._opened)
+        async with self._lock:
+            yield
+
+    async def _refusals_logged(self, handled: Awaitable[ConsultationView]) -> None:
+        # A refused signal changes nothing; failing the workflow over it would lose the case.
+        try:
+            await handled
+        except ApplicationError as refusal:
+            workflow.logger.warning(
+                "signal refused",
+                extra={"reason": refusal.type, "consultation_id": self.state.consultation_id},
+            )
+
+    def _check_clinician(self, clinician_id: str) -> None:
+        if clinician_id != self.state.recipient_id:
+            raise ApplicationError(
+                "not the clinician of this consultation", type=Refusal.NOT_A_PARTY
+            )
+
+    def _check_patient(self, patient_id: str) -> None:
+        if patient_id != self.state.patient.id:
+            raise ApplicationError("not the patient of this consultation", type=Refusal.NOT_A_PARTY)
+
+    def _is_duplicate(self, message_id: str | None) -> bool:
+        return message_id is not None and message_id in self.state.seen_message_ids
+
+    async def _store_and_journal(
+        self, message_id: str | None, role: Role, author_id: str, content: MessageContent
+    ) -> str:
+        s = self.state
+        message_id = message_id or str(workflow.uuid4())
+        try:
+            await workflow.execute_activity_method(
+                CaseActivities.store_message,
+                MessageToStore(
+                    message_id=message_id,
+                    consultation_id=s.consultation_id,
+                    author_role=role,
+                    author_id=author_id,
+                    content=content,
+                    created_at=workflow.now(),
+                ),
+                start_to_close_timeout=STORE_TIMEOUT,
+                retry_policy=STORE_RETRY,
+            )
+        except ActivityError as error:
+            # An unknown attachment refuses the message before anything else is written.
+            raise ApplicationError(
+                f"message refused: {error.cause}", type=UNKNOWN_ATTACHMENT, non_retryable=True
+            ) from error
+        s.seen_message_ids.append(message_id)
+        s.message_count += 1
+        self._messages_this_run += 1
+        await self._journal(
+            f"message:{message_id}",
+            JournalEntryKind.MESSAGE,
+            role,
+            author_id,
+            content.body,
+            [a.id for a in content.attachments],
+        )
+        return message_id
+
+    async def _journal(
+        self,
+        entry_key: str,
+        kind: JournalEntryKind,
+        role: Role,
+        author_id: str,
+        text: str,
+        attachment_ids: list[str] | None = None,
+    ) -> None:
+        await workflow.execute_activity_method(
+            JournalActivities.write_journal_entry,
+            JournalEntryInput(
+                entry_key=entry_key,
+                consultation_id=self.state.consultation_id,
+                patient_id=self.state.patient.id,
+                kind=kind,
+                author_role=role,
+                author_id=author_id,
+                text=text,
+                attachment_ids=attachment_ids or [],
+                occurred_at=workflow.now(),
+            ),
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
+        )
+
+    async def _settle_copayment_once(self, billable: bool) -> None:
+        s = self.state
+        if s.clinician_has_replied:
+            return
+        s.clinician_has_replied = True
+        s.copayment = await workflow.execute_activity_method(
+            BillingActivities.settle_copayment,
+            SettleCopayment(
+                consultation_id=s.consultation_id,
+                patient=s.patient,
+                replied_at=workflow.now(),
+                billable=billable,
+            ),
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
+        )
+
+    async def _record_change(self) -> None:
+        """Bump the revision, show it to ops (search attributes) and to people (case store)."""
+        s = self.state
+        s.revision += 1
+        workflow.upsert_search_attributes(
+            [
+                sa.ECONSULT_STATUS.value_set(s.status.value),
+                sa.CLINICIAN_ID.value_set(s.recipient_id),
+                sa.REPLY_DUE_AT.value_set(s.reply_due_at)
+                if s.reply_due_at
+                else sa.REPLY_DUE_AT.value_unset(),
+                sa.OVERDUE.value_set(s.overdue),
+            ]
+        )
+        await workflow.execute_activity_method(
+            CaseActivities.record_consultation,
+            ConsultationRecord(
+                consultation_id=s.consultation_id,
+                patient_id=s.patient.id,
+                clinician_id=s.clinician_id,
+                recipient_id=s.recipient_id,
+                practice_id=s.practice_id,
+                status=s.status,
+                created_at=s.created_at,
+                submitted_at=s.submitted_at,
+                reply_due_at=s.reply_due_at,
+                overdue=s.overdue,
+                closed_at=s.closed_at,
+                close_reason=s.close_reason,
+                copayment=s.copayment,
+                revision=s.revision,
+            ),
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
+        )
+
+    def _notify(self, audience: Audience, recipient_id: str, event: NotificationEvent) -> None:
+        """Send in the background: a slow gateway never holds up the journal or the next event."""
+        s = self.state
+        notification = NotificationInput(
+            notification_key=f"{s.consultation_id}:{s.revision}:{event.value}:{audience.value}",
+            consultation_id=s.consultation_id,
+            audience=audience,
+            recipient_id=recipient_id,
+            event=event,
+            reply_due_at=s.reply_due_at,
+            occurred_at=workflow.now(),
+        )
+        self._notifications.append(asyncio.create_task(self._deliver(notification)))
+
+    async def _deliver(self, notification: NotificationInput) -> None:
+        try:
+            await workflow.execute_activity_method(
+                NotificationActivities.send_notification,
+                notification,
+                start_to_close_timeout=NOTIFY_TIMEOUT,
+                schedule_to_close_timeout=NOTIFY_GIVES_UP_AFTER,
+                retry_policy=NOTIFY_RETRY,
+            )
+        except ActivityError:
+            # The outbox row stays unsent for ops to follow up; the case goes on.
+            workflow.logger.error(
+                "notification undelivered",
+                extra={"notification_key": notification.notification_key},
+            )
+
+    def _should_continue_as_new(self) -> bool:
+        return (
+            self._messages_this_run >= self._messages_per_run
+            or workflow.info().is_continue_as_new_suggested()
+        )
+
+    async def _settle_in_flight_work(self) -> None:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await asyncio.gather(*self._notifications)
+        self._notifications.clear()
