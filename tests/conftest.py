@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psycopg
@@ -90,15 +91,17 @@ async def register_search_attributes(env: WorkflowEnvironment) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+@asynccontextmanager
+async def time_skipping_environment() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=data_converter(Settings()),
         test_server_existing_path=shutil.which("temporal-test-server", path=str(BIN)),
     )
-    await register_search_attributes(env)
-    yield env
-    await env.shutdown()
+    try:
+        await register_search_attributes(env)
+        yield env
+    finally:
+        await env.shutdown()
 
 
 @pytest.fixture(scope="session")

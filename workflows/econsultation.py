@@ -78,6 +78,8 @@ class EConsultation:
     def __init__(self, start: ConsultationStart) -> None:
         self._lock = asyncio.Lock()
         self._opened = start.carried_state is not None
+        # Until the start checks pass, validators judge by the status the case will open in.
+        self._opening_status = Status.AWAITING_CLINICIAN if start.message else Status.DRAFT
         self._messages_this_run = 0
         self._messages_per_run = start.messages_per_run
         self._notifications: list[asyncio.Task[None]] = []
@@ -123,16 +125,22 @@ class EConsultation:
                 type=Refusal.COPAYMENT_NOT_ACCEPTED,
                 non_retryable=True,
             )
-        directory = await workflow.execute_activity_method(
-            CaseActivities.check_directory,
-            DirectoryCheck(
-                clinician_id=start.clinician_id,
-                recipient_id=start.recipient_id,
-                on_day=oslo_day(self.state.created_at),
-            ),
-            start_to_close_timeout=STORE_TIMEOUT,
-            retry_policy=STORE_RETRY,
-        )
+        try:
+            directory = await workflow.execute_activity_method(
+                CaseActivities.check_directory,
+                DirectoryCheck(
+                    clinician_id=start.clinician_id,
+                    recipient_id=start.recipient_id,
+                    on_day=oslo_day(self.state.created_at),
+                ),
+                start_to_close_timeout=STORE_TIMEOUT,
+                retry_policy=STORE_RETRY,
+            )
+        except ActivityError as error:
+            # Fail the workflow with the directory's own refusal, not a wrapped activity error.
+            if isinstance(error.cause, ApplicationError):
+                raise error.cause from None
+            raise
         self.state.practice_id = directory.practice_id
         self.state.reply_within_working_days = directory.reply_within_working_days
         self.state.closed_days = directory.closed_days
@@ -163,8 +171,8 @@ class EConsultation:
     def _check_submit(self, command: SubmitCommand) -> None:
         if self._is_duplicate(command.message_id):
             return
-        if self.state.status != Status.DRAFT:
-            raise refuse(f"submit is not allowed in status {self.state.status}")
+        if self._status != Status.DRAFT:
+            raise refuse(f"submit is not allowed in status {self._status}")
 
     @workflow.signal(name="reply")
     async def reply(self, command: ReplyCommand) -> None:
@@ -198,7 +206,7 @@ class EConsultation:
     def _check_reply(self, command: ReplyCommand) -> None:
         if self._is_duplicate(command.message_id):
             return
-        status = self.state.status
+        status = self._status
         if command.author_role == Role.CLINICIAN:
             self._check_clinician(command.author_id)
             if status not in OPEN_AFTER_SUBMIT:
@@ -227,8 +235,8 @@ class EConsultation:
     @close_update.validator
     def _check_close(self, command: CloseCommand) -> None:
         self._check_clinician(command.clinician_id)
-        if self.state.status not in OPEN_AFTER_SUBMIT:
-            raise refuse(f"close is not allowed in status {self.state.status}")
+        if self._status not in OPEN_AFTER_SUBMIT:
+            raise refuse(f"close is not allowed in status {self._status}")
 
     @workflow.signal(name="withdraw")
     async def withdraw(self, command: WithdrawCommand) -> None:
@@ -247,8 +255,17 @@ class EConsultation:
     @withdraw_update.validator
     def _check_withdraw(self, command: WithdrawCommand) -> None:
         self._check_patient(command.patient_id)
-        if self.state.status != Status.AWAITING_CLINICIAN or self.state.clinician_has_replied:
+        if self._status != Status.AWAITING_CLINICIAN or self.state.clinician_has_replied:
             raise refuse("withdraw is only allowed before any clinician reply")
+
+    @workflow.update(name="opened")
+    async def opened(self) -> ConsultationView:
+        """Answers once the start checks passed and the case (and any first message) is stored.
+
+        Used with update-with-start, so a caller reads its own write right after creating.
+        """
+        async with self._turn():
+            return self.view()
 
     @workflow.query(name="state")
     def view(self) -> ConsultationView:
@@ -410,6 +427,10 @@ class EConsultation:
                 await fire()
 
     # --- building blocks --------------------------------------------------------------------
+
+    @property
+    def _status(self) -> Status:
+        return self.state.status if self._opened else self._opening_status
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:

@@ -1,0 +1,191 @@
+"""Every refusal in the spec: refused with a reason, and nothing stored, journaled, sent or billed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
+
+from domain.models import (
+    CloseCommand,
+    Refusal,
+    ReplyCommand,
+    Role,
+    Status,
+    SubmitCommand,
+    WithdrawCommand,
+)
+from store.consultations import Consultations
+from tests.support import (
+    CLINICIAN,
+    content,
+    effects,
+    new_start,
+    running_worker,
+    seed_directory,
+    start,
+)
+from workflows.econsultation import EConsultation
+
+
+@pytest.fixture(scope="module")
+async def task_queue(
+    dev_env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[str]:
+    await seed_directory(sessions)
+    async with running_worker(dev_env.client, sqlite_url) as task_queue:
+        yield task_queue
+
+
+def refusal_type(error: BaseException) -> str | None:
+    cause = error.__cause__ if isinstance(error, WorkflowUpdateFailedError) else error.cause  # type: ignore[attr-defined]
+    return cause.type if isinstance(cause, ApplicationError) else None
+
+
+def clinician_reply(body: str = "Use the cream twice a day.") -> ReplyCommand:
+    return ReplyCommand(author_role=Role.CLINICIAN, author_id=CLINICIAN, message=content(body))
+
+
+async def test_a_reply_after_close_is_refused_and_leaves_nothing(
+    dev_env: WorkflowEnvironment, task_queue: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    case = new_start()
+    handle = await start(dev_env.client, task_queue, case)
+    await handle.execute_update(EConsultation.reply_update, clinician_reply())
+    await handle.execute_update(EConsultation.close_update, CloseCommand(clinician_id=CLINICIAN))
+    assert (await handle.result()).status == Status.CLOSED
+    before = await effects(sessions, case.consultation_id)
+
+    with pytest.raises(RPCError) as refused:
+        await handle.execute_update(
+            EConsultation.reply_update,
+            ReplyCommand(author_role=Role.PATIENT, author_id=case.patient.id, message=content()),
+        )
+    with pytest.raises(RPCError):
+        await handle.signal(EConsultation.reply, clinician_reply("late"))
+
+    assert refused.value.status == RPCStatusCode.NOT_FOUND
+    assert await effects(sessions, case.consultation_id) == before
+
+
+async def test_a_patient_reply_while_awaiting_the_clinician_is_refused(
+    dev_env: WorkflowEnvironment, task_queue: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    case = new_start()
+    handle = await start(dev_env.client, task_queue, case)
+    await handle.execute_update(EConsultation.opened)
+    before = await effects(sessions, case.consultation_id)
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            EConsultation.reply_update,
+            ReplyCommand(author_role=Role.PATIENT, author_id=case.patient.id, message=content()),
+        )
+
+    assert refusal_type(refused.value) == Refusal.INVALID_TRANSITION
+    assert await effects(sessions, case.consultation_id) == before
+
+
+async def test_withdraw_after_a_clinician_reply_is_refused(
+    dev_env: WorkflowEnvironment, task_queue: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    case = new_start()
+    handle = await start(dev_env.client, task_queue, case)
+    await handle.execute_update(EConsultation.reply_update, clinician_reply())
+    before = await effects(sessions, case.consultation_id)
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            EConsultation.withdraw_update, WithdrawCommand(patient_id=case.patient.id)
+        )
+    await handle.signal(EConsultation.withdraw, WithdrawCommand(patient_id=case.patient.id))
+    view = await handle.execute_update(EConsultation.opened)
+
+    assert refusal_type(refused.value) == Refusal.INVALID_TRANSITION
+    assert view.status == Status.AWAITING_PATIENT
+    assert await effects(sessions, case.consultation_id) == before
+
+
+async def test_submit_twice_is_refused_the_second_time(
+    dev_env: WorkflowEnvironment, task_queue: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    case = new_start(message=None)
+    handle = await start(dev_env.client, task_queue, case)
+    await handle.execute_update(EConsultation.submit_update, SubmitCommand(message=content()))
+    before = await effects(sessions, case.consultation_id)
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            EConsultation.submit_update, SubmitCommand(message=content("again"))
+        )
+
+    assert refusal_type(refused.value) == Refusal.INVALID_TRANSITION
+    assert before == {"messages": 1, "journal": 1, "notifications": 1, "charges": 0}
+    assert await effects(sessions, case.consultation_id) == before
+
+
+async def test_the_same_message_delivered_twice_is_stored_once(
+    dev_env: WorkflowEnvironment, task_queue: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    case = new_start()
+    handle = await start(dev_env.client, task_queue, case)
+    reply = clinician_reply().model_copy(update={"message_id": "retried-reply-1"})
+
+    first = await handle.execute_update(EConsultation.reply_update, reply)
+    second = await handle.execute_update(EConsultation.reply_update, reply)
+
+    assert first.revision == second.revision
+    assert (await effects(sessions, case.consultation_id))["messages"] == 2
+
+
+async def test_a_start_without_copayment_acceptance_is_refused_and_leaves_nothing(
+    dev_env: WorkflowEnvironment, task_queue: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    case = new_start(copayment_accepted=False)
+    handle = await start(dev_env.client, task_queue, case)
+
+    with pytest.raises(WorkflowFailureError) as refused:
+        await handle.result()
+
+    assert refusal_type(refused.value) == Refusal.COPAYMENT_NOT_ACCEPTED
+    assert await Consultations(sessions).get(case.consultation_id) is None
+    assert await effects(sessions, case.consultation_id) == {
+        "messages": 0,
+        "journal": 0,
+        "notifications": 0,
+        "charges": 0,
+    }
+
+
+async def test_a_start_to_a_clinician_who_takes_no_econsultations_is_refused(
+    dev_env: WorkflowEnvironment, task_queue: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    case = new_start(clinician_id="unknown-clinician", recipient_id="unknown-clinician")
+    handle = await start(dev_env.client, task_queue, case)
+
+    with pytest.raises(WorkflowFailureError) as refused:
+        await handle.result()
+
+    assert refusal_type(refused.value) == Refusal.CLINICIAN_UNAVAILABLE
+    assert await Consultations(sessions).get(case.consultation_id) is None
+
+
+async def test_a_close_by_another_clinician_is_refused(
+    dev_env: WorkflowEnvironment, task_queue: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    case = new_start()
+    handle = await start(dev_env.client, task_queue, case)
+    await handle.execute_update(EConsultation.opened)
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            EConsultation.close_update, CloseCommand(clinician_id="someone-else")
+        )
+
+    assert refusal_type(refused.value) == Refusal.NOT_A_PARTY
+    assert (await handle.query(EConsultation.view)).status == Status.AWAITING_CLINICIAN
