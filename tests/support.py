@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
@@ -117,6 +118,19 @@ async def effects(
         "notifications": await count(sessions, Notification, consultation_id),
         "charges": await count(sessions, Charge, consultation_id),
     }
+
+
+async def effects_when_quiet(
+    sessions: async_sessionmaker[AsyncSession], consultation_id: str
+) -> dict[str, int]:
+    """Effects once background notifications have landed (unchanged over a few reads)."""
+    last, stable = await effects(sessions, consultation_id), 0
+    while stable < 4:
+        await asyncio.sleep(0.05)
+        current = await effects(sessions, consultation_id)
+        stable = stable + 1 if current == last else 0
+        last = current
+    return last
 
 
 async def notifications(

@@ -615,6 +615,14 @@ class EConsultation:
         )
 
     async def _settle_in_flight_work(self) -> None:
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await asyncio.gather(*self._notifications)
-        self._notifications.clear()
+        """Before completing or continuing as new: no handler running, no notification in flight.
+
+        Handlers can start while notifications drain, so loop until both are quiet at once;
+        the caller then completes without another await.
+        """
+        while True:
+            await asyncio.gather(*self._notifications)
+            self._notifications.clear()
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if not self._notifications:
+                return
