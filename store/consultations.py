@@ -40,8 +40,9 @@ class Consultations:
                     Consultation.revision < record.revision,
                 )
                 .values(**values)
+                .returning(Consultation.id)
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return result.first() is not None
 
     async def add_message(self, message: MessageToStore) -> StoredMessage:
         """Store a message once, and bind its attachments to it (claim checks redeemed)."""
@@ -82,8 +83,9 @@ class Consultations:
                 Attachment.message_id.is_(None),
             )
             .values(consultation_id=message.consultation_id, message_id=message.message_id)
+            .returning(Attachment.id)
         )
-        if result.rowcount != len(attachment_ids):  # type: ignore[attr-defined]
+        if len(result.all()) != len(set(attachment_ids)):
             raise UnknownAttachmentError(f"attachments not available: {attachment_ids}")
 
     async def get(self, consultation_id: str) -> Consultation | None:

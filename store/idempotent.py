@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
@@ -15,6 +16,12 @@ async def insert_once(
     """Insert `values` unless a row with the same `key` columns exists; True if inserted."""
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=key)
-    result = await session.execute(statement)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    table = cast(Table, model.__table__)
+    statement = (
+        insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=key)
+        .returning(*(table.c[column] for column in key))
+    )
+    # RETURNING, not rowcount: drivers disagree on rowcount for a skipped insert.
+    return (await session.execute(statement)).first() is not None

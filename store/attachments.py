@@ -1,0 +1,105 @@
+"""Attachments: uploaded content kept in the case store, referenced by id and SHA-256."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from store.tables import Attachment
+
+
+class AttachmentInfo(BaseModel):
+    """What may be shown about an attachment without its content."""
+
+    id: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_by: str
+    consultation_id: str | None = None
+    message_id: str | None = None
+
+
+class AttachmentContent(BaseModel):
+    info: AttachmentInfo
+    content: bytes
+
+
+_INFO_COLUMNS = (
+    Attachment.id,
+    Attachment.filename,
+    Attachment.content_type,
+    Attachment.size,
+    Attachment.sha256,
+    Attachment.uploaded_by,
+    Attachment.consultation_id,
+    Attachment.message_id,
+)
+
+
+class Attachments:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def add(
+        self,
+        *,
+        attachment_id: str,
+        uploaded_by: str,
+        filename: str,
+        content_type: str,
+        sha256: str,
+        content: bytes,
+    ) -> AttachmentInfo:
+        """Store an upload; it stays unbound until a message redeems its claim check."""
+        async with self._sessions.begin() as session:
+            session.add(
+                Attachment(
+                    id=attachment_id,
+                    uploaded_by=uploaded_by,
+                    filename=filename,
+                    content_type=content_type,
+                    size=len(content),
+                    sha256=sha256,
+                    content=content,
+                    created_at=datetime.now(UTC),
+                )
+            )
+        return AttachmentInfo(
+            id=attachment_id,
+            filename=filename,
+            content_type=content_type,
+            size=len(content),
+            sha256=sha256,
+            uploaded_by=uploaded_by,
+        )
+
+    async def infos(self, attachment_ids: list[str]) -> dict[str, AttachmentInfo]:
+        """Metadata of the given attachments (content left in the database), by id."""
+        if not attachment_ids:
+            return {}
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(*_INFO_COLUMNS).where(Attachment.id.in_(attachment_ids))
+            )
+            return {row.id: AttachmentInfo.model_validate(row._mapping) for row in rows}
+
+    async def unbound_of(self, uploaded_by: str, attachment_ids: list[str]) -> dict[str, str]:
+        """sha256 by id of those attachments the uploader may still put into a message."""
+        return {
+            info.id: info.sha256
+            for info in (await self.infos(attachment_ids)).values()
+            if info.uploaded_by == uploaded_by and info.message_id is None
+        }
+
+    async def get(self, attachment_id: str) -> AttachmentContent | None:
+        async with self._sessions() as session:
+            row = await session.get(Attachment, attachment_id)
+            if row is None:
+                return None
+            info = AttachmentInfo.model_validate(row, from_attributes=True)
+            return AttachmentContent(info=info, content=row.content)

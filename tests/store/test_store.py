@@ -1,0 +1,244 @@
+"""The case store on SQLite and on PostgreSQL: every write is idempotent by a unique key."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.models import (
+    AttachmentRef,
+    Audience,
+    ConsultationRecord,
+    CopaymentOutcome,
+    CopaymentStatus,
+    JournalEntryInput,
+    JournalEntryKind,
+    MessageContent,
+    MessageToStore,
+    NotificationEvent,
+    NotificationInput,
+    Patient,
+    Role,
+    Status,
+)
+from store.consultations import Consultations, UnknownAttachmentError
+from store.database import create_engine, create_session_factory
+from store.directory import Directory, DirectoryEntry, Substitute
+from store.records import Charges, JournalTable, Outbox
+from store.tables import Attachment, JournalEntry, Message, Notification
+from tests.support import count, sha256
+
+NOW = datetime(2027, 3, 24, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+def record(consultation_id: str, revision: int, status: Status) -> ConsultationRecord:
+    return ConsultationRecord(
+        consultation_id=consultation_id,
+        patient_id="patient-1",
+        clinician_id="9100001",
+        recipient_id="9100001",
+        practice_id="practice-1",
+        status=status,
+        created_at=NOW,
+        revision=revision,
+    )
+
+
+async def new_consultation(store: async_sessionmaker[AsyncSession]) -> str:
+    consultation_id = uuid.uuid4().hex
+    await Consultations(store).save(record(consultation_id, 1, Status.DRAFT))
+    return consultation_id
+
+
+async def test_a_stale_consultation_write_never_overwrites_a_newer_one(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    consultations = Consultations(store)
+    consultation_id = await new_consultation(store)
+
+    assert await consultations.save(record(consultation_id, 3, Status.AWAITING_PATIENT))
+    assert not await consultations.save(record(consultation_id, 2, Status.AWAITING_CLINICIAN))
+
+    row = await consultations.get(consultation_id)
+    assert row is not None
+    assert (row.status, row.revision) == ("awaiting_patient", 3)
+    assert row.created_at == NOW  # aware UTC on both backends
+
+
+async def test_a_message_stored_twice_is_one_row(store: async_sessionmaker[AsyncSession]) -> None:
+    consultation_id = await new_consultation(store)
+    message = MessageToStore(
+        message_id=uuid.uuid4().hex,
+        consultation_id=consultation_id,
+        author_role=Role.PATIENT,
+        author_id="patient-1",
+        content=MessageContent(body="Rash on my arm."),
+        created_at=NOW,
+    )
+
+    first = await Consultations(store).add_message(message)
+    second = await Consultations(store).add_message(message)
+
+    assert first == second
+    assert await count(store, Message, consultation_id) == 1
+
+
+async def test_a_message_with_an_unknown_attachment_is_refused_and_not_stored(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    consultation_id = await new_consultation(store)
+    message = MessageToStore(
+        message_id=uuid.uuid4().hex,
+        consultation_id=consultation_id,
+        author_role=Role.PATIENT,
+        author_id="patient-1",
+        content=MessageContent(
+            body="See photo.", attachments=[AttachmentRef(id="missing", sha256="0" * 64)]
+        ),
+        created_at=NOW,
+    )
+
+    with pytest.raises(UnknownAttachmentError):
+        await Consultations(store).add_message(message)
+
+    assert await count(store, Message, consultation_id) == 0
+
+
+async def test_a_message_binds_its_uploaded_attachments(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    consultation_id = await new_consultation(store)
+    data = b"%PDF-1.4 test"
+    attachment_id = uuid.uuid4().hex
+    async with store.begin() as session:
+        session.add(
+            Attachment(
+                id=attachment_id,
+                uploaded_by="portal",
+                filename="lab.pdf",
+                content_type="application/pdf",
+                size=len(data),
+                sha256=sha256(data),
+                content=data,
+                created_at=NOW,
+            )
+        )
+    message_id = uuid.uuid4().hex
+    await Consultations(store).add_message(
+        MessageToStore(
+            message_id=message_id,
+            consultation_id=consultation_id,
+            author_role=Role.PATIENT,
+            author_id="patient-1",
+            content=MessageContent(
+                body="Lab results attached.",
+                attachments=[AttachmentRef(id=attachment_id, sha256=sha256(data))],
+            ),
+            created_at=NOW,
+        )
+    )
+
+    async with store() as session:
+        attachment = await session.get(Attachment, attachment_id)
+    assert attachment is not None
+    assert (attachment.consultation_id, attachment.message_id) == (consultation_id, message_id)
+
+
+async def test_a_journal_entry_is_written_once_per_key(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    consultation_id = await new_consultation(store)
+    entry = JournalEntryInput(
+        entry_key=f"message:{uuid.uuid4().hex}",
+        consultation_id=consultation_id,
+        patient_id="patient-1",
+        kind=JournalEntryKind.MESSAGE,
+        author_role=Role.CLINICIAN,
+        author_id="9100001",
+        text="Answer.",
+        occurred_at=NOW,
+    )
+
+    references = {await JournalTable(store).write(entry) for _ in range(3)}
+
+    assert len(references) == 1
+    assert await count(store, JournalEntry, consultation_id) == 1
+
+
+async def test_a_notification_is_queued_once_per_event(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    consultation_id = await new_consultation(store)
+    notification = NotificationInput(
+        notification_key=f"{consultation_id}:2:new_message:clinician",
+        consultation_id=consultation_id,
+        audience=Audience.CLINICIAN,
+        recipient_id="9100001",
+        event=NotificationEvent.NEW_MESSAGE,
+        reply_due_at=NOW + timedelta(days=7),
+        occurred_at=NOW,
+    )
+    outbox = Outbox(store)
+
+    assert await outbox.enqueue(notification)
+    assert not await outbox.enqueue(notification)
+    await outbox.mark_sent(notification.notification_key)
+
+    assert await outbox.is_sent(notification.notification_key)
+    assert await count(store, Notification, consultation_id) == 1
+
+
+async def test_a_consultation_is_charged_at_most_once(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    consultation_id = await new_consultation(store)
+    patient = Patient(id="patient-1", birth_date=date(1980, 1, 1))
+    charges = Charges(store)
+    first = CopaymentOutcome(
+        status=CopaymentStatus.CHARGED, tariff="2ae", amount_nok=Decimal("170.00"), settled_at=NOW
+    )
+    retry = first.model_copy(update={"tariff": "2aek", "settled_at": NOW + timedelta(hours=9)})
+
+    assert await charges.record_once(consultation_id, patient, first, None) == first
+    assert await charges.record_once(consultation_id, patient, retry, None) == first
+
+
+async def test_a_substitute_is_active_between_its_dates_inclusive(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    directory = Directory(store)
+    clinician_id = uuid.uuid4().hex[:12]
+    substitute = Substitute(
+        clinician_id="vikar-1", valid_from=date(2027, 7, 1), valid_to=date(2027, 7, 31)
+    )
+    await directory.put(
+        DirectoryEntry(
+            id=clinician_id,
+            name="Dr. Fastlege",
+            practice_id="practice-1",
+            accepts_econsultations=True,
+            substitute=substitute,
+        )
+    )
+    await directory.set_closed_days("practice-1", [date(2027, 12, 24)])
+
+    entry = await directory.get(clinician_id)
+
+    assert entry is not None
+    assert entry.active_substitute(date(2027, 6, 30)) is None
+    assert entry.active_substitute(date(2027, 7, 1)) == substitute
+    assert entry.active_substitute(date(2027, 7, 31)) == substitute
+    assert entry.active_substitute(date(2027, 8, 1)) is None
+    assert await directory.closed_days("practice-1") == [date(2027, 12, 24)]
