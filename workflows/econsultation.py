@@ -54,14 +54,14 @@ DRAFT_EXPIRES_AFTER = timedelta(hours=24)
 INACTIVE_CLOSES_AFTER = timedelta(days=30)
 
 # Case store and journal: retried without limit; a database outage delays, never loses.
-STORE_TIMEOUT = timedelta(seconds=30)
+STORE_TIMEOUT = timedelta(seconds=10)
 STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(minutes=1),
     non_retryable_error_types=[UNKNOWN_ATTACHMENT, *Refusal],
 )
 # Notifications: a gateway that is down delays them for up to a week, in the background.
-NOTIFY_TIMEOUT = timedelta(seconds=30)
+NOTIFY_TIMEOUT = timedelta(seconds=10)
 NOTIFY_GIVES_UP_AFTER = timedelta(days=7)
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=10)
