@@ -55,7 +55,13 @@ def temporal_dev_server(address: str, extra: list[str]) -> list[str]:
     ]
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    # SIGTERM (from a supervisor or `timeout`) stops everything the same way as Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     settings = get_settings()
     DATA.mkdir(exist_ok=True)
     env = dict(os.environ)
@@ -69,6 +75,9 @@ def main() -> None:
         start(temporal_dev_server(settings.temporal_address, []))
         wait_for_port(settings.temporal_address)
         subprocess.run([str(BIN / "alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "store.demo_directory"], cwd=ROOT, env=env, check=True
+        )
         start([sys.executable, "worker.py"])
         if (ROOT / "api" / "__main__.py").exists():
             start([sys.executable, "-m", "api"])
