@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from infra.codec import new_key_setting
 from infra.settings import get_settings
 from workflows.search_attributes import dev_server_flags
 
@@ -59,12 +60,22 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def development_key() -> str:
+    """A key kept in .data/, so restarted processes still read their running consultations."""
+    path = DATA / "dev-encryption-keys"
+    if not path.exists():
+        path.write_text(new_key_setting("dev-1"))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def main() -> None:
     # SIGTERM (from a supervisor or `timeout`) stops everything the same way as Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
     settings = get_settings()
     DATA.mkdir(exist_ok=True)
     env = dict(os.environ)
+    env.setdefault("ECONSULT_ENCRYPTION_KEYS", development_key())
     processes: list[subprocess.Popen[bytes]] = []
 
     def start(command: list[str]) -> None:

@@ -8,11 +8,14 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
+from infra.codec import EncryptionCodec
 from infra.settings import Settings
 
 
 def data_converter(settings: Settings) -> DataConverter:
-    return dataclasses.replace(pydantic_data_converter)
+    """Pydantic payloads, always encrypted: without keys no process may talk to Temporal."""
+    codec = EncryptionCodec.from_setting(settings.econsult_encryption_keys)
+    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
 
 
 async def connect(settings: Settings) -> Client:

@@ -18,10 +18,14 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
+from infra.codec import new_key_setting
 from infra.settings import Settings
 from infra.temporal import data_converter
 from store.database import create_engine, create_session_factory
 from workflows import search_attributes
+
+# One key per test session, inherited by worker processes the tests start.
+os.environ.setdefault("ECONSULT_ENCRYPTION_KEYS", new_key_setting("test-key-1"))
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -87,8 +87,10 @@ async def start(
 
 
 @asynccontextmanager
-async def running_worker(client: Client, database_url: str, **kwargs: Any) -> AsyncIterator[str]:
-    task_queue = f"econsultation-test-{uuid.uuid4().hex[:8]}"
+async def running_worker(
+    client: Client, database_url: str, task_queue: str | None = None, **kwargs: Any
+) -> AsyncIterator[str]:
+    task_queue = task_queue or f"econsultation-test-{uuid.uuid4().hex[:8]}"
     settings = Settings(database_url=database_url, econsult_task_queue=task_queue)
     async with build_worker(client, settings, **kwargs):
         yield task_queue
