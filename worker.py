@@ -15,7 +15,9 @@ from activities.billing import BillingActivities
 from activities.case import CaseActivities
 from activities.journal import JournalActivities
 from activities.notifications import NotificationActivities
+from infra.logs import configure_logging
 from infra.settings import Settings, get_settings
+from infra.telemetry import configure_tracing, temporal_runtime
 from infra.temporal import connect
 from store.consultations import Consultations
 from store.database import create_engine, create_session_factory
@@ -61,8 +63,9 @@ def build_worker(
 
 async def main() -> None:
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level)
-    client = await connect(settings)
+    configure_logging(settings.log_level)
+    configure_tracing(settings, "econsult-worker")
+    client = await connect(settings, temporal_runtime(settings.worker_metrics_address))
     worker = build_worker(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     # Origin of the Temporal Web UI allowed to call the codec endpoint.
     temporal_ui_origin: str = "http://localhost:8233"
     otel_exporter_otlp_endpoint: str | None = None
+    # Where the worker serves the Temporal SDK's Prometheus metrics (empty: not served).
+    worker_metrics_address: str = "127.0.0.1:9464"
     log_level: str = "INFO"
     # Worker concurrency: bounded so a burst of consultations cannot exhaust the DB pool.
     worker_max_concurrent_activities: int = Field(default=100, ge=1)

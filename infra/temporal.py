@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
+from temporalio.runtime import Runtime
 
 from infra.codec import EncryptionCodec
 from infra.settings import Settings
@@ -18,9 +20,12 @@ def data_converter(settings: Settings) -> DataConverter:
     return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """Client with the encrypted converter and tracing (workers built on it inherit both)."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
+        interceptors=[TracingInterceptor()],
+        runtime=runtime,
     )

@@ -72,6 +72,7 @@ def worker_process(
         "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
         "DATABASE_URL": postgres_url,
         "ECONSULT_TASK_QUEUE": task_queue,
+        "WORKER_METRICS_ADDRESS": "",
     }
     worker = WorkerProcess(env, tmp_path / "worker.log")
     worker.start()
