@@ -1,0 +1,161 @@
+"""Records real histories of every path for the replay test: `python -m tests.histories.record`.
+
+Run it after a deliberate, patched workflow change (see README) and commit the new files;
+never re-record to make a failing replay pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from domain.models import (
+    CloseCommand,
+    ConsultationStart,
+    ReplyCommand,
+    Role,
+    SubmitCommand,
+    WithdrawCommand,
+)
+from infra.settings import Settings
+from infra.temporal import data_converter
+from store.database import create_engine, create_session_factory
+from tests.conftest import BIN, migrate, register_search_attributes
+from tests.support import CLINICIAN, content, new_start, running_worker, seed_directory, start
+
+HERE = Path(__file__).parent
+# A key for synthetic recorded histories only; it protects nothing real.
+HISTORY_KEYS = "histories:GrtIFvQsM/O6wunV/o3xhHLEmFvc9DUc6ir1pyt02OQ="
+
+Scenario = Callable[[WorkflowEnvironment, Client, str], Awaitable[WorkflowHandle[Any, Any]]]
+
+
+def clinician(body: str = "Answer.", **kwargs: Any) -> ReplyCommand:
+    return ReplyCommand(
+        author_role=Role.CLINICIAN, author_id=CLINICIAN, message=content(body), **kwargs
+    )
+
+
+def patient(case: ConsultationStart, body: str = "Follow-up.") -> ReplyCommand:
+    return ReplyCommand(author_role=Role.PATIENT, author_id=case.patient.id, message=content(body))
+
+
+async def full_thread(env: WorkflowEnvironment, client: Client, queue: str) -> Any:
+    case = new_start()
+    handle = await start(client, queue, case)
+    await env.sleep(timedelta(hours=2))
+    await handle.signal("reply", clinician())
+    await env.sleep(timedelta(days=1))
+    await handle.signal("reply", patient(case))
+    await env.sleep(timedelta(hours=3))
+    await handle.signal("close", CloseCommand(clinician_id=CLINICIAN, message=content("Bye.")))
+    return handle
+
+
+async def draft_submitted_then_withdrawn(
+    env: WorkflowEnvironment, client: Client, queue: str
+) -> Any:
+    case = new_start(message=None)
+    handle = await start(client, queue, case)
+    await env.sleep(timedelta(hours=1))
+    await handle.signal("submit", SubmitCommand(message=content()))
+    await env.sleep(timedelta(hours=1))
+    await handle.signal("withdraw", WithdrawCommand(patient_id=case.patient.id))
+    return handle
+
+
+async def draft_expired(env: WorkflowEnvironment, client: Client, queue: str) -> Any:
+    return await start(client, queue, new_start(message=None))
+
+
+async def overdue_then_inactive(env: WorkflowEnvironment, client: Client, queue: str) -> Any:
+    handle = await start(client, queue, new_start())
+    await env.sleep(timedelta(days=12))
+    await handle.signal("reply", clinician(close=False, billable=False))
+    return handle
+
+
+async def refused_signals(env: WorkflowEnvironment, client: Client, queue: str) -> Any:
+    case = new_start()
+    handle = await start(client, queue, case)
+    await env.sleep(timedelta(minutes=5))
+    await handle.signal("reply", patient(case))  # refused: awaiting the clinician
+    await handle.signal("close", CloseCommand(clinician_id="not-the-clinician"))  # refused
+    await env.sleep(timedelta(minutes=5))
+    await handle.signal("close", CloseCommand(clinician_id=CLINICIAN))
+    return handle
+
+
+async def long_thread(env: WorkflowEnvironment, client: Client, queue: str) -> Any:
+    case = new_start(messages_per_run=2)
+    handle = await start(client, queue, case)
+    for _ in range(3):
+        await env.sleep(timedelta(hours=1))
+        await handle.signal("reply", clinician())
+        await env.sleep(timedelta(hours=1))
+        await handle.signal("reply", patient(case))
+    await env.sleep(timedelta(hours=1))
+    await handle.signal("close", CloseCommand(clinician_id=CLINICIAN))
+    return handle
+
+
+async def copayment_refused(env: WorkflowEnvironment, client: Client, queue: str) -> Any:
+    return await start(client, queue, new_start(copayment_accepted=False))
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "full_thread": full_thread,
+    "draft_submitted_then_withdrawn": draft_submitted_then_withdrawn,
+    "draft_expired": draft_expired,
+    "overdue_then_inactive": overdue_then_inactive,
+    "refused_signals": refused_signals,
+    "long_thread": long_thread,
+    "copayment_refused": copayment_refused,
+}
+
+
+async def record() -> None:
+    database = Path(tempfile.mkdtemp()) / "record.db"
+    url = f"sqlite+aiosqlite:///{database}"
+    migrate(url)
+    await seed_directory(create_session_factory(create_engine(url)))
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=data_converter(Settings(econsult_encryption_keys=HISTORY_KEYS)),
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+    )
+    try:
+        await register_search_attributes(env)
+        async with running_worker(env.client, url) as queue:
+            for name, scenario in SCENARIOS.items():
+                handle = await scenario(env, env.client, queue)
+                try:
+                    await handle.result()
+                except WorkflowFailureError:
+                    pass  # a refused start is a path too
+                await write_runs(env.client, handle, name)
+    finally:
+        await env.shutdown()
+
+
+async def write_runs(client: Client, handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """Every run of the workflow (continue-as-new makes several), one file each."""
+    run_id: str | None = handle.first_execution_run_id
+    index = 0
+    while run_id:
+        history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+        (HERE / f"{name}.{index}.json").write_text(history.to_json())
+        last = history.events[-1]
+        run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+        index += 1
+        print(f"recorded {name}.{index - 1}")
+
+
+if __name__ == "__main__":
+    asyncio.run(record())
