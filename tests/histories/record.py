@@ -7,6 +7,7 @@ never re-record to make a failing replay pass.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -135,10 +136,8 @@ async def record() -> None:
         async with running_worker(env.client, url) as queue:
             for name, scenario in SCENARIOS.items():
                 handle = await scenario(env, env.client, queue)
-                try:
+                with contextlib.suppress(WorkflowFailureError):  # a refused start is a path too
                     await handle.result()
-                except WorkflowFailureError:
-                    pass  # a refused start is a path too
                 await write_runs(env.client, handle, name)
     finally:
         await env.shutdown()
