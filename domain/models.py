@@ -309,7 +309,7 @@ class NotificationInput(Model):
     notification_key: str
     consultation_id: str
     audience: Audience
-    recipient_id: str
+    recipient_id: str | None = None
     event: NotificationEvent
     reply_due_at: datetime | None = None
     occurred_at: datetime

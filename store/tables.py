@@ -167,7 +167,7 @@ class Notification(Base):
     notification_key: Mapped[str] = mapped_column(String(128), unique=True)
     consultation_id: Mapped[str] = mapped_column(ID, index=True)
     audience: Mapped[str] = mapped_column(String(16))
-    recipient_id: Mapped[str] = mapped_column(ID)
+    recipient_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     event: Mapped[str] = mapped_column(String(32))
     reply_due_at: Mapped[datetime | None]
     occurred_at: Mapped[datetime]

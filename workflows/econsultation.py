@@ -304,7 +304,7 @@ class EConsultation:
         s.awaiting_patient_since = None
         s.status = Status.AWAITING_CLINICIAN
         await self._record_change()
-        self._notify(Audience.CLINICIAN, s.recipient_id, NotificationEvent.NEW_MESSAGE)
+        self._notify(Audience.CLINICIAN, NotificationEvent.NEW_MESSAGE)
 
     async def _clinician_replies(self, command: ReplyCommand) -> None:
         s = self.state
@@ -317,7 +317,7 @@ class EConsultation:
         s.awaiting_patient_since = workflow.now()
         s.status = Status.AWAITING_PATIENT
         await self._record_change()
-        self._notify(Audience.PATIENT, s.patient.id, NotificationEvent.REPLY_AVAILABLE)
+        self._notify(Audience.PATIENT, NotificationEvent.REPLY_AVAILABLE)
 
     async def _close_by_clinician(self, command: CloseCommand) -> None:
         if command.message is not None:
@@ -333,7 +333,7 @@ class EConsultation:
             "E-consultation closed by the clinician.",
         )
         await self._finish(Status.CLOSED, CloseReason.CLINICIAN)
-        self._notify(Audience.PATIENT, self.state.patient.id, NotificationEvent.CLOSED)
+        self._notify(Audience.PATIENT, NotificationEvent.CLOSED)
 
     async def _withdraw_before_reply(self) -> None:
         s = self.state
@@ -345,7 +345,7 @@ class EConsultation:
             "E-consultation withdrawn by the patient before any reply.",
         )
         await self._finish(Status.WITHDRAWN, None)
-        self._notify(Audience.CLINICIAN, s.recipient_id, NotificationEvent.WITHDRAWN)
+        self._notify(Audience.CLINICIAN, NotificationEvent.WITHDRAWN)
 
     async def _finish(self, status: Status, reason: CloseReason | None) -> None:
         s = self.state
@@ -366,14 +366,14 @@ class EConsultation:
     async def _remind(self) -> None:
         self.state.reminded = True
         await self._record_change()
-        self._notify(Audience.CLINICIAN, self.state.recipient_id, NotificationEvent.REMINDER)
+        self._notify(Audience.CLINICIAN, NotificationEvent.REMINDER)
 
     async def _mark_overdue(self) -> None:
         s = self.state
         s.overdue = True
         await self._record_change()
-        self._notify(Audience.PRACTICE, s.practice_id, NotificationEvent.OVERDUE)
-        self._notify(Audience.PATIENT, s.patient.id, NotificationEvent.ANSWER_LATE)
+        self._notify(Audience.PRACTICE, NotificationEvent.OVERDUE)
+        self._notify(Audience.PATIENT, NotificationEvent.ANSWER_LATE)
 
     async def _close_for_inactivity(self) -> None:
         s = self.state
@@ -385,7 +385,7 @@ class EConsultation:
             "E-consultation closed automatically after 30 days without an answer from the patient.",
         )
         await self._finish(Status.CLOSED, CloseReason.INACTIVE)
-        self._notify(Audience.PATIENT, s.patient.id, NotificationEvent.CLOSED)
+        self._notify(Audience.PATIENT, NotificationEvent.CLOSED)
 
     def _next_timer(self) -> tuple[datetime, Callable[[], Awaitable[None]]] | None:
         """The one place that says which deadline the case waits for next."""
@@ -578,14 +578,19 @@ class EConsultation:
             retry_policy=STORE_RETRY,
         )
 
-    def _notify(self, audience: Audience, recipient_id: str, event: NotificationEvent) -> None:
-        """Send in the background: a slow gateway never holds up the journal or the next event."""
+    def _notify(self, audience: Audience, event: NotificationEvent) -> None:
+        """Send in the background: a slow gateway never holds up the journal or the next event.
+
+        The patient is addressed by consultation id only: the portal knows its patient, and
+        a patient id may be a national identity number, which notifications never carry.
+        """
         s = self.state
+        recipients = {Audience.CLINICIAN: s.recipient_id, Audience.PRACTICE: s.practice_id}
         notification = NotificationInput(
             notification_key=f"{s.consultation_id}:{s.revision}:{event.value}:{audience.value}",
             consultation_id=s.consultation_id,
             audience=audience,
-            recipient_id=recipient_id,
+            recipient_id=recipients.get(audience),
             event=event,
             reply_due_at=s.reply_due_at,
             occurred_at=workflow.now(),

@@ -110,7 +110,7 @@ def upgrade() -> None:
     sa.Column('notification_key', sa.String(length=128), nullable=False),
     sa.Column('consultation_id', sa.String(length=64), nullable=False),
     sa.Column('audience', sa.String(length=16), nullable=False),
-    sa.Column('recipient_id', sa.String(length=64), nullable=False),
+    sa.Column('recipient_id', sa.String(length=64), nullable=True),
     sa.Column('event', sa.String(length=32), nullable=False),
     sa.Column('reply_due_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
