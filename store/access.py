@@ -56,6 +56,15 @@ class IdempotencyKeys:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
+    async def find(self, caller: str, key: str) -> ClaimedKey | None:
+        async with self._sessions() as session:
+            row = await session.get(IdempotencyKey, (caller, key))
+            if row is None:
+                return None
+            return ClaimedKey(
+                request_sha256=row.request_sha256, consultation_id=row.consultation_id
+            )
+
     async def claim(
         self, caller: str, key: str, request_sha256: str, consultation_id: str
     ) -> ClaimedKey:

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.models import CloseReason, CopaymentStatus, Status
@@ -163,3 +163,9 @@ def _after_in_inbox(key: InboxKey) -> ColumnElement[bool]:
         and_(Consultation.reply_due_at == key.reply_due_at, Consultation.id > key.id),
         Consultation.reply_due_at.is_(None),
     )
+
+
+async def database_answers(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Raise unless the case store answers a trivial query (readiness)."""
+    async with sessions() as session:
+        await session.execute(text("SELECT 1"))

@@ -1,0 +1,29 @@
+"""`python -m api`: serve the HTTP API on API_HOST:API_PORT, settings from the environment."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from api.app import create_app
+from infra.logs import configure_logging
+from infra.settings import get_settings
+from infra.telemetry import configure_tracing
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    configure_tracing(settings, "econsult-api")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        # Access lines would log paths, and some paths carry a patient id (SPEC section 7).
+        access_log=False,
+        proxy_headers=True,
+        log_config=None,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""The FastAPI application: routers, error handlers, and the wiring of its dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from api.auth import TokenVerifier
+from api.commands import TemporalConnection
+from api.middleware import ResponseMiddleware
+from api.problems import install_problem_handlers
+from api.routes import attachments, clinicians, codec, consultations, health, inbox
+from api.services import Services
+from infra.settings import Settings
+from store.database import create_engine, create_session_factory
+
+DESCRIPTION = (
+    "E-consultations between patients (through the patient portal backend) and their "
+    "clinicians. Errors are application/problem+json (RFC 9457)."
+)
+
+
+def create_app(
+    settings: Settings,
+    client: Client | None = None,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
+) -> FastAPI:
+    """Build the API; tests inject a Temporal client and sessions, production builds its own."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = None
+        case_store = sessions
+        if case_store is None:
+            engine = create_engine(settings.database_url)
+            case_store = create_session_factory(engine)
+        # The Temporal client connects on first use: the API starts (and says it is not
+        # ready) while Temporal is still coming up.
+        app.state.services = Services.build(
+            settings, case_store, TemporalConnection(settings, client)
+        )
+        try:
+            yield
+        finally:
+            if engine is not None:
+                await engine.dispose()
+
+    app = FastAPI(
+        title="E-consultation API",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.token_verifier = TokenVerifier(settings)
+    install_problem_handlers(app)
+    app.add_middleware(ResponseMiddleware)
+    # Only the Temporal UI calls from a browser (the codec endpoint, with the operator's token).
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=[settings.temporal_ui_origin],
+        allow_credentials=True,
+        allow_methods=["POST"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+    )
+    for module in (consultations, attachments, clinicians, inbox, health, codec):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,145 @@
+"""Bearer JWTs: HS256 with a shared secret in development, the issuer's JWKS in production."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.problems import Problem
+from infra.settings import Settings
+
+HPR_CLAIM = "helseid://claims/hpr/hpr_number"
+MAX_ACTOR_ID = 64
+
+
+class Scope(StrEnum):
+    SERVICE = "econsult:service"
+    CLINICIAN = "econsult:clinician"
+    ADMIN = "econsult:admin"
+
+
+class Role(StrEnum):
+    """Whom a caller acts as; recorded in the access log."""
+
+    SERVICE = "service"
+    CLINICIAN = "clinician"
+    ADMIN = "admin"
+
+
+_ROLE_OF_SCOPE = {
+    Scope.SERVICE: Role.SERVICE,
+    Scope.CLINICIAN: Role.CLINICIAN,
+    Scope.ADMIN: Role.ADMIN,
+}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The verified token: who calls (HPR number or service subject) and as what."""
+
+    subject: str
+    scopes: frozenset[str]
+    hpr_number: str | None
+    role: Role
+
+    @property
+    def actor_id(self) -> str:
+        return self.hpr_number if self.role == Role.CLINICIAN and self.hpr_number else self.subject
+
+    @property
+    def is_service(self) -> bool:
+        return self.role == Role.SERVICE
+
+
+def unauthorized(detail: str, *, token_given: bool = True) -> Problem:
+    challenge = 'Bearer realm="econsult"'
+    if token_given:
+        challenge += ', error="invalid_token"'
+    return Problem(401, detail, headers={"WWW-Authenticate": challenge})
+
+
+class TokenVerifier:
+    """Verifies signature, `exp`, `aud` (and `iss` with JWKS); never accepts alg none."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._audience = settings.auth_audience
+        self._issuer = settings.auth_issuer
+        self._secret = settings.auth_hs256_secret
+        self._jwks = jwt.PyJWKClient(settings.auth_jwks_url) if settings.auth_jwks_url else None
+
+    async def claims(self, token: str) -> dict[str, Any]:
+        try:
+            if self._jwks is None:
+                return jwt.decode(
+                    token,
+                    self._secret,
+                    algorithms=["HS256"],
+                    audience=self._audience,
+                    options={"require": ["exp", "aud"]},
+                )
+            # PyJWKClient fetches (and caches) the key set over blocking HTTP.
+            key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+            return jwt.decode(
+                token,
+                key.key,
+                algorithms=["RS256"],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={"require": ["exp", "aud", *(["iss"] if self._issuer else [])]},
+            )
+        except jwt.PyJWTError as error:
+            raise unauthorized(f"invalid token: {error}") from error
+
+
+_bearer = HTTPBearer(auto_error=False, description="JWT with econsult:* scopes")
+
+
+def _caller(claims: dict[str, Any], allowed: tuple[Scope, ...]) -> Caller:
+    scope_claim = claims.get("scope", "")
+    scopes = frozenset(scope_claim.split() if isinstance(scope_claim, str) else scope_claim)
+    granted = [scope for scope in allowed if scope in scopes]
+    if not granted:
+        raise Problem(403, f"this call needs one of the scopes {', '.join(allowed)}")
+    # Acting for the portal outranks acting as a clinician, which outranks admin.
+    role = _ROLE_OF_SCOPE[granted[0]]
+    hpr = claims.get(HPR_CLAIM)
+    hpr_number = str(hpr) if isinstance(hpr, str | int) and str(hpr) else None
+    if role == Role.CLINICIAN and hpr_number is None:
+        raise Problem(403, f"a clinician token must carry the claim {HPR_CLAIM}")
+    subject = str(claims.get("sub") or claims.get("client_id") or "")
+    if not subject and hpr_number is None:
+        raise unauthorized("the token names no subject")
+    if len(subject) > MAX_ACTOR_ID or len(hpr_number or "") > MAX_ACTOR_ID:
+        raise unauthorized("the token subject is too long")
+    return Caller(
+        subject=subject or str(hpr_number), scopes=scopes, hpr_number=hpr_number, role=role
+    )
+
+
+def require(*allowed: Scope) -> Callable[..., Awaitable[Caller]]:
+    """Dependency: a verified caller holding one of `allowed` (in order of preference)."""
+
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Caller:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise unauthorized("a bearer token is required", token_given=False)
+        verifier: TokenVerifier = request.app.state.token_verifier
+        return _caller(await verifier.claims(credentials.credentials), allowed)
+
+    return dependency
+
+
+ServiceCaller = Annotated[Caller, Depends(require(Scope.SERVICE))]
+ClinicianCaller = Annotated[Caller, Depends(require(Scope.CLINICIAN))]
+AdminCaller = Annotated[Caller, Depends(require(Scope.ADMIN))]
+PartyCaller = Annotated[Caller, Depends(require(Scope.SERVICE, Scope.CLINICIAN))]
+DirectoryReader = Annotated[Caller, Depends(require(Scope.SERVICE, Scope.CLINICIAN, Scope.ADMIN))]

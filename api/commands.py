@@ -1,0 +1,156 @@
+"""Commands to the consultation workflow as Temporal updates, and their refusals as HTTP answers.
+
+Updates have validators, so a refused command is answered before anything is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.case import UNKNOWN_ATTACHMENT
+from api.problems import Problem
+from domain.models import (
+    CloseCommand,
+    ConsultationStart,
+    ConsultationView,
+    Model,
+    Refusal,
+    ReplyCommand,
+    SubmitCommand,
+    WithdrawCommand,
+    consultation_workflow_id,
+)
+from infra.settings import Settings
+from infra.temporal import connect
+from workflows.econsultation import EConsultation
+
+log = logging.getLogger("econsult.api")
+
+_STATUS_OF_REFUSAL = {
+    Refusal.INVALID_TRANSITION: 409,
+    Refusal.NOT_A_PARTY: 404,
+    Refusal.COPAYMENT_NOT_ACCEPTED: 422,
+    Refusal.CLINICIAN_UNAVAILABLE: 422,
+    Refusal.RECIPIENT_NOT_ALLOWED: 422,
+    UNKNOWN_ATTACHMENT: 422,
+    # The server's answer when the case finished while the update was in flight.
+    "AcceptedUpdateCompletedWorkflow": 409,
+}
+_KIND_OF_STATUS = {409: "invalid-transition", 404: None, 422: "validation"}
+
+
+class TemporalConnection:
+    """The API's Temporal client, connected on first use so the API starts without Temporal."""
+
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self._settings = settings
+        self._client = client
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> Client:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    self._client = await connect(self._settings)
+        return self._client
+
+
+def _refusal(cause: BaseException) -> Problem:
+    if isinstance(cause, ApplicationError) and cause.type in _STATUS_OF_REFUSAL:
+        status = _STATUS_OF_REFUSAL[cause.type]
+        if status == 404:
+            return Problem(404, "consultation not found")
+        return Problem(status, cause.message, kind=_KIND_OF_STATUS[status])
+    log.error("update failed unexpectedly", exc_info=cause)
+    return Problem(500, "the consultation could not process the command")
+
+
+@asynccontextmanager
+async def refusals_as_problems() -> AsyncIterator[None]:
+    """Translate what Temporal answers into the HTTP answers of SPEC section 6."""
+    try:
+        yield
+    except WorkflowUpdateFailedError as error:
+        raise _refusal(error.cause) from error
+    except WorkflowAlreadyStartedError as error:
+        raise Problem(
+            409, "this consultation has finished and cannot be started again", kind="closed"
+        ) from error
+    except WorkflowUpdateRPCTimeoutOrCancelledError as error:
+        raise Problem(503, "the consultation did not answer in time; try again") from error
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            # Callers check the case exists first: a missing run is one that has completed.
+            raise Problem(
+                409,
+                "the consultation is closed and takes no more messages or commands",
+                kind="closed",
+            ) from error
+        if error.status == RPCStatusCode.ALREADY_EXISTS:
+            raise Problem(409, "this consultation has already finished", kind="closed") from error
+        if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise Problem(503, "the workflow service is unavailable; try again") from error
+        raise
+
+
+class ConsultationCommands:
+    """One method per command of SPEC section 2, each answered by the workflow's view.
+
+    Updates are named as SPEC section 2 names them (with `result_type`): mypy cannot match the
+    SDK's typed overloads against async update methods.
+    """
+
+    def __init__(self, temporal: TemporalConnection, task_queue: str) -> None:
+        self._temporal = temporal
+        self._task_queue = task_queue
+
+    async def open(self, start: ConsultationStart) -> ConsultationView:
+        """Start the case (or join the one already started for this id) and wait until stored."""
+        client = await self._temporal.client()
+        async with refusals_as_problems():
+            answer = await client.execute_update_with_start_workflow(
+                "opened",
+                start_workflow_operation=WithStartWorkflowOperation(
+                    EConsultation.run,
+                    start,
+                    id=consultation_workflow_id(start.consultation_id),
+                    task_queue=self._task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    # A finished case is never started a second time under the same id.
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                ),
+                result_type=ConsultationView,
+            )
+        return ConsultationView.model_validate(answer)
+
+    async def submit(self, consultation_id: str, command: SubmitCommand) -> ConsultationView:
+        return await self._update(consultation_id, "submit", command)
+
+    async def reply(self, consultation_id: str, command: ReplyCommand) -> ConsultationView:
+        return await self._update(consultation_id, "reply", command)
+
+    async def close(self, consultation_id: str, command: CloseCommand) -> ConsultationView:
+        return await self._update(consultation_id, "close", command)
+
+    async def withdraw(self, consultation_id: str, command: WithdrawCommand) -> ConsultationView:
+        return await self._update(consultation_id, "withdraw", command)
+
+    async def _update(self, consultation_id: str, update: str, command: Model) -> ConsultationView:
+        client = await self._temporal.client()
+        handle = client.get_workflow_handle(consultation_workflow_id(consultation_id))
+        async with refusals_as_problems():
+            answer = await handle.execute_update(update, command, result_type=ConsultationView)
+        return ConsultationView.model_validate(answer)

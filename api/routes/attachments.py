@@ -1,0 +1,170 @@
+"""Attachments: uploaded first (claim check), referenced by id in a message, read by its parties.
+
+The upload is parsed from the raw stream so that reading stops once it is past the limit,
+instead of spooling an arbitrarily large body before looking at it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from pathlib import PurePosixPath
+from typing import Annotated
+from urllib.parse import quote
+
+import filetype
+from fastapi import APIRouter, Path, Request, Response
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from api.auth import Caller, PartyCaller
+from api.problems import Problem, invalid, not_found
+from api.schemas import AttachmentOut
+from api.services import Deps
+from domain.models import Identifier
+
+router = APIRouter(prefix="/v1/attachments", tags=["attachments"])
+
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+# Room for the multipart boundaries and part headers around the file itself.
+MULTIPART_OVERHEAD = 64 * 1024
+ACCEPTED_TYPES = {
+    "application/pdf": "PDF",
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/heic": "HEIC",
+}
+# filetype reads at most this many leading bytes to recognise a format.
+SNIFF_BYTES = 8192
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def too_large() -> Problem:
+    return invalid(f"the file is larger than {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB")
+
+
+async def _at_most(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
+    received = 0
+    async for chunk in stream:
+        received += len(chunk)
+        if received > limit:
+            raise _TooLarge
+        yield chunk
+
+
+def _safe_filename(name: str | None) -> str:
+    base = PurePosixPath((name or "").replace("\\", "/")).name
+    return _UNPRINTABLE.sub("", base).strip()[:255] or "attachment"
+
+
+async def _read_upload(request: Request) -> tuple[str, bytes]:
+    """The `file` part of a multipart body: (filename, content), at most the size limit."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise invalid("send the file as multipart/form-data in the field `file`")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_ATTACHMENT_BYTES + MULTIPART_OVERHEAD:
+        raise too_large()
+    parser = MultiPartParser(
+        request.headers,
+        _at_most(request.stream(), MAX_ATTACHMENT_BYTES + MULTIPART_OVERHEAD),
+        max_files=1,
+        max_fields=10,
+    )
+    try:
+        form = await parser.parse()
+    except _TooLarge as error:
+        raise too_large() from error
+    except MultiPartException as error:
+        raise invalid(f"malformed multipart body: {error.message}") from error
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise invalid("the multipart field `file` is missing")
+        content = await upload.read(MAX_ATTACHMENT_BYTES + 1)
+        return _safe_filename(upload.filename), content
+    finally:
+        await form.close()
+
+
+@router.post("", status_code=201, response_model=AttachmentOut, openapi_extra=_UPLOAD_BODY)
+async def upload_attachment(request: Request, caller: PartyCaller, services: Deps) -> AttachmentOut:
+    """Store a PDF, JPEG, PNG or HEIC file (by content, at most 10 MB) for a later message."""
+    filename, content = await _read_upload(request)
+    if len(content) > MAX_ATTACHMENT_BYTES:
+        raise too_large()
+    if not content:
+        raise invalid("the file is empty")
+    kind = filetype.guess(content[:SNIFF_BYTES])
+    if kind is None or kind.mime not in ACCEPTED_TYPES:
+        raise invalid(
+            f"the file content is not one of {', '.join(ACCEPTED_TYPES.values())} "
+            "(checked by content, not by name)"
+        )
+    stored = await services.attachments.add(
+        attachment_id=uuid.uuid4().hex,
+        uploaded_by=caller.actor_id,
+        filename=filename,
+        content_type=kind.mime,
+        sha256=hashlib.sha256(content).hexdigest(),
+        content=content,
+    )
+    return AttachmentOut.model_validate(stored.model_dump())
+
+
+async def _may_read(services: Deps, caller: Caller, uploaded_by: str, case_id: str | None) -> bool:
+    if case_id is None:
+        # Not in a message yet: only its uploader has a reason to see it.
+        return uploaded_by == caller.actor_id
+    if caller.is_service:
+        return True
+    case = await services.queries.summary(case_id)
+    return case is not None and case.recipient_id == caller.hpr_number
+
+
+@router.get(
+    "/{attachment_id}",
+    response_class=Response,
+    responses={200: {"content": {t: {} for t in ACCEPTED_TYPES}}},
+)
+async def download_attachment(
+    attachment_id: Annotated[Identifier, Path()], caller: PartyCaller, services: Deps
+) -> Response:
+    """The file, to the parties of its consultation; the read goes into the access log."""
+    found = await services.attachments.get(attachment_id)
+    if found is None or not await _may_read(
+        services, caller, found.info.uploaded_by, found.info.consultation_id
+    ):
+        raise not_found("attachment")
+    if found.info.consultation_id is not None:
+        await services.access_log.record(
+            found.info.consultation_id, caller.actor_id, caller.role.value, "attachment"
+        )
+    return Response(
+        found.content,
+        media_type=found.info.content_type,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(found.info.filename)}",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -1,0 +1,69 @@
+"""Lists for people: the clinician's inbox and the patient's consultations (case store)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from api.auth import ClinicianCaller, ServiceCaller
+from api.cursors import decode_cursor, encode_cursor
+from api.schemas import ConsultationPage, ConsultationSummaryOut
+from api.services import Deps
+from domain.models import Identifier, Status
+from store.queries import InboxKey, PatientListKey
+
+router = APIRouter(prefix="/v1", tags=["lists"])
+
+Limit = Annotated[int, Query(ge=1, le=100, description="page size")]
+Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the last page")]
+
+
+@router.get("/inbox", response_model=ConsultationPage)
+async def clinician_inbox(
+    caller: ClinicianCaller,
+    services: Deps,
+    status: Annotated[Status | None, Query()] = None,
+    overdue: Annotated[bool | None, Query()] = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> ConsultationPage:
+    """Consultations addressed to the caller, earliest reply deadline first (none last)."""
+    assert caller.hpr_number is not None
+    items = await services.queries.inbox(
+        caller.hpr_number,
+        status=status,
+        overdue=overdue,
+        limit=limit + 1,
+        after=decode_cursor(cursor, InboxKey),
+    )
+    page, more = items[:limit], len(items) > limit
+    last = page[-1] if page else None
+    return ConsultationPage(
+        items=[ConsultationSummaryOut.of(item) for item in page],
+        next_cursor=encode_cursor(InboxKey(reply_due_at=last.reply_due_at, id=last.id))
+        if more and last
+        else None,
+    )
+
+
+@router.get("/patients/{patient_id}/consultations", response_model=ConsultationPage)
+async def patient_consultations(
+    patient_id: Annotated[Identifier, Path()],
+    _caller: ServiceCaller,
+    services: Deps,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> ConsultationPage:
+    """The patient's consultations, newest first."""
+    items = await services.queries.of_patient(
+        patient_id, limit=limit + 1, after=decode_cursor(cursor, PatientListKey)
+    )
+    page, more = items[:limit], len(items) > limit
+    last = page[-1] if page else None
+    return ConsultationPage(
+        items=[ConsultationSummaryOut.of(item) for item in page],
+        next_cursor=encode_cursor(PatientListKey(created_at=last.created_at, id=last.id))
+        if more and last
+        else None,
+    )

@@ -1,0 +1,214 @@
+"""Request and response bodies of the HTTP API: strict on the way in, explicit on the way out."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StringConstraints,
+)
+
+from domain.models import (
+    MAX_ATTACHMENTS_PER_MESSAGE,
+    CloseReason,
+    CopaymentStatus,
+    Identifier,
+    MessageBody,
+    Status,
+)
+from store.queries import ConsultationDetail, ConsultationSummary
+
+
+class Strict(BaseModel):
+    """Unknown fields are refused: a misspelt field is an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _distinct(ids: list[str]) -> list[str]:
+    if len(set(ids)) != len(ids):
+        raise ValueError("attachment ids must be distinct")
+    return ids
+
+
+AttachmentIds = Annotated[
+    list[Identifier],
+    Field(max_length=MAX_ATTACHMENTS_PER_MESSAGE),
+    AfterValidator(_distinct),
+]
+
+# --- requests ------------------------------------------------------------------------------
+
+
+class PatientIn(Strict):
+    id: Identifier
+    birth_date: date
+    frikort: StrictBool = False
+    exemption: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = (
+        None
+    )
+
+
+class MessageIn(Strict):
+    body: MessageBody
+    attachment_ids: AttachmentIds = []
+
+
+class CreateConsultation(Strict):
+    patient: PatientIn
+    clinician_id: Identifier
+    recipient_id: Identifier | None = None
+    copayment_accepted: StrictBool
+    message: MessageIn | None = None
+
+
+class ClinicianReply(MessageIn):
+    billable: StrictBool = True
+    close: StrictBool = False
+
+
+class CloseRequest(Strict):
+    message: MessageIn | None = None
+    billable: StrictBool = True
+
+
+class SubstituteIn(Strict):
+    clinician_id: Identifier
+    valid_from: date
+    valid_to: date
+
+
+class ClinicianIn(Strict):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    practice_id: Identifier
+    accepts_econsultations: StrictBool
+    reply_within_working_days: Annotated[int, Field(strict=True, ge=1, le=30)]
+    substitute: SubstituteIn | None
+
+
+# --- responses -----------------------------------------------------------------------------
+
+
+class AttachmentOut(BaseModel):
+    id: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+class MessageOut(BaseModel):
+    id: str
+    author_role: str
+    author_id: str
+    body: str
+    attachments: list[AttachmentOut]
+    created_at: datetime
+
+
+# NOK with two decimals, as a JSON number (the store keeps the exact Decimal).
+AmountNok = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
+
+
+class CopaymentOut(BaseModel):
+    status: CopaymentStatus
+    tariff: str | None
+    amount_nok: AmountNok | None
+
+
+class ConsultationSummaryOut(BaseModel):
+    id: str
+    status: Status
+    patient_id: str
+    clinician_id: str
+    recipient_id: str
+    created_at: datetime
+    submitted_at: datetime | None
+    reply_due_at: datetime | None
+    overdue: bool
+    closed_at: datetime | None
+    close_reason: CloseReason | None
+    can_patient_reply: bool
+    copayment: CopaymentOut
+
+    @classmethod
+    def of(cls, summary: ConsultationSummary) -> Self:
+        return cls(
+            **summary.model_dump(
+                exclude={"copayment_status", "copayment_tariff", "copayment_amount_nok"}
+            ),
+            can_patient_reply=summary.status == Status.AWAITING_PATIENT,
+            copayment=CopaymentOut(
+                status=summary.copayment_status,
+                tariff=summary.copayment_tariff,
+                amount_nok=summary.copayment_amount_nok,
+            ),
+        )
+
+
+class ConsultationOut(ConsultationSummaryOut):
+    messages: list[MessageOut] = []
+
+    @classmethod
+    def of_detail(cls, detail: ConsultationDetail) -> ConsultationOut:
+        out = cls.of(detail.summary)
+        out.messages = [
+            MessageOut(
+                id=m.id,
+                author_role=m.author_role,
+                author_id=m.author_id,
+                body=m.body,
+                attachments=[AttachmentOut.model_validate(a.model_dump()) for a in m.attachments],
+                created_at=m.created_at,
+            )
+            for m in detail.messages
+        ]
+        return out
+
+
+class ConsultationPage(BaseModel):
+    items: list[ConsultationSummaryOut]
+    next_cursor: str | None
+
+
+class AccessLogEntryOut(BaseModel):
+    actor_id: str
+    role: str
+    action: str
+    at: datetime
+
+
+class AccessLogOut(BaseModel):
+    consultation_id: str
+    entries: list[AccessLogEntryOut]
+
+
+class SubstituteOut(BaseModel):
+    clinician_id: str
+    name: str | None
+    valid_from: date
+    valid_to: date
+    active: bool
+
+
+class ClinicianOut(BaseModel):
+    id: str
+    name: str
+    practice_id: str
+    accepts_econsultations: bool
+    reply_within_working_days: int
+    substitute: SubstituteOut | None
+    expected_reply_by: datetime | None
+
+
+class HealthOut(BaseModel):
+    status: str
+    checks: dict[str, str] = {}

@@ -1,0 +1,73 @@
+"""Inbox query time with 10,000 and with 1,000,000 consultations in PostgreSQL (bulk-loaded)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from bench.infra import BenchDatabase
+from domain.models import Status
+from store.database import create_engine, create_session_factory
+from store.queries import ConsultationQueries
+
+HOT_CLINICIAN = "hot-clinician"
+HOT_CASES = 500  # the measured clinician's inbox is the same size at every scale
+QUERIES = 300
+STATUSES = ["awaiting_clinician", "awaiting_patient", "closed"]
+
+
+def bulk_load(url: str, rows: int) -> None:
+    """COPY `rows` consultations spread over many clinicians, HOT_CASES for the measured one."""
+    start = datetime(2027, 1, 4, 9, tzinfo=UTC)
+    buffer = io.StringIO()
+    for n in range(rows):
+        recipient = HOT_CLINICIAN if n < HOT_CASES else f"clinician-{n % 2000}"
+        status = STATUSES[n % 3]
+        due = (start + timedelta(minutes=n)).isoformat() if status != "closed" else r"\N"
+        created = (start - timedelta(minutes=n)).isoformat()
+        buffer.write(
+            f"{uuid.UUID(int=n).hex}\tpatient-{n % 300000}\t{recipient}\t{recipient}\tpractice-1\t"
+            f"{status}\t{created}\t{created}\t{due}\t{'t' if n % 7 == 0 else 'f'}\tpending\t1\n"
+        )
+    buffer.seek(0)
+    columns = (
+        "id, patient_id, clinician_id, recipient_id, practice_id, status, created_at, "
+        "submitted_at, reply_due_at, overdue, copayment_status, revision"
+    )
+    with psycopg.connect(url.replace("+psycopg", "")) as connection:
+        with connection.cursor().copy(f"COPY consultations ({columns}) FROM STDIN") as copy:
+            while chunk := buffer.read(1 << 20):
+                copy.write(chunk)
+        connection.execute("ANALYZE consultations")
+
+
+async def inbox_query_ms(url: str) -> float:
+    engine = create_engine(url)
+    queries = ConsultationQueries(create_session_factory(engine))
+    timings = []
+    for n in range(QUERIES):
+        status = Status.AWAITING_CLINICIAN if n % 2 else None
+        started = time.perf_counter()
+        await queries.inbox(HOT_CLINICIAN, status=status, overdue=None, limit=20, after=None)
+        timings.append((time.perf_counter() - started) * 1000)
+    await engine.dispose()
+    return statistics.median(timings[QUERIES // 10 :])  # first queries warm the pool
+
+
+def measure(small: int, large: int) -> dict[str, float]:
+    results = {}
+    for rows in (small, large):
+        with BenchDatabase() as url:
+            bulk_load(url, rows)
+            results[rows] = asyncio.run(inbox_query_ms(url))
+    return {
+        "inbox_ms_small": results[small],
+        "inbox_ms_large": results[large],
+        "ratio": results[large] / results[small],
+    }

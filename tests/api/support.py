@@ -1,0 +1,203 @@
+"""Builders for API tests: tokens, directory entries, files, and waiting for effects."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
+
+import httpx
+import jwt
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.auth import HPR_CLAIM
+from domain.working_days import oslo_day
+from infra.settings import Settings
+
+SERVICE = "econsult:service"
+CLINICIAN = "econsult:clinician"
+ADMIN = "econsult:admin"
+
+# Smallest valid files of each kind, recognised by their content.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d4944415478da63f8cfc0f01f0005000201e2f9d2a20000000049454e44ae426082"
+)
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+T = TypeVar("T")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def today() -> date:
+    return oslo_day(datetime.now(UTC))
+
+
+@dataclass
+class Tokens:
+    settings: Settings
+
+    def mint(
+        self,
+        scope: str,
+        *,
+        sub: str = "portal",
+        hpr: str | None = None,
+        expires_in: int | None = 300,
+        audience: str | None = None,
+        secret: str | None = None,
+        algorithm: str = "HS256",
+        **claims: Any,
+    ) -> str:
+        payload: dict[str, Any] = {
+            "sub": sub,
+            "scope": scope,
+            "aud": audience or self.settings.auth_audience,
+            **claims,
+        }
+        if expires_in is not None:
+            payload["exp"] = int(time.time()) + expires_in
+        if hpr is not None:
+            payload[HPR_CLAIM] = hpr
+        key = secret if secret is not None else self.settings.auth_hs256_secret
+        return jwt.encode(payload, key if algorithm != "none" else None, algorithm=algorithm)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class Party:
+    """A test's own actors: a portal subject, a clinician with a substitute, a patient."""
+
+    tokens: Tokens
+    portal: str = field(default_factory=lambda: unique("portal"))
+    clinician: str = field(default_factory=lambda: unique("hpr"))
+    substitute: str = field(default_factory=lambda: unique("hpr-sub"))
+    patient: str = field(default_factory=lambda: unique("patient"))
+    practice: str = field(default_factory=lambda: unique("practice"))
+
+    @property
+    def service(self) -> dict[str, str]:
+        return bearer(self.tokens.mint(SERVICE, sub=self.portal))
+
+    @property
+    def doctor(self) -> dict[str, str]:
+        return bearer(self.tokens.mint(CLINICIAN, sub=self.clinician, hpr=self.clinician))
+
+    @property
+    def vikar(self) -> dict[str, str]:
+        return bearer(self.tokens.mint(CLINICIAN, sub=self.substitute, hpr=self.substitute))
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return bearer(self.tokens.mint(ADMIN, sub="ops"))
+
+    def other_clinician(self) -> dict[str, str]:
+        other = unique("hpr-other")
+        return bearer(self.tokens.mint(CLINICIAN, sub=other, hpr=other))
+
+
+def clinician_body(practice: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "Dr. Fastlege",
+        "practice_id": practice,
+        "accepts_econsultations": True,
+        "reply_within_working_days": 5,
+        "substitute": None,
+    }
+    body.update(overrides)
+    return body
+
+
+async def seed_clinicians(
+    http: httpx.AsyncClient, party: Party, *, substitute_active: bool = False, **overrides: Any
+) -> None:
+    """The substitute, then the clinician (with the substitute active today if asked)."""
+    response = await http.put(
+        f"/v1/clinicians/{party.substitute}",
+        json=clinician_body(party.practice, name="Dr. Vikar"),
+        headers=party.admin,
+    )
+    assert response.status_code in (200, 201), response.text
+    substitute = None
+    if substitute_active:
+        substitute = {
+            "clinician_id": party.substitute,
+            "valid_from": (today() - timedelta(days=1)).isoformat(),
+            "valid_to": (today() + timedelta(days=7)).isoformat(),
+        }
+    response = await http.put(
+        f"/v1/clinicians/{party.clinician}",
+        json=clinician_body(party.practice, substitute=substitute, **overrides),
+        headers=party.admin,
+    )
+    assert response.status_code in (200, 201), response.text
+
+
+def create_body(party: Party, *, message: str | None = None, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "patient": {"id": party.patient, "birth_date": "1980-05-17", "frikort": False},
+        "clinician_id": party.clinician,
+        "recipient_id": party.clinician,
+        "copayment_accepted": True,
+    }
+    if message is not None:
+        body["message"] = {"body": message, "attachment_ids": []}
+    body.update(overrides)
+    return body
+
+
+async def upload(
+    http: httpx.AsyncClient, headers: dict[str, str], content: bytes = PNG, name: str = "x.png"
+) -> httpx.Response:
+    return await http.post("/v1/attachments", files={"file": (name, content)}, headers=headers)
+
+
+async def create(
+    http: httpx.AsyncClient, party: Party, *, message: str | None = "I have a rash.", **kw: Any
+) -> dict[str, Any]:
+    response = await http.post(
+        "/v1/consultations", json=create_body(party, message=message, **kw), headers=party.service
+    )
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def rows(sessions: async_sessionmaker[AsyncSession], model: Any, **where: Any) -> int:
+    async with sessions() as session:
+        query = select(func.count()).select_from(model)
+        for column, value in where.items():
+            query = query.where(getattr(model, column) == value)
+        return int(await session.scalar(query) or 0)
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], within: float = 15
+) -> T:
+    """Poll until `done(probe())`: for effects the workflow makes in the background."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await probe()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.1)
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem: dict[str, Any] = response.json()
+    assert {"type", "title", "status", "detail"} <= problem.keys()
+    assert problem["status"] == status
+    return problem

@@ -1,0 +1,177 @@
+"""Attachments: what is accepted, what is refused (and not stored), and who may read one."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+
+from store.tables import Attachment, Consultation, Message
+from tests.api.conftest import Api
+from tests.api.support import (
+    PDF,
+    PNG,
+    Party,
+    assert_problem,
+    create,
+    rows,
+    seed_clinicians,
+    upload,
+)
+from tests.support import sha256
+
+MAX = 10 * 1024 * 1024
+
+
+async def test_upload_stores_a_pdf_recognised_by_content_with_its_digest(
+    api: Api, party: Party
+) -> None:
+    response = await upload(api.http, party.service, PDF, "letter.bin")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["content_type"] == "application/pdf"
+    assert body["filename"] == "letter.bin"
+    assert body["size"] == len(PDF)
+    assert body["sha256"] == sha256(PDF)
+    assert set(body) == {"id", "filename", "content_type", "size", "sha256"}
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "reason"),
+    [
+        (b"%PDF" + b"x" * MAX, "big.pdf", "larger than 10 MB"),
+        (b"just some text, not a PDF at all", "report.pdf", "not one of"),
+        (b"", "empty.png", "empty"),
+    ],
+    ids=["just_over_10_mb", "text_named_pdf", "empty"],
+)
+async def test_upload_refuses_oversize_wrong_type_and_empty_files_and_stores_nothing(
+    api: Api, party: Party, content: bytes, name: str, reason: str
+) -> None:
+    response = await upload(api.http, party.service, content, name)
+    problem = assert_problem(response, 422)
+    assert reason in problem["detail"]
+    assert await rows(api.sessions, Attachment, uploaded_by=party.portal) == 0
+
+
+async def test_upload_refuses_a_streamed_body_past_the_limit_without_content_length(
+    api: Api, party: Party
+) -> None:
+    boundary = uuid.uuid4().hex
+
+    async def chunked_body() -> AsyncIterator[bytes]:
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            'filename="big.pdf"\r\nContent-Type: application/pdf\r\n\r\n%PDF'
+        ).encode()
+        for _ in range(40):  # 40 MB offered, without a Content-Length
+            yield b"0" * (1024 * 1024)
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = await api.http.post(
+        "/v1/attachments",
+        content=chunked_body(),
+        headers={**party.service, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    problem = assert_problem(response, 422)
+    assert "larger than 10 MB" in problem["detail"]
+    assert await rows(api.sessions, Attachment, uploaded_by=party.portal) == 0
+
+
+async def test_upload_without_the_file_field_is_refused(api: Api, party: Party) -> None:
+    response = await api.http.post(
+        "/v1/attachments", files={"document": ("x.png", PNG)}, headers=party.service
+    )
+    assert_problem(response, 422)
+    assert await rows(api.sessions, Attachment, uploaded_by=party.portal) == 0
+
+
+async def test_a_message_with_more_than_five_attachments_is_refused_and_nothing_is_stored(
+    api: Api, party: Party
+) -> None:
+    await seed_clinicians(api.http, party)
+    ids = [(await upload(api.http, party.service)).json()["id"] for _ in range(6)]
+    body = {"body": "Six pictures.", "attachment_ids": ids}
+    response = await api.http.post(
+        "/v1/consultations",
+        json={
+            "patient": {"id": party.patient, "birth_date": "1980-05-17"},
+            "clinician_id": party.clinician,
+            "copayment_accepted": True,
+            "message": body,
+        },
+        headers=party.service,
+    )
+    assert_problem(response, 422)
+    assert await rows(api.sessions, Consultation, clinician_id=party.clinician) == 0
+    async with api.sessions() as session:
+        bound = await session.scalars(select(Attachment.message_id).where(Attachment.id.in_(ids)))
+        assert set(bound) == {None}
+
+
+async def test_attachment_is_readable_by_the_portal_and_the_recipient_but_not_another_clinician(
+    api: Api, party: Party
+) -> None:
+    await seed_clinicians(api.http, party)
+    attachment = (await upload(api.http, party.service, PDF, "lab.pdf")).json()
+    case = await api.http.post(
+        "/v1/consultations",
+        json={
+            "patient": {"id": party.patient, "birth_date": "1980-05-17"},
+            "clinician_id": party.clinician,
+            "copayment_accepted": True,
+            "message": {"body": "Lab results attached.", "attachment_ids": [attachment["id"]]},
+        },
+        headers=party.service,
+    )
+    assert case.status_code == 201, case.text
+    url = f"/v1/attachments/{attachment['id']}"
+    as_recipient = await api.http.get(url, headers=party.doctor)
+    assert as_recipient.status_code == 200
+    assert as_recipient.content == PDF
+    assert as_recipient.headers["content-type"] == "application/pdf"
+    assert (await api.http.get(url, headers=party.service)).content == PDF
+    assert_problem(await api.http.get(url, headers=party.other_clinician()), 404)
+    assert_problem(await api.http.get("/v1/attachments/unknown", headers=party.doctor), 404)
+
+
+async def test_an_unbound_attachment_is_visible_only_to_its_uploader(
+    api: Api, party: Party
+) -> None:
+    attachment = (await upload(api.http, party.service)).json()
+    url = f"/v1/attachments/{attachment['id']}"
+    assert (await api.http.get(url, headers=party.service)).content == PNG
+    other_portal = Party(api.tokens)
+    assert_problem(await api.http.get(url, headers=other_portal.service), 404)
+    assert_problem(await api.http.get(url, headers=party.doctor), 404)
+
+
+async def test_an_attachment_cannot_be_put_into_two_messages(api: Api, party: Party) -> None:
+    await seed_clinicians(api.http, party)
+    attachment = (await upload(api.http, party.service)).json()
+    first = await create(
+        api.http,
+        party,
+        message=None,
+    )
+    sent = await api.http.post(
+        f"/v1/consultations/{first['id']}/submit",
+        json={"body": "Picture.", "attachment_ids": [attachment["id"]]},
+        headers=party.service,
+    )
+    assert sent.status_code == 200, sent.text
+    second = await api.http.post(
+        "/v1/consultations",
+        json={
+            "patient": {"id": party.patient, "birth_date": "1980-05-17"},
+            "clinician_id": party.clinician,
+            "copayment_accepted": True,
+            "message": {"body": "Same picture.", "attachment_ids": [attachment["id"]]},
+        },
+        headers=party.service,
+    )
+    assert_problem(second, 422)
+    assert await rows(api.sessions, Message, consultation_id=first["id"]) == 1
+    assert await rows(api.sessions, Consultation, clinician_id=party.clinician) == 1
