@@ -11,11 +11,10 @@ from domain.models import (
     DirectoryCheck,
     MessageToStore,
     RecordResult,
-    Refusal,
     StoredMessage,
 )
 from store.consultations import Consultations, UnknownAttachmentError
-from store.directory import Directory
+from store.directory import Directory, RecipientRefusedError
 
 UNKNOWN_ATTACHMENT = "UnknownAttachment"
 
@@ -28,31 +27,14 @@ class CaseActivities:
     @activity.defn
     async def check_directory(self, check: DirectoryCheck) -> DirectoryAnswer:
         """Refuse a clinician who takes no e-consultations, or a recipient who may not answer."""
-        clinician = await self._directory.get(check.clinician_id)
-        if clinician is None or not clinician.accepts_econsultations:
-            raise ApplicationError(
-                "clinician does not accept e-consultations",
-                type=Refusal.CLINICIAN_UNAVAILABLE,
-                non_retryable=True,
+        try:
+            recipient = await self._directory.admit_recipient(
+                check.clinician_id, check.recipient_id, check.on_day
             )
-        substitute = clinician.active_substitute(check.on_day)
-        allowed = {clinician.id} | ({substitute.clinician_id} if substitute else set())
-        if check.recipient_id not in allowed:
+        except RecipientRefusedError as refused:
             raise ApplicationError(
-                "recipient is neither the clinician nor their active substitute",
-                type=Refusal.RECIPIENT_NOT_ALLOWED,
-                non_retryable=True,
-            )
-        recipient = clinician
-        if check.recipient_id != clinician.id:
-            found = await self._directory.get(check.recipient_id)
-            if found is None or not found.accepts_econsultations:
-                raise ApplicationError(
-                    "substitute does not accept e-consultations",
-                    type=Refusal.CLINICIAN_UNAVAILABLE,
-                    non_retryable=True,
-                )
-            recipient = found
+                str(refused), type=refused.refusal, non_retryable=True
+            ) from refused
         return DirectoryAnswer(
             recipient_id=recipient.id,
             practice_id=recipient.practice_id,

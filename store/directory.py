@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.models import Refusal
 from store.tables import Clinician, PracticeClosedDay
 
 
@@ -30,6 +31,14 @@ class DirectoryEntry(BaseModel):
 
     def active_substitute(self, day: date) -> Substitute | None:
         return self.substitute if self.substitute and self.substitute.active_on(day) else None
+
+
+class RecipientRefusedError(ValueError):
+    """The directory refuses this recipient; `refusal` is a domain.models.Refusal value."""
+
+    def __init__(self, refusal: str, message: str) -> None:
+        super().__init__(message)
+        self.refusal = refusal
 
 
 def _entry(row: Clinician) -> DirectoryEntry:
@@ -74,6 +83,42 @@ class Directory:
             row.substitute_valid_from = substitute.valid_from if substitute else None
             row.substitute_valid_to = substitute.valid_to if substitute else None
             row.updated_at = datetime.now(UTC)
+
+    async def admit_recipient(
+        self, clinician_id: str, recipient_id: str | None, day: date
+    ) -> DirectoryEntry:
+        """The one rule for who may receive a consultation (API at create, workflow at start).
+
+        The clinician, or their substitute active on `day`; when a substitute is active the
+        patient must say whom they chose. Both must accept e-consultations.
+        """
+        clinician = await self.get(clinician_id)
+        if clinician is None or not clinician.accepts_econsultations:
+            raise RecipientRefusedError(
+                Refusal.CLINICIAN_UNAVAILABLE,
+                f"clinician {clinician_id} does not accept e-consultations",
+            )
+        substitute = clinician.active_substitute(day)
+        if recipient_id is None and substitute is not None:
+            raise RecipientRefusedError(
+                Refusal.RECIPIENT_NOT_ALLOWED,
+                "the clinician has an active substitute: recipient_id must name the clinician "
+                "or the substitute",
+            )
+        if recipient_id is None or recipient_id == clinician.id:
+            return clinician
+        if substitute is None or recipient_id != substitute.clinician_id:
+            raise RecipientRefusedError(
+                Refusal.RECIPIENT_NOT_ALLOWED,
+                "recipient_id must be the clinician or their active substitute",
+            )
+        found = await self.get(substitute.clinician_id)
+        if found is None or not found.accepts_econsultations:
+            raise RecipientRefusedError(
+                Refusal.CLINICIAN_UNAVAILABLE,
+                f"substitute {substitute.clinician_id} does not accept e-consultations",
+            )
+        return found
 
     async def closed_days(self, practice_id: str) -> list[date]:
         async with self._sessions() as session:

@@ -36,7 +36,7 @@ from domain.models import (
 )
 from domain.working_days import oslo_day
 from store.access import ClaimedKey
-from store.directory import Directory
+from store.directory import Directory, RecipientRefusedError
 from store.queries import ConsultationSummary
 
 router = APIRouter(prefix="/v1/consultations", tags=["consultations"])
@@ -92,27 +92,11 @@ async def _content(services: Services, caller: Caller, message: MessageIn) -> Me
 
 async def _recipient(directory: Directory, body: CreateConsultation, today: date) -> str:
     """The clinician, or their active substitute when the patient chose them (SPEC section 1)."""
-    clinician = await directory.get(body.clinician_id)
-    if clinician is None:
-        raise invalid(f"unknown clinician {body.clinician_id}")
-    if not clinician.accepts_econsultations:
-        raise invalid(f"clinician {clinician.id} does not accept e-consultations")
-    substitute = clinician.active_substitute(today)
-    if body.recipient_id is None:
-        if substitute is not None:
-            raise invalid(
-                "the clinician has an active substitute: recipient_id must name the clinician "
-                "or the substitute"
-            )
-        return clinician.id
-    if body.recipient_id == clinician.id:
-        return clinician.id
-    if substitute is None or body.recipient_id != substitute.clinician_id:
-        raise invalid("recipient_id must be the clinician or their active substitute")
-    found = await directory.get(substitute.clinician_id)
-    if found is None or not found.accepts_econsultations:
-        raise invalid(f"substitute {substitute.clinician_id} does not accept e-consultations")
-    return found.id
+    try:
+        entry = await directory.admit_recipient(body.clinician_id, body.recipient_id, today)
+    except RecipientRefusedError as refused:
+        raise invalid(str(refused)) from refused
+    return entry.id
 
 
 def _digest(body: CreateConsultation) -> str:
