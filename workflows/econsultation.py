@@ -80,6 +80,7 @@ class EConsultation:
         self._opened = start.carried_state is not None
         # Until the start checks pass, validators judge by the status the case will open in.
         self._opening_status = Status.AWAITING_CLINICIAN if start.message else Status.DRAFT
+        self._start_refusal: ApplicationError | None = None
         self._messages_this_run = 0
         self._messages_per_run = start.messages_per_run
         self._notifications: list[asyncio.Task[None]] = []
@@ -98,7 +99,13 @@ class EConsultation:
     @workflow.run
     async def run(self, start: ConsultationStart) -> ConsultationView:
         if not self._opened:
-            await self._open(start)
+            try:
+                await self._open(start)
+            except ApplicationError as refusal:
+                # Let a waiting `opened` update answer with the refusal itself, then fail.
+                self._start_refusal = refusal
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                raise
         while not self.state.status.is_final:
             if self._should_continue_as_new():
                 await self._settle_in_flight_work()
@@ -264,6 +271,9 @@ class EConsultation:
 
         Used with update-with-start, so a caller reads its own write right after creating.
         """
+        await workflow.wait_condition(lambda: self._opened or self._start_refusal is not None)
+        if self._start_refusal is not None:
+            raise self._start_refusal
         async with self._turn():
             return self.view()
 

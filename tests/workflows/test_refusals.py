@@ -6,7 +6,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.client import (
+    WithStartWorkflowOperation,
+    WorkflowFailureError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -19,6 +24,7 @@ from domain.models import (
     Status,
     SubmitCommand,
     WithdrawCommand,
+    consultation_workflow_id,
 )
 from store.consultations import Consultations
 from tests.support import (
@@ -190,3 +196,23 @@ async def test_a_close_by_another_clinician_is_refused(
 
     assert refusal_type(refused.value) == Refusal.NOT_A_PARTY
     assert (await handle.query(EConsultation.view)).status == Status.AWAITING_CLINICIAN
+
+
+async def test_a_refused_start_answers_the_waiting_opened_update_with_its_refusal(
+    dev_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    case = new_start(copayment_accepted=False)
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await dev_env.client.execute_update_with_start_workflow(
+            EConsultation.opened,
+            start_workflow_operation=WithStartWorkflowOperation(
+                EConsultation.run,
+                case,
+                id=consultation_workflow_id(case.consultation_id),
+                task_queue=task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            ),
+        )
+
+    assert refusal_type(refused.value) == Refusal.COPAYMENT_NOT_ACCEPTED
