@@ -35,7 +35,7 @@ def wait_for_port(address: str, timeout: float = 60.0) -> None:
     raise SystemExit(f"nothing answers on {address} after {timeout:.0f} s")
 
 
-def temporal_dev_server(address: str, extra: list[str]) -> list[str]:
+def temporal_dev_server(address: str, codec_endpoint: str) -> list[str]:
     host, port = address.rsplit(":", 1)
     return [
         str(BIN / "temporal"),
@@ -51,8 +51,10 @@ def temporal_dev_server(address: str, extra: list[str]) -> list[str]:
         str(DATA / "temporal.db"),
         "--log-level",
         "warn",
+        # The UI asks the API's codec endpoint to decrypt; it answers admins only.
+        "--ui-codec-endpoint",
+        codec_endpoint,
         *dev_server_flags(),
-        *extra,
     ]
 
 
@@ -83,7 +85,8 @@ def main() -> None:
         processes.append(subprocess.Popen(command, cwd=ROOT, env=env))
 
     try:
-        start(temporal_dev_server(settings.temporal_address, []))
+        api_url = f"http://{settings.api_host}:{settings.api_port}"
+        start(temporal_dev_server(settings.temporal_address, f"{api_url}/codec"))
         wait_for_port(settings.temporal_address)
         subprocess.run([str(BIN / "alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True)
         subprocess.run(

@@ -1,0 +1,43 @@
+"""Development tokens for curl against `make run`: `python -m api.dev_token service`.
+
+Signs with AUTH_HS256_SECRET, so it only works where that shared secret is trusted (never in
+production, which verifies against the issuer's JWKS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jwt
+
+from api.auth import HPR_CLAIM, Scope
+from infra.settings import get_settings
+
+LIFETIME_SECONDS = 8 * 3600
+
+
+def mint(role: str, subject: str, hpr_number: str | None) -> str:
+    settings = get_settings()
+    claims: dict[str, object] = {
+        "sub": subject,
+        "aud": settings.auth_audience,
+        "exp": int(time.time()) + LIFETIME_SECONDS,
+        "scope": Scope[role.upper()].value,
+    }
+    if hpr_number:
+        claims[HPR_CLAIM] = hpr_number
+    return jwt.encode(claims, settings.auth_hs256_secret, algorithm="HS256")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("role", choices=["service", "clinician", "admin"])
+    parser.add_argument("--sub", default="dev-portal")
+    parser.add_argument("--hpr", help="HPR number of the clinician (role clinician)")
+    args = parser.parse_args()
+    print(mint(args.role, args.sub, args.hpr))
+
+
+if __name__ == "__main__":
+    main()
