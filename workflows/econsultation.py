@@ -153,9 +153,10 @@ class EConsultation:
         self.state.closed_days = directory.closed_days
         async with self._lock:
             await self._record_change()
-            self._opened = True
             if start.message is not None:
                 await self._patient_writes(start.message_id, start.message, first=True)
+            # Only now do validators judge by the stored status, and handlers take their turn.
+            self._opened = True
 
     # --- signals and updates: one handler per event -------------------------------------
 
@@ -605,6 +606,7 @@ class EConsultation:
             reply_due_at=s.reply_due_at,
             occurred_at=workflow.now(),
         )
+        self._notifications = [task for task in self._notifications if not task.done()]
         self._notifications.append(asyncio.create_task(self._deliver(notification)))
 
     async def _deliver(self, notification: NotificationInput) -> None:
@@ -632,12 +634,12 @@ class EConsultation:
     async def _settle_in_flight_work(self) -> None:
         """Before completing or continuing as new: no handler running, no notification in flight.
 
-        Handlers can start while notifications drain, so loop until both are quiet at once;
-        the caller then completes without another await.
+        A handler may start a notification while others drain, so look again until both are
+        quiet at once; the caller then completes without another await.
         """
         while True:
-            await asyncio.gather(*self._notifications)
-            self._notifications.clear()
             await workflow.wait_condition(workflow.all_handlers_finished)
-            if not self._notifications:
+            pending = [task for task in self._notifications if not task.done()]
+            if not pending:
                 return
+            await asyncio.gather(*pending)

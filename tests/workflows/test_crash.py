@@ -10,22 +10,32 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from domain.models import ReplyCommand, Role, Status
+from domain.models import (
+    CloseCommand,
+    ConsultationStart,
+    ReplyCommand,
+    Role,
+    Status,
+    WithdrawCommand,
+)
 from store.database import create_engine, create_session_factory
-from store.tables import JournalEntry
+from store.tables import Charge, JournalEntry
 from tests.support import CLINICIAN, content, effects, new_start, seed_directory, start
 from workflows.econsultation import EConsultation
 
 ROOT = Path(__file__).resolve().parents[2]
-CONSULTATIONS = 20
-KILLS = 3
+CONSULTATIONS = 200
+KILLS = 5
+IN_FLIGHT = 40
 
 
 class WorkerProcess:
@@ -80,16 +90,90 @@ def worker_process(
     worker.stop()
 
 
-async def drive_to_close(handle: object, patient_id: str) -> None:
-    """Clinician answers, patient follows up, clinician closes with a final message."""
-    for command in (
-        ReplyCommand(author_role=Role.CLINICIAN, author_id=CLINICIAN, message=content("a")),
-        ReplyCommand(author_role=Role.PATIENT, author_id=patient_id, message=content("b")),
-        ReplyCommand(
-            author_role=Role.CLINICIAN, author_id=CLINICIAN, message=content("c"), close=True
-        ),
-    ):
-        await handle.execute_update(EConsultation.reply_update, command)  # type: ignore[attr-defined]
+@dataclass(frozen=True)
+class LifePath:
+    """One way through a consultation's life, and the effects it must leave exactly once."""
+
+    name: str
+    final: Status
+    effects: dict[str, int]
+    charged: int
+
+
+FULL = LifePath(
+    "answered, followed up, closed with a message",
+    Status.CLOSED,
+    # four messages and the close; new message, reply, new message, closed
+    {"messages": 4, "journal": 5, "notifications": 4, "charges": 1},
+    charged=1,
+)
+NOT_BILLABLE = LifePath(
+    "answered as not billable, closed",
+    Status.CLOSED,
+    {"messages": 2, "journal": 3, "notifications": 3, "charges": 1},
+    charged=0,
+)
+WITHDRAWN = LifePath(
+    "withdrawn before any reply",
+    Status.WITHDRAWN,
+    {"messages": 1, "journal": 2, "notifications": 2, "charges": 0},
+    charged=0,
+)
+CLOSED_UNANSWERED = LifePath(
+    "closed by the clinician without a message",
+    Status.CLOSED,
+    {"messages": 1, "journal": 2, "notifications": 2, "charges": 0},
+    charged=0,
+)
+PATHS = (FULL, FULL, NOT_BILLABLE, WITHDRAWN, CLOSED_UNANSWERED)
+
+
+def clinician(body: str, **options: bool) -> ReplyCommand:
+    return ReplyCommand(
+        author_role=Role.CLINICIAN, author_id=CLINICIAN, message=content(body), **options
+    )
+
+
+async def drive(
+    handle: Any, case: ConsultationStart, path: LifePath, slots: asyncio.Semaphore
+) -> None:
+    async with slots:
+        if path is FULL:
+            await handle.execute_update(EConsultation.reply_update, clinician("a"))
+            await handle.execute_update(
+                EConsultation.reply_update,
+                ReplyCommand(
+                    author_role=Role.PATIENT, author_id=case.patient.id, message=content("b")
+                ),
+            )
+            await handle.execute_update(EConsultation.reply_update, clinician("c", close=True))
+        elif path is NOT_BILLABLE:
+            await handle.execute_update(
+                EConsultation.reply_update, clinician("book an appointment", billable=False)
+            )
+            await handle.execute_update(
+                EConsultation.close_update, CloseCommand(clinician_id=CLINICIAN)
+            )
+        elif path is WITHDRAWN:
+            await handle.execute_update(
+                EConsultation.withdraw_update, WithdrawCommand(patient_id=case.patient.id)
+            )
+        else:
+            await handle.execute_update(
+                EConsultation.close_update, CloseCommand(clinician_id=CLINICIAN)
+            )
+
+
+async def charged(store: async_sessionmaker[AsyncSession], consultation_id: str) -> int:
+    async with store() as session:
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(Charge)
+                .where(Charge.consultation_id == consultation_id, Charge.status == "charged")
+            )
+            or 0
+        )
 
 
 async def journal_size(store: async_sessionmaker[AsyncSession]) -> int:
@@ -122,24 +206,21 @@ async def test_a_worker_killed_mid_activity_leaves_exactly_one_effect_per_event(
     worker_process: tuple[WorkerProcess, str],
 ) -> None:
     worker, task_queue = worker_process
-    cases = [new_start() for _ in range(CONSULTATIONS)]
-    handles = [await start(dev_env.client, task_queue, case) for case in cases]
+    cases = [(new_start(), PATHS[n % len(PATHS)]) for n in range(CONSULTATIONS)]
+    handles = [await start(dev_env.client, task_queue, case) for case, _ in cases]
     done = asyncio.Event()
     killer = asyncio.create_task(kill_repeatedly(worker, store, done))
+    slots = asyncio.Semaphore(IN_FLIGHT)
 
     await asyncio.gather(
-        *(drive_to_close(h, c.patient.id) for h, c in zip(handles, cases, strict=True))
+        *(drive(h, case, path, slots) for h, (case, path) in zip(handles, cases, strict=True))
     )
     results = await asyncio.gather(*(h.result() for h in handles))
     done.set()
     kills = await killer
 
     assert kills == KILLS
-    assert {r.status for r in results} == {Status.CLOSED}
-    for case in cases:
-        assert await effects(store, case.consultation_id) == {
-            "messages": 4,
-            "journal": 5,  # four messages and the close
-            "notifications": 4,  # new message, reply, new message, closed
-            "charges": 1,
-        }
+    for result, (case, path) in zip(results, cases, strict=True):
+        assert result.status == path.final, path.name
+        assert await effects(store, case.consultation_id) == path.effects, path.name
+        assert await charged(store, case.consultation_id) == path.charged, path.name
