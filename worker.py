@@ -15,6 +15,7 @@ from activities.billing import BillingActivities
 from activities.case import CaseActivities
 from activities.journal import JournalActivities
 from activities.notifications import NotificationActivities
+from infra.activity_metrics import ActivityMetricsInterceptor
 from infra.logs import configure_logging
 from infra.settings import Settings, get_settings
 from infra.telemetry import configure_tracing, temporal_runtime
@@ -58,6 +59,8 @@ def build_worker(
         ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        # Tracing comes with the client (infra/temporal.py); failure and retry counts here.
+        interceptors=[ActivityMetricsInterceptor()],
     )
 
 
@@ -68,13 +71,21 @@ async def main() -> None:
     client = await connect(settings, temporal_runtime(settings.worker_metrics_address))
     worker = build_worker(client, settings)
     stop = asyncio.Event()
+    received: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig.name)
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     async with worker:
         log.info("worker ready", extra={"task_queue": settings.econsult_task_queue})
         await stop.wait()
-        log.info("worker stopping: finishing running activities")
+        # Leaving the block stops polling, lets running activities finish (GRACEFUL_SHUTDOWN)
+        # and hands workflows back to the server for another worker.
+        log.info("worker stopping", extra={"reason": received[0]})
     log.info("worker stopped")
 
 

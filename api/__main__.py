@@ -21,6 +21,8 @@ def main() -> None:
         # Access lines would log paths, and some paths carry a patient id (SPEC section 7).
         access_log=False,
         proxy_headers=True,
+        # No "server: uvicorn" banner: it tells an attacker which CVEs to try.
+        server_header=False,
         log_config=None,
     )
 

@@ -12,8 +12,14 @@ from temporalio.client import Client
 
 from api.auth import TokenVerifier
 from api.commands import TemporalConnection
-from api.middleware import ResponseMiddleware
-from api.problems import install_problem_handlers
+from api.hardening import (
+    BodyLimitMiddleware,
+    CallerRateLimiter,
+    RateLimit,
+    SecurityHeadersMiddleware,
+)
+from api.middleware import NATIVE_TELEMETRY_OFF, ResponseMiddleware
+from api.problems import UnexpectedErrorMiddleware, install_problem_handlers, problem_responses
 from api.routes import attachments, clinicians, codec, consultations, health, inbox
 from api.services import Services
 from infra.settings import Settings
@@ -29,6 +35,7 @@ def create_app(
     settings: Settings,
     client: Client | None = None,
     sessions: async_sessionmaker[AsyncSession] | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> FastAPI:
     """Build the API; tests inject a Temporal client and sessions, production builds its own."""
 
@@ -55,11 +62,19 @@ def create_app(
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Spans and metrics come from ResponseMiddleware, by route template (api/middleware.py).
+        telemetry=NATIVE_TELEMETRY_OFF,
+        responses=problem_responses(500),
     )
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings)
+    app.state.rate_limiter = CallerRateLimiter(rate_limit or RateLimit())
     install_problem_handlers(app)
+    # Innermost first: each middleware sees the answers of the ones added before it.
+    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(ResponseMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     # Only the Temporal UI calls from a browser (the codec endpoint, with the operator's token).
     app.add_middleware(
         CORSMiddleware,

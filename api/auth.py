@@ -12,6 +12,7 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.hardening import enforce_rate_limit
 from api.problems import Problem
 from infra.settings import Settings
 
@@ -66,7 +67,11 @@ def unauthorized(detail: str, *, token_given: bool = True) -> Problem:
 
 
 class TokenVerifier:
-    """Verifies signature, `exp`, `aud` (and `iss` with JWKS); never accepts alg none."""
+    """Verifies signature, `exp`, `aud` (and `iss` with JWKS); never accepts alg none.
+
+    The signature is the only secret compared, and PyJWT compares HS256 MACs with
+    `hmac.compare_digest` (constant time); nothing here compares a secret with `==`.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._audience = settings.auth_audience
@@ -133,7 +138,9 @@ def require(*allowed: Scope) -> Callable[..., Awaitable[Caller]]:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise unauthorized("a bearer token is required", token_given=False)
         verifier: TokenVerifier = request.app.state.token_verifier
-        return _caller(await verifier.claims(credentials.credentials), allowed)
+        caller = _caller(await verifier.claims(credentials.credentials), allowed)
+        enforce_rate_limit(request, f"{caller.role.value}:{caller.actor_id}")
+        return caller
 
     return dependency
 

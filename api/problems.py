@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("econsult.api")
 
@@ -38,6 +39,46 @@ class Problem(Exception):
         self.title = title or HTTPStatus(status).phrase
         self.headers = dict(headers or {})
         self.extra = dict(extra or {})
+
+
+# The answer's shape in the OpenAPI document, so clients (and the fuzzer) can rely on it.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["loc", "msg"],
+                "properties": {
+                    "loc": {"type": "array", "items": {"type": "string"}},
+                    "msg": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries declaring problem+json answers for `statuses`."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+        }
+        for status in statuses
+    }
+
+
+# What any authenticated call may answer besides its own success and refusals.
+AUTHENTICATED = (401, 403, 413, 422, 429, 500, 503)
 
 
 def not_found(what: str) -> Problem:
@@ -79,6 +120,10 @@ async def _on_problem(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_http_exception(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it cannot decode (not UTF-8, say); this API never says
+        # 400 itself, and SPEC section 6 makes every malformed request a 422.
+        return problem_response(invalid("the body is not valid JSON"))
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     return problem_response(Problem(exc.status_code, detail, headers=exc.headers))
 
@@ -98,14 +143,49 @@ async def _on_validation_error(_request: Request, exc: Exception) -> JSONRespons
     )
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+def _unexpected(request: Request, exc: BaseException) -> JSONResponse:
     log.error(
         "unexpected error",
         exc_info=exc,
         # The route template, never the path: a path may carry a patient id.
         extra={"route": route_template(request), "method": request.method},
     )
+    # Never the exception's text or traceback: either can quote a payload.
     return problem_response(Problem(500, "an unexpected error occurred; it has been logged"))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    return _unexpected(request, exc)
+
+
+class UnexpectedErrorMiddleware:
+    """Answers an unexpected exception as a 500 problem inside the middleware stack.
+
+    Starlette's own catch-all answers outside every middleware, so its 500 would miss the
+    security headers and the metrics; this one answers where they still apply.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception as error:
+            if started:
+                raise
+            await _unexpected(Request(scope), error)(scope, receive, send)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from bench.infra import BenchDatabase
+from bench.progress import progress
 from domain.models import Status
 from store.database import create_engine, create_session_factory
 from store.queries import ConsultationQueries
@@ -60,14 +61,21 @@ async def inbox_query_ms(url: str) -> float:
     return statistics.median(timings[QUERIES // 10 :])  # first queries warm the pool
 
 
-def measure(small: int, large: int) -> dict[str, float]:
-    results = {}
+def measure(small: int, large: int, repeats: int = 1) -> dict[str, object]:
+    """Median inbox query time at each size (loaded once, queried `repeats` times)."""
+    runs: dict[int, list[float]] = {}
     for rows in (small, large):
         with BenchDatabase() as url:
+            progress(f"growth: loading {rows:,} consultations")
             bulk_load(url, rows)
-            results[rows] = asyncio.run(inbox_query_ms(url))
+            progress(f"growth: {repeats} x {QUERIES} inbox queries at {rows:,}")
+            runs[rows] = [asyncio.run(inbox_query_ms(url)) for _ in range(repeats)]
+    ratios = [big / little for little, big in zip(runs[small], runs[large], strict=True)]
     return {
-        "inbox_ms_small": results[small],
-        "inbox_ms_large": results[large],
-        "ratio": results[large] / results[small],
+        "rows_small": small,
+        "rows_large": large,
+        "inbox_ms_small": statistics.median(runs[small]),
+        "inbox_ms_large": statistics.median(runs[large]),
+        "ratio": statistics.median(runs[large]) / statistics.median(runs[small]),
+        "runs": {"small_ms": runs[small], "large_ms": runs[large], "ratios": ratios},
     }

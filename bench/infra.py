@@ -73,12 +73,14 @@ class Processes:
 
     def __init__(self) -> None:
         self.children: list[subprocess.Popen[bytes]] = []
+        self.pids: dict[str, int] = {}
         self.logs = Path(tempfile.mkdtemp(prefix="econsult-bench-"))
 
     def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         with (self.logs / f"{name}.log").open("ab") as log:
             child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
         self.children.append(child)
+        self.pids[name] = child.pid
         return child
 
     def __enter__(self) -> Processes:

@@ -1,31 +1,126 @@
-"""Tracing and SDK metrics: OTLP export when configured, nothing exported otherwise."""
+"""Tracing and SDK metrics: OTLP export when configured, nothing exported otherwise.
+
+OpenTelemetry allows one tracer provider per process, set once. `tracer_provider()` installs
+it on first use and hands back the same one afterwards, so the API, the worker and every test
+in a session share it; tests add their in-memory exporter with `add_span_exporter`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import opentelemetry.context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.trace import Status
+from temporalio.api.common.v1 import Payload
+from temporalio.contrib.opentelemetry import TracingInterceptor, TracingWorkflowInboundInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import (
+    HandleSignalInput,
+    HandleUpdateInput,
+    WorkflowInterceptorClassInput,
+)
 
 from infra.settings import Settings
 
 
-def configure_tracing(
-    settings: Settings, service: str, exporter: SpanExporter | None = None
-) -> TracerProvider:
-    """Install a tracer provider; spans carry ids and statuses only (no content attributes)."""
+def tracer_provider(service: str = "econsult") -> TracerProvider:
+    """The process's SDK tracer provider, installed on the first call (its service name wins)."""
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    if exporter is None and settings.otel_exporter_otlp_endpoint:
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def configure_tracing(settings: Settings, service: str) -> TracerProvider:
+    """Spans always (logs carry their trace id); exported only when an OTLP endpoint is set.
+
+    Spans carry ids, route templates, Temporal type names and SQL with placeholders: never
+    paths, payloads or bound values.
+    """
+    provider = tracer_provider(service)
+    if settings.otel_exporter_otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporter = OTLPSpanExporter(
             endpoint=settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
         )
-    if exporter is not None:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
+        provider.add_span_processor(BatchSpanProcessor(ContentFreeSpanExporter(exporter)))
     return provider
+
+
+def add_span_exporter(exporter: SpanExporter) -> TracerProvider:
+    """Send every span of this process to `exporter` as it ends (tests: an in-memory one)."""
+    provider = tracer_provider()
+    provider.add_span_processor(SimpleSpanProcessor(ContentFreeSpanExporter(exporter)))
+    return provider
+
+
+class ContentFreeSpanExporter(SpanExporter):
+    """Exports spans without exception messages or stack traces: only the exception's type.
+
+    Tracers record an exception's text on the span (the Temporal interceptor also puts it in
+    the status), and that text can quote a payload: an EPJ client echoing the entry it refused.
+    """
+
+    def __init__(self, exporter: SpanExporter) -> None:
+        self._exporter = exporter
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self._exporter.export([_without_exception_text(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self._exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._exporter.force_flush(timeout_millis)
+
+
+_EXCEPTION_FIELDS_KEPT = ("exception.type", "exception.escaped")
+
+
+def _without_exception_text(span: ReadableSpan) -> ReadableSpan:
+    events = [
+        Event(
+            event.name,
+            {k: v for k, v in (event.attributes or {}).items() if k in _EXCEPTION_FIELDS_KEPT},
+            event.timestamp,
+        )
+        if event.name == "exception"
+        else event
+        for event in span.events
+    ]
+    status = span.status
+    if status.description:
+        # "ValueError: <message>" keeps "ValueError".
+        status = Status(status.status_code, status.description.split(":", 1)[0])
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=span.attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
 
 
 def temporal_runtime(metrics_bind_address: str | None) -> Runtime | None:
@@ -35,3 +130,51 @@ def temporal_runtime(metrics_bind_address: str | None) -> Runtime | None:
     return Runtime(
         telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=metrics_bind_address))
     )
+
+
+class RequestTracingInterceptor(TracingInterceptor):
+    """Temporal's tracing interceptor, with each update and signal handled in its caller's trace.
+
+    The stock interceptor runs handlers in the trace of the request that *started* the
+    workflow and only links the caller, so a reply's activities would land in the trace of the
+    consultation's creation, weeks earlier. Here a reply's trace holds its HTTP request, the
+    update, the handler and every activity the handler caused. Handlers called without trace
+    headers (the CLI, the UI) keep the stock behaviour. Spans inside workflows are still the
+    stock zero-length ones, made outside the sandbox and never on replay.
+    """
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[TracingWorkflowInboundInterceptor]:
+        super().workflow_interceptor_class(input)
+        return _CallerTracedWorkflowInterceptor
+
+
+class _CallerTracedWorkflowInterceptor(TracingWorkflowInboundInterceptor):
+    def handle_update_validator(self, input: HandleUpdateInput) -> None:
+        with self._callers_trace(input.headers):
+            self._completed_span(f"ValidateUpdate:{input.update}", kind=trace.SpanKind.SERVER)
+            self.next.handle_update_validator(input)
+
+    async def handle_update_handler(self, input: HandleUpdateInput) -> Any:
+        with self._callers_trace(input.headers):
+            self._completed_span(f"HandleUpdate:{input.update}", kind=trace.SpanKind.SERVER)
+            return await self.next.handle_update_handler(input)
+
+    async def handle_signal(self, input: HandleSignalInput) -> None:
+        with self._callers_trace(input.headers):
+            self._completed_span(f"HandleSignal:{input.signal}", kind=trace.SpanKind.SERVER)
+            await self.next.handle_signal(input)
+
+    @contextmanager
+    def _callers_trace(self, headers: Mapping[str, Payload]) -> Iterator[None]:
+        carrier: Any = None
+        if headers.get(self.header_key):
+            carrier = self.payload_converter.from_payloads([headers[self.header_key]])[0]
+        carrier = carrier or self._load_workflow_context_carrier()
+        context = self.text_map_propagator.extract(carrier) if carrier else Context()
+        token = opentelemetry.context.attach(self._set_on_context(context))
+        try:
+            yield
+        finally:
+            opentelemetry.context.detach(token)

@@ -5,19 +5,27 @@ from __future__ import annotations
 import dataclasses
 
 from temporalio.client import Client
-from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import Runtime
 
 from infra.codec import EncryptionCodec
 from infra.settings import Settings
+from infra.telemetry import RequestTracingInterceptor
 
 
 def data_converter(settings: Settings) -> DataConverter:
-    """Pydantic payloads, always encrypted: without keys no process may talk to Temporal."""
+    """Pydantic payloads, always encrypted: without keys no process may talk to Temporal.
+
+    Failure messages and stack traces are encrypted too: an exception's text can quote a
+    payload (an EPJ client echoing the entry it refused), and the server stores them as sent.
+    """
     codec = EncryptionCodec.from_setting(settings.econsult_encryption_keys)
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
@@ -26,6 +34,6 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
-        interceptors=[TracingInterceptor()],
+        interceptors=[RequestTracingInterceptor()],
         runtime=runtime,
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from opentelemetry import metrics, trace
+from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -58,7 +60,26 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    _trace_statements(engine)
     return engine
+
+
+def _trace_statements(engine: AsyncEngine) -> None:
+    """A client span per statement: SQL text with placeholders, never the bound values.
+
+    OpenTelemetry's SQLAlchemy instrumentation, per engine (its instrumentor patches engine
+    creation process-wide and instruments once). No sqlcommenter: comments would put trace
+    ids into statements, and so into the database's own logs and statement statistics.
+    """
+    connections = metrics.get_meter("econsult.store").create_up_down_counter(
+        "db.client.connections.usage", unit="connections"
+    )
+    EngineTracer(  # type: ignore[no-untyped-call]
+        trace.get_tracer("econsult.store"),
+        engine.sync_engine,
+        connections,
+        enable_commenter=False,
+    )
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

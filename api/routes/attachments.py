@@ -20,12 +20,14 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.auth import Caller, PartyCaller
-from api.problems import Problem, invalid, not_found
+from api.problems import AUTHENTICATED, Problem, invalid, not_found, problem_responses
 from api.schemas import AttachmentOut
 from api.services import Deps
 from domain.models import Identifier
 
-router = APIRouter(prefix="/v1/attachments", tags=["attachments"])
+router = APIRouter(
+    prefix="/v1/attachments", tags=["attachments"], responses=problem_responses(*AUTHENTICATED, 404)
+)
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 # Room for the multipart boundaries and part headers around the file itself.

@@ -8,14 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from api.auth import AdminCaller, DirectoryReader
-from api.problems import invalid, not_found
+from api.problems import AUTHENTICATED, invalid, not_found, problem_responses
 from api.schemas import ClinicianIn, ClinicianOut, SubstituteOut
 from api.services import Deps, Services
 from domain.models import Identifier
 from domain.working_days import oslo_day, reply_due_at
 from store.directory import DirectoryEntry, Substitute
 
-router = APIRouter(prefix="/v1/clinicians", tags=["clinicians"])
+router = APIRouter(
+    prefix="/v1/clinicians", tags=["clinicians"], responses=problem_responses(*AUTHENTICATED, 404)
+)
 
 ClinicianId = Annotated[Identifier, Path(description="HPR number")]
 

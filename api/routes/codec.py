@@ -13,10 +13,12 @@ from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload, Payloads
 
 from api.auth import AdminCaller
-from api.problems import Problem, invalid
+from api.problems import AUTHENTICATED, Problem, invalid, problem_responses
 from infra.codec import EncryptionCodec, KeyConfigError, PayloadDecryptionError
 
-router = APIRouter(prefix="/codec", tags=["operations"])
+router = APIRouter(
+    prefix="/codec", tags=["operations"], responses=problem_responses(*AUTHENTICATED)
+)
 
 _PAYLOADS_BODY = {
     "requestBody": {
@@ -46,11 +48,16 @@ async def _transcode(
     try:
         payloads = json_format.Parse(await request.body(), Payloads())
         converted = Payloads(payloads=await convert(payloads.payloads))
-    except (json_format.ParseError, DecodeError) as error:
+    except (json_format.ParseError, DecodeError, UnicodeDecodeError) as error:
         raise invalid("the body is not a JSON Payloads message") from error
     except PayloadDecryptionError as error:
         raise invalid(str(error)) from error
-    return Response(json_format.MessageToJson(converted), media_type="application/json")
+    # Decrypted payloads are health content: never kept by a cache or the browser.
+    return Response(
+        json_format.MessageToJson(converted),
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @router.post("/decode", openapi_extra=_PAYLOADS_BODY)

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path
 
 from api.auth import Caller, ClinicianCaller, PartyCaller, ServiceCaller
-from api.problems import Problem, invalid, not_found
+from api.problems import AUTHENTICATED, Problem, invalid, not_found, problem_responses
 from api.schemas import (
     AccessLogEntryOut,
     AccessLogOut,
@@ -39,7 +39,36 @@ from store.access import ClaimedKey
 from store.directory import Directory, RecipientRefusedError
 from store.queries import ConsultationSummary
 
-router = APIRouter(prefix="/v1/consultations", tags=["consultations"])
+router = APIRouter(
+    prefix="/v1/consultations",
+    tags=["consultations"],
+    responses=problem_responses(*AUTHENTICATED, 404, 409),
+)
+
+
+def _links_from_id(*operations: tuple[str, str, str]) -> dict[str, dict[str, object]]:
+    """OpenAPI links: what a client (and the fuzzer) can call next with the consultation's id."""
+    return {
+        name: {
+            "operationRef": f"#/paths/~1v1~1consultations~1{{consultation_id}}{suffix}/{method}",
+            "parameters": {"consultation_id": "$response.body#/id"},
+        }
+        for name, suffix, method in operations
+    }
+
+
+# Every command answers the consultation, so every answer links to what may follow it.
+_NEXT = {
+    "links": _links_from_id(
+        ("ReadConsultation", "", "get"),
+        ("ReadAccessLog", "~1access-log", "get"),
+        ("Submit", "~1submit", "post"),
+        ("PatientReply", "~1patient-replies", "post"),
+        ("Withdraw", "~1withdraw", "post"),
+        ("ClinicianReply", "~1replies", "post"),
+        ("Close", "~1close", "post"),
+    )
+}
 
 ConsultationId = Annotated[Identifier, Path(description="consultation id")]
 IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=128)]
@@ -111,7 +140,7 @@ def _message_id() -> str:
 # --- the portal: create and the patient's commands -------------------------------------------
 
 
-@router.post("", status_code=201, response_model=ConsultationOut)
+@router.post("", status_code=201, response_model=ConsultationOut, responses={201: _NEXT})
 async def create_consultation(
     body: CreateConsultation,
     caller: ServiceCaller,
@@ -176,7 +205,7 @@ async def _admitted_start(
     )
 
 
-@router.post("/{consultation_id}/submit", response_model=ConsultationOut)
+@router.post("/{consultation_id}/submit", response_model=ConsultationOut, responses={200: _NEXT})
 async def submit(
     consultation_id: ConsultationId, body: MessageIn, caller: ServiceCaller, services: Deps
 ) -> ConsultationOut:
@@ -189,7 +218,9 @@ async def submit(
     return await _shown(services, caller, consultation_id, "submit")
 
 
-@router.post("/{consultation_id}/patient-replies", response_model=ConsultationOut)
+@router.post(
+    "/{consultation_id}/patient-replies", response_model=ConsultationOut, responses={200: _NEXT}
+)
 async def patient_reply(
     consultation_id: ConsultationId, body: MessageIn, caller: ServiceCaller, services: Deps
 ) -> ConsultationOut:
@@ -205,7 +236,7 @@ async def patient_reply(
     return await _shown(services, caller, consultation_id, "patient_reply")
 
 
-@router.post("/{consultation_id}/withdraw", response_model=ConsultationOut)
+@router.post("/{consultation_id}/withdraw", response_model=ConsultationOut, responses={200: _NEXT})
 async def withdraw(
     consultation_id: ConsultationId, caller: ServiceCaller, services: Deps
 ) -> ConsultationOut:
@@ -218,7 +249,7 @@ async def withdraw(
 # --- the clinician's commands -------------------------------------------------------------------
 
 
-@router.post("/{consultation_id}/replies", response_model=ConsultationOut)
+@router.post("/{consultation_id}/replies", response_model=ConsultationOut, responses={200: _NEXT})
 async def clinician_reply(
     consultation_id: ConsultationId, body: ClinicianReply, caller: ClinicianCaller, services: Deps
 ) -> ConsultationOut:
@@ -237,7 +268,7 @@ async def clinician_reply(
     return await _shown(services, caller, consultation_id, "reply")
 
 
-@router.post("/{consultation_id}/close", response_model=ConsultationOut)
+@router.post("/{consultation_id}/close", response_model=ConsultationOut, responses={200: _NEXT})
 async def close(
     consultation_id: ConsultationId,
     caller: ClinicianCaller,

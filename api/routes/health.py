@@ -7,8 +7,9 @@ import logging
 from collections.abc import Awaitable
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from api.metrics import exposition
 from api.problems import Problem
 from api.schemas import HealthOut
 from api.services import Deps
@@ -58,6 +59,6 @@ async def readyz(services: Deps) -> HealthOut:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
-    """Prometheus exposition: request counts and latencies by route template, never by path."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(services: Deps) -> Response:
+    """Prometheus: requests by route template (never by path) and the case store's figures."""
+    return Response(await exposition(services.sessions), media_type=CONTENT_TYPE_LATEST)

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Path, Query
 
 from api.auth import ClinicianCaller, ServiceCaller
 from api.cursors import decode_cursor, encode_cursor
+from api.problems import AUTHENTICATED, problem_responses
 from api.schemas import ConsultationPage, ConsultationSummaryOut
 from api.services import Deps
 from domain.models import Identifier, Status
 from store.queries import InboxKey, PatientListKey
 
-router = APIRouter(prefix="/v1", tags=["lists"])
+router = APIRouter(prefix="/v1", tags=["lists"], responses=problem_responses(*AUTHENTICATED))
 
 Limit = Annotated[int, Query(ge=1, le=100, description="page size")]
 Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the last page")]

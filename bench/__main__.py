@@ -1,0 +1,259 @@
+"""`python -m bench [--smoke] [--only NAME]`: the figures of issue #6 with their targets.
+
+Each figure is a median over repeated runs on this machine, with the Temporal dev server,
+PostgreSQL, `python worker.py` and `python -m api` running locally. The table is printed
+and written to bench/results.json (bench/results.smoke.json with `--smoke`, tiny sizes,
+for `make test`; its figures say nothing about targets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import growth, latency, lifecycle, open_cases
+from bench.progress import progress
+from bench.stack import running_stack
+
+HERE = Path(__file__).resolve().parent
+NAMES = ("lifecycle", "latency", "growth", "open_cases")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    repeats: int
+    lifecycles: int
+    lifecycle_concurrency: int
+    latency_cases: int
+    latency_requests: int
+    latency_concurrency: int
+    growth_small: int
+    growth_large: int
+    open_cases: int
+
+
+FULL = Sizes(
+    repeats=3,
+    lifecycles=200,
+    lifecycle_concurrency=16,
+    latency_cases=200,
+    latency_requests=1000,
+    latency_concurrency=8,
+    growth_small=10_000,
+    growth_large=1_000_000,
+    open_cases=10_000,
+)
+SMOKE = Sizes(
+    repeats=1,
+    lifecycles=5,
+    lifecycle_concurrency=4,
+    latency_cases=10,
+    latency_requests=50,
+    latency_concurrency=4,
+    growth_small=1_000,
+    growth_large=5_000,
+    open_cases=50,
+)
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    label: str
+    value: float
+    unit: str
+    target: str = ""
+    met: bool | None = None
+
+    def row(self) -> list[str]:
+        met = {True: "yes", False: "NO", None: ""}[self.met]
+        return [self.label, f"{self.value:,.2f} {self.unit}".strip(), self.target, met]
+
+
+def lifecycle_figures(result: dict[str, Any]) -> list[Figure]:
+    ratio = result["ratio"]
+    return [
+        Figure("lifecycle_api_per_s", "Lifecycle: API, consultations/s", result["api_per_s"], "/s"),
+        Figure(
+            "lifecycle_skeleton_per_s",
+            "Lifecycle: skeleton, lifecycles/s",
+            result["skeleton_per_s"],
+            "/s",
+        ),
+        Figure("lifecycle_ratio", "Lifecycle: API / skeleton", ratio, "", ">= 0.70", ratio >= 0.7),
+    ]
+
+
+def latency_figures(result: dict[str, Any]) -> list[Figure]:
+    targets = {"inbox": 50.0, "reply": 150.0}
+    labels = {
+        "inbox": "GET /v1/inbox",
+        "read": "GET /v1/consultations/{id}",
+        "reply": "POST /v1/consultations/{id}/replies",
+    }
+    figures = []
+    for phase, label in labels.items():
+        p50, p99 = result[phase]["p50_ms"], result[phase]["p99_ms"]
+        figures.append(Figure(f"latency_{phase}_p50_ms", f"{label} p50", p50, "ms"))
+        limit = targets.get(phase)
+        figures.append(
+            Figure(
+                f"latency_{phase}_p99_ms",
+                f"{label} p99",
+                p99,
+                "ms",
+                f"< {limit:.0f} ms" if limit else "",
+                p99 < limit if limit else None,
+            )
+        )
+    return figures
+
+
+def growth_figures(result: dict[str, Any]) -> list[Figure]:
+    small, large, ratio = result["rows_small"], result["rows_large"], result["ratio"]
+    return [
+        Figure(
+            "growth_inbox_ms_small", f"Inbox query, {small:,} rows", result["inbox_ms_small"], "ms"
+        ),
+        Figure(
+            "growth_inbox_ms_large", f"Inbox query, {large:,} rows", result["inbox_ms_large"], "ms"
+        ),
+        Figure(
+            "growth_ratio", f"Inbox query {large:,} / {small:,}", ratio, "", "< 1.5", ratio < 1.5
+        ),
+    ]
+
+
+def open_cases_figures(result: dict[str, Any]) -> list[Figure]:
+    rss = result["rss_mb"]
+    label = f"Worker RSS, {result['open']:,} open"
+    return [
+        Figure("open_cases_rss_mb", label, rss, "MB", "< 600 MB", rss < 600),
+        Figure("open_cases_peak_rss_mb", f"{label} (peak)", result["peak_rss_mb"], "MB"),
+        Figure("open_cases_per_s", "Cases opened/s (to reach that)", result["opened_per_s"], "/s"),
+    ]
+
+
+def run_lifecycle_and_latency(names: set[str], sizes: Sizes) -> dict[str, Any]:
+    """Both on one stack: the same Temporal server, worker and API process."""
+    results: dict[str, Any] = {}
+    progress("starting Temporal, PostgreSQL database, worker, skeleton worker and API")
+    with running_stack() as stack:
+        if "lifecycle" in names:
+            results["lifecycle"] = lifecycle.measure(
+                stack, sizes.lifecycles, sizes.repeats, sizes.lifecycle_concurrency
+            )
+        if "latency" in names:
+            results["latency"] = latency.measure(
+                stack,
+                sizes.latency_cases,
+                sizes.latency_requests,
+                sizes.repeats,
+                sizes.latency_concurrency,
+            )
+    return results
+
+
+def run_open_cases(sizes: Sizes) -> dict[str, Any]:
+    """A fresh stack per run: the worker's memory is measured from its start."""
+    runs: list[dict[str, Any]] = []
+    for number in range(1, sizes.repeats + 1):
+        progress(f"open cases run {number}/{sizes.repeats}: opening {sizes.open_cases:,}")
+        result: dict[str, Any] = dict(open_cases.measure(sizes.open_cases))
+        result["opened_per_s"] = result["open"] / result["seconds_to_open"]
+        runs.append(result)
+    summary: dict[str, Any] = {
+        key: statistics.median(run[key] for run in runs)
+        for key in ("rss_mb", "peak_rss_mb", "seconds_to_open", "opened_per_s")
+    }
+    return {"open": sizes.open_cases, **summary, "runs": runs}
+
+
+FIGURES: dict[str, Callable[[dict[str, Any]], list[Figure]]] = {
+    "lifecycle": lifecycle_figures,
+    "latency": latency_figures,
+    "growth": growth_figures,
+    "open_cases": open_cases_figures,
+}
+
+
+def table(figures: list[Figure]) -> str:
+    rows = [["figure", "value", "target", "met?"], *(figure.row() for figure in figures)]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [
+        "| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |"
+        for row in rows
+    ]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average": os.getloadavg(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, one run (make test)")
+    parser.add_argument("--only", choices=NAMES, action="append", help="run only this figure")
+    parser.add_argument("--repeats", type=int, help="runs per figure (default 3, smoke 1)")
+    parser.add_argument("--output", type=Path, help="where to write the JSON results")
+    args = parser.parse_args(argv)
+    sizes = SMOKE if args.smoke else FULL
+    if args.repeats:
+        sizes = Sizes(**{**sizes.__dict__, "repeats": args.repeats})
+    names = set(args.only or NAMES)
+    output = args.output or HERE / ("results.smoke.json" if args.smoke else "results.json")
+
+    started = time.perf_counter()
+    load_before = os.getloadavg()
+    details: dict[str, Any] = {}
+    if names & {"lifecycle", "latency"}:
+        details.update(run_lifecycle_and_latency(names, sizes))
+    if "growth" in names:
+        details["growth"] = growth.measure(sizes.growth_small, sizes.growth_large, sizes.repeats)
+    if "open_cases" in names:
+        details["open_cases"] = run_open_cases(sizes)
+
+    # With --only, the other figures of the last run stay in the file.
+    previous = json.loads(output.read_text()) if args.only and output.exists() else {}
+    details = {**previous.get("details", {}), **details}
+    figures = [f for name in NAMES if name in details for f in FIGURES[name](details[name])]
+    results = {
+        "mode": "smoke" if args.smoke else "full",
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - started, 1),
+        "sizes": sizes.__dict__,
+        "machine": {**machine(), "load_average_before": load_before},
+        "figures": [f.__dict__ for f in figures],
+        "details": details,
+    }
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(figures))
+    print(
+        f"\n{results['mode']} run, medians of {sizes.repeats} run(s), {results['seconds']} s; "
+        f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} "
+        f"on {os.cpu_count()} CPUs; written to {output}"
+    )
+    if "lifecycle" in details:
+        print(f"skeleton plan (read from a real consultation): {details['lifecycle']['plan']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

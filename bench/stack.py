@@ -1,0 +1,156 @@
+"""The service as it runs in production, on loopback: Temporal, PostgreSQL, worker, API.
+
+One stack serves the lifecycle and latency figures, so the real service and the skeleton
+share one Temporal server in the same run.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+
+from bench.infra import BenchDatabase, Processes, free_port, service_env, start_temporal
+from bench.skeleton import SKELETON_TASK_QUEUE
+
+HPR_CLAIM = "helseid://claims/hpr/hpr_number"
+AUDIENCE = "econsult"
+TOKEN_LIFETIME_SECONDS = 6 * 3600
+READY_WITHIN_SECONDS = 90.0
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Mints the bearer tokens the API accepts (HS256 with the stack's own secret)."""
+
+    secret: str
+
+    def _mint(self, scope: str, sub: str, **claims: Any) -> dict[str, str]:
+        payload = {
+            "sub": sub,
+            "scope": scope,
+            "aud": AUDIENCE,
+            "exp": int(time.time()) + TOKEN_LIFETIME_SECONDS,
+            **claims,
+        }
+        return {"Authorization": f"Bearer {jwt.encode(payload, self.secret, algorithm='HS256')}"}
+
+    def service(self, portal: str = "bench-portal") -> dict[str, str]:
+        return self._mint("econsult:service", portal)
+
+    def clinician(self, hpr: str) -> dict[str, str]:
+        return self._mint("econsult:clinician", hpr, **{HPR_CLAIM: hpr})
+
+    def admin(self) -> dict[str, str]:
+        return self._mint("econsult:admin", "bench-ops")
+
+
+@dataclass(frozen=True)
+class Stack:
+    temporal_address: str
+    database_url: str
+    env: dict[str, str]
+    api_url: str
+    tokens: Tokens
+    processes: Processes
+    worker_pids: tuple[int, ...]
+
+    @property
+    def database(self) -> str:
+        return self.database_url.rsplit("/", 1)[1]
+
+
+def _wait_until_ready(api_url: str, processes: Processes) -> None:
+    deadline = time.monotonic() + READY_WITHIN_SECONDS
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(f"{api_url}/readyz", timeout=5)
+            if response.status_code == 200:
+                return
+            last = response.text
+        except httpx.HTTPError as error:
+            last = repr(error)
+        time.sleep(0.3)
+    raise RuntimeError(f"the API never became ready ({last}); logs in {processes.logs}")
+
+
+@contextmanager
+def running_stack(*, workers: int = 1, skeleton: bool = True) -> Iterator[Stack]:
+    """Temporal dev server, a fresh database, `python worker.py`, `python -m api` (and the
+    skeleton worker), each its own process; all stopped and dropped afterwards."""
+    secret = secrets.token_urlsafe(32)
+    api_port = free_port()
+    with BenchDatabase() as url, Processes() as processes:
+        temporal_port = start_temporal(processes)
+        env = service_env(
+            temporal_port,
+            url,
+            API_HOST="127.0.0.1",
+            API_PORT=str(api_port),
+            AUTH_HS256_SECRET=secret,
+            AUTH_AUDIENCE=AUDIENCE,
+            BENCH_SKELETON_TASK_QUEUE=SKELETON_TASK_QUEUE,
+        )
+        worker_pids = tuple(
+            processes.start(f"worker-{n}", [sys.executable, "worker.py"], env).pid
+            for n in range(workers)
+        )
+        if skeleton:
+            processes.start("skeleton-worker", [sys.executable, "-m", "bench.skeleton_worker"], env)
+        processes.start("api", [sys.executable, "-m", "api"], env)
+        api_url = f"http://127.0.0.1:{api_port}"
+        _wait_until_ready(api_url, processes)
+        yield Stack(
+            temporal_address=f"127.0.0.1:{temporal_port}",
+            database_url=url,
+            env=env,
+            api_url=api_url,
+            tokens=Tokens(secret),
+            processes=processes,
+            worker_pids=worker_pids,
+        )
+
+
+def seed_clinician(stack: Stack, hpr: str, practice: str = "bench-practice") -> None:
+    """A directory entry through the API, as an admin keeps it."""
+    response = httpx.put(
+        f"{stack.api_url}/v1/clinicians/{hpr}",
+        json={
+            "name": "Dr. Bench",
+            "practice_id": practice,
+            "accepts_econsultations": True,
+            "reply_within_working_days": 5,
+            "substitute": None,
+        },
+        headers=stack.tokens.admin(),
+        timeout=30,
+    )
+    if response.status_code not in (200, 201):
+        raise RuntimeError(f"seeding clinician {hpr} failed: {response.text}")
+
+
+def consultation_body(clinician: str) -> dict[str, Any]:
+    """A create with its first message, as the patient portal sends it."""
+    return {
+        "patient": {
+            "id": f"bench-patient-{uuid.uuid4().hex[:12]}",
+            "birth_date": "1980-05-17",
+            "frikort": False,
+        },
+        "clinician_id": clinician,
+        "recipient_id": clinician,
+        "copayment_accepted": True,
+        "message": {"body": "I have had a rash for two weeks.", "attachment_ids": []},
+    }
+
+
+REPLY_BODY = {"body": "Use the cream twice a day; book an appointment if it spreads."}

@@ -1,0 +1,78 @@
+"""Liveness and readiness: /readyz answers 503 naming what is unreachable, /healthz stays up.
+
+Dependencies are made really unreachable: Temporal at a port nobody listens on, the case store
+as a PostgreSQL database that does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from temporalio.testing import WorkflowEnvironment
+
+from infra.settings import Settings
+from tests.api.support import assert_problem
+from tests.operations.conftest import (
+    Operated,
+    api_serving,
+    closed_temporal_address,
+    missing_database_url,
+)
+
+
+async def probes(base_url: str) -> tuple[httpx.Response, httpx.Response]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        return await http.get("/healthz"), await http.get("/readyz")
+
+
+def not_ready(response: httpx.Response) -> dict[str, Any]:
+    problem = assert_problem(response, 503)
+    assert problem["title"]
+    return problem
+
+
+async def test_ready_when_temporal_and_the_case_store_answer(operated: Operated) -> None:
+    ready = await operated.http.get("/readyz")
+
+    assert ready.status_code == 200, ready.text
+    assert ready.json() == {"status": "ready", "checks": {"temporal": "ok", "database": "ok"}}
+
+
+async def test_not_ready_naming_temporal_when_temporal_is_unreachable(sqlite_url: str) -> None:
+    settings = Settings(database_url=sqlite_url, temporal_address=closed_temporal_address())
+    async with api_serving(settings) as base_url:
+        live, ready = await probes(base_url)
+
+    assert live.status_code == 200
+    problem = not_ready(ready)
+    assert problem["detail"].startswith("temporal unavailable")
+    assert problem["checks"]["temporal"].startswith("unavailable")
+    assert problem["checks"]["database"] == "ok"
+
+
+async def test_not_ready_naming_the_database_when_the_case_store_is_unreachable(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    settings = Settings(database_url=missing_database_url())
+    async with api_serving(settings, client=dev_env.client) as base_url:
+        live, ready = await probes(base_url)
+
+    assert live.status_code == 200
+    problem = not_ready(ready)
+    assert problem["detail"].startswith("database unavailable")
+    assert problem["checks"] == {"temporal": "ok", "database": problem["checks"]["database"]}
+    assert problem["checks"]["database"].startswith("unavailable")
+
+
+async def test_not_ready_naming_both_when_neither_answers() -> None:
+    settings = Settings(
+        database_url=missing_database_url(), temporal_address=closed_temporal_address()
+    )
+    async with api_serving(settings) as base_url:
+        live, ready = await probes(base_url)
+
+    assert live.status_code == 200
+    problem = not_ready(ready)
+    assert "temporal unavailable" in problem["detail"]
+    assert "database unavailable" in problem["detail"]

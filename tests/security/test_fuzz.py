@@ -1,0 +1,189 @@
+"""Fuzzing (issue #4): schemathesis against /openapi.json over real HTTP, on a bounded budget.
+
+Every operation gets generated valid and invalid requests with a token of the scope it needs;
+then the OpenAPI links (create → read, submit, reply, close, ...) drive stateful scenarios
+through real consultations. No answer may be a 5xx, and every answer (errors included) must
+match the document: status declared, content type declared, body valid against its schema.
+
+Hypothesis is derandomized so `make test` is repeatable; what it found is kept in
+test_fuzz_regressions.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import hypothesis
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given
+from hypothesis.errors import Unsatisfiable
+from schemathesis import APIOperation, Case, GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from temporalio.testing import WorkflowEnvironment
+
+from api.hardening import RateLimit
+from store.tables import Message
+from tests.api.conftest import Api
+from tests.api.support import ADMIN, CLINICIAN, SERVICE, bearer, clinician_body, rows
+from tests.security.conftest import api_over_http
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+# Bounded for `make test` on two cores: about 30 s for both tests together.
+EXAMPLES_PER_OPERATION = 25
+STATEFUL_SCENARIOS = 15
+STATEFUL_STEPS = 10
+FUZZ_CLINICIAN = "fuzz-hpr-1"
+
+
+def _settings(max_examples: int) -> hypothesis.settings:
+    return hypothesis.settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        # Report the first failing example as found: shrinking would blow the time budget.
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        stateful_step_count=STATEFUL_STEPS,
+    )
+
+
+@dataclass(frozen=True)
+class Callers:
+    """One valid token per scope; each operation is called with the one it needs."""
+
+    service: dict[str, str]
+    clinician: dict[str, str]
+    admin: dict[str, str]
+
+    def for_case(self, case: Case) -> dict[str, str]:
+        path, method = case.operation.path, case.method.upper()
+        if path.startswith("/codec/") or (path.startswith("/v1/clinicians/") and method == "PUT"):
+            return self.admin
+        if path == "/v1/inbox" or path.endswith(("/replies", "/close")):
+            return self.clinician
+        return self.service
+
+
+@pytest.fixture(scope="module")
+async def fuzzed(dev_env: WorkflowEnvironment, sqlite_url: str) -> AsyncIterator[Api]:
+    # The fuzzer is one caller sending hundreds of commands: no rate limit in its way.
+    async with api_over_http(
+        dev_env.client, sqlite_url, rate_limit=RateLimit(per_second=1e6, burst=1_000_000)
+    ) as api:
+        admin = bearer(api.tokens.mint(ADMIN, sub="fuzz-admin"))
+        entry = await api.http.put(
+            f"/v1/clinicians/{FUZZ_CLINICIAN}", json=clinician_body("fuzz"), headers=admin
+        )
+        assert entry.status_code in (200, 201), entry.text
+        yield api
+
+
+def _callers(api: Api) -> Callers:
+    return Callers(
+        service=bearer(api.tokens.mint(SERVICE, sub="fuzz-portal", expires_in=3600)),
+        clinician=bearer(
+            api.tokens.mint(CLINICIAN, sub=FUZZ_CLINICIAN, hpr=FUZZ_CLINICIAN, expires_in=3600)
+        ),
+        admin=bearer(api.tokens.mint(ADMIN, sub="fuzz-admin", expires_in=3600)),
+    )
+
+
+def _fuzz_operation(operation: APIOperation, mode: GenerationMode, callers: Callers) -> str | None:
+    """Run one operation's budget; the first failure found, reported, or None."""
+
+    @_settings(EXAMPLES_PER_OPERATION)
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def exercise(case: Case) -> None:
+        response = case.call(headers=callers.for_case(case))
+        case.validate_response(response, checks=CHECKS)
+
+    try:
+        exercise()
+    except Unsatisfiable:
+        # An operation without inputs (GET /healthz) has no invalid request to make.
+        assert mode == GenerationMode.NEGATIVE, operation.label
+    except Exception as failure:
+        return f"{operation.label} ({mode.value}): {failure}"
+    return None
+
+
+def _load(openapi_url: str) -> schemathesis.BaseSchema:
+    schema = schemathesis.openapi.from_url(openapi_url)
+    # The bearer token is ours to send (valid, of the right scope); without this, negative
+    # cases would drop it and test little beyond the 401 that tests/api already covers.
+    schema.config.generation.update(with_security_parameters=False)
+    return schema
+
+
+def _fuzz_every_operation(openapi_url: str, callers: Callers) -> list[str]:
+    schema = _load(openapi_url)
+    failures = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            found = _fuzz_operation(operation, mode, callers)
+            if found:
+                failures.append(found)
+    return failures
+
+
+def _run_stateful(openapi_url: str, callers: Callers) -> None:
+    schema = _load(openapi_url)
+
+    class Scenarios(schema.as_state_machine()):  # type: ignore[misc]
+        def before_call(self, case: Case) -> None:
+            # Address the seeded clinician (and keep them accepting), so links lead into real
+            # consultations instead of ending at "unknown clinician".
+            if not isinstance(case.body, dict):
+                return
+            if case.operation.path == "/v1/consultations":
+                case.body.update(
+                    clinician_id=FUZZ_CLINICIAN,
+                    recipient_id=FUZZ_CLINICIAN,
+                    copayment_accepted=True,
+                )
+            elif case.path_parameters == {"clinician_id": FUZZ_CLINICIAN}:
+                case.body.update(accepts_econsultations=True, substitute=None)
+
+        def get_call_kwargs(self, case: Case) -> dict[str, Any]:
+            return {"headers": callers.for_case(case)}
+
+        def validate_response(self, response: Any, case: Case, **kwargs: Any) -> None:
+            case.validate_response(response, checks=CHECKS)
+
+    Scenarios.run(settings=_settings(STATEFUL_SCENARIOS))
+
+
+async def test_no_generated_request_gets_a_server_error_or_an_undocumented_answer(
+    fuzzed: Api,
+) -> None:
+    url = str(fuzzed.http.base_url.join("/openapi.json"))
+    failures = await asyncio.to_thread(_fuzz_every_operation, url, _callers(fuzzed))
+    assert failures == [], "\n\n".join(failures)
+
+
+async def test_linked_scenarios_through_real_consultations_stay_within_the_document(
+    fuzzed: Api,
+) -> None:
+    url = str(fuzzed.http.base_url.join("/openapi.json"))
+    before = await rows(fuzzed.sessions, Message)
+
+    await asyncio.to_thread(_run_stateful, url, _callers(fuzzed))
+
+    # The links led somewhere: consultations were created and written to, not only refused.
+    assert await rows(fuzzed.sessions, Message) > before

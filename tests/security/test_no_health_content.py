@@ -1,0 +1,234 @@
+"""SPEC section 7: search attributes, logs, traces, metrics and notifications carry no health
+content and no national identity number; only the encrypted payloads and the case store do.
+
+One consultation is driven through its whole life over real HTTP (real Temporal dev server,
+in-process worker, uvicorn): a patient whose id is a national identity number writes a message
+with a unique marker and an attachment named after it, the clinician reads and replies, the
+patient follows up, the clinician closes with a last message. The record system fails once
+with an error that quotes the entry, as real EPJ clients do. Then every place outside the
+case is searched for the marker and the number; each test first shows that it looked at the
+right thing (a positive control), so an empty sink cannot pass for a clean one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.adapters import RecordSystem
+from domain.models import JournalEntryInput, Status, consultation_workflow_id
+from infra.settings import Settings
+from infra.temporal import data_converter
+from store.database import create_engine, create_session_factory
+from store.records import JournalTable
+from store.tables import JournalEntry, Notification
+from tests.api.support import PNG, Party, create_body, seed_clinicians, upload
+from tests.security.conftest import api_over_http, captured_logs
+from tests.support import effects_when_quiet
+
+MARKER = f"MARKER-{uuid4().hex}"
+# Synthetic, shaped like a fødselsnummer (11 digits): the patient id and inside the text.
+NATIONAL_ID = "01017012345"
+SECRETS = (MARKER, NATIONAL_ID)
+
+
+class RecordSystemQuotingEntries:
+    """Fails its first write with an error that quotes the entry, then writes as the journal."""
+
+    def __init__(self, journal: RecordSystem) -> None:
+        self._journal = journal
+        self.failed = False
+
+    async def write(self, entry: JournalEntryInput) -> str:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError(f"record system refused {entry.text!r} for {entry.patient_id}")
+        return await self._journal.write(entry)
+
+
+@dataclass
+class Evidence:
+    consultation_id: str
+    raw_history: bytes
+    decrypted_history: bytes
+    description: bytes
+    search_attributes: dict[str, Any]
+    logs: str
+    spans: list[dict[str, Any]]
+    metrics: str
+    notifications: list[dict[str, Any]]
+    journal: list[str]
+
+
+def leaked(text: str | bytes) -> list[str]:
+    """Each secret found, with what surrounds it (so a failure says where it leaked)."""
+    haystack = text.encode() if isinstance(text, str) else text
+    found = []
+    for secret in SECRETS:
+        at = haystack.find(secret.encode())
+        if at >= 0:
+            found.append(f"{secret} in ...{haystack[max(0, at - 300) : at + 80]!r}...")
+    return found
+
+
+async def _drive(http: httpx.AsyncClient, party: Party) -> str:
+    """The consultation's whole life through the API; answers its id."""
+    await seed_clinicians(http, party)
+    attachment = await upload(http, party.service, PNG, name=f"{MARKER}.png")
+    assert attachment.status_code == 201, attachment.text
+    body = create_body(party, message=f"{MARKER}: rash since Monday. Fnr {NATIONAL_ID}.")
+    body["message"]["attachment_ids"] = [attachment.json()["id"]]
+    created = await http.post("/v1/consultations", json=body, headers=party.service)
+    assert created.status_code == 201, created.text
+    case = created.json()["id"]
+
+    steps = [
+        ("GET", f"/v1/consultations/{case}", None, party.doctor),
+        ("GET", f"/v1/attachments/{attachment.json()['id']}", None, party.doctor),
+        ("POST", f"/v1/consultations/{case}/replies", {"body": f"About {MARKER}"}, party.doctor),
+        (
+            "POST",
+            f"/v1/consultations/{case}/patient-replies",
+            {"body": f"{MARKER} again, {NATIONAL_ID}"},
+            party.service,
+        ),
+        (
+            "POST",
+            f"/v1/consultations/{case}/close",
+            {"message": {"body": f"Closing {MARKER}"}},
+            party.doctor,
+        ),
+        ("GET", f"/v1/patients/{NATIONAL_ID}/consultations", None, party.service),
+        ("GET", f"/v1/consultations/{case}/access-log", None, party.service),
+    ]
+    for method, path, json_body, headers in steps:
+        answer = await http.request(method, path, json=json_body, headers=headers)
+        assert answer.status_code == 200, (path, answer.text)
+    return str(case)
+
+
+async def _collect(
+    env: WorkflowEnvironment,
+    http: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    case: str,
+    spans: InMemorySpanExporter,
+) -> Evidence:
+    workflow_id = consultation_workflow_id(case)
+    # What the server stores, read by a client without the codec: the bytes at rest.
+    plain = Client(
+        env.client.service_client,
+        namespace=env.client.namespace,
+        data_converter=pydantic_data_converter,
+    )
+    handle = plain.get_workflow_handle(workflow_id)
+    history = await handle.fetch_history()
+    raw = b"".join(event.SerializeToString() for event in history.events)
+    codec = data_converter(Settings()).payload_codec
+    assert codec is not None
+    started = history.events[0].workflow_execution_started_event_attributes.input.payloads
+    decrypted = b"".join(p.SerializeToString() for p in await codec.decode(started))
+    description = await handle.describe()
+    attributes = {key.name: value for key, value in description.typed_search_attributes}
+
+    async with sessions() as session:
+        notifications = (
+            await session.scalars(select(Notification).where(Notification.consultation_id == case))
+        ).all()
+        journal = (
+            await session.scalars(
+                select(JournalEntry.text).where(JournalEntry.consultation_id == case)
+            )
+        ).all()
+    return Evidence(
+        consultation_id=case,
+        raw_history=raw,
+        decrypted_history=decrypted,
+        description=description.raw_description.SerializeToString(),
+        search_attributes=attributes,
+        logs="",
+        spans=[json.loads(span.to_json()) for span in spans.get_finished_spans()],
+        metrics=(await http.get("/metrics")).text,
+        notifications=[
+            {c.name: getattr(row, c.name) for c in Notification.__table__.columns}
+            for row in notifications
+        ],
+        journal=list(journal),
+    )
+
+
+@pytest.fixture(scope="module")
+async def evidence(
+    dev_env: WorkflowEnvironment,
+    traced_client: Client,
+    exported_spans: InMemorySpanExporter,
+    sqlite_url: str,
+) -> AsyncIterator[Evidence]:
+    engine = create_engine(sqlite_url)
+    record_system = RecordSystemQuotingEntries(JournalTable(create_session_factory(engine)))
+    exported_spans.clear()
+    try:
+        with captured_logs() as lines:
+            async with api_over_http(traced_client, sqlite_url, record_system=record_system) as api:
+                case = await _drive(api.http, Party(api.tokens, patient=NATIONAL_ID))
+                handle = traced_client.get_workflow_handle(consultation_workflow_id(case))
+                assert (await handle.result())["status"] == Status.CLOSED
+                await effects_when_quiet(api.sessions, case)
+                found = await _collect(dev_env, api.http, api.sessions, case, exported_spans)
+        assert record_system.failed, "the record system's failure path was not taken"
+        yield dataclasses.replace(found, logs=lines.getvalue())
+    finally:
+        await engine.dispose()
+
+
+def test_the_case_itself_holds_the_content_so_the_marker_is_traceable(evidence: Evidence) -> None:
+    # Positive control for every test below: the marker and the number did travel.
+    assert len(leaked(evidence.decrypted_history)) == len(SECRETS)
+    assert any(MARKER in text for text in evidence.journal)
+
+
+def test_workflow_history_as_stored_by_the_server_holds_neither(evidence: Evidence) -> None:
+    assert len(evidence.raw_history) > 1000
+    assert leaked(evidence.raw_history) == []
+
+
+def test_search_attributes_carry_ids_statuses_and_deadlines_only(evidence: Evidence) -> None:
+    assert evidence.search_attributes["EConsultStatus"] == Status.CLOSED
+    assert leaked(json.dumps(evidence.search_attributes, default=str)) == []
+    assert leaked(evidence.description) == []
+
+
+def test_log_lines_carry_no_health_content(evidence: Evidence) -> None:
+    assert evidence.consultation_id in evidence.logs
+    assert leaked(evidence.logs) == []
+
+
+def test_exported_spans_carry_no_health_content(evidence: Evidence) -> None:
+    workflow_id = consultation_workflow_id(evidence.consultation_id)
+    attributes = [span["attributes"] for span in evidence.spans]
+    assert any(a.get("temporalWorkflowID") == workflow_id for a in attributes)
+    assert any(a.get("http.route") == "/v1/patients/{patient_id}/consultations" for a in attributes)
+    assert leaked(json.dumps(evidence.spans)) == []
+
+
+def test_metrics_carry_no_health_content(evidence: Evidence) -> None:
+    assert 'route="/v1/consultations/{consultation_id}/close"' in evidence.metrics
+    assert leaked(evidence.metrics) == []
+
+
+def test_notifications_carry_ids_statuses_and_deadlines_only(evidence: Evidence) -> None:
+    assert {n["event"] for n in evidence.notifications} >= {"new_message", "closed"}
+    assert leaked(json.dumps(evidence.notifications, default=str)) == []
