@@ -68,7 +68,10 @@ def create_app(
     )
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings)
-    app.state.rate_limiter = CallerRateLimiter(rate_limit or RateLimit())
+    app.state.rate_limiter = CallerRateLimiter(
+        rate_limit
+        or RateLimit(per_second=settings.api_write_rate_per_second, burst=settings.api_write_burst)
+    )
     install_problem_handlers(app)
     # Innermost first: each middleware sees the answers of the ones added before it.
     app.add_middleware(UnexpectedErrorMiddleware)

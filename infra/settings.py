@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     # Where the worker serves the Temporal SDK's Prometheus metrics (empty: not served).
     worker_metrics_address: str = "127.0.0.1:9464"
     log_level: str = "INFO"
+    # Writes per caller (token bucket): a backend cannot flood clinicians with commands.
+    # One API process counts alone; several instances need a shared limiter in front.
+    api_write_rate_per_second: float = Field(default=20.0, gt=0)
+    api_write_burst: int = Field(default=100, ge=1)
     # Worker concurrency: bounded so a burst of consultations cannot exhaust the DB pool.
     worker_max_concurrent_activities: int = Field(default=100, ge=1)
 
