@@ -25,6 +25,7 @@ SAFE_FIELDS = (
     "status_code",
     "duration_ms",
     "caller_role",
+    "actor_id",
 )
 
 
