@@ -4,7 +4,7 @@ The figures (consultations by status, overdue, deadline breaches) are counted in
 store when Prometheus scrapes, at most once per FIGURES_MAX_AGE_SECONDS per process, so
 several scrapers or API replicas cost a few counts a minute. Every API replica reports the
 same store-wide figures: aggregate them with max(), not sum(). Worker metrics (the Temporal
-SDK's, activity failures and retries) are a second scrape target: see docs/runbook.md.
+SDK's, activity failures and retries) are a second scrape target: see the runbook in README.md.
 """
 
 from __future__ import annotations
