@@ -18,6 +18,7 @@ from activities.notifications import NotificationActivities
 from infra.activity_metrics import ActivityMetricsInterceptor
 from infra.logs import configure_logging
 from infra.settings import Settings, get_settings
+from infra.tariffs import load_tariffs
 from infra.telemetry import configure_tracing, temporal_runtime
 from infra.temporal import connect
 from store.consultations import Consultations
@@ -44,7 +45,7 @@ def build_worker(
     case = CaseActivities(Directory(sessions), Consultations(sessions))
     journal = JournalActivities(record_system or JournalTable(sessions))
     notifications = NotificationActivities(Outbox(sessions), sender or LogSender())
-    billing = BillingActivities(Charges(sessions))
+    billing = BillingActivities(Charges(sessions), load_tariffs(settings.econsult_tariffs_file))
     return Worker(
         client,
         task_queue=settings.econsult_task_queue,

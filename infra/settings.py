@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # Where the worker serves the Temporal SDK's Prometheus metrics (empty: not served).
     worker_metrics_address: str = "127.0.0.1:9464"
     log_level: str = "INFO"
+    # JSON list of co-payment tariff rows (domain.copayment.TariffRate); empty: shipped table.
+    econsult_tariffs_file: str | None = None
     # Writes per caller (token bucket): a backend cannot flood clinicians with commands.
     # One API process counts alone; several instances need a shared limiter in front.
     api_write_rate_per_second: float = Field(default=20.0, gt=0)
