@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from datetime import timedelta
 
@@ -92,3 +93,8 @@ async def main() -> None:
 
 if __name__ == "__main__":
     asyncio.run(main())
+    # Everything is stopped and durable. Skip interpreter finalization: the SDK's native threads
+    # can still touch the GIL then and abort the process (temporalio/sdk-python#300), which an
+    # orchestrator would count as a crash.
+    logging.shutdown()
+    os._exit(0)

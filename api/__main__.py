@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+
 import uvicorn
 
 from api.app import create_app
@@ -29,3 +32,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    # uvicorn has drained its requests; skip interpreter finalization, where the Temporal
+    # client's native threads can abort the process (temporalio/sdk-python#300).
+    logging.shutdown()
+    os._exit(0)

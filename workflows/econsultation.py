@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -66,6 +67,13 @@ NOTIFY_GIVES_UP_AFTER = timedelta(days=7)
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=10)
 )
+
+
+# workflow.patched ids: each marks a change that running consultations must replay around.
+LOCAL_CASE_STORE = "local-case-store-activities"
+
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 
 def refuse(reason: str) -> ApplicationError:
@@ -133,15 +141,13 @@ class EConsultation:
                 non_retryable=True,
             )
         try:
-            directory = await workflow.execute_activity_method(
+            directory = await self._case_store(
                 CaseActivities.check_directory,
                 DirectoryCheck(
                     clinician_id=start.clinician_id,
                     recipient_id=start.recipient_id,
                     on_day=oslo_day(self.state.created_at),
                 ),
-                start_to_close_timeout=STORE_TIMEOUT,
-                retry_policy=STORE_RETRY,
             )
         except ActivityError as error:
             # Fail the workflow with the directory's own refusal, not a wrapped activity error.
@@ -479,7 +485,7 @@ class EConsultation:
         s = self.state
         message_id = message_id or str(workflow.uuid4())
         try:
-            await workflow.execute_activity_method(
+            await self._case_store(
                 CaseActivities.store_message,
                 MessageToStore(
                     message_id=message_id,
@@ -489,8 +495,6 @@ class EConsultation:
                     content=content,
                     created_at=workflow.now(),
                 ),
-                start_to_close_timeout=STORE_TIMEOUT,
-                retry_policy=STORE_RETRY,
             )
         except ActivityError as error:
             # An unknown attachment refuses the message before anything else is written.
@@ -541,7 +545,7 @@ class EConsultation:
         if s.clinician_has_replied:
             return
         s.clinician_has_replied = True
-        s.copayment = await workflow.execute_activity_method(
+        s.copayment = await self._case_store(
             BillingActivities.settle_copayment,
             SettleCopayment(
                 consultation_id=s.consultation_id,
@@ -549,8 +553,6 @@ class EConsultation:
                 replied_at=workflow.now(),
                 billable=billable,
             ),
-            start_to_close_timeout=STORE_TIMEOUT,
-            retry_policy=STORE_RETRY,
         )
 
     async def _record_change(self) -> None:
@@ -567,7 +569,7 @@ class EConsultation:
                 sa.OVERDUE.value_set(s.overdue),
             ]
         )
-        await workflow.execute_activity_method(
+        await self._case_store(
             CaseActivities.record_consultation,
             ConsultationRecord(
                 consultation_id=s.consultation_id,
@@ -585,8 +587,6 @@ class EConsultation:
                 copayment=s.copayment,
                 revision=s.revision,
             ),
-            start_to_close_timeout=STORE_TIMEOUT,
-            retry_policy=STORE_RETRY,
         )
 
     def _notify(self, audience: Audience, event: NotificationEvent) -> None:
@@ -629,6 +629,26 @@ class EConsultation:
         return (
             self._messages_this_run >= self._messages_per_run
             or workflow.info().is_continue_as_new_suggested()
+        )
+
+    async def _case_store(self, activity: Callable[[Any, In], Awaitable[Out]], argument: In) -> Out:
+        """A short write to (or read of) the case store, as a local activity.
+
+        Local: no server round trip per write, so a lifecycle costs the server a fraction of
+        the events. Histories from before the change replay with regular activities.
+        """
+        if workflow.patched(LOCAL_CASE_STORE):
+            return await workflow.execute_local_activity_method(
+                activity,
+                argument,
+                start_to_close_timeout=STORE_TIMEOUT,
+                retry_policy=STORE_RETRY,
+            )
+        return await workflow.execute_activity_method(
+            activity,
+            argument,
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
         )
 
     async def _settle_in_flight_work(self) -> None:

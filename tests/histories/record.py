@@ -1,13 +1,15 @@
-"""Records real histories of every path for the replay test: `python -m tests.histories.record`.
+"""Records real histories of every path for the replay test.
 
-Run it after a deliberate, patched workflow change (see README) and commit the new files;
-never re-record to make a failing replay pass.
+`python -m tests.histories.record v3-what-changed` after a deliberate, patched workflow change
+(see README): the new folder joins the older ones, which keep replaying, so consultations
+started under every earlier version stay safe. Never re-record to make a failing replay pass.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -122,7 +124,7 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-async def record() -> None:
+async def record(folder: Path) -> None:
     database = Path(tempfile.mkdtemp()) / "record.db"
     url = f"sqlite+aiosqlite:///{database}"
     migrate(url)
@@ -138,23 +140,24 @@ async def record() -> None:
                 handle = await scenario(env, env.client, queue)
                 with contextlib.suppress(WorkflowFailureError):  # a refused start is a path too
                     await handle.result()
-                await write_runs(env.client, handle, name)
+                await write_runs(env.client, handle, folder / name)
     finally:
         await env.shutdown()
 
 
-async def write_runs(client: Client, handle: WorkflowHandle[Any, Any], name: str) -> None:
+async def write_runs(client: Client, handle: WorkflowHandle[Any, Any], stem: Path) -> None:
     """Every run of the workflow (continue-as-new makes several), one file each."""
     run_id: str | None = handle.first_execution_run_id
     index = 0
     while run_id:
         history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
-        (HERE / f"{name}.{index}.json").write_text(history.to_json())
+        stem.parent.mkdir(exist_ok=True)
+        stem.with_name(f"{stem.name}.{index}.json").write_text(history.to_json())
         last = history.events[-1]
         run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
         index += 1
-        print(f"recorded {name}.{index - 1}")
+        print(f"recorded {stem.name}.{index - 1}")
 
 
 if __name__ == "__main__":
-    asyncio.run(record())
+    asyncio.run(record(HERE / sys.argv[1]))

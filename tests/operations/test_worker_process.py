@@ -127,7 +127,7 @@ async def test_sigterm_stops_the_worker_gracefully_and_a_restarted_one_completes
         left = await effects_when_quiet(sessions, case.consultation_id)
         second_exit = await second.terminate()
 
-    assert first_exit == 0
+    assert first_exit == 0, [e.get("event") for e in first.events]
     assert first.logged() == ["worker ready", "worker stopping", "worker stopped"]
     stopping = next(e for e in first.events if e.get("event") == "worker stopping")
     assert stopping["reason"] == "SIGTERM"
@@ -135,5 +135,5 @@ async def test_sigterm_stops_the_worker_gracefully_and_a_restarted_one_completes
     assert view.status == Status.CLOSED
     # Two messages and the close; the clinician told of the question, the patient of the close.
     assert left == {"messages": 2, "journal": 3, "notifications": 2, "charges": 1}
-    assert second_exit == 0
+    assert second_exit == 0, second.events[-8:]
     assert second.logged()[-2:] == ["worker stopping", "worker stopped"]

@@ -17,15 +17,18 @@ from tests.histories.record import HISTORY_KEYS, SCENARIOS
 from workflows.econsultation import EConsultation
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
-FILES = sorted(HISTORIES.glob("*.json"))
+# One folder per workflow version that consultations may still be running under.
+VERSIONS = sorted(folder for folder in HISTORIES.iterdir() if folder.is_dir())
+FILES = sorted(HISTORIES.glob("*/*.json"))
 
 
-def test_every_recorded_path_has_a_history() -> None:
-    recorded = {path.name.split(".")[0] for path in FILES}
+@pytest.mark.parametrize("version", VERSIONS, ids=[folder.name for folder in VERSIONS])
+def test_every_path_is_recorded_for_every_version(version: Path) -> None:
+    recorded = {path.name.split(".")[0] for path in version.glob("*.json")}
     assert recorded == set(SCENARIOS)
 
 
-@pytest.mark.parametrize("path", FILES, ids=[path.stem for path in FILES])
+@pytest.mark.parametrize("path", FILES, ids=[f"{path.parent.name}/{path.stem}" for path in FILES])
 async def test_a_recorded_history_replays_without_nondeterminism(path: Path) -> None:
     history = WorkflowHistory.from_json(f"econsultation-{path.stem}", path.read_text())
     replayer = Replayer(
