@@ -42,7 +42,9 @@ def build_worker(
     sender: NotificationSender | None = None,
 ) -> Worker:
     """Wire activities to their dependencies; adapters may be swapped (tests, other vendors)."""
-    sessions = create_session_factory(create_engine(settings.database_url))
+    # No pre-ping round trip per checkout: a stale connection fails one attempt, and every
+    # activity is retried, so the worker needs no such guard (the API keeps it).
+    sessions = create_session_factory(create_engine(settings.database_url, pool_pre_ping=False))
     case = CaseActivities(Directory(sessions), Consultations(sessions))
     journal = JournalActivities(record_system or JournalTable(sessions))
     notifications = NotificationActivities(Outbox(sessions), sender or LogSender())
