@@ -16,8 +16,9 @@ class NotificationActivities:
 
     @activity.defn
     async def send_notification(self, notification: NotificationInput) -> NotificationResult:
-        await self._outbox.enqueue(notification)
-        if not await self._outbox.is_sent(notification.notification_key):
+        # A fresh outbox row is unsent; only a retried attempt needs to ask.
+        queued_now = await self._outbox.enqueue(notification)
+        if queued_now or not await self._outbox.is_sent(notification.notification_key):
             # A crash between send and mark_sent resends once; the key lets a gateway dedupe.
             await self._sender.send(notification)
             await self._outbox.mark_sent(notification.notification_key)

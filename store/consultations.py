@@ -6,7 +6,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.models import ConsultationRecord, MessageToStore, StoredMessage
-from store.idempotent import insert_once
+from store.idempotent import insert_once, upsert_newer
 from store.tables import Attachment, Consultation, Message
 
 
@@ -29,20 +29,13 @@ class Consultations:
             copayment_amount_nok=record.copayment.amount_nok,
         )
         async with self._sessions.begin() as session:
-            if await insert_once(
-                session, Consultation, {"id": record.consultation_id, **values}, ["id"]
-            ):
-                return True
-            result = await session.execute(
-                update(Consultation)
-                .where(
-                    Consultation.id == record.consultation_id,
-                    Consultation.revision < record.revision,
-                )
-                .values(**values)
-                .returning(Consultation.id)
+            return await upsert_newer(
+                session,
+                Consultation,
+                {"id": record.consultation_id, **values},
+                ["id"],
+                newer="revision",
             )
-            return result.first() is not None
 
     async def add_message(self, message: MessageToStore) -> StoredMessage:
         """Store a message once, and bind its attachments to it (claim checks redeemed)."""
@@ -62,8 +55,10 @@ class Consultations:
                 },
                 ["id"],
             )
-            if inserted and attachment_ids:
-                await self._bind_attachments(session, message, attachment_ids)
+            if inserted:
+                if attachment_ids:
+                    await self._bind_attachments(session, message, attachment_ids)
+                return StoredMessage(message_id=message.message_id, created_at=message.created_at)
             stored = await session.get(Message, message.message_id)
             assert stored is not None
             return StoredMessage(message_id=stored.id, created_at=stored.created_at)

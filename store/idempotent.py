@@ -10,15 +10,37 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 
+def _insert_for(session: AsyncSession) -> Any:
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+async def upsert_newer(
+    session: AsyncSession,
+    model: type[DeclarativeBase],
+    values: dict[str, Any],
+    key: list[str],
+    newer: str,
+) -> bool:
+    """Insert, or update the row only where `newer` grows; one statement. True if written."""
+    table = cast(Table, model.__table__)
+    statement = _insert_for(session)(table).values(**values)
+    updates = {name: statement.excluded[name] for name in values if name not in key}
+    statement = statement.on_conflict_do_update(
+        index_elements=key,
+        set_=updates,
+        where=table.c[newer] < statement.excluded[newer],
+    ).returning(*(table.c[column] for column in key))
+    return (await session.execute(statement)).first() is not None
+
+
 async def insert_once(
     session: AsyncSession, model: type[DeclarativeBase], values: dict[str, Any], key: list[str]
 ) -> bool:
     """Insert `values` unless a row with the same `key` columns exists; True if inserted."""
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = cast(Table, model.__table__)
     statement = (
-        insert(table)
+        _insert_for(session)(table)
         .values(**values)
         .on_conflict_do_nothing(index_elements=key)
         .returning(*(table.c[column] for column in key))

@@ -33,10 +33,8 @@ class JournalTable:
         )
         async with self._sessions.begin() as session:
             await insert_once(session, JournalEntry, values, ["entry_key"])
-            row_id = await session.scalar(
-                select(JournalEntry.id).where(JournalEntry.entry_key == entry.entry_key)
-            )
-        return f"journal:{row_id}"
+        # The entry key is unique and stable, so it is the record reference (no re-read).
+        return f"journal:{entry.entry_key}"
 
 
 class Outbox:
