@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import growth, latency, lifecycle, open_cases
+from bench.infra import compile_bytecode
 from bench.progress import progress
 from bench.stack import running_stack
 
@@ -83,7 +84,12 @@ class Figure:
 def lifecycle_figures(result: dict[str, Any]) -> list[Figure]:
     ratio = result["ratio"]
     return [
-        Figure("lifecycle_api_per_s", "Lifecycle: API, consultations/s", result["api_per_s"], "/s"),
+        Figure(
+            "lifecycle_api_per_s",
+            f"Lifecycle: API, consultations/s ({result['concurrency']} in flight)",
+            result["api_per_s"],
+            "/s",
+        ),
         Figure(
             "lifecycle_skeleton_per_s",
             "Lifecycle: skeleton, lifecycles/s",
@@ -102,7 +108,9 @@ def latency_figures(result: dict[str, Any]) -> list[Figure]:
         "reply": "POST /v1/consultations/{id}/replies",
     }
     figures = []
+    load = f"{result['concurrency']} in flight"
     for phase, label in labels.items():
+        label = f"{label} ({load})"
         p50, p99 = result[phase]["p50_ms"], result[phase]["p99_ms"]
         figures.append(Figure(f"latency_{phase}_p50_ms", f"{label} p50", p50, "ms"))
         limit = targets.get(phase)
@@ -213,38 +221,63 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=NAMES, action="append", help="run only this figure")
     parser.add_argument("--repeats", type=int, help="runs per figure (default 3, smoke 1)")
     parser.add_argument("--output", type=Path, help="where to write the JSON results")
+    parser.add_argument("--show", action="store_true", help="print the last results' table only")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SIZE=N",
+        help=f"override a size: {', '.join(Sizes.__dataclass_fields__)}",
+    )
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else FULL
+    overrides = dict(item.split("=", 1) for item in args.set)
     if args.repeats:
-        sizes = Sizes(**{**sizes.__dict__, "repeats": args.repeats})
+        overrides["repeats"] = str(args.repeats)
+    unknown = overrides.keys() - Sizes.__dataclass_fields__.keys()
+    if unknown:
+        parser.error(f"unknown sizes: {', '.join(sorted(unknown))}")
+    sizes = Sizes(**{**sizes.__dict__, **{k: int(v) for k, v in overrides.items()}})
     names = set(args.only or NAMES)
     output = args.output or HERE / ("results.smoke.json" if args.smoke else "results.json")
+    if args.show:
+        shown = json.loads(output.read_text())
+        print(table([Figure(**f) for f in shown["figures"]]))
+        return 0
 
     started = time.perf_counter()
     load_before = os.getloadavg()
-    details: dict[str, Any] = {}
-    if names & {"lifecycle", "latency"}:
-        details.update(run_lifecycle_and_latency(names, sizes))
-    if "growth" in names:
-        details["growth"] = growth.measure(sizes.growth_small, sizes.growth_large, sizes.repeats)
-    if "open_cases" in names:
-        details["open_cases"] = run_open_cases(sizes)
-
+    compile_bytecode()
     # With --only, the other figures of the last run stay in the file.
     previous = json.loads(output.read_text()) if args.only and output.exists() else {}
-    details = {**previous.get("details", {}), **details}
-    figures = [f for name in NAMES if name in details for f in FIGURES[name](details[name])]
-    results = {
-        "mode": "smoke" if args.smoke else "full",
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seconds": round(time.perf_counter() - started, 1),
-        "sizes": sizes.__dict__,
-        "machine": {**machine(), "load_average_before": load_before},
-        "figures": [f.__dict__ for f in figures],
-        "details": details,
-    }
-    output.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(figures))
+    details: dict[str, Any] = dict(previous.get("details", {}))
+
+    def save() -> dict[str, Any]:
+        """Written after each figure, so an interrupted run keeps what it measured."""
+        figures = [f for name in NAMES if name in details for f in FIGURES[name](details[name])]
+        results = {
+            "mode": "smoke" if args.smoke else "full",
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "seconds": round(time.perf_counter() - started, 1),
+            "sizes": sizes.__dict__,
+            "machine": {**machine(), "load_average_before": load_before},
+            "figures": [f.__dict__ for f in figures],
+            "details": details,
+        }
+        output.write_text(json.dumps(results, indent=2) + "\n")
+        return results
+
+    if names & {"lifecycle", "latency"}:
+        details.update(run_lifecycle_and_latency(names, sizes))
+        save()
+    if "growth" in names:
+        details["growth"] = growth.measure(sizes.growth_small, sizes.growth_large, sizes.repeats)
+        save()
+    if "open_cases" in names:
+        details["open_cases"] = run_open_cases(sizes)
+    results = save()
+
+    print(table([Figure(**f) for f in results["figures"]]))
     print(
         f"\n{results['mode']} run, medians of {sizes.repeats} run(s), {results['seconds']} s; "
         f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} "

@@ -22,7 +22,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from bench.cpu import CpuMeter
 from bench.progress import progress
-from bench.skeleton import BenchSkeleton, LifecyclePlan, SkeletonStart, padding, plan_from_history
+from bench.skeleton import BenchSkeleton
+from bench.skeleton_plan import LifecyclePlan, SkeletonStart, padding, plan_from_history
 from bench.stack import REPLY_BODY, Stack, consultation_body, seed_clinician
 from bench.timeline import median_breakdown
 from domain.models import consultation_workflow_id

@@ -1,4 +1,10 @@
-"""Worker memory (RSS) with N consultations open and waiting on their deadlines."""
+"""Worker memory (RSS) with N consultations open and waiting on their deadlines.
+
+Cases are opened the way the API opens them (update-with-start `opened`, which answers once
+the case and its first message are stored), a bounded number at a time: a flood of starts
+would keep far more workflows mid-flight than the worker caches, and measure the cost of
+replaying evicted workflows rather than the memory of open ones.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +13,40 @@ import sys
 import time
 
 from sqlalchemy import func, select
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from bench.infra import BenchDatabase, Processes, rss_mb, service_env, start_temporal
-from domain.models import consultation_workflow_id
+from bench.progress import progress
+from domain.models import ConsultationStart, ConsultationView, consultation_workflow_id
 from infra.settings import Settings
 from infra.temporal import connect
 from store.database import create_engine, create_session_factory
-from store.tables import Consultation
+from store.tables import Consultation, Notification
 from tests.support import new_start, seed_directory
 from workflows.econsultation import EConsultation
 
-BATCH = 200
+IN_FLIGHT = 32
+QUIET_WITHIN_SECONDS = 300.0
+
+
+async def _open(client: Client, task_queue: str, case: ConsultationStart) -> None:
+    await client.execute_update_with_start_workflow(
+        "opened",
+        start_workflow_operation=WithStartWorkflowOperation(
+            EConsultation.run,
+            case,
+            id=consultation_workflow_id(case.consultation_id),
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        ),
+        result_type=ConsultationView,
+    )
 
 
 async def open_cases(temporal_port: int, database_url: str, env: dict[str, str], n: int) -> float:
+    """Seconds to open `n` cases, each stored and its clinician notified."""
     settings = Settings(
         temporal_address=f"127.0.0.1:{temporal_port}",
         econsult_encryption_keys=env["ECONSULT_ENCRYPTION_KEYS"],
@@ -29,30 +55,34 @@ async def open_cases(temporal_port: int, database_url: str, env: dict[str, str],
     engine = create_engine(database_url)
     sessions = create_session_factory(engine)
     await seed_directory(sessions)
+    remaining = iter(range(n))
+
+    async def lane() -> None:
+        for number in remaining:
+            await _open(client, settings.econsult_task_queue, new_start())
+            if number and number % 1000 == 0:
+                progress(f"open cases: {number:,} of {n:,} opened")
+
     started = time.perf_counter()
-    for offset in range(0, n, BATCH):
-        cases = [new_start() for _ in range(min(BATCH, n - offset))]
-        await asyncio.gather(
-            *(
-                client.start_workflow(
-                    EConsultation.run,
-                    case,
-                    id=consultation_workflow_id(case.consultation_id),
-                    task_queue=settings.econsult_task_queue,
-                )
-                for case in cases
-            )
-        )
+    await asyncio.gather(*(lane() for _ in range(min(IN_FLIGHT, n))))
+    # Opened means stored and waiting; the clinician's notification goes out just after.
+    deadline = time.monotonic() + QUIET_WITHIN_SECONDS
     while True:
         async with sessions() as session:
             opened = await session.scalar(
                 select(func.count()).where(Consultation.status == "awaiting_clinician")
             )
-        if opened == n:
+            notified = await session.scalar(
+                select(func.count()).where(Notification.sent_at.is_not(None))
+            )
+        if opened == n and notified == n:
             break
-        await asyncio.sleep(1)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {opened} of {n} opened and {notified} notified")
+        await asyncio.sleep(0.5)
+    seconds = time.perf_counter() - started
     await engine.dispose()
-    return time.perf_counter() - started
+    return seconds
 
 
 def measure(n: int) -> dict[str, float]:

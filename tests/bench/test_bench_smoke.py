@@ -1,0 +1,50 @@
+"""`python -m bench --smoke` runs end to end and reports every figure (no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import POSTGRES_ADMIN_URL, ROOT
+
+EVERY_FIGURE = {
+    "lifecycle_api_per_s",
+    "lifecycle_skeleton_per_s",
+    "lifecycle_ratio",
+    "latency_inbox_p50_ms",
+    "latency_inbox_p99_ms",
+    "latency_read_p50_ms",
+    "latency_read_p99_ms",
+    "latency_reply_p50_ms",
+    "latency_reply_p99_ms",
+    "growth_inbox_ms_small",
+    "growth_inbox_ms_large",
+    "growth_ratio",
+    "open_cases_rss_mb",
+}
+
+
+@pytest.mark.timeout(200)
+def test_the_smoke_bench_reports_every_figure(tmp_path: Path) -> None:
+    output = tmp_path / "results.smoke.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--output", str(output)],
+        cwd=ROOT,
+        env={**os.environ, "BENCH_POSTGRES_ADMIN_URL": POSTGRES_ADMIN_URL},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    results = json.loads(output.read_text())
+    figures = {figure["key"]: figure["value"] for figure in results["figures"]}
+    assert figures.keys() >= EVERY_FIGURE, sorted(EVERY_FIGURE - figures.keys())
+    assert all(math.isfinite(value) and value > 0 for value in figures.values()), figures
+    assert "| figure" in completed.stdout
