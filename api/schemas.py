@@ -145,7 +145,7 @@ class ConsultationSummaryOut(BaseModel):
             **summary.model_dump(
                 exclude={"copayment_status", "copayment_tariff", "copayment_amount_nok"}
             ),
-            can_patient_reply=summary.status == Status.AWAITING_PATIENT,
+            can_patient_reply=summary.status.lets_patient_reply,
             copayment=CopaymentOut(
                 status=summary.copayment_status,
                 tariff=summary.copayment_tariff,

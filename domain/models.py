@@ -39,6 +39,11 @@ class Status(StrEnum):
     def is_final(self) -> bool:
         return self in (Status.CLOSED, Status.EXPIRED, Status.WITHDRAWN)
 
+    @property
+    def lets_patient_reply(self) -> bool:
+        """Only a clinician's answer opens the thread to the patient (never after close)."""
+        return self == Status.AWAITING_PATIENT
+
 
 OPEN_AFTER_SUBMIT = frozenset({Status.AWAITING_CLINICIAN, Status.AWAITING_PATIENT})
 
@@ -188,7 +193,7 @@ class ConsultationState(Model):
 
     @property
     def can_patient_reply(self) -> bool:
-        return self.status == Status.AWAITING_PATIENT
+        return self.status.lets_patient_reply
 
 
 class ConsultationView(Model):
