@@ -11,7 +11,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.adapters import LogSender, NotificationSender, RecordSystem
+from activities.adapters import FrikortRegister, LogSender, NotificationSender, RecordSystem
 from activities.billing import BillingActivities
 from activities.case import CaseActivities
 from activities.journal import JournalActivities
@@ -25,6 +25,7 @@ from infra.temporal import connect
 from store.consultations import Consultations
 from store.database import create_engine, create_session_factory
 from store.directory import Directory
+from store.frikort import FrikortTable
 from store.records import Charges, JournalTable, Outbox
 from workflows.econsultation import EConsultation
 
@@ -40,15 +41,22 @@ def build_worker(
     *,
     record_system: RecordSystem | None = None,
     sender: NotificationSender | None = None,
+    frikort_register: FrikortRegister | None = None,
 ) -> Worker:
     """Wire activities to their dependencies; adapters may be swapped (tests, other vendors)."""
     # No pre-ping round trip per checkout: a stale connection fails one attempt, and every
     # activity is retried, so the worker needs no such guard (the API keeps it).
     sessions = create_session_factory(create_engine(settings.database_url, pool_pre_ping=False))
-    case = CaseActivities(Directory(sessions), Consultations(sessions))
+    directory = Directory(sessions)
+    case = CaseActivities(directory, Consultations(sessions))
     journal = JournalActivities(record_system or JournalTable(sessions))
     notifications = NotificationActivities(Outbox(sessions), sender or LogSender())
-    billing = BillingActivities(Charges(sessions), load_tariffs(settings.econsult_tariffs_file))
+    billing = BillingActivities(
+        Charges(sessions),
+        directory,
+        frikort_register or FrikortTable(sessions),
+        load_tariffs(settings.econsult_tariffs_file),
+    )
     return Worker(
         client,
         task_queue=settings.econsult_task_queue,
@@ -59,6 +67,7 @@ def build_worker(
             case.store_message,
             journal.write_journal_entry,
             notifications.send_notification,
+            billing.ask_frikort_register,
             billing.settle_copayment,
         ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,

@@ -1,8 +1,9 @@
-"""Boundaries to systems outside this service: the record system (EPJ) and notification senders."""
+"""Boundaries to systems outside this service: record system (EPJ), notifications, frikort."""
 
 from __future__ import annotations
 
 import logging
+from datetime import date
 from typing import Protocol
 
 from domain.models import JournalEntryInput, NotificationInput
@@ -20,6 +21,12 @@ class NotificationSender(Protocol):
     """Delivers one notification; gets `notification_key` to deduplicate on its side."""
 
     async def send(self, notification: NotificationInput) -> None: ...
+
+
+class FrikortRegister(Protocol):
+    """Whether a patient holds a frikort on a day (the real one asks Helfo's register)."""
+
+    async def holds_frikort(self, patient_id: str, on_day: date) -> bool: ...
 
 
 class LogSender:

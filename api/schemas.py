@@ -92,6 +92,12 @@ class ClinicianIn(Strict):
     accepts_econsultations: StrictBool
     reply_within_working_days: Annotated[int, Field(strict=True, ge=1, le=30)]
     substitute: SubstituteIn | None
+    specialist_in_general_practice: StrictBool = False
+
+
+class FrikortIn(Strict):
+    valid_from: date
+    valid_to: date
 
 
 # --- responses -----------------------------------------------------------------------------
@@ -207,6 +213,13 @@ class ClinicianOut(BaseModel):
     reply_within_working_days: int
     substitute: SubstituteOut | None
     expected_reply_by: datetime | None
+    specialist_in_general_practice: bool
+
+
+class FrikortOut(BaseModel):
+    patient_id: str
+    valid_from: date
+    valid_to: date
 
 
 class HealthOut(BaseModel):

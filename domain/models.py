@@ -331,6 +331,19 @@ class SettleCopayment(Model):
     replied_at: datetime
     billable: bool
     clinician_replied: bool = True
+    # The reply's author (billed at their rate), and the frikort register's answer for the
+    # Oslo day of the reply; both absent in settlements recorded before they existed.
+    clinician_id: str | None = None
+    frikort_on_reply_day: bool = False
+
+
+class FrikortQuestion(Model):
+    patient_id: str
+    on_day: date
+
+
+class FrikortAnswer(Model):
+    holds_frikort: bool
 
 
 ConsultationStart.model_rebuild()

@@ -46,7 +46,64 @@ def _load_public_holidays(years: range) -> frozenset[date]:
     )
 
 
+class CalendarSelfCheckError(RuntimeError):
+    """The holidays package no longer yields exactly the spec's holidays for some year."""
+
+
+def easter_sunday(year: int) -> date:
+    """Gregorian Easter Sunday (Meeus/Jones/Butcher), computed here, not by the package."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    g = (8 * b + 13) // 25
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    l = (32 + 2 * e + 2 * i - h - k) % 7  # noqa: E741 - the algorithm's own letter
+    m = (a + 11 * h + 19 * l) // 433
+    month, day = divmod(h + l - 7 * m + 114, 31)
+    return date(year, month, day + 1)
+
+
+def expected_public_holidays(year: int) -> dict[date, str]:
+    """The ten public holidays of `year` the deadlines must skip, by date."""
+    easter = easter_sunday(year)
+    return {
+        date(year, 1, 1): "New Year's Day",
+        easter - timedelta(days=3): "Maundy Thursday",
+        easter - timedelta(days=2): "Good Friday",
+        easter + timedelta(days=1): "Easter Monday",
+        date(year, 5, 1): "Labour Day",
+        date(year, 5, 17): "Constitution Day",
+        easter + timedelta(days=39): "Ascension Day",
+        easter + timedelta(days=50): "Whit Monday",
+        date(year, 12, 25): "Christmas Day",
+        date(year, 12, 26): "Boxing Day",
+    }
+
+
+def check_public_holidays(picked: Collection[date], years: range) -> None:
+    """Fail loudly unless `picked` holds exactly the expected holidays of every year.
+
+    A holiday on a Sunday moves no deadline, so Sundays are left out on both sides.
+    """
+    for year in years:
+        expected = {
+            day: name for day, name in expected_public_holidays(year).items() if day.weekday() != 6
+        }
+        got = {day for day in picked if day.year == year and day.weekday() != 6}
+        missing = sorted(set(expected) - got)
+        extra = sorted(got - set(expected))
+        if missing or extra:
+            raise CalendarSelfCheckError(
+                f"public holidays of {year} differ from the expected ten: missing "
+                f"{[f'{d.isoformat()} {expected[d]}' for d in missing]}, "
+                f"extra {[d.isoformat() for d in extra]}"
+            )
+
+
 _PUBLIC_HOLIDAYS = _load_public_holidays(SUPPORTED_YEARS)
+# A renamed entry in a later `holidays` release would silently drop a holiday and move every
+# deadline; stop the process at import instead.
+check_public_holidays(_PUBLIC_HOLIDAYS, SUPPORTED_YEARS)
 
 
 def is_public_holiday(day: date) -> bool:

@@ -28,6 +28,7 @@ class DirectoryEntry(BaseModel):
     accepts_econsultations: bool
     reply_within_working_days: int = Field(default=5, ge=1, le=30)
     substitute: Substitute | None = None
+    specialist_in_general_practice: bool = False
 
     def active_substitute(self, day: date) -> Substitute | None:
         return self.substitute if self.substitute and self.substitute.active_on(day) else None
@@ -56,6 +57,7 @@ def _entry(row: Clinician) -> DirectoryEntry:
         accepts_econsultations=row.accepts_econsultations,
         reply_within_working_days=row.reply_within_working_days,
         substitute=substitute,
+        specialist_in_general_practice=row.specialist_in_general_practice,
     )
 
 
@@ -82,6 +84,7 @@ class Directory:
             row.substitute_id = substitute.clinician_id if substitute else None
             row.substitute_valid_from = substitute.valid_from if substitute else None
             row.substitute_valid_to = substitute.valid_to if substitute else None
+            row.specialist_in_general_practice = entry.specialist_in_general_practice
             row.updated_at = datetime.now(UTC)
 
     async def admit_recipient(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -72,12 +73,24 @@ class Outbox:
             )
 
 
+class BilledClinician(NamedTuple):
+    """Who replied, and whether their specialist rate applied."""
+
+    clinician_id: str
+    specialist: bool
+
+
 class Charges:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
     async def record_once(
-        self, consultation_id: str, patient: Patient, outcome: CopaymentOutcome, reason: str | None
+        self,
+        consultation_id: str,
+        patient: Patient,
+        outcome: CopaymentOutcome,
+        reason: str | None,
+        billed: BilledClinician | None = None,
     ) -> CopaymentOutcome:
         """Record the settlement; if one exists already (a retry), return that one unchanged."""
         assert outcome.settled_at is not None
@@ -94,6 +107,8 @@ class Charges:
                     "reason": reason,
                     "replied_at": outcome.settled_at,
                     "recorded_at": datetime.now(UTC),
+                    "billed_clinician_id": billed.clinician_id if billed else None,
+                    "specialist_rate": billed.specialist if billed else None,
                 },
                 ["consultation_id"],
             )

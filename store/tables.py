@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -72,6 +73,9 @@ class Clinician(Base):
     substitute_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     substitute_valid_from: Mapped[date | None] = mapped_column(Date, nullable=True)
     substitute_valid_to: Mapped[date | None] = mapped_column(Date, nullable=True)
+    specialist_in_general_practice: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     updated_at: Mapped[datetime]
 
 
@@ -188,6 +192,20 @@ class Charge(Base):
     reason: Mapped[str | None] = mapped_column(String(200))
     replied_at: Mapped[datetime]
     recorded_at: Mapped[datetime]
+    # The clinician who replied and whether their specialist rate applied (null: before 0003).
+    billed_clinician_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    specialist_rate: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+
+
+class Frikort(Base):
+    """Default frikort register: periods recorded by admins; a retried PUT rewrites its row."""
+
+    __tablename__ = "frikort"
+
+    patient_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    valid_from: Mapped[date] = mapped_column(Date, primary_key=True)
+    valid_to: Mapped[date] = mapped_column(Date)
+    updated_at: Mapped[datetime]
 
 
 class AccessLogEntry(Base):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.case import UNKNOWN_ATTACHMENT, CaseActivities
     from activities.journal import JournalActivities
     from activities.notifications import NotificationActivities
+    from domain.copayment import exemption_reason
     from domain.models import (
         OPEN_AFTER_SUBMIT,
         Audience,
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         CopaymentOutcome,
         CopaymentStatus,
         DirectoryCheck,
+        FrikortQuestion,
         JournalEntryInput,
         JournalEntryKind,
         MessageContent,
@@ -67,10 +69,17 @@ NOTIFY_GIVES_UP_AFTER = timedelta(days=7)
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=10)
 )
+# Frikort register: outside the service; while it cannot be reached settlement waits, as long
+# as it takes, and never charges on a guess.
+FRIKORT_TIMEOUT = timedelta(seconds=10)
+FRIKORT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5)
+)
 
 
 # workflow.patched ids: each marks a change that running consultations must replay around.
 LOCAL_CASE_STORE = "local-case-store-activities"
+FRIKORT_AT_REPLY = "frikort-at-reply"
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -328,7 +337,7 @@ class EConsultation:
         await self._store_and_journal(
             command.message_id, Role.CLINICIAN, command.author_id, command.message
         )
-        await self._settle_copayment_once(command.billable)
+        await self._settle_copayment_once(command.billable, command.author_id)
         s.reply_due_at = s.reminder_at = None
         s.overdue = False
         s.awaiting_patient_since = workflow.now()
@@ -341,7 +350,7 @@ class EConsultation:
             await self._store_and_journal(
                 command.message_id, Role.CLINICIAN, command.clinician_id, command.message
             )
-            await self._settle_copayment_once(command.billable)
+            await self._settle_copayment_once(command.billable, command.clinician_id)
         await self._journal(
             f"close:{self.state.consultation_id}",
             JournalEntryKind.CLOSE,
@@ -540,20 +549,40 @@ class EConsultation:
             retry_policy=STORE_RETRY,
         )
 
-    async def _settle_copayment_once(self, billable: bool) -> None:
+    async def _settle_copayment_once(self, billable: bool, clinician_id: str) -> None:
+        """At the first clinician message: bill the clinician who wrote it, at their rate."""
         s = self.state
         if s.clinician_has_replied:
             return
         s.clinician_has_replied = True
+        replied_at = workflow.now()
+        frikort = False
+        if workflow.patched(FRIKORT_AT_REPLY) and billable:
+            frikort = await self._holds_frikort_on(oslo_day(replied_at))
         s.copayment = await self._case_store(
             BillingActivities.settle_copayment,
             SettleCopayment(
                 consultation_id=s.consultation_id,
                 patient=s.patient,
-                replied_at=workflow.now(),
+                replied_at=replied_at,
                 billable=billable,
+                clinician_id=clinician_id,
+                frikort_on_reply_day=frikort,
             ),
         )
+
+    async def _holds_frikort_on(self, day: date) -> bool:
+        """The frikort register's answer for `day`, unless the patient is exempt anyway."""
+        s = self.state
+        if exemption_reason(s.patient, day) is not None:
+            return False
+        answer = await workflow.execute_activity_method(
+            BillingActivities.ask_frikort_register,
+            FrikortQuestion(patient_id=s.patient.id, on_day=day),
+            start_to_close_timeout=FRIKORT_TIMEOUT,
+            retry_policy=FRIKORT_RETRY,
+        )
+        return answer.holds_frikort
 
     async def _record_change(self) -> None:
         """Bump the revision, show it to ops (search attributes) and to people (case store)."""

@@ -46,6 +46,7 @@ async def _shown(services: Services, entry: DirectoryEntry) -> ClinicianOut:
         reply_within_working_days=entry.reply_within_working_days,
         substitute=substitute,
         expected_reply_by=expected,
+        specialist_in_general_practice=entry.specialist_in_general_practice,
     )
 
 
@@ -90,6 +91,7 @@ async def put_clinician(
         accepts_econsultations=body.accepts_econsultations,
         reply_within_working_days=body.reply_within_working_days,
         substitute=substitute,
+        specialist_in_general_practice=body.specialist_in_general_practice,
     )
     await services.directory.put(entry)
     response.status_code = 200 if existed else 201

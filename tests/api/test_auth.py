@@ -58,6 +58,12 @@ ENDPOINTS = [
     Endpoint("GET", "/v1/patients/{patient}/consultations", (SERVICE,)),
     Endpoint("GET", "/v1/clinicians/{clinician}", (SERVICE, CLINICIAN, ADMIN)),
     Endpoint("PUT", "/v1/clinicians/{clinician}", (ADMIN,), body={}),
+    Endpoint(
+        "PUT",
+        "/v1/patients/{patient}/frikort",
+        (ADMIN,),
+        body={"valid_from": "2026-01-01", "valid_to": "2026-12-31"},
+    ),
 ]
 
 

@@ -10,29 +10,20 @@ from pydantic import ValidationError
 
 from domain.copayment import (
     DEFAULT_TARIFFS,
-    TariffRate,
+    check_tariff_table,
     decide_copayment,
     exemption_reason,
     is_evening_rate,
     tariff_on,
+    tariff_rows,
 )
 from domain.models import CopaymentStatus, Patient, SettleCopayment
 from domain.working_days import OSLO
 
 ADULT = Patient(id="p-adult", birth_date=date(1980, 1, 1))
 TEST_TARIFFS = (
-    TariffRate(
-        valid_from=date(2025, 7, 1),
-        day_amount_nok=Decimal("100"),
-        evening_amount_nok=Decimal("200"),
-        source="test table 2025",
-    ),
-    TariffRate(
-        valid_from=date(2026, 7, 1),
-        day_amount_nok=Decimal("110"),
-        evening_amount_nok=Decimal("220"),
-        source="test table 2026",
-    ),
+    *tariff_rows(date(2025, 7, 1), ("100", "200", "150", "250"), "test 2025", confirmed=True),
+    *tariff_rows(date(2026, 7, 1), ("110", "220", "160", "260"), "test 2026", confirmed=True),
 )
 
 
@@ -223,42 +214,102 @@ def test_tariff_row_switches_on_1_july_oslo_time() -> None:
 
 
 def test_tariff_on_picks_the_latest_row_whatever_the_order() -> None:
-    assert tariff_on(date(2027, 1, 1), tuple(reversed(TEST_TARIFFS))).valid_from == date(2026, 7, 1)
+    row = tariff_on(date(2027, 1, 1), "2ae", False, tuple(reversed(TEST_TARIFFS)))
+    assert row.valid_from == date(2026, 7, 1)
 
 
 def test_tariff_on_refuses_a_day_before_the_first_row() -> None:
     with pytest.raises(ValueError, match="no co-payment tariff"):
-        tariff_on(date(2025, 6, 30), TEST_TARIFFS)
+        tariff_on(date(2025, 6, 30), "2ae", False, TEST_TARIFFS)
 
 
 def test_tariff_rate_is_frozen() -> None:
     with pytest.raises(ValidationError):
-        TEST_TARIFFS[0].day_amount_nok = Decimal("1")  # type: ignore[misc]
+        TEST_TARIFFS[0].amount_nok = Decimal("1")  # type: ignore[misc]
 
 
-def test_shipped_table_has_rows_from_1_july_2025_and_2026() -> None:
-    assert tariff_on(date(2025, 7, 1)).valid_from == date(2025, 7, 1)
-    assert tariff_on(date(2026, 7, 1)).valid_from == date(2026, 7, 1)
+# --- the specialist rate ------------------------------------------------------------------
 
 
-def test_shipped_table_names_its_source() -> None:
-    for rate in DEFAULT_TARIFFS:
-        assert (rate.day_tariff, rate.evening_tariff) == ("2ae", "2aek")
-        assert "http" in rate.source
-        assert "Normaltariffen" in rate.source
-        assert rate.day_amount_nok > 0
-        assert rate.evening_amount_nok > rate.day_amount_nok
+@pytest.mark.parametrize("hour", [10, 18], ids=["day", "evening"])
+def test_specialist_pays_the_same_tariff_at_a_higher_amount(hour: int) -> None:
+    request = settle(oslo(2025, 9, 9, hour))
+    general = decide_copayment(request, TEST_TARIFFS, specialist=False)
+    specialist = decide_copayment(request, TEST_TARIFFS, specialist=True)
+    assert general.tariff == specialist.tariff
+    assert general.amount_nok is not None and specialist.amount_nok is not None
+    assert specialist.amount_nok > general.amount_nok
 
 
-def test_shipped_table_marks_unverified_figures_as_placeholders() -> None:
-    placeholders = [rate for rate in DEFAULT_TARIFFS if "PLACEHOLDER" in rate.source]
-    assert {rate.valid_from for rate in placeholders} == {date(2025, 7, 1), date(2026, 7, 1)}
+def test_a_table_missing_the_specialist_row_of_a_period_is_refused() -> None:
+    without = [row for row in TEST_TARIFFS if not (row.specialist and row.tariff == "2aek")]
+    with pytest.raises(ValueError, match="exactly one per"):
+        check_tariff_table(without)
 
 
-def test_shipped_table_charges_a_day_reply() -> None:
-    outcome = decide_copayment(settle(oslo(2025, 9, 9, 10)))
-    assert outcome.status == CopaymentStatus.CHARGED
-    assert (outcome.tariff, outcome.amount_nok) == (
-        "2ae",
-        tariff_on(date(2025, 9, 9)).day_amount_nok,
-    )
+# --- frikort on the day of the reply ------------------------------------------------------
+
+
+def test_frikort_from_the_register_on_the_reply_day_is_exempt() -> None:
+    request = settle(oslo(2025, 9, 9)).model_copy(update={"frikort_on_reply_day": True})
+    outcome = decide_copayment(request, TEST_TARIFFS, specialist=True)
+    assert outcome.status == CopaymentStatus.EXEMPT
+    assert outcome.amount_nok == Decimal(0)
+    assert exemption_reason(ADULT, date(2025, 9, 9), frikort_on_day=True) == "frikort"
+
+
+# --- the shipped table --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("replied_at", "specialist", "expected"),
+    [
+        (oslo(2025, 8, 1, 10), False, ("2ae", Decimal("179"))),  # Friday
+        (oslo(2025, 8, 1, 18), False, ("2aek", Decimal("301"))),
+        (oslo(2025, 8, 1, 10), True, ("2ae", Decimal("235"))),
+        (oslo(2025, 8, 1, 18), True, ("2aek", Decimal("357"))),
+        (oslo(2026, 8, 3, 10), False, ("2ae", Decimal("179"))),  # 2026-08-01 is a Saturday
+        (oslo(2026, 8, 1, 10), False, ("2aek", Decimal("301"))),
+        (oslo(2026, 8, 1, 10), True, ("2aek", Decimal("357"))),
+        (oslo(2024, 8, 1, 10), False, ("2ae", Decimal("170"))),
+    ],
+)
+def test_shipped_table_amount_by_reply_date(
+    replied_at: datetime, specialist: bool, expected: tuple[str, Decimal]
+) -> None:
+    outcome = decide_copayment(settle(replied_at), specialist=specialist)
+    assert (outcome.tariff, outcome.amount_nok) == expected
+
+
+def test_shipped_table_has_all_four_rows_from_1_july_2025_and_2026() -> None:
+    check_tariff_table(DEFAULT_TARIFFS)
+    for day in (date(2025, 7, 1), date(2026, 7, 1)):
+        for code in ("2ae", "2aek"):
+            for specialist in (False, True):
+                assert tariff_on(day, code, specialist).valid_from == day
+
+
+def test_every_shipped_row_names_its_source_with_an_address() -> None:
+    for row in DEFAULT_TARIFFS:
+        assert "http" in row.source, row
+        assert row.amount_nok > 0
+
+
+def test_shipped_rows_without_a_primary_source_stay_marked_unconfirmed() -> None:
+    """Only Legeforeningen's Normaltariffen or Helfo/helsenorge confirm a figure.
+
+    A row may be marked confirmed only if its source cites one of them, and the rows found
+    only in practices' price lists, or carried forward, are marked unconfirmed.
+    """
+    primary = ("normaltariffen.legeforeningen.no", "helfo.no", "helsenorge.no")
+    for row in DEFAULT_TARIFFS:
+        if row.confirmed:
+            assert any(site in row.source for site in primary), row
+            assert not row.specialist, "the specialist figures come from price lists only"
+    unconfirmed = {
+        (row.valid_from, row.tariff, row.specialist) for row in DEFAULT_TARIFFS if not row.confirmed
+    }
+    for day in (date(2023, 7, 1), date(2025, 7, 1), date(2026, 7, 1)):
+        for code in ("2ae", "2aek"):
+            for specialist in (False, True):
+                assert (day, code, specialist) in unconfirmed

@@ -12,7 +12,11 @@ from hypothesis import strategies as st
 
 from domain.working_days import (
     OSLO,
+    CalendarSelfCheckError,
     add_working_days,
+    check_public_holidays,
+    easter_sunday,
+    expected_public_holidays,
     is_public_holiday,
     is_working_day,
     oslo_day,
@@ -99,6 +103,45 @@ def test_public_holidays_are_exactly_the_spec_list_2026() -> None:
     }
     year = [date(2026, 1, 1) + timedelta(days=i) for i in range(365)]
     assert {day for day in year if is_public_holiday(day)} == expected
+
+
+# --- calendar self-check: the holidays package against an independent computation -------
+
+CHECKED_YEARS = range(2026, 2041)
+
+
+def _picked(years: range) -> set[date]:
+    """The holidays the calendar uses, read back day by day (Sundays left to the check)."""
+    days = (date(years.start, 1, 1) + timedelta(days=i) for i in range(366 * len(years)))
+    return {day for day in days if day.year in years and is_public_holiday(day)}
+
+
+def test_calendar_self_check_passes_for_2026_to_2040() -> None:
+    picked = _picked(CHECKED_YEARS)
+    check_public_holidays(picked, CHECKED_YEARS)
+    for year in CHECKED_YEARS:
+        weekday_holidays = {d for d in expected_public_holidays(year) if d.weekday() != 6}
+        assert {d for d in picked if d.year == year and d.weekday() != 6} == weekday_holidays
+
+
+@pytest.mark.parametrize(
+    ("year", "easter"),
+    [(2026, date(2026, 4, 5)), (2027, date(2027, 3, 28)), (2038, date(2038, 4, 25))],
+)
+def test_independent_easter_matches_known_dates(year: int, easter: date) -> None:
+    assert easter_sunday(year) == easter
+
+
+def test_calendar_self_check_fails_on_a_holiday_list_missing_ascension_day() -> None:
+    doctored = _picked(CHECKED_YEARS) - {date(2031, 5, 22)}  # Ascension Day 2031, a Thursday
+    with pytest.raises(CalendarSelfCheckError, match=r"2031.*2031-05-22 Ascension Day"):
+        check_public_holidays(doctored, CHECKED_YEARS)
+
+
+def test_calendar_self_check_fails_on_an_extra_holiday() -> None:
+    doctored = _picked(CHECKED_YEARS) | {date(2030, 12, 24)}  # Christmas Eve is a working day
+    with pytest.raises(CalendarSelfCheckError, match=r"2030.*extra \['2030-12-24'\]"):
+        check_public_holidays(doctored, CHECKED_YEARS)
 
 
 def test_constitution_day_coinciding_with_whit_monday_is_a_holiday_2027() -> None:

@@ -1,0 +1,32 @@
+"""The default frikort register, kept by admins: settlement asks it on the day of the reply."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from api.auth import AdminCaller
+from api.problems import AUTHENTICATED, invalid, problem_responses
+from api.schemas import FrikortIn, FrikortOut
+from api.services import Deps
+from domain.models import Identifier
+from store.frikort import FrikortTable
+
+router = APIRouter(
+    prefix="/v1/patients", tags=["frikort"], responses=problem_responses(*AUTHENTICATED)
+)
+
+
+@router.put("/{patient_id}/frikort", response_model=FrikortOut)
+async def put_frikort(
+    patient_id: Annotated[Identifier, Path()],
+    body: FrikortIn,
+    _caller: AdminCaller,
+    services: Deps,
+) -> FrikortOut:
+    """Record a frikort valid from `valid_from` to `valid_to` (inclusive); a repeat is harmless."""
+    if body.valid_to < body.valid_from:
+        raise invalid("valid_to must not be before valid_from")
+    await FrikortTable(services.sessions).record(patient_id, body.valid_from, body.valid_to)
+    return FrikortOut(patient_id=patient_id, valid_from=body.valid_from, valid_to=body.valid_to)

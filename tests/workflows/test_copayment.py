@@ -1,0 +1,220 @@
+"""Co-payment as billed: the frikort register asked at the reply, the replying clinician's rate."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
+
+from activities.billing import BillingActivities
+from domain.copayment import DEFAULT_TARIFFS, is_evening_rate, tariff_on
+from domain.models import (
+    CopaymentStatus,
+    Patient,
+    ReplyCommand,
+    Role,
+    SettleCopayment,
+)
+from domain.working_days import oslo_day
+from store.database import create_engine, create_session_factory
+from store.directory import Directory, DirectoryEntry, Substitute
+from store.frikort import FrikortTable
+from store.records import Charges
+from store.tables import Charge
+from tests.support import content, effects_when_quiet, new_start, running_worker, start
+from workflows.econsultation import EConsultation
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+async def seed_pair(
+    sessions: async_sessionmaker[AsyncSession], *, specialist: bool, substitute_specialist: bool
+) -> tuple[str, str]:
+    """A clinician and their substitute (active today), each with their own specialist flag."""
+    clinician, substitute = f"hpr-{uuid.uuid4().hex[:8]}", f"hpr-sub-{uuid.uuid4().hex[:8]}"
+    today = oslo_day(datetime.now(UTC))
+    directory = Directory(sessions)
+    await directory.put(
+        DirectoryEntry(
+            id=substitute,
+            name="Dr. Vikar",
+            practice_id="practice-copay",
+            accepts_econsultations=True,
+            specialist_in_general_practice=substitute_specialist,
+        )
+    )
+    await directory.put(
+        DirectoryEntry(
+            id=clinician,
+            name="Dr. Fastlege",
+            practice_id="practice-copay",
+            accepts_econsultations=True,
+            specialist_in_general_practice=specialist,
+            substitute=Substitute(
+                clinician_id=substitute,
+                valid_from=today - timedelta(days=1),
+                valid_to=today + timedelta(days=1),
+            ),
+        )
+    )
+    return clinician, substitute
+
+
+def reply_by(clinician_id: str) -> ReplyCommand:
+    return ReplyCommand(
+        author_role=Role.CLINICIAN, author_id=clinician_id, message=content("Use the cream.")
+    )
+
+
+async def charge_row(sessions: async_sessionmaker[AsyncSession], consultation_id: str) -> Charge:
+    async with sessions() as session:
+        row = await session.get(Charge, consultation_id)
+        assert row is not None
+        return row
+
+
+class RegisterDown:
+    """Helfo's register as seen from here: unreachable until the test brings it back."""
+
+    def __init__(self) -> None:
+        self.up = asyncio.Event()
+        self.asked_again = asyncio.Event()
+        self.asked = 0
+
+    async def holds_frikort(self, patient_id: str, on_day: date) -> bool:
+        self.asked += 1
+        if self.asked >= 2:
+            self.asked_again.set()
+        if not self.up.is_set():
+            raise ConnectionError("frikort register unreachable")
+        return False
+
+
+async def test_frikort_granted_after_submission_and_before_the_reply_is_exempt(
+    dev_env: WorkflowEnvironment,
+    database_url: str,
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    clinician, _ = await seed_pair(store, specialist=True, substitute_specialist=False)
+    case = new_start(clinician_id=clinician, recipient_id=clinician)
+    async with running_worker(dev_env.client, database_url) as queue:
+        handle = await start(dev_env.client, queue, case)
+        # The patient reaches the ceiling while the question waits for an answer.
+        today = oslo_day(datetime.now(UTC))
+        await FrikortTable(store).record(case.patient.id, today - timedelta(days=1), today)
+        view = await handle.execute_update(EConsultation.reply_update, reply_by(clinician))
+
+    assert view.copayment.status == CopaymentStatus.EXEMPT
+    assert view.copayment.amount_nok == Decimal(0)
+    row = await charge_row(store, case.consultation_id)
+    assert (row.status, row.reason) == ("exempt", "frikort")
+
+
+async def test_frikort_register_down_at_the_reply_settles_once_when_it_is_back(
+    dev_env: WorkflowEnvironment,
+    database_url: str,
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    clinician, _ = await seed_pair(store, specialist=False, substitute_specialist=False)
+    case = new_start(clinician_id=clinician, recipient_id=clinician)
+    register = RegisterDown()
+    async with running_worker(dev_env.client, database_url, frikort_register=register) as queue:
+        handle = await start(dev_env.client, queue, case)
+        replying = asyncio.create_task(
+            handle.execute_update(EConsultation.reply_update, reply_by(clinician))
+        )
+        await register.asked_again.wait()  # asked, refused, asked again after the backoff
+
+        waiting = await handle.query(EConsultation.view)
+        assert waiting.copayment.status == CopaymentStatus.PENDING
+        assert (await effects_when_quiet(store, case.consultation_id))["charges"] == 0
+        assert not replying.done()
+
+        register.up.set()
+        view = await replying
+        # A repeat of the same reply (a retried command) settles nothing more.
+        await handle.execute_update(EConsultation.reply_update, reply_by(clinician))
+
+    assert view.copayment.status == CopaymentStatus.CHARGED
+    assert (await effects_when_quiet(store, case.consultation_id))["charges"] == 1
+
+
+async def test_specialist_and_non_specialist_replying_at_once_same_tariff_higher_amount(
+    dev_env: WorkflowEnvironment,
+    database_url: str,
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    # The clinician is a specialist, the substitute is not; each answers one consultation.
+    clinician, substitute = await seed_pair(store, specialist=True, substitute_specialist=False)
+    by_specialist = new_start(clinician_id=clinician, recipient_id=clinician)
+    by_substitute = new_start(clinician_id=clinician, recipient_id=substitute)
+    async with running_worker(dev_env.client, database_url) as queue:
+        first = await start(dev_env.client, queue, by_specialist)
+        second = await start(dev_env.client, queue, by_substitute)
+        specialist_view, general_view = await asyncio.gather(
+            first.execute_update(EConsultation.reply_update, reply_by(clinician)),
+            second.execute_update(EConsultation.reply_update, reply_by(substitute)),
+        )
+
+    specialist, general = specialist_view.copayment, general_view.copayment
+    assert specialist.settled_at is not None and general.settled_at is not None
+    for outcome, is_specialist in ((specialist, True), (general, False)):
+        assert outcome.status == CopaymentStatus.CHARGED
+        assert outcome.settled_at is not None and outcome.tariff is not None
+        row = tariff_on(oslo_day(outcome.settled_at), outcome.tariff, is_specialist)
+        assert outcome.amount_nok == row.amount_nok
+    if is_evening_rate(specialist.settled_at) == is_evening_rate(general.settled_at):
+        assert specialist.tariff == general.tariff
+        assert specialist.amount_nok is not None and general.amount_nok is not None
+        assert specialist.amount_nok > general.amount_nok
+    # The substitute who replied is billed, at their own rate, not the addressed clinician.
+    billed = await charge_row(store, by_substitute.consultation_id)
+    assert (billed.billed_clinician_id, billed.specialist_rate) == (substitute, False)
+    billed = await charge_row(store, by_specialist.consultation_id)
+    assert (billed.billed_clinician_id, billed.specialist_rate) == (clinician, True)
+
+
+@pytest.mark.parametrize(
+    ("replied_at", "specialist", "tariff", "amount"),
+    [
+        (datetime(2025, 8, 1, 8, 0, tzinfo=UTC), False, "2ae", "179"),  # 10:00 Oslo, Friday
+        (datetime(2025, 8, 1, 8, 0, tzinfo=UTC), True, "2ae", "235"),
+        (datetime(2026, 8, 1, 8, 0, tzinfo=UTC), False, "2aek", "301"),  # a Saturday
+        (datetime(2026, 8, 1, 8, 0, tzinfo=UTC), True, "2aek", "357"),
+    ],
+)
+async def test_settlement_charges_the_shipped_table_amount_of_the_reply_date(
+    store: async_sessionmaker[AsyncSession],
+    replied_at: datetime,
+    specialist: bool,
+    tariff: str,
+    amount: str,
+) -> None:
+    clinician, _ = await seed_pair(store, specialist=specialist, substitute_specialist=False)
+    billing = BillingActivities(Charges(store), Directory(store), FrikortTable(store))
+    consultation_id = uuid.uuid4().hex
+    request = SettleCopayment(
+        consultation_id=consultation_id,
+        patient=Patient(id=f"patient-{consultation_id[:8]}", birth_date=date(1980, 5, 17)),
+        replied_at=replied_at,
+        billable=True,
+        clinician_id=clinician,
+    )
+
+    outcome = await billing.settle_copayment(request)
+
+    assert (outcome.tariff, outcome.amount_nok) == (tariff, Decimal(amount))
+    assert tariff_on(oslo_day(replied_at), tariff, specialist, DEFAULT_TARIFFS).amount_nok == (
+        Decimal(amount)
+    )
