@@ -19,7 +19,7 @@ import filetype
 import pillow_heif
 from PIL import Image
 from pypdf import PdfReader
-from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, PdfObject
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject, PdfObject
 
 ACCEPTED_TYPES = {
     "application/pdf": "PDF",
@@ -222,8 +222,10 @@ def _pdf_active_content(trailer: PdfObject) -> str | None:
             item = resolved
         if isinstance(item, DictionaryObject):  # stream objects included
             for key, value in item.items():
-                found = _PDF_ACTIVE_KEYS.get(key) or _PDF_ACTIVE_NAMES.get((key, str(value)))
-                if found:
+                found = _PDF_ACTIVE_KEYS.get(key)
+                if found is None and isinstance(value, NameObject):
+                    found = _PDF_ACTIVE_NAMES.get((key, value))
+                if found is not None:
                     return found
                 pending.append(value)
         elif isinstance(item, ArrayObject):

@@ -106,6 +106,12 @@ def pdf_with_javascript_open_action() -> bytes:
     return _pdf(build)
 
 
+def pdf_with_escaped_javascript_names() -> bytes:
+    """The same open action with its names spelled in #xx escapes, as evasive files do."""
+    plain = pdf_with_javascript_open_action()
+    return plain.replace(b"/JS ", b"/J#53").replace(b"/JavaScript", b"/Java#53cript")
+
+
 def pdf_with_launch_action() -> bytes:
     def build(writer: PdfWriter) -> None:
         writer._root_object[NameObject("/OpenAction")] = _action(writer, "/Launch", F="calc.exe")
