@@ -8,6 +8,7 @@ import os
 import uvicorn
 
 from api.app import create_app
+from api.auth import MissingAuthSettings, require_auth_settings
 from infra.logs import configure_logging
 from infra.settings import get_settings
 from infra.telemetry import configure_tracing
@@ -15,6 +16,10 @@ from infra.telemetry import configure_tracing
 
 def main() -> None:
     settings = get_settings()
+    try:
+        require_auth_settings(settings)
+    except MissingAuthSettings as error:
+        raise SystemExit(f"econsult-api refuses to start: {error}") from None
     configure_logging(settings.log_level)
     configure_tracing(settings, "econsult-api")
     uvicorn.run(

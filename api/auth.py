@@ -18,6 +18,26 @@ from infra.settings import Settings
 
 HPR_CLAIM = "helseid://claims/hpr/hpr_number"
 MAX_ACTOR_ID = 64
+# RFC 7518 section 3.2: an HS256 key at least as long as the hash output.
+MIN_HS256_SECRET_BYTES = 32
+
+
+class MissingAuthSettings(RuntimeError):
+    """Neither a JWKS URL nor a strong shared secret: no token could be trusted."""
+
+
+def require_auth_settings(settings: Settings) -> None:
+    """Refuse to serve with no way to verify tokens, or a guessable shared secret."""
+    if settings.auth_jwks_url:
+        return
+    size = len(settings.auth_hs256_secret.encode())
+    if size >= MIN_HS256_SECRET_BYTES:
+        return
+    found = f"it has {size} bytes" if size else "it is not set"
+    raise MissingAuthSettings(
+        "set AUTH_JWKS_URL (the token issuer's key set) or AUTH_HS256_SECRET of at least "
+        f"{MIN_HS256_SECRET_BYTES} random bytes ({found}); e.g. `openssl rand -hex 32`"
+    )
 
 
 class Scope(StrEnum):
@@ -74,6 +94,7 @@ class TokenVerifier:
     """
 
     def __init__(self, settings: Settings) -> None:
+        require_auth_settings(settings)
         self._audience = settings.auth_audience
         self._issuer = settings.auth_issuer
         self._secret = settings.auth_hs256_secret

@@ -1,7 +1,8 @@
 """Development tokens for curl against `make run`: `python -m api.dev_token service`.
 
-Signs with AUTH_HS256_SECRET, so it only works where that shared secret is trusted (never in
-production, which verifies against the issuer's JWKS).
+Signs with AUTH_HS256_SECRET, or else the development secret `make run` keeps in .data/, so it
+only works where that shared secret is trusted (never in production, which verifies against
+the issuer's JWKS).
 """
 
 from __future__ import annotations
@@ -12,9 +13,21 @@ import time
 import jwt
 
 from api.auth import HPR_CLAIM, Scope
+from infra.dev import DEV_AUTH_SECRET_FILE
 from infra.settings import get_settings
 
 LIFETIME_SECONDS = 8 * 3600
+
+
+def signing_secret() -> str:
+    secret = get_settings().auth_hs256_secret
+    if secret:
+        return secret
+    if DEV_AUTH_SECRET_FILE.exists():
+        return DEV_AUTH_SECRET_FILE.read_text().strip()
+    raise SystemExit(
+        f"no AUTH_HS256_SECRET: set it, or run `make run` once to create {DEV_AUTH_SECRET_FILE}"
+    )
 
 
 def mint(role: str, subject: str, hpr_number: str | None) -> str:
@@ -27,7 +40,7 @@ def mint(role: str, subject: str, hpr_number: str | None) -> str:
     }
     if hpr_number:
         claims[HPR_CLAIM] = hpr_number
-    return jwt.encode(claims, settings.auth_hs256_secret, algorithm="HS256")
+    return jwt.encode(claims, signing_secret(), algorithm="HS256")
 
 
 def main() -> None:

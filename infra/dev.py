@@ -6,11 +6,13 @@ Temporal dev server (Web UI on :8233, state in .data/), case store migrated, wor
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from infra.codec import new_key_setting
@@ -21,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".data"
 BIN = Path(sys.executable).parent
 UI_PORT = 8233
+# The development token secret; `python -m api.dev_token` signs with it.
+DEV_AUTH_SECRET_FILE = DATA / "dev-auth-secret"
 
 
 def wait_for_port(address: str, timeout: float = 60.0) -> None:
@@ -62,13 +66,23 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _kept_in_data(path: Path, new_value: Callable[[], str]) -> str:
+    """The value in `path`, written first (readable by its owner only) if it is not there."""
+    if not path.exists():
+        # Created with owner-only permissions, so the secret is never readable by others.
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(new_value())
+    return path.read_text().strip()
+
+
 def development_key() -> str:
     """A key kept in .data/, so restarted processes still read their running consultations."""
-    path = DATA / "dev-encryption-keys"
-    if not path.exists():
-        path.write_text(new_key_setting("dev-1"))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return _kept_in_data(DATA / "dev-encryption-keys", lambda: new_key_setting("dev-1"))
+
+
+def development_auth_secret() -> str:
+    """A token secret kept in .data/, so development tokens outlive a restart."""
+    return _kept_in_data(DEV_AUTH_SECRET_FILE, lambda: secrets.token_hex(32))
 
 
 def main() -> None:
@@ -78,6 +92,7 @@ def main() -> None:
     DATA.mkdir(exist_ok=True)
     env = dict(os.environ)
     env.setdefault("ECONSULT_ENCRYPTION_KEYS", development_key())
+    env.setdefault("AUTH_HS256_SECRET", development_auth_secret())
     processes: list[subprocess.Popen[bytes]] = []
 
     def start(command: list[str]) -> None:

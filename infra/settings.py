@@ -17,8 +17,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     econsult_task_queue: str = "econsultation"
     database_url: str = DEFAULT_DATABASE_URL
-    # Development-only default; production sets its own secret or uses JWKS.
-    auth_hs256_secret: str = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105
+    # No default: the API refuses to start without this (32+ bytes) or AUTH_JWKS_URL;
+    # `make run` generates one in .data/.
+    auth_hs256_secret: str = ""
     auth_audience: str = "econsult"
     auth_jwks_url: str | None = None
     auth_issuer: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -24,8 +25,9 @@ from infra.temporal import data_converter
 from store.database import create_engine, create_session_factory
 from workflows import search_attributes
 
-# One key per test session, inherited by worker processes the tests start.
+# One key and one token secret per test session, inherited by processes the tests start.
 os.environ.setdefault("ECONSULT_ENCRYPTION_KEYS", new_key_setting("test-key-1"))
+os.environ.setdefault("AUTH_HS256_SECRET", secrets.token_hex(32))
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

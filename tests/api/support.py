@@ -18,17 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.auth import HPR_CLAIM
 from domain.working_days import oslo_day
 from infra.settings import Settings
+from tests.api import files
 
 SERVICE = "econsult:service"
 CLINICIAN = "econsult:clinician"
 ADMIN = "econsult:admin"
 
-# Smallest valid files of each kind, recognised by their content.
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d4944415478da63f8cfc0f01f0005000201e2f9d2a20000000049454e44ae426082"
-)
-PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+# Small valid files of each kind, recognised and decoded by their content.
+PNG = files.png()
+PDF = files.pdf()
 
 T = TypeVar("T")
 

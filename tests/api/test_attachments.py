@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from store.tables import Attachment, Consultation, Message
+from tests.api import files
 from tests.api.conftest import Api
 from tests.api.support import (
     PDF,
@@ -51,6 +52,91 @@ async def test_upload_refuses_oversize_wrong_type_and_empty_files_and_stores_not
     api: Api, party: Party, content: bytes, name: str, reason: str
 ) -> None:
     response = await upload(api.http, party.service, content, name)
+    problem = assert_problem(response, 422)
+    assert reason in problem["detail"]
+    assert await rows(api.sessions, Attachment, uploaded_by=party.portal) == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (files.png(), "image/png"),
+        (files.jpeg_with_exif_thumbnail(), "image/jpeg"),
+        (files.heic(), "image/heic"),
+        (files.pdf(), "application/pdf"),
+    ],
+    ids=["png", "jpeg_with_exif_thumbnail", "heic", "pdf"],
+)
+async def test_files_that_decode_whole_are_stored_and_served_only_as_downloads(
+    api: Api, party: Party, content: bytes, content_type: str
+) -> None:
+    response = await upload(api.http, party.service, content, "røntgen bilde.bin")
+    assert response.status_code == 201, response.text
+    assert response.json()["content_type"] == content_type
+
+    served = await api.http.get(f"/v1/attachments/{response.json()['id']}", headers=party.service)
+    assert served.status_code == 200
+    assert served.content == content
+    assert served.headers["content-type"] == content_type
+    assert served.headers["content-disposition"] == (
+        "attachment; filename=\"r_ntgen bilde.bin\"; filename*=UTF-8''r%C3%B8ntgen%20bilde.bin"
+    )
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert served.headers["cache-control"] == "no-store"
+
+
+def _after_scan(jpeg: bytes) -> bytes:
+    """The JPEG cut in the middle of its compressed picture."""
+    return jpeg[: jpeg.rindex(b"\xff\xda") + 40]
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (files.png()[:8] + files.EXECUTABLE, "PNG file is truncated"),
+        (files.png() + files.EXECUTABLE, "bytes after its end marker"),
+        (files.jpeg_with_exif_thumbnail() + files.EXECUTABLE, "bytes after its end marker"),
+        (files.png()[:-30], "PNG file is truncated"),
+        (_after_scan(files.jpeg_with_exif_thumbnail()), "JPEG file is truncated"),
+        (files.heic()[:-40], "HEIC file is truncated"),
+        (files.heic() + files.EXECUTABLE, "HEIC file is truncated or carries data"),
+        (b"\xff\xd8\xff\xe0" + files.EXECUTABLE, "JPEG file"),
+        (files.pdf_with_javascript_in_the_names_tree(), "contains JavaScript"),
+        (files.pdf_with_javascript_open_action(), "contains JavaScript"),
+        (files.pdf_with_escaped_javascript_names(), "contains JavaScript"),
+        (files.pdf_with_launch_action(), "contains a launch action"),
+        (files.pdf_with_embedded_file(), "contains an embedded file"),
+        (files.pdf_with_file_attachment_annotation(), "contains an embedded file"),
+        (files.encrypted_pdf(), "encrypted"),
+        (b"%PDF-1.7\n" + files.EXECUTABLE, "does not end with %%EOF"),
+        (files.pdf() + files.EXECUTABLE, "does not end with %%EOF"),
+        (b"%PDF-1.7\n" + files.EXECUTABLE + b"\n%%EOF\n", "does not open as a PDF"),
+    ],
+    ids=[
+        "png_signature_then_executable",
+        "data_after_png_iend",
+        "data_after_jpeg_eoi_with_exif_thumbnail",
+        "truncated_png",
+        "truncated_jpeg",
+        "truncated_heic",
+        "data_after_heic",
+        "jpeg_signature_then_executable",
+        "pdf_with_javascript_in_names_tree",
+        "pdf_with_javascript_open_action",
+        "pdf_with_escaped_javascript_names",
+        "pdf_with_launch_action",
+        "pdf_with_embedded_file",
+        "pdf_with_file_attachment_annotation",
+        "encrypted_pdf",
+        "pdf_header_then_executable",
+        "data_after_pdf_eof",
+        "pdf_header_executable_and_eof",
+    ],
+)
+async def test_disguised_or_damaged_files_are_refused_and_nothing_is_stored(
+    api: Api, party: Party, content: bytes, reason: str
+) -> None:
+    response = await upload(api.http, party.service, content, "harmless.png")
     problem = assert_problem(response, 422)
     assert reason in problem["detail"]
     assert await rows(api.sessions, Attachment, uploaded_by=party.portal) == 0

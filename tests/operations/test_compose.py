@@ -48,7 +48,7 @@ COMMANDS = {
     "migrate": ["alembic", "upgrade", "head"],
 }
 # Settings whose development default is wrong inside a container, per service that reads them:
-# loopback addresses, the SQLite file, the public development secret, no encryption key.
+# loopback addresses, the SQLite file, no token secret or key set, no encryption key.
 MUST_SET = {
     "migrate": {"database_url"},
     "worker": {"temporal_address", "database_url", "econsult_encryption_keys"},
