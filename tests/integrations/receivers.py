@@ -20,6 +20,10 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from temporalio.client import Client
+
+from infra.settings import Settings
+from worker import build_worker
 
 
 def new_secret() -> str:
@@ -58,6 +62,15 @@ async def eventually(check: Any, what: str, *, limit: float = 120.0) -> None:
         assert waited < limit, f"never happened: {what}"
         await asyncio.sleep(0.1)
         waited += 0.1
+
+
+@asynccontextmanager
+async def worker_with(client: Client, database_url: str, **settings: Any) -> AsyncIterator[str]:
+    """An in-process worker on its own task queue, built from settings as production builds it."""
+    task_queue = f"econsultation-integrations-{uuid.uuid4().hex[:8]}"
+    configured = Settings(database_url=database_url, econsult_task_queue=task_queue, **settings)
+    async with build_worker(client, configured):
+        yield task_queue
 
 
 @dataclass

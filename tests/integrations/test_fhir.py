@@ -8,7 +8,6 @@ issues client-credentials tokens and honours `If-None-Exist`.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -17,9 +16,8 @@ from typing import Any
 
 import pytest
 from fhir.resources.R4B.communication import Communication
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -38,18 +36,24 @@ from infra.temporal import data_converter
 from store.attachments import Attachments
 from store.database import create_engine, create_session_factory
 from store.tables import JournalEntry
-from tests.integrations.receivers import FhirServer, eventually, free_port, serving_on
+from tests.integrations.receivers import (
+    FhirServer,
+    eventually,
+    free_port,
+    serving_on,
+    worker_with,
+)
 from tests.support import (
     CLINICIAN,
     content,
     new_start,
     notifications,
+    rows_of,
     seed_directory,
     sha256,
     start,
 )
-from tests.workflows.test_crash import WorkerProcess
-from worker import build_worker
+from tests.workflows.test_crash import WorkerProcess, worker_env
 from workflows.econsultation import EConsultation
 
 ENTRY_SYSTEM = Settings().fhir_entry_system
@@ -72,30 +76,10 @@ async def sessions(sqlite_url: str) -> AsyncIterator[async_sessionmaker[AsyncSes
         yield sessions
 
 
-@asynccontextmanager
-async def worker_forwarding_to(
-    client: Client, database_url: str, server: FhirServer, base_url: str
-) -> AsyncIterator[str]:
-    task_queue = f"econsultation-fhir-{uuid.uuid4().hex[:8]}"
-    settings = Settings(
-        database_url=database_url,
-        econsult_task_queue=task_queue,
-        **server.settings(base_url),  # type: ignore[arg-type]
-    )
-    async with build_worker(client, settings):
-        yield task_queue
-
-
 async def journal_rows(
     sessions: async_sessionmaker[AsyncSession], consultation_id: str
 ) -> list[JournalEntry]:
-    async with sessions() as session:
-        rows = await session.scalars(
-            select(JournalEntry)
-            .where(JournalEntry.consultation_id == consultation_id)
-            .order_by(JournalEntry.id)
-        )
-        return list(rows)
+    return await rows_of(sessions, JournalEntry, consultation_id)
 
 
 def resource_of(server: FhirServer, entry_key: str) -> dict[str, Any]:
@@ -137,7 +121,7 @@ async def test_each_journal_entry_gives_one_communication_that_validates_as_fhir
     scan = await attach(sessions, case.patient.id)
     async with (
         serving_on(server.app(), 0) as base_url,
-        worker_forwarding_to(dev_env.client, sqlite_url, server, base_url) as queue,
+        worker_with(dev_env.client, sqlite_url, **server.settings(base_url)) as queue,
     ):
         handle = await start(dev_env.client, queue, case)
         await handle.execute_update(
@@ -186,9 +170,8 @@ async def test_a_record_system_down_delays_entries_then_delivers_and_never_block
 ) -> None:
     server = FhirServer()
     port = free_port()
-    async with worker_forwarding_to(
-        dev_env.client, sqlite_url, server, f"http://127.0.0.1:{port}"
-    ) as queue:
+    down_url = f"http://127.0.0.1:{port}"
+    async with worker_with(dev_env.client, sqlite_url, **server.settings(down_url)) as queue:
         case = new_start()
         handle = await start(dev_env.client, queue, case)
         view = await handle.execute_update(
@@ -233,13 +216,7 @@ def crashing_worker(
 ) -> Iterator[tuple[WorkerProcess, str, dict[str, str]]]:
     """`python worker.py` on its own task queue; the test adds the FHIR settings, then starts it."""
     task_queue = f"econsultation-fhir-crash-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "DATABASE_URL": postgres_url,
-        "ECONSULT_TASK_QUEUE": task_queue,
-        "WORKER_METRICS_ADDRESS": "",
-    }
+    env = worker_env(dev_env, postgres_url, task_queue)
     worker = WorkerProcess(env, tmp_path / "worker.log")
     yield worker, task_queue, env
     worker.stop()

@@ -7,9 +7,8 @@ real HTTP receiver that verifies each delivery with the standardwebhooks library
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -29,9 +28,9 @@ from tests.integrations.receivers import (
     free_port,
     new_secret,
     serving_on,
+    worker_with,
 )
 from tests.support import CLINICIAN, content, new_start, notifications, seed_directory, start
-from worker import build_worker
 from workflows.econsultation import EConsultation
 
 
@@ -44,22 +43,18 @@ async def sessions(sqlite_url: str) -> AsyncIterator[async_sessionmaker[AsyncSes
     await engine.dispose()
 
 
-@asynccontextmanager
-async def worker_sending_to(
+def worker_sending_to(
     client: Client, database_url: str, base_url: str, secrets: str
-) -> AsyncIterator[str]:
+) -> AbstractAsyncContextManager[str]:
     """A worker whose settings send patient events to /portal, the others to /practice."""
-    task_queue = f"econsultation-webhooks-{uuid.uuid4().hex[:8]}"
-    settings = Settings(
-        database_url=database_url,
-        econsult_task_queue=task_queue,
+    return worker_with(
+        client,
+        database_url,
         webhook_portal_url=f"{base_url}/portal",
         webhook_portal_secrets=secrets,
         webhook_practice_url=f"{base_url}/practice",
         webhook_practice_secrets=secrets,
     )
-    async with build_worker(client, settings):
-        yield task_queue
 
 
 async def settled_rows(
