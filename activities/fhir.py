@@ -34,8 +34,9 @@ HPR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.4"
 SHA256_EXTENSION = "urn:econsult:attachment-sha256"
 ENTRY_KIND_SYSTEM = "urn:econsult:journal-entry-kind"
 FHIR_JSON = "application/fhir+json"
-# Inside the activity's start-to-close timeout, so a hung server fails only the attempt.
-FHIR_HTTP_TIMEOUT = httpx.Timeout(10.0)
+# A token request and a create together stay inside the activity's start-to-close timeout,
+# so a hung server fails only the attempt.
+FHIR_HTTP_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 # A token is renewed this long before the expiry its issuer announced.
 TOKEN_MARGIN_SECONDS = 30
 # The record system refused an entry for good; the journal row keeps the status.

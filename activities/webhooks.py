@@ -31,7 +31,7 @@ log = logging.getLogger("econsult.webhooks")
 
 # Inside the notification activity's start-to-close timeout, so a hung receiver fails the
 # attempt (and is retried) instead of timing out the whole activity.
-WEBHOOK_TIMEOUT = httpx.Timeout(8.0)
+WEBHOOK_TIMEOUT = httpx.Timeout(6.0, connect=2.0)
 
 
 class ReceiverUnavailableError(Exception):

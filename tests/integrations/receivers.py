@@ -131,6 +131,8 @@ class FhirServer:
     # While set, the first create is stored and then held unanswered (a worker dies waiting).
     hold_first: asyncio.Event | None = None
     stored_first: asyncio.Event = field(default_factory=asyncio.Event)
+    # Answer every create with this status instead (a record system refusing the resource).
+    refuse_with: int | None = None
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -150,6 +152,10 @@ class FhirServer:
                 return Response(status_code=401)
             condition = request.headers.get("if-none-exist")
             self.posts.append(condition)
+            if self.refuse_with is not None:
+                return JSONResponse(
+                    {"resourceType": "OperationOutcome"}, status_code=self.refuse_with
+                )
             identifier = (condition or "").removeprefix("identifier=")
             if identifier in self.resources:
                 return JSONResponse(self.resources[identifier], status_code=200)

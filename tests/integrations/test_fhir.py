@@ -210,6 +210,23 @@ async def test_a_record_system_down_delays_entries_then_delivers_and_never_block
     assert stored_keys(server, case.consultation_id) == sorted(row.entry_key for row in rows)
 
 
+async def test_a_refused_entry_is_marked_with_the_status_and_the_consultation_goes_on(
+    dev_env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    server = FhirServer(refuse_with=422)
+    async with (
+        serving_on(server.app(), 0) as base_url,
+        worker_with(dev_env.client, sqlite_url, **server.settings(base_url)) as queue,
+    ):
+        case = new_start()
+        await close(await start(dev_env.client, queue, case))
+    rows = await journal_rows(sessions, case.consultation_id)
+
+    assert [(row.external_status, row.external_id) for row in rows] == [(422, None)] * 2
+    assert len(server.posts) == len(rows)
+    assert server.resources == {}
+
+
 @pytest.fixture
 def crashing_worker(
     dev_env: WorkflowEnvironment, postgres_url: str, tmp_path: Path
