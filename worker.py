@@ -11,17 +11,20 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.adapters import FrikortRegister, LogSender, NotificationSender, RecordSystem
+from activities.adapters import FrikortRegister, NotificationSender, RecordSystem
 from activities.billing import BillingActivities
 from activities.case import CaseActivities
+from activities.fhir import record_system_activities
 from activities.journal import JournalActivities
 from activities.notifications import NotificationActivities
+from activities.webhooks import notification_sender
 from infra.activity_metrics import ActivityMetricsInterceptor
 from infra.logs import configure_logging
 from infra.settings import Settings, get_settings
 from infra.tariffs import load_tariffs
 from infra.telemetry import configure_tracing, temporal_runtime
 from infra.temporal import connect
+from store.attachments import Attachments
 from store.consultations import Consultations
 from store.database import create_engine, create_session_factory
 from store.directory import Directory
@@ -49,8 +52,14 @@ def build_worker(
     sessions = create_session_factory(create_engine(settings.database_url, pool_pre_ping=False))
     directory = Directory(sessions)
     case = CaseActivities(directory, Consultations(sessions))
-    journal = JournalActivities(record_system or JournalTable(sessions))
-    notifications = NotificationActivities(Outbox(sessions), sender or LogSender())
+    # The journal table is always written; with FHIR set, entries also go on from there.
+    forwarding = record_system_activities(settings, JournalTable(sessions), Attachments(sessions))
+    journal = JournalActivities(
+        record_system or JournalTable(sessions), forward=forwarding is not None
+    )
+    notifications = NotificationActivities(
+        Outbox(sessions), sender or notification_sender(settings)
+    )
     billing = BillingActivities(
         Charges(sessions),
         directory,
@@ -69,6 +78,7 @@ def build_worker(
             notifications.send_notification,
             billing.ask_frikort_register,
             billing.settle_copayment,
+            *([forwarding.forward_journal_entry] if forwarding else []),
         ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

@@ -29,6 +29,22 @@ class FrikortRegister(Protocol):
     async def holds_frikort(self, patient_id: str, on_day: date) -> bool: ...
 
 
+class DeliveryRefusedError(Exception):
+    """The receiving system refused for good (a 4xx other than 408/429): retrying cannot help."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"refused with HTTP {status}")
+        self.status = status
+
+
+# Asking to be tried again (Standard Webhooks, and HTTP generally); any other 4xx is final.
+RETRYABLE_STATUSES = frozenset({408, 429})
+
+
+def refused_for_good(status: int) -> bool:
+    return 400 <= status < 500 and status not in RETRYABLE_STATUSES
+
+
 class LogSender:
     """Default sender: the outbox row is the notification; a log line announces it (no content)."""
 

@@ -290,6 +290,20 @@ class JournalEntryInput(Model):
 class JournalEntryResult(Model):
     entry_key: str
     record_reference: str
+    # The worker sends journal entries on to an external record system (FHIR).
+    forward: bool = False
+
+
+class JournalForward(Model):
+    """An entry already in the journal table, to be sent on to the record system."""
+
+    entry_key: str
+
+
+class JournalForwardResult(Model):
+    entry_key: str
+    http_status: int
+    resource_id: str
 
 
 class Audience(StrEnum):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///.data/econsult.db"
@@ -41,6 +41,37 @@ class Settings(BaseSettings):
     api_write_burst: int = Field(default=100, ge=1)
     # Worker concurrency: bounded so a burst of consultations cannot exhaust the DB pool.
     worker_max_concurrent_activities: int = Field(default=100, ge=1)
+    # Integrations (docs in README "Integrations"); unset: the outbox and journal tables only.
+    # Webhook endpoints per audience; secrets are comma-separated whsec_ keys, every one signs.
+    webhook_portal_url: str | None = None
+    webhook_portal_secrets: str | None = None
+    webhook_practice_url: str | None = None
+    webhook_practice_secrets: str | None = None
+    # FHIR R4 record system: journal entries become Communication resources.
+    fhir_base_url: str | None = None
+    fhir_token_url: str | None = None
+    fhir_client_id: str | None = None
+    fhir_client_secret: str | None = None
+    fhir_scope: str | None = None
+    # Where a record system fetches an attachment (GET /v1/attachments/{id}).
+    public_api_url: str = "http://127.0.0.1:8000"
+    fhir_entry_system: str = "urn:econsult:journal-entry"
+    fhir_consultation_system: str = "urn:econsult:consultation"
+
+    @model_validator(mode="after")
+    def _integrations_complete(self) -> Settings:
+        """An endpoint without its secret is refused at start, never sent unsigned."""
+        pairs = {
+            "WEBHOOK_PORTAL_SECRETS": (self.webhook_portal_url, self.webhook_portal_secrets),
+            "WEBHOOK_PRACTICE_SECRETS": (self.webhook_practice_url, self.webhook_practice_secrets),
+            "FHIR_TOKEN_URL": (self.fhir_base_url, self.fhir_token_url),
+            "FHIR_CLIENT_ID": (self.fhir_base_url, self.fhir_client_id),
+            "FHIR_CLIENT_SECRET": (self.fhir_base_url, self.fhir_client_secret),
+        }
+        missing = [name for name, (endpoint, needed) in pairs.items() if endpoint and not needed]
+        if missing:
+            raise ValueError(f"set {', '.join(missing)} for the configured integration")
+        return self
 
 
 @lru_cache

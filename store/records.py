@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -17,6 +18,13 @@ from domain.models import (
 )
 from store.idempotent import insert_once
 from store.tables import Charge, JournalEntry, Notification
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    entry: JournalEntryInput
+    external_status: int | None
+    external_id: str | None
 
 
 class JournalTable:
@@ -37,6 +45,35 @@ class JournalTable:
         # The entry key is unique and stable, so it is the record reference (no re-read).
         return f"journal:{entry.entry_key}"
 
+    async def read(self, entry_key: str) -> JournalRow:
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(JournalEntry).where(JournalEntry.entry_key == entry_key)
+            )
+            assert row is not None, "only journaled entries are forwarded"
+            return JournalRow(
+                entry=JournalEntryInput.model_validate(row, from_attributes=True),
+                external_status=row.external_status,
+                external_id=row.external_id,
+            )
+
+    async def mark_external(self, entry_key: str, status: int, external_id: str | None) -> None:
+        """Keep the external record system's answer (and its resource id) with the entry."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(JournalEntry)
+                .where(JournalEntry.entry_key == entry_key)
+                .values(
+                    external_status=status, external_id=external_id, external_at=datetime.now(UTC)
+                )
+            )
+
+
+@dataclass(frozen=True)
+class OutboxState:
+    sent: bool
+    failed_status: int | None
+
 
 class Outbox:
     """Notifications waiting for (or done with) the sender: one row per event."""
@@ -51,25 +88,38 @@ class Outbox:
             event=notification.event.value,
             created_at=datetime.now(UTC),
             sent_at=None,
+            attempts=0,
         )
         async with self._sessions.begin() as session:
             return await insert_once(session, Notification, values, ["notification_key"])
 
-    async def is_sent(self, notification_key: str) -> bool:
+    async def settled(self, notification_key: str) -> OutboxState:
         async with self._sessions() as session:
-            sent_at = await session.scalar(
-                select(Notification.sent_at).where(
-                    Notification.notification_key == notification_key
+            row = (
+                await session.execute(
+                    select(Notification.sent_at, Notification.failed_status).where(
+                        Notification.notification_key == notification_key
+                    )
                 )
-            )
-            return sent_at is not None
+            ).one()
+            return OutboxState(sent=row.sent_at is not None, failed_status=row.failed_status)
 
     async def mark_sent(self, notification_key: str) -> None:
+        """Delivered (sent_at is the delivery time), counting the attempt that delivered it."""
+        await self._count(notification_key, sent_at=datetime.now(UTC))
+
+    async def count_attempt(self, notification_key: str) -> None:
+        await self._count(notification_key)
+
+    async def mark_failed(self, notification_key: str, http_status: int) -> None:
+        await self._count(notification_key, failed_status=http_status, failed_at=datetime.now(UTC))
+
+    async def _count(self, notification_key: str, **values: object) -> None:
         async with self._sessions.begin() as session:
             await session.execute(
                 update(Notification)
                 .where(Notification.notification_key == notification_key)
-                .values(sent_at=datetime.now(UTC))
+                .values(attempts=Notification.attempts + 1, **values)
             )
 
 

@@ -160,6 +160,11 @@ class JournalEntry(Base):
     attachment_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     occurred_at: Mapped[datetime]
     written_at: Mapped[datetime]
+    # The external record system's answer (FHIR: 201 created, 200 already there, or a final
+    # 4xx) and its resource id; null while the entry is only here.
+    external_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    external_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    external_at: Mapped[datetime | None]
 
 
 class Notification(Base):
@@ -176,7 +181,12 @@ class Notification(Base):
     reply_due_at: Mapped[datetime | None]
     occurred_at: Mapped[datetime]
     created_at: Mapped[datetime]
+    # When the sender delivered it (a webhook receiver's 2xx, or the log line).
     sent_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A receiver's final refusal (a 4xx other than 408/429): not retried.
+    failed_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    failed_at: Mapped[datetime | None]
 
 
 class Charge(Base):

@@ -135,16 +135,21 @@ async def effects_when_quiet(
     return last
 
 
+async def rows_of(
+    sessions: async_sessionmaker[AsyncSession], model: Any, consultation_id: str
+) -> list[Any]:
+    """A consultation's rows of one effect table, in the order they were written."""
+    async with sessions() as session:
+        result = await session.scalars(
+            select(model).where(model.consultation_id == consultation_id).order_by(model.id)
+        )
+        return list(result)
+
+
 async def notifications(
     sessions: async_sessionmaker[AsyncSession], consultation_id: str
 ) -> list[Notification]:
-    async with sessions() as session:
-        result = await session.scalars(
-            select(Notification)
-            .where(Notification.consultation_id == consultation_id)
-            .order_by(Notification.id)
-        )
-        return list(result)
+    return await rows_of(sessions, Notification, consultation_id)
 
 
 def sha256(data: bytes) -> str:

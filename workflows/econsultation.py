@@ -8,7 +8,7 @@ and timers take one lock, so effects of two events never interleave.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities
     from activities.case import UNKNOWN_ATTACHMENT, CaseActivities
+    from activities.fhir import JOURNAL_REFUSED, RecordSystemActivities
     from activities.journal import JournalActivities
     from activities.notifications import NotificationActivities
     from domain.copayment import exemption_reason
@@ -38,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         FrikortQuestion,
         JournalEntryInput,
         JournalEntryKind,
+        JournalForward,
         MessageContent,
         MessageToStore,
         NotificationEvent,
@@ -76,10 +78,20 @@ FRIKORT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5)
 )
 
+# The external record system (FHIR): a system that is down delays the entry without limit, in
+# the background, so the patient's notification never waits for it.
+FORWARD_TIMEOUT = timedelta(seconds=15)
+FORWARD_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=[JOURNAL_REFUSED],
+)
+
 
 # workflow.patched ids: each marks a change that running consultations must replay around.
 LOCAL_CASE_STORE = "local-case-store-activities"
 FRIKORT_AT_REPLY = "frikort-at-reply"
+FORWARD_JOURNAL = "forward-journal-entries"
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -100,7 +112,8 @@ class EConsultation:
         self._start_refusal: ApplicationError | None = None
         self._messages_this_run = 0
         self._messages_per_run = start.messages_per_run
-        self._notifications: list[asyncio.Task[None]] = []
+        # Notifications and journal forwards in flight, awaited before completing.
+        self._background: list[asyncio.Task[None]] = []
         self.state = start.carried_state or ConsultationState(
             consultation_id=start.consultation_id,
             patient=start.patient,
@@ -532,7 +545,7 @@ class EConsultation:
         text: str,
         attachment_ids: list[str] | None = None,
     ) -> None:
-        await workflow.execute_activity_method(
+        journaled = await workflow.execute_activity_method(
             JournalActivities.write_journal_entry,
             JournalEntryInput(
                 entry_key=entry_key,
@@ -548,6 +561,22 @@ class EConsultation:
             start_to_close_timeout=STORE_TIMEOUT,
             retry_policy=STORE_RETRY,
         )
+        # Only a worker with a record system configured asks for this, so histories without
+        # it replay unchanged; the patch keeps a rolling deploy's older workers consistent.
+        if journaled.forward and workflow.patched(FORWARD_JOURNAL):
+            self._in_background(self._forward(JournalForward(entry_key=entry_key)))
+
+    async def _forward(self, forward: JournalForward) -> None:
+        try:
+            await workflow.execute_activity_method(
+                RecordSystemActivities.forward_journal_entry,
+                forward,
+                start_to_close_timeout=FORWARD_TIMEOUT,
+                retry_policy=FORWARD_RETRY,
+            )
+        except ActivityError:
+            # Refused for good: the journal row keeps the record system's status for ops.
+            workflow.logger.error("journal entry refused", extra={"entry_key": forward.entry_key})
 
     async def _settle_copayment_once(self, billable: bool, clinician_id: str) -> None:
         """At the first clinician message: bill the clinician who wrote it, at their rate."""
@@ -635,8 +664,11 @@ class EConsultation:
             reply_due_at=s.reply_due_at,
             occurred_at=workflow.now(),
         )
-        self._notifications = [task for task in self._notifications if not task.done()]
-        self._notifications.append(asyncio.create_task(self._deliver(notification)))
+        self._in_background(self._deliver(notification))
+
+    def _in_background(self, delivery: Coroutine[Any, Any, None]) -> None:
+        self._background = [task for task in self._background if not task.done()]
+        self._background.append(asyncio.create_task(delivery))
 
     async def _deliver(self, notification: NotificationInput) -> None:
         try:
@@ -681,14 +713,14 @@ class EConsultation:
         )
 
     async def _settle_in_flight_work(self) -> None:
-        """Before completing or continuing as new: no handler running, no notification in flight.
+        """Before completing or continuing as new: no handler running, no delivery in flight.
 
         A handler may start a notification while others drain, so look again until both are
         quiet at once; the caller then completes without another await.
         """
         while True:
             await workflow.wait_condition(workflow.all_handlers_finished)
-            pending = [task for task in self._notifications if not task.done()]
+            pending = [task for task in self._background if not task.done()]
             if not pending:
                 return
             await asyncio.gather(*pending)

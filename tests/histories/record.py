@@ -31,7 +31,8 @@ from infra.settings import Settings
 from infra.temporal import data_converter
 from store.database import create_engine, create_session_factory
 from tests.conftest import BIN, migrate, register_search_attributes
-from tests.support import CLINICIAN, content, new_start, running_worker, seed_directory, start
+from tests.integrations.receivers import FhirServer, serving_on, worker_with
+from tests.support import CLINICIAN, content, new_start, seed_directory, start
 
 HERE = Path(__file__).parent
 # A key for synthetic recorded histories only; it protects nothing real.
@@ -135,7 +136,12 @@ async def record(folder: Path) -> None:
     )
     try:
         await register_search_attributes(env)
-        async with running_worker(env.client, url) as queue:
+        # With a record system configured, so the (patched) journal forwarding is recorded too.
+        fhir = FhirServer()
+        async with (
+            serving_on(fhir.app(), 0) as fhir_url,
+            worker_with(env.client, url, **fhir.settings(fhir_url)) as queue,
+        ):
             for name, scenario in SCENARIOS.items():
                 handle = await scenario(env, env.client, queue)
                 with contextlib.suppress(WorkflowFailureError):  # a refused start is a path too

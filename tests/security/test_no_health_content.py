@@ -29,6 +29,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.adapters import RecordSystem
+from activities.webhooks import notification_sender
 from domain.models import JournalEntryInput, Status, consultation_workflow_id
 from infra.settings import Settings
 from infra.temporal import data_converter
@@ -36,6 +37,7 @@ from store.database import create_engine, create_session_factory
 from store.records import JournalTable
 from store.tables import JournalEntry, Notification
 from tests.api.support import PNG, Party, create_body, seed_clinicians, upload
+from tests.integrations.receivers import WebhookReceiver, new_secret, serving_on
 from tests.security.conftest import api_over_http, captured_logs
 from tests.support import effects_when_quiet
 
@@ -71,6 +73,7 @@ class Evidence:
     metrics: str
     notifications: list[dict[str, Any]]
     journal: list[str]
+    webhooks: list[str] = dataclasses.field(default_factory=list)
 
 
 def leaked(text: str | bytes) -> list[str]:
@@ -170,6 +173,15 @@ async def _collect(
     )
 
 
+def webhooks_to(base_url: str, secret: str) -> Settings:
+    return Settings(
+        webhook_portal_url=f"{base_url}/portal",
+        webhook_portal_secrets=secret,
+        webhook_practice_url=f"{base_url}/practice",
+        webhook_practice_secrets=secret,
+    )
+
+
 @pytest.fixture(scope="module")
 async def evidence(
     dev_env: WorkflowEnvironment,
@@ -179,17 +191,27 @@ async def evidence(
 ) -> AsyncIterator[Evidence]:
     engine = create_engine(sqlite_url)
     record_system = RecordSystemQuotingEntries(JournalTable(create_session_factory(engine)))
+    receiver = WebhookReceiver([new_secret()])
     exported_spans.clear()
     try:
         with captured_logs() as lines:
-            async with api_over_http(traced_client, sqlite_url, record_system=record_system) as api:
+            async with (
+                serving_on(receiver.app(), 0) as hooks,
+                api_over_http(
+                    traced_client,
+                    sqlite_url,
+                    record_system=record_system,
+                    sender=notification_sender(webhooks_to(hooks, receiver.secrets[0])),
+                ) as api,
+            ):
                 case = await _drive(api.http, Party(api.tokens, patient=NATIONAL_ID))
                 handle = traced_client.get_workflow_handle(consultation_workflow_id(case))
                 assert (await handle.result())["status"] == Status.CLOSED
                 await effects_when_quiet(api.sessions, case)
                 found = await _collect(dev_env, api.http, api.sessions, case, exported_spans)
         assert record_system.failed, "the record system's failure path was not taken"
-        yield dataclasses.replace(found, logs=lines.getvalue())
+        webhooks = [json.dumps([d.headers, d.body]) for d in receiver.deliveries]
+        yield dataclasses.replace(found, logs=lines.getvalue(), webhooks=webhooks)
     finally:
         await engine.dispose()
 
@@ -232,3 +254,11 @@ def test_metrics_carry_no_health_content(evidence: Evidence) -> None:
 def test_notifications_carry_ids_statuses_and_deadlines_only(evidence: Evidence) -> None:
     assert {n["event"] for n in evidence.notifications} >= {"new_message", "closed"}
     assert leaked(json.dumps(evidence.notifications, default=str)) == []
+
+
+def test_webhook_bodies_and_headers_carry_ids_statuses_and_deadlines_only(
+    evidence: Evidence,
+) -> None:
+    assert len(evidence.webhooks) == len(evidence.notifications)
+    assert all(evidence.consultation_id in delivery for delivery in evidence.webhooks)
+    assert leaked("".join(evidence.webhooks)) == []

@@ -29,7 +29,7 @@ from domain.models import (
 from store.consultations import Consultations, UnknownAttachmentError
 from store.database import create_engine, create_session_factory
 from store.directory import Directory, DirectoryEntry, Substitute
-from store.records import Charges, JournalTable, Outbox
+from store.records import Charges, JournalTable, Outbox, OutboxState
 from store.tables import Attachment, JournalEntry, Message, Notification
 from tests.support import count, sha256
 
@@ -196,7 +196,9 @@ async def test_a_notification_is_queued_once_per_event(
     assert not await outbox.enqueue(notification)
     await outbox.mark_sent(notification.notification_key)
 
-    assert await outbox.is_sent(notification.notification_key)
+    assert await outbox.settled(notification.notification_key) == OutboxState(
+        sent=True, failed_status=None
+    )
     assert await count(store, Notification, consultation_id) == 1
 
 

@@ -63,6 +63,17 @@ class WorkerProcess:
             self._process.wait(timeout=60)
 
 
+def worker_env(env: WorkflowEnvironment, database_url: str, task_queue: str) -> dict[str, str]:
+    """The environment of a worker process serving `task_queue` against the test servers."""
+    return {
+        **os.environ,
+        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+        "DATABASE_URL": database_url,
+        "ECONSULT_TASK_QUEUE": task_queue,
+        "WORKER_METRICS_ADDRESS": "",
+    }
+
+
 @pytest.fixture
 async def store(postgres_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     engine = create_engine(postgres_url)
@@ -77,14 +88,7 @@ def worker_process(
     dev_env: WorkflowEnvironment, postgres_url: str, tmp_path: Path
 ) -> Iterator[tuple[WorkerProcess, str]]:
     task_queue = f"econsultation-crash-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "DATABASE_URL": postgres_url,
-        "ECONSULT_TASK_QUEUE": task_queue,
-        "WORKER_METRICS_ADDRESS": "",
-    }
-    worker = WorkerProcess(env, tmp_path / "worker.log")
+    worker = WorkerProcess(worker_env(dev_env, postgres_url, task_queue), tmp_path / "worker.log")
     worker.start()
     yield worker, task_queue
     worker.stop()

@@ -1,0 +1,257 @@
+"""Journal entries sent on to a FHIR R4 record system as `Communication` resources.
+
+The journal table stays the exactly-once record; this activity forwards an entry already in it.
+Each POST is a conditional create (`If-None-Exist` on the entry's identifier), so a retried
+or crashed attempt finds the first resource instead of writing a second one. The models are
+fhir.resources' R4B package: R4B changed no element of Communication, Attachment, Reference
+or Identifier, so what validates there is a valid R4 resource.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fhir.resources.R4B.communication import Communication
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.adapters import DeliveryRefusedError, refused_for_good
+from domain.models import JournalEntryInput, JournalForward, JournalForwardResult, Role
+from infra.settings import Settings
+from store.attachments import AttachmentInfo, Attachments
+from store.records import JournalTable
+
+log = logging.getLogger("econsult.fhir")
+
+# Norwegian identifier systems (HL7 Norway): national identity number and HPR number.
+NATIONAL_ID_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.1"
+HPR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.4"
+# R4's Attachment.hash is SHA-1; the service's claim check is SHA-256, carried as an extension.
+SHA256_EXTENSION = "urn:econsult:attachment-sha256"
+ENTRY_KIND_SYSTEM = "urn:econsult:journal-entry-kind"
+FHIR_JSON = "application/fhir+json"
+# A token request and a create together stay inside the activity's start-to-close timeout,
+# so a hung server fails only the attempt.
+FHIR_HTTP_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
+# A token is renewed this long before the expiry its issuer announced.
+TOKEN_MARGIN_SECONDS = 30
+# The record system refused an entry for good; the journal row keeps the status.
+JOURNAL_REFUSED = "JournalEntryRefused"
+
+
+class RecordSystemUnavailableError(Exception):
+    """A 5xx, 401, 408, 429 or unreadable answer: the activity's retry policy tries again."""
+
+
+@dataclass(frozen=True)
+class FhirSystems:
+    """Identifier systems and the base of attachment links, from the settings."""
+
+    entry: str
+    consultation: str
+    attachments_url: str
+
+
+def _sender(entry: JournalEntryInput) -> dict[str, Any]:
+    if entry.author_role == Role.CLINICIAN:
+        return {
+            "type": "Practitioner",
+            "identifier": {"system": HPR_SYSTEM, "value": entry.author_id},
+        }
+    if entry.author_role == Role.PATIENT:
+        return {
+            "type": "Patient",
+            "identifier": {"system": NATIONAL_ID_SYSTEM, "value": entry.author_id},
+        }
+    return {"type": "Device", "display": "E-consultation service"}
+
+
+def _attachment(info: AttachmentInfo, systems: FhirSystems) -> dict[str, Any]:
+    return {
+        "contentType": info.content_type,
+        "url": f"{systems.attachments_url}/v1/attachments/{info.id}",
+        "size": info.size,
+        "title": info.filename,
+        "extension": [{"url": SHA256_EXTENSION, "valueString": info.sha256}],
+    }
+
+
+def communication_for(
+    entry: JournalEntryInput, attachments: list[AttachmentInfo], systems: FhirSystems
+) -> Communication:
+    """The entry as a validated Communication; entries of one consultation share `about`."""
+    payload: list[dict[str, Any]] = [{"contentString": entry.text}]
+    payload += [{"contentAttachment": _attachment(info, systems)} for info in attachments]
+    return Communication.model_validate(
+        {
+            "resourceType": "Communication",
+            "identifier": [{"system": systems.entry, "value": entry.entry_key}],
+            "status": "completed",
+            "category": [
+                {
+                    "coding": [{"system": ENTRY_KIND_SYSTEM, "code": entry.kind.value}],
+                    "text": "E-consultation",
+                }
+            ],
+            "subject": {
+                "type": "Patient",
+                "identifier": {"system": NATIONAL_ID_SYSTEM, "value": entry.patient_id},
+            },
+            "about": [
+                {
+                    "identifier": {"system": systems.consultation, "value": entry.consultation_id},
+                    "display": "E-consultation",
+                }
+            ],
+            "sent": entry.occurred_at.isoformat(),
+            "sender": _sender(entry),
+            "payload": payload,
+        }
+    )
+
+
+class ClientCredentials:
+    """A bearer token from an OAuth 2 client-credentials grant, kept until shortly before expiry."""
+
+    def __init__(self, token_url: str, client_id: str, secret: str, scope: str | None) -> None:
+        self._token_url = token_url
+        self._auth = (client_id, secret)
+        self._scope = scope
+        self._token: str | None = None
+        self._expires_at = 0.0
+
+    async def token(self, client: httpx.AsyncClient) -> str:
+        if self._token is None or time.monotonic() >= self._expires_at:
+            form = {"grant_type": "client_credentials"}
+            if self._scope:
+                form["scope"] = self._scope
+            answer = await client.post(self._token_url, data=form, auth=self._auth)
+            if not answer.is_success:
+                raise RecordSystemUnavailableError(f"token endpoint answered {answer.status_code}")
+            grant = answer.json()
+            self._token = str(grant["access_token"])
+            lifetime = float(grant.get("expires_in", 300))
+            self._expires_at = time.monotonic() + max(lifetime - TOKEN_MARGIN_SECONDS, 0)
+        return self._token
+
+    def forget(self) -> None:
+        self._token = None
+
+
+class FhirRecordSystem:
+    """Conditional create of Communication resources on a FHIR server."""
+
+    def __init__(self, base_url: str, credentials: ClientCredentials) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._credentials = credentials
+        self._client: httpx.AsyncClient | None = None
+
+    async def create(self, resource: Communication, identifier: str) -> tuple[int, str]:
+        """POST once per identifier; answers the server's status and the resource's id."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=FHIR_HTTP_TIMEOUT)
+        token = await self._credentials.token(self._client)
+        answer = await self._client.post(
+            f"{self._base_url}/Communication",
+            content=resource.model_dump_json(),
+            headers={
+                "authorization": f"Bearer {token}",
+                "content-type": FHIR_JSON,
+                "accept": FHIR_JSON,
+                "if-none-exist": f"identifier={identifier}",
+            },
+        )
+        status = answer.status_code
+        if status in (200, 201):
+            return status, _resource_id(answer)
+        if status == 401:
+            self._credentials.forget()
+        elif refused_for_good(status):
+            raise DeliveryRefusedError(status)
+        raise RecordSystemUnavailableError(f"record system answered {status}")
+
+
+def _resource_id(answer: httpx.Response) -> str:
+    """The id from the body, or from Location ([base]/Communication/<id>/_history/<v>)."""
+    if answer.content:
+        resource_id = answer.json().get("id")
+        if resource_id:
+            return str(resource_id)
+    location: str = answer.headers.get("location", "")
+    parts = location.split("/")
+    if "Communication" in parts and parts.index("Communication") + 1 < len(parts):
+        return parts[parts.index("Communication") + 1]
+    raise RecordSystemUnavailableError("record system answered without a resource id")
+
+
+class RecordSystemActivities:
+    def __init__(
+        self,
+        journal: JournalTable,
+        attachments: Attachments,
+        record_system: FhirRecordSystem,
+        systems: FhirSystems,
+    ) -> None:
+        self._journal = journal
+        self._attachments = attachments
+        self._record_system = record_system
+        self._systems = systems
+
+    @activity.defn
+    async def forward_journal_entry(self, forward: JournalForward) -> JournalForwardResult:
+        """Send a journaled entry to the record system once; its answer is kept on the row."""
+        row = await self._journal.read(forward.entry_key)
+        if row.external_status is not None:
+            if refused_for_good(row.external_status):
+                raise _refused(DeliveryRefusedError(row.external_status))
+            return _result(forward.entry_key, row.external_status, row.external_id or "")
+        infos = await self._attachments.infos(row.entry.attachment_ids)
+        attachments = [infos[i] for i in row.entry.attachment_ids if i in infos]
+        resource = communication_for(row.entry, attachments, self._systems)
+        try:
+            status, resource_id = await self._record_system.create(
+                resource, f"{self._systems.entry}|{forward.entry_key}"
+            )
+        except DeliveryRefusedError as refused:
+            await self._journal.mark_external(forward.entry_key, refused.status, None)
+            raise _refused(refused) from refused
+        await self._journal.mark_external(forward.entry_key, status, resource_id)
+        log.info(
+            "journal entry forwarded", extra={"entry_key": forward.entry_key, "http_status": status}
+        )
+        return _result(forward.entry_key, status, resource_id)
+
+
+def _result(entry_key: str, status: int, resource_id: str) -> JournalForwardResult:
+    return JournalForwardResult(entry_key=entry_key, http_status=status, resource_id=resource_id)
+
+
+def _refused(refused: DeliveryRefusedError) -> ApplicationError:
+    return ApplicationError(str(refused), type=JOURNAL_REFUSED, non_retryable=True)
+
+
+def record_system_activities(
+    settings: Settings, journal: JournalTable, attachments: Attachments
+) -> RecordSystemActivities | None:
+    """The FHIR forwarder when a base URL is set (the settings insist on its credentials)."""
+    if not settings.fhir_base_url:
+        return None
+    assert settings.fhir_token_url and settings.fhir_client_id and settings.fhir_client_secret
+    credentials = ClientCredentials(
+        settings.fhir_token_url,
+        settings.fhir_client_id,
+        settings.fhir_client_secret,
+        settings.fhir_scope,
+    )
+    systems = FhirSystems(
+        entry=settings.fhir_entry_system,
+        consultation=settings.fhir_consultation_system,
+        attachments_url=settings.public_api_url.rstrip("/"),
+    )
+    return RecordSystemActivities(
+        journal, attachments, FhirRecordSystem(settings.fhir_base_url, credentials), systems
+    )

@@ -1,0 +1,180 @@
+"""The systems outside the service, as small real HTTP servers the tests start and stop.
+
+`WebhookReceiver` is a portal or practice system: it verifies every delivery with the
+standardwebhooks library and keeps what arrived. `FhirServer` is a record system: a token
+endpoint (client credentials) and `POST /Communication` honouring `If-None-Exist`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from temporalio.client import Client
+
+from infra.settings import Settings
+from worker import build_worker
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@asynccontextmanager
+async def serving_on(app: FastAPI, port: int) -> AsyncIterator[str]:
+    """uvicorn in this event loop on the given port (0: any); yields its base URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{bound}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def eventually(check: Any, what: str, *, limit: float = 120.0) -> None:
+    """Poll `check()` until true; fail (not hang) after `limit` seconds of waiting."""
+    waited = 0.0
+    while not await check():
+        assert waited < limit, f"never happened: {what}"
+        await asyncio.sleep(0.1)
+        waited += 0.1
+
+
+@asynccontextmanager
+async def worker_with(client: Client, database_url: str, **settings: Any) -> AsyncIterator[str]:
+    """An in-process worker on its own task queue, built from settings as production builds it."""
+    task_queue = f"econsultation-integrations-{uuid.uuid4().hex[:8]}"
+    configured = Settings(database_url=database_url, econsult_task_queue=task_queue, **settings)
+    async with build_worker(client, configured):
+        yield task_queue
+
+
+@dataclass
+class Delivery:
+    path: str
+    headers: dict[str, str]
+    body: str
+    verified: bool
+
+
+@dataclass
+class WebhookReceiver:
+    """Answers `status` to every delivery; verifies each with the secrets it knows."""
+
+    secrets: list[str]
+    status: int = 204
+    deliveries: list[Delivery] = field(default_factory=list)
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/{audience}")
+        async def receive(audience: str, request: Request) -> Response:
+            body = (await request.body()).decode()
+            headers = dict(request.headers)
+            self.deliveries.append(
+                Delivery(f"/{audience}", headers, body, self.verifies(body, headers))
+            )
+            return Response(status_code=self.status)
+
+        return app
+
+    def verifies(self, body: str, headers: dict[str, str], secret: str | None = None) -> bool:
+        """True if one of the receiver's secrets (or just `secret`) verifies the delivery."""
+        for key in [secret] if secret else self.secrets:
+            try:
+                Webhook(key).verify(body, headers)
+                return True
+            except WebhookVerificationError:
+                continue
+        return False
+
+    def ids(self) -> list[str]:
+        return [delivery.headers["webhook-id"] for delivery in self.deliveries]
+
+
+TOKEN = "test-access-token"
+
+
+@dataclass
+class FhirServer:
+    """Stores Communication resources by identifier; one resource per identifier, ever."""
+
+    client_id: str = "econsult"
+    client_secret: str = field(default_factory=lambda: uuid.uuid4().hex)
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    posts: list[str | None] = field(default_factory=list)
+    # While set, the first create is stored and then held unanswered (a worker dies waiting).
+    hold_first: asyncio.Event | None = None
+    stored_first: asyncio.Event = field(default_factory=asyncio.Event)
+    # Answer every create with this status instead (a record system refusing the resource).
+    refuse_with: int | None = None
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/token")
+        async def token(request: Request) -> Response:
+            form = await request.form()
+            expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode())
+            authorized = request.headers.get("authorization") == f"Basic {expected.decode()}"
+            if form.get("grant_type") != "client_credentials" or not authorized:
+                return JSONResponse({"error": "invalid_client"}, status_code=401)
+            return JSONResponse({"access_token": TOKEN, "token_type": "Bearer", "expires_in": 300})
+
+        @app.post("/fhir/Communication")
+        async def create(request: Request) -> Response:
+            if request.headers.get("authorization") != f"Bearer {TOKEN}":
+                return Response(status_code=401)
+            condition = request.headers.get("if-none-exist")
+            self.posts.append(condition)
+            if self.refuse_with is not None:
+                return JSONResponse(
+                    {"resourceType": "OperationOutcome"}, status_code=self.refuse_with
+                )
+            identifier = (condition or "").removeprefix("identifier=")
+            if identifier in self.resources:
+                return JSONResponse(self.resources[identifier], status_code=200)
+            resource = await request.json()
+            resource["id"] = uuid.uuid4().hex
+            self.resources[identifier] = resource
+            location = f"/fhir/Communication/{resource['id']}/_history/1"
+            if self.hold_first is not None and not self.stored_first.is_set():
+                self.stored_first.set()
+                await self.hold_first.wait()
+            return JSONResponse(resource, status_code=201, headers={"location": location})
+
+        return app
+
+    def settings(self, base_url: str) -> dict[str, str]:
+        """The worker's settings that point it at this server."""
+        return {
+            "fhir_base_url": f"{base_url}/fhir",
+            "fhir_token_url": f"{base_url}/token",
+            "fhir_client_id": self.client_id,
+            "fhir_client_secret": self.client_secret,
+        }
