@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import pq
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -41,6 +42,11 @@ def migrate(url: str) -> None:
 def libpq_url(url: str) -> str:
     """The URL as libpq reads it (SQLAlchemy spells the driver into the scheme)."""
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def shown(url: str) -> str:
+    """The URL fit for a log line: a password in it is masked."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def answers(url: str) -> bool:
@@ -64,7 +70,7 @@ class PostgresServer:
         if self.embedded:
             folder = self.admin_url.rsplit("host=", 1)[-1]
             return f"PostgreSQL {self.version}, throw-away embedded server in {folder}"
-        return f"PostgreSQL {self.version} at {self.admin_url}"
+        return f"PostgreSQL {self.version} at {shown(self.admin_url)}"
 
     @contextmanager
     def fresh_database(self, prefix: str) -> Iterator[str]:

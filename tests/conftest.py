@@ -55,7 +55,8 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"PostgreSQL: {TEST_DATABASE_URL} (TEST_DATABASE_URL), else a throw-away embedded one"
+    url = scratch_postgres.shown(TEST_DATABASE_URL)
+    return f"PostgreSQL: {url} (TEST_DATABASE_URL), else a throw-away embedded one"
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -51,3 +51,10 @@ def test_a_server_that_answers_is_used_as_it_is(postgres_server: PostgresServer)
     with scratch_postgres.postgres_server(postgres_server.admin_url) as server:
         assert not server.embedded
         assert server.admin_url == postgres_server.admin_url
+
+
+def test_the_server_named_in_the_summary_shows_no_password() -> None:
+    server = PostgresServer("postgresql://econsult:s3cret@db.example:5432/postgres", False, "16.13")
+
+    assert "s3cret" not in server.describe()
+    assert "db.example:5432" in server.describe()
