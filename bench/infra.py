@@ -81,8 +81,9 @@ class BenchDatabase:
     def __enter__(self) -> str:
         self._stack = ExitStack()
         try:
-            server = _running[-1] if _running else self._stack.enter_context(postgres())
-            return self._stack.enter_context(server.fresh_database("econsult_bench"))
+            # The server, for admin statements on the database (its name is in the URL).
+            self.server = _running[-1] if _running else self._stack.enter_context(postgres())
+            return self._stack.enter_context(self.server.fresh_database("econsult_bench"))
         except BaseException:
             self._stack.close()
             raise
