@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import growth, latency, lifecycle, open_cases
-from bench.infra import compile_bytecode
+from bench.infra import compile_bytecode, postgres
 from bench.progress import progress
 from bench.stack import running_stack
 
@@ -245,46 +245,50 @@ def main(argv: list[str] | None = None) -> int:
         print(table([Figure(**f) for f in shown["figures"]]))
         return 0
 
-    started = time.perf_counter()
-    load_before = os.getloadavg()
-    compile_bytecode()
-    # With --only, the other figures of the last run stay in the file.
-    previous = json.loads(output.read_text()) if args.only and output.exists() else {}
-    details: dict[str, Any] = dict(previous.get("details", {}))
+    with postgres() as server:
+        started = time.perf_counter()
+        load_before = os.getloadavg()
+        compile_bytecode()
+        # With --only, the other figures of the last run stay in the file.
+        previous = json.loads(output.read_text()) if args.only and output.exists() else {}
+        details: dict[str, Any] = dict(previous.get("details", {}))
 
-    def save() -> dict[str, Any]:
-        """Written after each figure, so an interrupted run keeps what it measured."""
-        figures = [f for name in NAMES if name in details for f in FIGURES[name](details[name])]
-        results = {
-            "mode": "smoke" if args.smoke else "full",
-            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "seconds": round(time.perf_counter() - started, 1),
-            "sizes": sizes.__dict__,
-            "machine": {**machine(), "load_average_before": load_before},
-            "figures": [f.__dict__ for f in figures],
-            "details": details,
-        }
-        output.write_text(json.dumps(results, indent=2) + "\n")
-        return results
+        def save() -> dict[str, Any]:
+            """Written after each figure, so an interrupted run keeps what it measured."""
+            figures = [f for name in NAMES if name in details for f in FIGURES[name](details[name])]
+            results = {
+                "mode": "smoke" if args.smoke else "full",
+                "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "seconds": round(time.perf_counter() - started, 1),
+                "sizes": sizes.__dict__,
+                "machine": {**machine(), "load_average_before": load_before},
+                "postgres": server.describe(),
+                "figures": [f.__dict__ for f in figures],
+                "details": details,
+            }
+            output.write_text(json.dumps(results, indent=2) + "\n")
+            return results
 
-    if names & {"lifecycle", "latency"}:
-        details.update(run_lifecycle_and_latency(names, sizes))
-        save()
-    if "growth" in names:
-        details["growth"] = growth.measure(sizes.growth_small, sizes.growth_large, sizes.repeats)
-        save()
-    if "open_cases" in names:
-        details["open_cases"] = run_open_cases(sizes)
-    results = save()
+        if names & {"lifecycle", "latency"}:
+            details.update(run_lifecycle_and_latency(names, sizes))
+            save()
+        if "growth" in names:
+            details["growth"] = growth.measure(
+                sizes.growth_small, sizes.growth_large, sizes.repeats
+            )
+            save()
+        if "open_cases" in names:
+            details["open_cases"] = run_open_cases(sizes)
+        results = save()
 
-    print(table([Figure(**f) for f in results["figures"]]))
-    print(
-        f"\n{results['mode']} run, medians of {sizes.repeats} run(s), {results['seconds']} s; "
-        f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} "
-        f"on {os.cpu_count()} CPUs; written to {output}"
-    )
-    if "lifecycle" in details:
-        print(f"skeleton plan (read from a real consultation): {details['lifecycle']['plan']}")
+        print(table([Figure(**f) for f in results["figures"]]))
+        print(
+            f"\n{results['mode']} run, medians of {sizes.repeats} run(s), {results['seconds']} s; "
+            f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} "
+            f"on {os.cpu_count()} CPUs; written to {output}\n{server.describe()}"
+        )
+        if "lifecycle" in details:
+            print(f"skeleton plan (read from a real consultation): {details['lifecycle']['plan']}")
     return 0
 
 

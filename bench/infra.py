@@ -10,20 +10,22 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
 
-import psycopg
-
+from infra import scratch_postgres
 from infra.codec import new_key_setting
+from infra.scratch_postgres import PostgresServer
 from workflows.search_attributes import dev_server_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-POSTGRES_ADMIN_URL = os.environ.get(
-    "BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+# A role there must be allowed to create databases; when nothing answers, a throw-away server.
+BENCH_DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", scratch_postgres.DEFAULT_URL)
+# The PostgreSQL of the run in progress, so its figures share one (embedded) server.
+_running: list[PostgresServer] = []
 
 
 # What the production image compiles (`python -m compileall` in the Dockerfile).
@@ -61,21 +63,30 @@ def wait_for_port(port: int, timeout: float = 60.0) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
+@contextmanager
+def postgres() -> Iterator[PostgresServer]:
+    """The PostgreSQL of a whole bench run, started (if nothing answers) once for all figures."""
+    with scratch_postgres.postgres_server(BENCH_DATABASE_URL) as server:
+        _running.append(server)
+        try:
+            yield server
+        finally:
+            _running.remove(server)
+
+
 class BenchDatabase:
-    """A fresh, migrated PostgreSQL database, dropped afterwards."""
+    """A fresh, migrated PostgreSQL database, dropped afterwards (on the run's server, or on one
+    of its own outside a run)."""
 
     def __enter__(self) -> str:
-        self.name = f"econsult_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{self.name}"')
-        url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{self.name}"
-        subprocess.run(
-            [str(BIN / "alembic"), "-x", f"url={url}", "upgrade", "head"],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
-        return url.replace("postgresql://", "postgresql+psycopg://")
+        self._stack = ExitStack()
+        try:
+            # The server, for admin statements on the database (its name is in the URL).
+            self.server = _running[-1] if _running else self._stack.enter_context(postgres())
+            return self._stack.enter_context(self.server.fresh_database("econsult_bench"))
+        except BaseException:
+            self._stack.close()
+            raise
 
     def __exit__(
         self,
@@ -83,8 +94,7 @@ class BenchDatabase:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        self._stack.__exit__(kind, error, tb)
 
 
 class Processes:

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import jwt
+from sqlalchemy.engine import make_url
 
 from bench.infra import BenchDatabase, Processes, free_port, service_env, start_temporal
 from bench.skeleton import SKELETON_TASK_QUEUE
@@ -66,7 +67,8 @@ class Stack:
 
     @property
     def database(self) -> str:
-        return self.database_url.rsplit("/", 1)[1]
+        # Not the URL's last path segment: a socket URL ends in `?host=/folder`.
+        return str(make_url(self.database_url).database)
 
 
 def _wait_until_ready(api_url: str, processes: Processes) -> None:

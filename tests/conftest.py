@@ -5,21 +5,20 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
+from infra import scratch_postgres
 from infra.codec import new_key_setting
+from infra.scratch_postgres import PostgresServer, migrate
 from infra.settings import Settings
 from infra.temporal import data_converter
 from store.database import create_engine, create_session_factory
@@ -31,18 +30,9 @@ os.environ.setdefault("AUTH_HS256_SECRET", secrets.token_hex(32))
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-POSTGRES_ADMIN_URL = os.environ.get(
-    "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-
-
-def migrate(url: str) -> None:
-    subprocess.run(
-        [str(BIN / "alembic"), "-x", f"url={url}", "upgrade", "head"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
+# The PostgreSQL the suite uses; when nothing answers there, a throw-away embedded one.
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", scratch_postgres.DEFAULT_URL)
+USED_POSTGRES = pytest.StashKey[str]()
 
 
 @pytest.fixture(scope="session")
@@ -53,15 +43,27 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    name = f"econsult_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    migrate(url)
-    yield url.replace("postgresql://", "postgresql+psycopg://")
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
+    """Started on first use only: a run that needs no PostgreSQL starts none."""
+    with scratch_postgres.postgres_server(TEST_DATABASE_URL) as server:
+        request.config.stash[USED_POSTGRES] = server.describe()
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    with postgres_server.fresh_database("econsult_test") as url:
+        yield url
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    url = scratch_postgres.shown(TEST_DATABASE_URL)
+    return f"PostgreSQL: {url} (TEST_DATABASE_URL), else a throw-away embedded one"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    used = terminalreporter.config.stash.get(USED_POSTGRES, "none started (no test needed it)")
+    terminalreporter.write_line(f"PostgreSQL used: {used}")
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])

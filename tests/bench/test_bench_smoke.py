@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import POSTGRES_ADMIN_URL, ROOT
+from infra.scratch_postgres import PostgresServer
+from tests.conftest import ROOT
 
 EVERY_FIGURE = {
     "lifecycle_api_per_s",
@@ -31,12 +32,14 @@ EVERY_FIGURE = {
 
 
 @pytest.mark.timeout(200)
-def test_the_smoke_bench_reports_every_figure(tmp_path: Path) -> None:
+def test_the_smoke_bench_reports_every_figure(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
     output = tmp_path / "results.smoke.json"
     completed = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--output", str(output)],
         cwd=ROOT,
-        env={**os.environ, "BENCH_POSTGRES_ADMIN_URL": POSTGRES_ADMIN_URL},
+        env={**os.environ, "BENCH_DATABASE_URL": postgres_server.admin_url},
         capture_output=True,
         text=True,
         timeout=180,

@@ -21,13 +21,13 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from infra.scratch_postgres import PostgresServer
 from infra.settings import Settings
 from infra.telemetry import add_span_exporter, temporal_runtime
 from infra.temporal import connect
 from store.database import create_engine, create_session_factory
 from tests.api.conftest import Api, serving
 from tests.api.support import Tokens
-from tests.conftest import POSTGRES_ADMIN_URL
 from tests.support import running_worker
 
 
@@ -42,10 +42,11 @@ def closed_temporal_address() -> str:
     return f"127.0.0.1:{free_port()}"
 
 
-def missing_database_url() -> str:
+@pytest.fixture
+def missing_database_url(postgres_server: PostgresServer) -> str:
     """A PostgreSQL database that does not exist: the case store made really unreachable."""
-    server = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    return f"{server}/econsult_missing_{uuid.uuid4().hex[:8]}"
+    url = postgres_server.database_url(f"econsult_missing_{uuid.uuid4().hex[:8]}")
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 def temporal_address(env: WorkflowEnvironment) -> str:

@@ -17,7 +17,6 @@ from tests.operations.conftest import (
     Operated,
     api_serving,
     closed_temporal_address,
-    missing_database_url,
 )
 
 
@@ -52,9 +51,9 @@ async def test_not_ready_naming_temporal_when_temporal_is_unreachable(sqlite_url
 
 
 async def test_not_ready_naming_the_database_when_the_case_store_is_unreachable(
-    dev_env: WorkflowEnvironment,
+    dev_env: WorkflowEnvironment, missing_database_url: str
 ) -> None:
-    settings = Settings(database_url=missing_database_url())
+    settings = Settings(database_url=missing_database_url)
     async with api_serving(settings, client=dev_env.client) as base_url:
         live, ready = await probes(base_url)
 
@@ -65,9 +64,9 @@ async def test_not_ready_naming_the_database_when_the_case_store_is_unreachable(
     assert problem["checks"]["database"].startswith("unavailable")
 
 
-async def test_not_ready_naming_both_when_neither_answers() -> None:
+async def test_not_ready_naming_both_when_neither_answers(missing_database_url: str) -> None:
     settings = Settings(
-        database_url=missing_database_url(), temporal_address=closed_temporal_address()
+        database_url=missing_database_url, temporal_address=closed_temporal_address()
     )
     async with api_serving(settings) as base_url:
         live, ready = await probes(base_url)

@@ -21,7 +21,7 @@ from store.records import JournalTable
 from tests.api.conftest import serving
 from tests.api.support import SERVICE, bearer, eventually
 from tests.conftest import migrate, time_skipping_environment
-from tests.operations.conftest import Operated, api_serving, missing_database_url
+from tests.operations.conftest import Operated, api_serving
 from tests.support import (
     effects,
     new_start,
@@ -172,9 +172,9 @@ async def test_activity_failures_and_retries_are_counted_by_type_on_the_worker_e
 
 
 async def test_metrics_still_answer_when_the_case_store_is_down(
-    dev_env: WorkflowEnvironment,
+    dev_env: WorkflowEnvironment, missing_database_url: str
 ) -> None:
-    settings = Settings(database_url=missing_database_url())
+    settings = Settings(database_url=missing_database_url)
     async with api_serving(settings, client=dev_env.client) as base_url:
         await scrape(f"{base_url}/healthz")
         exposition = await scrape(f"{base_url}/metrics")

