@@ -9,6 +9,7 @@ screenshot in tmp/artifacts (TEST_ARTIFACTS).
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +22,7 @@ from temporalio.client import Client
 
 from store.demo_directory import DEMO_CLINICIAN
 from tests.api.support import SERVICE, bearer
-from tests.ui.conftest import ARTIFACTS, DevStack
+from tests.ui.conftest import ARTIFACTS, ROOT, DevStack
 
 # Bounded waits for the UI to fetch and decode (not assertions about speed).
 UI_WAIT_MS = 30_000
@@ -134,3 +135,31 @@ async def test_redoc_lists_the_operations_offline(make_run: DevStack, browser: B
     async with docs_page(make_run, browser, "/redoc") as page:
         heading = page.get_by_role("heading", name="Create Consultation")
         await expect(heading).to_be_visible(timeout=UI_WAIT_MS)
+
+
+def readme_saved_queries() -> dict[str, str]:
+    """The saved-query links of the README's runbook, by what they are for."""
+    text = (ROOT / "README.md").read_text()
+    found = re.findall(r"^- (.+?): (http://localhost:8233/\S+)$", text, flags=re.MULTILINE)
+    return dict(found)
+
+
+async def test_the_readme_saved_queries_filter_the_workflow_list(
+    make_run: DevStack, case: Case, browser: Browser
+) -> None:
+    links = readme_saved_queries()
+    assert set(links) == {"Overdue open cases", "One clinician's open cases"}
+    # A fresh consultation of the demo clinician: open, not overdue.
+    expected = {"Overdue open cases": False, "One clinician's open cases": True}
+    for name, link in links.items():
+        async with browsing(browser, f"saved-query-{name}") as page:
+            await page.goto(link.replace("http://localhost:8233", make_run.ui()))
+            listed = page.get_by_role("link", name=case.workflow_id)
+            if expected[name]:
+                await expect(listed).to_be_visible(timeout=UI_WAIT_MS)
+            else:
+                # The list has loaded (its count is shown) without the case.
+                await expect(page.get_by_text(re.compile(r"\d+ Workflows?"))).to_be_visible(
+                    timeout=UI_WAIT_MS
+                )
+                await expect(listed).to_have_count(0)
