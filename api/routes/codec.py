@@ -152,7 +152,10 @@ async def _transcode(
 
 @router.post("/decode", openapi_extra=_PAYLOADS_BODY)
 async def decode(request: Request, caller: CodecCaller) -> Response:
-    """Decrypt payloads for display in the Temporal UI (admin token required)."""
+    """Decrypt payloads for display in the Temporal UI (admin token required).
+
+    On `make run` the Temporal UI on this machine needs no token (DEV_CODEC_TRUSTS_LOCAL_UI).
+    """
     # The /v1 access log cannot name a consultation here (payloads do not say which), so every
     # decode is at least audited by who asked.
     log.info("codec decode", extra={"actor_id": caller.actor_id, "caller_role": caller.role})
