@@ -12,6 +12,7 @@ from temporalio.client import Client
 
 from api.auth import TokenVerifier
 from api.commands import TemporalConnection
+from api.docs import install_docs
 from api.hardening import (
     BodyLimitMiddleware,
     CallerRateLimiter,
@@ -65,8 +66,13 @@ def create_app(
         # Spans and metrics come from ResponseMiddleware, by route template (api/middleware.py).
         telemetry=NATIVE_TELEMETRY_OFF,
         responses=problem_responses(500),
+        # Served from this process instead (api/docs.py): a CDN is out of reach offline.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.settings = settings
+    app.state.local_ui_origins = codec.trusted_local_ui_origins(settings)
     app.state.token_verifier = TokenVerifier(settings)
     app.state.rate_limiter = CallerRateLimiter(
         rate_limit
@@ -78,10 +84,11 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(ResponseMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
-    # Only the Temporal UI calls from a browser (the codec endpoint, with the operator's token).
+    # Only the Temporal UI calls from a browser: the codec endpoint, with the operator's token
+    # (or, on `make run`, without one: api/routes/codec.py).
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=[settings.temporal_ui_origin],
+        allow_origins=codec.ui_origins(settings),
         allow_credentials=True,
         allow_methods=["POST"],
         allow_headers=["Authorization", "Content-Type", "X-Namespace"],

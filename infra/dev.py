@@ -1,6 +1,8 @@
 """`make run`: the whole service on embedded defaults, stopped together by Ctrl-C.
 
 Temporal dev server (Web UI on :8233, state in .data/), case store migrated, worker and API.
+The codec endpoint trusts that Web UI (DEV_CODEC_TRUSTS_LOCAL_UI), so an operator reads
+decrypted payloads there without a token.
 """
 
 from __future__ import annotations
@@ -14,15 +16,16 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from infra.codec import new_key_setting
 from infra.settings import get_settings
 from workflows.search_attributes import dev_server_flags
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / ".data"
+# Overridable so a test can run `make run` beside a developer's own.
+DATA = Path(os.environ.get("ECONSULT_DEV_DATA", ROOT / ".data"))
 BIN = Path(sys.executable).parent
-UI_PORT = 8233
 # The development token secret; `python -m api.dev_token` signs with it.
 DEV_AUTH_SECRET_FILE = DATA / "dev-auth-secret"
 
@@ -39,7 +42,7 @@ def wait_for_port(address: str, timeout: float = 60.0) -> None:
     raise SystemExit(f"nothing answers on {address} after {timeout:.0f} s")
 
 
-def temporal_dev_server(address: str, codec_endpoint: str) -> list[str]:
+def temporal_dev_server(address: str, codec_endpoint: str, ui_port: int) -> list[str]:
     host, port = address.rsplit(":", 1)
     return [
         str(BIN / "temporal"),
@@ -50,12 +53,12 @@ def temporal_dev_server(address: str, codec_endpoint: str) -> list[str]:
         "--port",
         port,
         "--ui-port",
-        str(UI_PORT),
+        str(ui_port),
         "--db-filename",
         str(DATA / "temporal.db"),
         "--log-level",
         "warn",
-        # The UI asks the API's codec endpoint to decrypt; it answers admins only.
+        # The UI asks the API's codec endpoint to decrypt (which trusts this UI, see main).
         "--ui-codec-endpoint",
         codec_endpoint,
         *dev_server_flags(),
@@ -94,6 +97,9 @@ def main() -> None:
     env.setdefault("ECONSULT_ENCRYPTION_KEYS", development_key())
     env.setdefault("AUTH_HS256_SECRET", development_auth_secret())
     processes: list[subprocess.Popen[bytes]] = []
+    # The UI's port is the one the API's CORS rule allows (TEMPORAL_UI_ORIGIN, :8233).
+    ui_port = urlsplit(settings.temporal_ui_origin).port or 8233
+    env["DEV_CODEC_TRUSTS_LOCAL_UI"] = "true"
 
     def start(command: list[str]) -> None:
         print("starting:", " ".join(command[:3]), flush=True)
@@ -101,7 +107,7 @@ def main() -> None:
 
     try:
         api_url = f"http://{settings.api_host}:{settings.api_port}"
-        start(temporal_dev_server(settings.temporal_address, f"{api_url}/codec"))
+        start(temporal_dev_server(settings.temporal_address, f"{api_url}/codec", ui_port))
         wait_for_port(settings.temporal_address)
         subprocess.run([str(BIN / "alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True)
         subprocess.run(
@@ -110,7 +116,7 @@ def main() -> None:
         start([sys.executable, "worker.py"])
         if (ROOT / "api" / "__main__.py").exists():
             start([sys.executable, "-m", "api"])
-        print(f"Temporal UI: http://localhost:{UI_PORT}  (Ctrl-C stops everything)", flush=True)
+        print(f"Temporal UI: http://localhost:{ui_port}  (Ctrl-C stops everything)", flush=True)
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
         print("a process exited; stopping the others", flush=True)

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     econsult_encryption_keys: str = ""
     # Origin of the Temporal Web UI allowed to call the codec endpoint.
     temporal_ui_origin: str = "http://localhost:8233"
+    # Development only (`make run` sets it; production never does): the codec endpoint decodes
+    # for the Temporal UI on this machine without a token. The API refuses it off loopback.
+    dev_codec_trusts_local_ui: bool = False
     otel_exporter_otlp_endpoint: str | None = None
     # Where the worker serves the Temporal SDK's Prometheus metrics (empty: not served).
     worker_metrics_address: str = "127.0.0.1:9464"

@@ -1,21 +1,33 @@
 """Codec endpoint for the Temporal UI: operators with an admin token see decrypted payloads.
 
 The protocol is Temporal's remote codec: POST a JSON `Payloads` message, get one back.
+
+On `make run` (DEV_CODEC_TRUSTS_LOCAL_UI) the Temporal UI on this machine decodes without a
+token: the development UI has no sign-in, so it has no token to pass, and it would not pass one
+to an http endpoint anyway. Only a request without a token, from the UI's origin, from a
+loopback address, to an API that listens on loopback only, is trusted so; it is audited all
+the same.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload, Payloads
 
-from api.auth import AdminCaller
+from api.auth import Scope, _bearer, require
 from api.problems import AUTHENTICATED, Problem, invalid, problem_responses
 from infra.codec import EncryptionCodec, KeyConfigError, PayloadDecryptionError
+from infra.settings import Settings
 
 log = logging.getLogger("econsult.codec")
 
@@ -29,6 +41,81 @@ _PAYLOADS_BODY = {
         "content": {"application/json": {"schema": {"type": "object", "title": "Payloads"}}},
     }
 }
+
+
+LOCAL_UI = "local UI"
+
+
+class LocalUiTrustRefused(ValueError):
+    """DEV_CODEC_TRUSTS_LOCAL_UI is set where it would trust more than this machine."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def ui_origins(settings: Settings) -> list[str]:
+    """The origins the UI's browser calls come from: a UI on loopback is reached by either name."""
+    origin = urlsplit(settings.temporal_ui_origin)
+    if origin.hostname is None or origin.port is None or not is_loopback(origin.hostname):
+        return [settings.temporal_ui_origin]
+    aliases = [f"{origin.scheme}://{host}:{origin.port}" for host in ("localhost", "127.0.0.1")]
+    return list(dict.fromkeys([settings.temporal_ui_origin, *aliases]))
+
+
+def trusted_local_ui_origins(settings: Settings) -> frozenset[str]:
+    """Origins whose token-less codec calls are trusted; the API refuses to start otherwise."""
+    if not settings.dev_codec_trusts_local_ui:
+        return frozenset()
+    if not is_loopback(settings.api_host):
+        raise LocalUiTrustRefused(
+            f"DEV_CODEC_TRUSTS_LOCAL_UI is for `make run` only: the API would listen on "
+            f"{settings.api_host}, not on loopback. Unset it, or set API_HOST=127.0.0.1."
+        )
+    if not is_loopback(urlsplit(settings.temporal_ui_origin).hostname or ""):
+        raise LocalUiTrustRefused(
+            f"DEV_CODEC_TRUSTS_LOCAL_UI trusts a UI on this machine only, not "
+            f"TEMPORAL_UI_ORIGIN={settings.temporal_ui_origin}."
+        )
+    return frozenset(ui_origins(settings))
+
+
+@dataclass(frozen=True)
+class CodecReader:
+    """Who asked for a decode, for the audit line: an admin by token, or the local UI."""
+
+    actor_id: str
+    role: str
+
+
+_admin = require(Scope.ADMIN)
+
+
+def _from_trusted_local_ui(request: Request) -> bool:
+    trusted: frozenset[str] = getattr(request.app.state, "local_ui_origins", frozenset())
+    client = request.client
+    return (
+        request.headers.get("origin") in trusted and client is not None and is_loopback(client.host)
+    )
+
+
+async def codec_reader(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> CodecReader:
+    # A token, when there is one, is always checked: a bad token is refused even from the UI.
+    if credentials is None and _from_trusted_local_ui(request):
+        return CodecReader(actor_id=LOCAL_UI, role="local_ui")
+    caller = await _admin(request, credentials)
+    return CodecReader(actor_id=caller.actor_id, role=caller.role.value)
+
+
+CodecCaller = Annotated[CodecReader, Depends(codec_reader)]
 
 
 def _codec(request: Request) -> EncryptionCodec:
@@ -64,15 +151,18 @@ async def _transcode(
 
 
 @router.post("/decode", openapi_extra=_PAYLOADS_BODY)
-async def decode(request: Request, caller: AdminCaller) -> Response:
-    """Decrypt payloads for display in the Temporal UI (admin token required)."""
+async def decode(request: Request, caller: CodecCaller) -> Response:
+    """Decrypt payloads for display in the Temporal UI (admin token required).
+
+    On `make run` the Temporal UI on this machine needs no token (DEV_CODEC_TRUSTS_LOCAL_UI).
+    """
     # The /v1 access log cannot name a consultation here (payloads do not say which), so every
     # decode is at least audited by who asked.
-    log.info("codec decode", extra={"actor_id": caller.actor_id, "caller_role": "admin"})
+    log.info("codec decode", extra={"actor_id": caller.actor_id, "caller_role": caller.role})
     return await _transcode(request, _codec(request).decode)
 
 
 @router.post("/encode", openapi_extra=_PAYLOADS_BODY)
-async def encode(request: Request, _caller: AdminCaller) -> Response:
+async def encode(request: Request, _caller: CodecCaller) -> Response:
     """Encrypt payloads the UI sends (signals, queries started from the UI)."""
     return await _transcode(request, _codec(request).encode)

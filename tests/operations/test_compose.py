@@ -64,6 +64,48 @@ MUST_SET = {
         "temporal_ui_origin",
     },
 }
+# The environment variables the Temporal UI server image reads (its docker config template,
+# server/docker/config-template.yaml of temporalio/ui, and the UI's environment variables
+# reference); anything else in temporal-ui's environment would be silently ignored.
+UI_SERVER_SETTINGS = frozenset(
+    {
+        "TEMPORAL_ADDRESS",
+        "TEMPORAL_UI_PORT",
+        "TEMPORAL_UI_PUBLIC_PATH",
+        "TEMPORAL_UI_ENABLED",
+        "TEMPORAL_BANNER_TEXT",
+        "TEMPORAL_CLOUD_UI",
+        "TEMPORAL_DEFAULT_NAMESPACE",
+        "TEMPORAL_FEEDBACK_URL",
+        "TEMPORAL_NOTIFY_ON_NEW_VERSION",
+        "TEMPORAL_CONFIG_REFRESH_INTERVAL",
+        "TEMPORAL_SHOW_TEMPORAL_SYSTEM_NAMESPACE",
+        "TEMPORAL_DISABLE_WRITE_ACTIONS",
+        "TEMPORAL_CORS_ORIGINS",
+        "TEMPORAL_CSRF_COOKIE_INSECURE",
+        "TEMPORAL_TLS_CA",
+        "TEMPORAL_TLS_CERT",
+        "TEMPORAL_TLS_KEY",
+        "TEMPORAL_TLS_ENABLE_HOST_VERIFICATION",
+        "TEMPORAL_TLS_SERVER_NAME",
+        "TEMPORAL_AUTH_ENABLED",
+        "TEMPORAL_AUTH_LABEL",
+        "TEMPORAL_AUTH_TYPE",
+        "TEMPORAL_AUTH_PROVIDER_URL",
+        "TEMPORAL_AUTH_ISSUER_URL",
+        "TEMPORAL_AUTH_CLIENT_ID",
+        "TEMPORAL_AUTH_CLIENT_SECRET",
+        "TEMPORAL_AUTH_CALLBACK_URL",
+        "TEMPORAL_AUTH_SCOPES",
+        "TEMPORAL_CODEC_ENDPOINT",
+        "TEMPORAL_CODEC_PASS_ACCESS_TOKEN",
+        "TEMPORAL_CODEC_INCLUDE_CREDENTIALS",
+        "TEMPORAL_FORWARD_HEADERS",
+        "TEMPORAL_HIDE_LOGS",
+    }
+)
+# `make run` only (api/routes/codec.py): the production shape must never trust a UI unasked.
+DEV_TRUST = "DEV_CODEC_TRUSTS_LOCAL_UI"
 # Values that must come from the operator's environment, never from this file.
 SECRET = re.compile(r"(PASSWORD|PWD|SECRET|ENCRYPTION_KEYS)$|^AUTH_")
 CLI_TYPE = {
@@ -482,19 +524,52 @@ def test_namespace_registered_is_the_one_api_and_worker_use() -> None:
     assert environment("temporal-ui")["TEMPORAL_DEFAULT_NAMESPACE"] == registered
 
 
-def test_temporal_ui_decodes_through_the_api_codec_endpoint() -> None:
+def test_temporal_ui_sets_only_documented_ui_server_settings() -> None:
+    unknown = {key for key in environment("temporal-ui") if key not in UI_SERVER_SETTINGS}
+    assert not unknown, f"the Temporal UI server reads no {unknown}"
+
+
+def test_temporal_ui_decodes_through_the_api_codec_endpoint_with_the_operators_token() -> None:
     ui = resolved_environment("temporal-ui")
     assert ui["TEMPORAL_ADDRESS"] == resolved_environment("api")["TEMPORAL_ADDRESS"]
+    assert [(ui["TEMPORAL_UI_PORT"])] == [c for _, c in published_ports("temporal-ui")]
     codec = urlsplit(ui["TEMPORAL_CODEC_ENDPOINT"])
     assert codec.path == "/codec"
-    api_host_port = dict(published_ports("api"))
-    assert str(codec.port) in api_host_port, "the codec URL is the API's published port"
-    ui_host_port = next(host for host, _ in published_ports("temporal-ui"))
-    origin = urlsplit(resolved_environment("api")["TEMPORAL_UI_ORIGIN"])
-    assert (origin.scheme, str(origin.port), origin.path) == ("http", ui_host_port, "")
-    assert [(ui["TEMPORAL_UI_PORT"])] == [c for _, c in published_ports("temporal-ui")]
-    # The codec endpoint asks for the operator's admin token, which only the UI can pass on.
-    assert ui["TEMPORAL_CODEC_PASS_ACCESS_TOKEN"] in {"true", "True"}
+    # The codec endpoint asks for the operator's admin token. The UI passes it on only to an
+    # https endpoint (over http it sends no request at all) and has one only after sign-in.
+    assert ui["TEMPORAL_CODEC_PASS_ACCESS_TOKEN"] == "true"
+    assert codec.scheme == "https", "the UI passes no token to an http codec endpoint"
+    assert ui["TEMPORAL_AUTH_ENABLED"] == "true" and ui["TEMPORAL_AUTH_TYPE"] == "oidc"
+    for key in ("TEMPORAL_AUTH_PROVIDER_URL", "TEMPORAL_AUTH_CLIENT_ID"):
+        assert required_variable(environment("temporal-ui")[key]), key
+    assert "econsult:admin" in ui["TEMPORAL_AUTH_SCOPES"].split(",")
+
+
+def test_the_api_allows_the_public_origin_of_the_ui() -> None:
+    ui = resolved_environment("temporal-ui")
+    callback = urlsplit(ui["TEMPORAL_AUTH_CALLBACK_URL"])
+    assert (callback.scheme, callback.path) == ("https", "/auth/sso/callback")
+    origin = resolved_environment("api")["TEMPORAL_UI_ORIGIN"]
+    assert origin == f"https://{callback.netloc}"
+    assert ui["TEMPORAL_CORS_ORIGINS"] == origin
+
+
+def test_the_development_trust_of_the_local_ui_is_never_set_here() -> None:
+    for path in (COMPOSE_FILE, ROOT / "deploy" / ".env.example", ROOT / "Dockerfile"):
+        assert DEV_TRUST not in path.read_text(), path
+    development = {name.upper() for name in Settings.model_fields if name.startswith("dev_")}
+    assert DEV_TRUST in development
+    for name in compose()["services"]:
+        assert not development & set(environment(name)), name
+
+
+def test_the_api_of_this_file_would_refuse_the_development_trust() -> None:
+    from api.app import create_app
+    from api.routes.codec import LocalUiTrustRefused
+
+    values = {k.lower(): v for k, v in resolved_environment("api").items()}
+    with pytest.raises(LocalUiTrustRefused):
+        create_app(Settings(**values, dev_codec_trusts_local_ui=True))
 
 
 def test_api_serves_the_codec_endpoint_the_ui_calls() -> None:

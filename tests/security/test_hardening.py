@@ -4,6 +4,7 @@ answers, constant-time signature checks, and a per-caller rate limit on commands
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -81,11 +82,35 @@ async def test_every_answer_carries_the_security_headers(hardened: Api) -> None:
         assert_security_headers(answer.headers)
 
 
-async def test_the_interactive_docs_keep_the_browser_defaults_for_scripts(hardened: Api) -> None:
-    docs = await hardened.http.get("/docs")
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/docs/oauth2-redirect"])
+async def test_the_interactive_docs_run_scripts_from_this_api_only(
+    hardened: Api, path: str
+) -> None:
+    docs = await hardened.http.get(path)
     assert docs.status_code == 200
-    assert "content-security-policy" not in docs.headers
     assert_security_headers(docs.headers, csp=False)
+    policy = dict(
+        directive.strip().split(" ", 1)
+        for directive in docs.headers["content-security-policy"].split(";")
+    )
+    assert policy["default-src"] == "'none'"
+    for directive in ("script-src", "style-src", "img-src", "connect-src"):
+        sources = set(policy[directive].split())
+        assert "'self'" in sources, directive
+        # No other origin: no host, no scheme that reaches one (data: is inline).
+        assert sources <= {"'self'", "'unsafe-inline'", "data:"}, directive
+    # The page names its assets on this API, none on a CDN.
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert all(url.startswith("/docs-assets/") for url in assets), assets
+    for url in assets:
+        asset = await hardened.http.get(url)
+        assert asset.status_code == 200, url
+        assert asset.headers["content-type"].split(";")[0] in {
+            "text/javascript",
+            "application/javascript",
+            "text/css",
+            "image/png",
+        }, url
 
 
 # --- no stack traces -----------------------------------------------------------------------

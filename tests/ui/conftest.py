@@ -1,0 +1,136 @@
+"""`make run` (python -m infra.dev) on free ports, and Debian's chromium driven by Playwright.
+
+The stack is the real one an operator gets: the Temporal dev server with its Web UI, the
+worker and the API, each its own process, started and stopped by infra.dev. Only the ports,
+the data folder and the case store file differ, so it runs beside a developer's own.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, async_playwright
+
+from infra.settings import Settings
+from tests.api.support import Tokens
+from tests.operations.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+# Headless, and nothing that reaches out: no updates, no sync, no background fetches.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+READY_WITHIN_SECONDS = 90.0
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "tmp" / "artifacts"))
+
+
+@dataclass(frozen=True)
+class DevStack:
+    ui_port: int
+    api_url: str
+    temporal_address: str
+    tokens: Tokens
+    log: Path
+
+    def ui(self, host: str = "localhost") -> str:
+        return f"http://{host}:{self.ui_port}"
+
+
+def _wait_until_ready(stack: DevStack, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + READY_WITHIN_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"make run exited: {stack.log.read_text()[-3000:]}")
+        try:
+            api = httpx.get(f"{stack.api_url}/readyz", timeout=5)
+            ui = httpx.get(stack.ui("127.0.0.1"), timeout=5)
+            if api.status_code == 200 and ui.status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"make run never became ready: {stack.log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    data = tmp_path_factory.mktemp("make-run")
+    ui_port, api_port, temporal_port = free_port(), free_port(), free_port()
+    settings = Settings(
+        temporal_address=f"127.0.0.1:{temporal_port}",
+        api_host="127.0.0.1",
+        api_port=api_port,
+        temporal_ui_origin=f"http://localhost:{ui_port}",
+        database_url=f"sqlite+aiosqlite:///{data}/econsult.db",
+        auth_hs256_secret=secrets.token_urlsafe(32),
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DEV_CODEC_TRUSTS_LOCAL_UI"},
+        "ECONSULT_DEV_DATA": str(data),
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "API_HOST": settings.api_host,
+        "API_PORT": str(api_port),
+        "TEMPORAL_UI_ORIGIN": settings.temporal_ui_origin,
+        "DATABASE_URL": settings.database_url,
+        "AUTH_HS256_SECRET": settings.auth_hs256_secret,
+        "WORKER_METRICS_ADDRESS": "",
+    }
+    env.pop("ECONSULT_ENCRYPTION_KEYS", None)  # make run makes its own development key
+    stack = DevStack(
+        ui_port=ui_port,
+        api_url=f"http://127.0.0.1:{api_port}",
+        temporal_address=settings.temporal_address,
+        tokens=Tokens(settings),
+        log=data / "make-run.log",
+    )
+    with stack.log.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "infra.dev"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_until_ready(stack, process)
+        yield stack
+    finally:
+        # Ctrl-C's way: infra.dev stops its children on SIGTERM.
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
