@@ -29,7 +29,7 @@ class CaseActivities:
         """Refuse a clinician who takes no e-consultations, or a recipient who may not answer."""
         try:
             recipient = await self._directory.admit_recipient(
-                check.clinician_id, check.recipient_id, check.on_day
+                check.patient_id, check.clinician_id, check.recipient_id, check.on_day
             )
         except RecipientRefusedError as refused:
             raise ApplicationError(

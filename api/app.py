@@ -20,7 +20,7 @@ from api.hardening import (
 )
 from api.middleware import NATIVE_TELEMETRY_OFF, ResponseMiddleware
 from api.problems import UnexpectedErrorMiddleware, install_problem_handlers, problem_responses
-from api.routes import attachments, clinicians, codec, consultations, health, inbox
+from api.routes import attachments, clinicians, codec, consultations, health, inbox, patients
 from api.services import Services
 from infra.settings import Settings
 from store.database import create_engine, create_session_factory
@@ -86,6 +86,6 @@ def create_app(
         allow_methods=["POST"],
         allow_headers=["Authorization", "Content-Type", "X-Namespace"],
     )
-    for module in (consultations, attachments, clinicians, inbox, health, codec):
+    for module in (consultations, attachments, clinicians, inbox, patients, health, codec):
         app.include_router(module.router)
     return app

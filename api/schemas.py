@@ -22,9 +22,12 @@ from domain.models import (
     CopaymentStatus,
     Identifier,
     MessageBody,
+    RepresentativeRelation,
     Status,
 )
+from store.directory import RelationKind
 from store.queries import ConsultationDetail, ConsultationSummary
+from store.recipients import Recipient
 
 
 class Strict(BaseModel):
@@ -92,6 +95,45 @@ class ClinicianIn(Strict):
     accepts_econsultations: StrictBool
     reply_within_working_days: Annotated[int, Field(strict=True, ge=1, le=30)]
     substitute: SubstituteIn | None
+    absences: Annotated[list[AbsenceIn], Field(max_length=100)] = []
+
+
+# --- parties: relations, absences, representatives (requests and responses) ---
+
+
+class RelationIn(Strict):
+    kind: RelationKind
+    valid_from: date
+    valid_to: date | None = None
+
+
+class RelationOut(RelationIn):
+    patient_id: str
+    clinician_id: str
+
+
+class RecipientsOut(BaseModel):
+    """Whom the patient may write to today ("choose the right clinician")."""
+
+    patient_id: str
+    items: list[Recipient]
+
+
+class AbsenceIn(Strict):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    starts_on: date = Field(alias="from")
+    ends_on: date = Field(alias="to")
+
+
+class RepresentativeIn(Strict):
+    id: Identifier
+    relation: RepresentativeRelation
+
+
+class ReassignIn(Strict):
+    recipient_id: Identifier
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
 # --- responses -----------------------------------------------------------------------------
@@ -207,6 +249,11 @@ class ClinicianOut(BaseModel):
     reply_within_working_days: int
     substitute: SubstituteOut | None
     expected_reply_by: datetime | None
+    absences: list[AbsenceIn] = []
+
+
+ClinicianIn.model_rebuild()
+ClinicianOut.model_rebuild()
 
 
 class HealthOut(BaseModel):

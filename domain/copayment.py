@@ -116,9 +116,14 @@ def _birthday(birth_date: date, age: int) -> date:
         return date(year, 3, 1)
 
 
+def is_under_16(birth_date: date, on_day: date) -> bool:
+    """True before the 16th birthday (co-payment exemption, and a parent may write for them)."""
+    return on_day < _birthday(birth_date, EXEMPTION_AGE)
+
+
 def exemption_reason(patient: Patient, on_day: date) -> str | None:
     """Why the patient pays nothing on `on_day`, or None if they pay."""
-    if on_day < _birthday(patient.birth_date, EXEMPTION_AGE):
+    if is_under_16(patient.birth_date, on_day):
         return "under_16"
     if patient.frikort:
         return "frikort"

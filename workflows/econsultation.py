@@ -144,6 +144,7 @@ class EConsultation:
             directory = await self._case_store(
                 CaseActivities.check_directory,
                 DirectoryCheck(
+                    patient_id=start.patient.id,
                     clinician_id=start.clinician_id,
                     recipient_id=start.recipient_id,
                     on_day=oslo_day(self.state.created_at),

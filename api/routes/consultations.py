@@ -122,7 +122,9 @@ async def _content(services: Services, caller: Caller, message: MessageIn) -> Me
 async def _recipient(directory: Directory, body: CreateConsultation, today: date) -> str:
     """The clinician, or their active substitute when the patient chose them (SPEC section 1)."""
     try:
-        entry = await directory.admit_recipient(body.clinician_id, body.recipient_id, today)
+        entry = await directory.admit_recipient(
+            body.patient.id, body.clinician_id, body.recipient_id, today
+        )
     except RecipientRefusedError as refused:
         raise invalid(str(refused)) from refused
     return entry.id

@@ -142,6 +142,27 @@ async def seed_clinicians(
         headers=party.admin,
     )
     assert response.status_code in (200, 201), response.text
+    await relate(http, party)
+
+
+async def relate(
+    http: httpx.AsyncClient,
+    party: Party,
+    clinician: str | None = None,
+    *,
+    patient: str | None = None,
+    **body: Any,
+) -> httpx.Response:
+    """Register the patient's relation to the clinician (regular GP since last year)."""
+    payload = {"kind": "regular_gp", "valid_from": (today() - timedelta(days=365)).isoformat()}
+    payload.update(body)
+    response = await http.put(
+        f"/v1/patients/{patient or party.patient}/relations/{clinician or party.clinician}",
+        json=payload,
+        headers=party.admin,
+    )
+    assert response.status_code in (200, 201), response.text
+    return response
 
 
 def create_body(party: Party, *, message: str | None = None, **overrides: Any) -> dict[str, Any]:
