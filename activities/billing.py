@@ -26,5 +26,5 @@ class BillingActivities:
         outcome = decide_copayment(request, self._tariffs)
         reason = exemption_reason(request.patient, oslo_day(request.replied_at))
         return await self._charges.record_once(
-            request.consultation_id, request.patient, outcome, reason
+            request.consultation_id, request.patient, outcome, reason, request.clinician_id
         )

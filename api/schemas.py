@@ -185,7 +185,12 @@ class ConsultationSummaryOut(BaseModel):
     def of(cls, summary: ConsultationSummary) -> Self:
         return cls(
             **summary.model_dump(
-                exclude={"copayment_status", "copayment_tariff", "copayment_amount_nok"}
+                exclude={
+                    "copayment_status",
+                    "copayment_tariff",
+                    "copayment_amount_nok",
+                    "practice_id",
+                }
             ),
             can_patient_reply=summary.status.lets_patient_reply,
             copayment=CopaymentOut(

@@ -344,6 +344,7 @@ class NotificationEvent(StrEnum):
     ANSWER_LATE = "answer_late"
     WITHDRAWN = "withdrawn"
     CLOSED = "closed"
+    REASSIGNED = "reassigned"
 
 
 class NotificationInput(Model):

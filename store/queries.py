@@ -27,6 +27,7 @@ class ConsultationSummary(BaseModel):
     patient_id: str
     clinician_id: str
     recipient_id: str
+    practice_id: str
     created_at: datetime
     submitted_at: datetime | None
     reply_due_at: datetime | None

@@ -77,7 +77,12 @@ class Charges:
         self._sessions = sessions
 
     async def record_once(
-        self, consultation_id: str, patient: Patient, outcome: CopaymentOutcome, reason: str | None
+        self,
+        consultation_id: str,
+        patient: Patient,
+        outcome: CopaymentOutcome,
+        reason: str | None,
+        clinician_id: str | None = None,
     ) -> CopaymentOutcome:
         """Record the settlement; if one exists already (a retry), return that one unchanged."""
         assert outcome.settled_at is not None
@@ -92,6 +97,7 @@ class Charges:
                     "tariff": outcome.tariff,
                     "amount_nok": outcome.amount_nok,
                     "reason": reason,
+                    "clinician_id": clinician_id,
                     "replied_at": outcome.settled_at,
                     "recorded_at": datetime.now(UTC),
                 },

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         ConsultationView,
         CopaymentOutcome,
         CopaymentStatus,
+        DirectoryAnswer,
         DirectoryCheck,
         JournalEntryInput,
         JournalEntryKind,
@@ -40,6 +41,8 @@ with workflow.unsafe.imports_passed_through():
         MessageToStore,
         NotificationEvent,
         NotificationInput,
+        ReassignCommand,
+        ReassignmentCheck,
         Refusal,
         ReplyCommand,
         Role,
@@ -140,21 +143,15 @@ class EConsultation:
                 type=Refusal.COPAYMENT_NOT_ACCEPTED,
                 non_retryable=True,
             )
-        try:
-            directory = await self._case_store(
-                CaseActivities.check_directory,
-                DirectoryCheck(
-                    patient_id=start.patient.id,
-                    clinician_id=start.clinician_id,
-                    recipient_id=start.recipient_id,
-                    on_day=oslo_day(self.state.created_at),
-                ),
-            )
-        except ActivityError as error:
-            # Fail the workflow with the directory's own refusal, not a wrapped activity error.
-            if isinstance(error.cause, ApplicationError):
-                raise error.cause from None
-            raise
+        directory = await self._directory_answer(
+            CaseActivities.check_directory,
+            DirectoryCheck(
+                patient_id=start.patient.id,
+                clinician_id=start.clinician_id,
+                recipient_id=start.recipient_id,
+                on_day=oslo_day(self.state.created_at),
+            ),
+        )
         self.state.practice_id = directory.practice_id
         self.state.reply_within_working_days = directory.reply_within_working_days
         self.state.closed_days = directory.closed_days
@@ -273,6 +270,26 @@ class EConsultation:
         if self._status != Status.AWAITING_CLINICIAN or self.state.clinician_has_replied:
             raise refuse("withdraw is only allowed before any clinician reply")
 
+    @workflow.signal(name="reassign")
+    async def reassign(self, command: ReassignCommand) -> None:
+        await self._refusals_logged(self._reassign(command))
+
+    @workflow.update(name="reassign")
+    async def reassign_update(self, command: ReassignCommand) -> ConsultationView:
+        return await self._reassign(command)
+
+    async def _reassign(self, command: ReassignCommand) -> ConsultationView:
+        async with self._turn():
+            self._check_reassign(command)
+            if command.recipient_id != self.state.recipient_id:
+                await self._hand_over(command)
+        return self.view()
+
+    @reassign_update.validator
+    def _check_reassign(self, command: ReassignCommand) -> None:
+        if self._status not in OPEN_AFTER_SUBMIT:
+            raise refuse(f"reassign is not allowed in status {self._status}")
+
     @workflow.update(name="opened")
     async def opened(self) -> ConsultationView:
         """Answers once the start checks passed and the case (and any first message) is stored.
@@ -329,7 +346,7 @@ class EConsultation:
         await self._store_and_journal(
             command.message_id, Role.CLINICIAN, command.author_id, command.message
         )
-        await self._settle_copayment_once(command.billable)
+        await self._settle_copayment_once(command.billable, command.author_id)
         s.reply_due_at = s.reminder_at = None
         s.overdue = False
         s.awaiting_patient_since = workflow.now()
@@ -342,7 +359,7 @@ class EConsultation:
             await self._store_and_journal(
                 command.message_id, Role.CLINICIAN, command.clinician_id, command.message
             )
-            await self._settle_copayment_once(command.billable)
+            await self._settle_copayment_once(command.billable, command.clinician_id)
         await self._journal(
             f"close:{self.state.consultation_id}",
             JournalEntryKind.CLOSE,
@@ -352,6 +369,31 @@ class EConsultation:
         )
         await self._finish(Status.CLOSED, CloseReason.CLINICIAN)
         self._notify(Audience.PATIENT, NotificationEvent.CLOSED)
+
+    async def _hand_over(self, command: ReassignCommand) -> None:
+        """reassign: the practice's other clinician answers from now on; the deadline is kept."""
+        s = self.state
+        directory = await self._directory_answer(
+            CaseActivities.check_reassignment,
+            ReassignmentCheck(
+                recipient_id=command.recipient_id,
+                practice_id=s.practice_id,
+                on_day=oslo_day(workflow.now()),
+            ),
+        )
+        former, s.recipient_id = s.recipient_id, directory.recipient_id
+        # Later patient messages get the new recipient's reply time; this deadline stays.
+        s.reply_within_working_days = directory.reply_within_working_days
+        await self._journal(
+            f"reassign:{s.consultation_id}:{s.revision}",
+            JournalEntryKind.REASSIGN,
+            Role.SYSTEM,
+            command.by,
+            f"E-consultation reassigned by {command.by} from clinician {former} to clinician "
+            f"{s.recipient_id}. Reason: {command.reason}",
+        )
+        await self._record_change()
+        self._notify(Audience.CLINICIAN, NotificationEvent.REASSIGNED)
 
     async def _withdraw_before_reply(self) -> None:
         s = self.state
@@ -541,7 +583,7 @@ class EConsultation:
             retry_policy=STORE_RETRY,
         )
 
-    async def _settle_copayment_once(self, billable: bool) -> None:
+    async def _settle_copayment_once(self, billable: bool, clinician_id: str) -> None:
         s = self.state
         if s.clinician_has_replied:
             return
@@ -553,6 +595,7 @@ class EConsultation:
                 patient=s.patient,
                 replied_at=workflow.now(),
                 billable=billable,
+                clinician_id=clinician_id,
             ),
         )
 
@@ -651,6 +694,17 @@ class EConsultation:
             start_to_close_timeout=STORE_TIMEOUT,
             retry_policy=STORE_RETRY,
         )
+
+    async def _directory_answer(
+        self, check: Callable[[Any, In], Awaitable[DirectoryAnswer]], argument: In
+    ) -> DirectoryAnswer:
+        try:
+            return await self._case_store(check, argument)
+        except ActivityError as error:
+            # Refuse with the directory's own refusal, not a wrapped activity error.
+            if isinstance(error.cause, ApplicationError):
+                raise error.cause from None
+            raise
 
     async def _settle_in_flight_work(self) -> None:
         """Before completing or continuing as new: no handler running, no notification in flight.

@@ -10,7 +10,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path
 
-from api.auth import Caller, ClinicianCaller, PartyCaller, ServiceCaller
+from api.auth import Caller, ClinicianCaller, PartyCaller, PracticeCaller, ServiceCaller
+from api.auth import Role as CallerRole
 from api.problems import AUTHENTICATED, Problem, invalid, not_found, problem_responses
 from api.schemas import (
     AccessLogEntryOut,
@@ -20,6 +21,7 @@ from api.schemas import (
     ConsultationOut,
     CreateConsultation,
     MessageIn,
+    ReassignIn,
 )
 from api.services import Deps, Services
 from domain.models import (
@@ -29,6 +31,7 @@ from domain.models import (
     Identifier,
     MessageContent,
     Patient,
+    ReassignCommand,
     ReplyCommand,
     Role,
     SubmitCommand,
@@ -67,6 +70,7 @@ _NEXT = {
         ("Withdraw", "~1withdraw", "post"),
         ("ClinicianReply", "~1replies", "post"),
         ("Close", "~1close", "post"),
+        ("Reassign", "~1reassign", "post"),
     )
 }
 
@@ -290,6 +294,35 @@ async def close(
     )
     await services.commands.close(consultation_id, command)
     return await _shown(services, caller, consultation_id, "close")
+
+
+# --- the practice: reassignment ---------------------------------------------------------------
+
+
+@router.post("/{consultation_id}/reassign", response_model=ConsultationOut, responses={200: _NEXT})
+async def reassign(
+    consultation_id: ConsultationId,
+    body: ReassignIn,
+    caller: PracticeCaller,
+    services: Deps,
+    idempotency_key: IdempotencyKey = None,
+) -> ConsultationOut:
+    """Another clinician of the practice answers from now on; the reply deadline is kept."""
+    case = await services.queries.summary(consultation_id)
+    if case is None or (
+        caller.role == CallerRole.PRACTICE and case.practice_id != caller.practice_id
+    ):
+        raise not_found("consultation")
+    today = oslo_day(datetime.now(UTC))
+    try:
+        await services.directory.admit_reassignment(body.recipient_id, case.practice_id, today)
+    except RecipientRefusedError as refused:
+        raise invalid(str(refused)) from refused
+    command = ReassignCommand(
+        recipient_id=body.recipient_id, reason=body.reason, by=caller.actor_id
+    )
+    await services.commands.reassign(consultation_id, command)
+    return await _shown(services, caller, consultation_id, "reassign")
 
 
 # --- both parties: reading --------------------------------------------------------------------

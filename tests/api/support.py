@@ -15,13 +15,14 @@ import jwt
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.auth import HPR_CLAIM
+from api.auth import HPR_CLAIM, PRACTICE_CLAIM
 from domain.working_days import oslo_day
 from infra.settings import Settings
 
 SERVICE = "econsult:service"
 CLINICIAN = "econsult:clinician"
 ADMIN = "econsult:admin"
+PRACTICE = "econsult:practice"
 
 # Smallest valid files of each kind, recognised by their content.
 PNG = bytes.fromhex(
@@ -101,6 +102,10 @@ class Party:
     @property
     def admin(self) -> dict[str, str]:
         return bearer(self.tokens.mint(ADMIN, sub="ops"))
+
+    def practice_admin(self, practice: str | None = None) -> dict[str, str]:
+        claims: dict[str, Any] = {PRACTICE_CLAIM: practice or self.practice}
+        return bearer(self.tokens.mint(PRACTICE, sub=unique("practice-admin"), **claims))
 
     def other_clinician(self) -> dict[str, str]:
         other = unique("hpr-other")
