@@ -71,6 +71,13 @@ class CreateConsultation(Strict):
     recipient_id: Identifier | None = None
     copayment_accepted: StrictBool
     message: MessageIn | None = None
+    representative: RepresentativeIn | None = None
+
+
+class PatientMessageIn(MessageIn):
+    """A patient's message (submit, follow-up), perhaps written by a representative."""
+
+    representative: RepresentativeIn | None = None
 
 
 class ClinicianReply(MessageIn):
@@ -154,6 +161,7 @@ class MessageOut(BaseModel):
     body: str
     attachments: list[AttachmentOut]
     created_at: datetime
+    representative: RepresentativeIn | None = None
 
 
 # NOK with two decimals, as a JSON number (the store keeps the exact Decimal).
@@ -215,6 +223,9 @@ class ConsultationOut(ConsultationSummaryOut):
                 body=m.body,
                 attachments=[AttachmentOut.model_validate(a.model_dump()) for a in m.attachments],
                 created_at=m.created_at,
+                representative=RepresentativeIn.model_validate(m.representative.model_dump())
+                if m.representative
+                else None,
             )
             for m in detail.messages
         ]
@@ -257,6 +268,9 @@ class ClinicianOut(BaseModel):
     absences: list[AbsenceIn] = []
 
 
+CreateConsultation.model_rebuild()
+PatientMessageIn.model_rebuild()
+MessageOut.model_rebuild()
 ClinicianIn.model_rebuild()
 ClinicianOut.model_rebuild()
 

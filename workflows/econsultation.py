@@ -45,12 +45,14 @@ with workflow.unsafe.imports_passed_through():
         ReassignmentCheck,
         Refusal,
         ReplyCommand,
+        Representative,
         Role,
         SettleCopayment,
         Status,
         SubmitCommand,
         WithdrawCommand,
     )
+    from domain.representatives import on_behalf_text, representative_refusal
     from domain.working_days import oslo_day, reminder_at, reply_due_at
     from workflows import search_attributes as sa
 
@@ -143,6 +145,7 @@ class EConsultation:
                 type=Refusal.COPAYMENT_NOT_ACCEPTED,
                 non_retryable=True,
             )
+        self._check_representative(start.representative)
         directory = await self._directory_answer(
             CaseActivities.check_directory,
             DirectoryCheck(
@@ -158,7 +161,9 @@ class EConsultation:
         async with self._lock:
             await self._record_change()
             if start.message is not None:
-                await self._patient_writes(start.message_id, start.message, first=True)
+                await self._patient_writes(
+                    start.message_id, start.message, first=True, representative=start.representative
+                )
             # Only now do validators judge by the stored status, and handlers take their turn.
             self._opened = True
 
@@ -176,7 +181,12 @@ class EConsultation:
         async with self._turn():
             self._check_submit(command)
             if not self._is_duplicate(command.message_id):
-                await self._patient_writes(command.message_id, command.message, first=True)
+                await self._patient_writes(
+                    command.message_id,
+                    command.message,
+                    first=True,
+                    representative=command.representative,
+                )
         return self.view()
 
     @submit_update.validator
@@ -185,6 +195,7 @@ class EConsultation:
             return
         if self._status != Status.DRAFT:
             raise refuse(f"submit is not allowed in status {self._status}")
+        self._check_representative(command.representative)
 
     @workflow.signal(name="reply")
     async def reply(self, command: ReplyCommand) -> None:
@@ -200,7 +211,12 @@ class EConsultation:
             if self._is_duplicate(command.message_id):
                 return self.view()
             if command.author_role == Role.PATIENT:
-                await self._patient_writes(command.message_id, command.message, first=False)
+                await self._patient_writes(
+                    command.message_id,
+                    command.message,
+                    first=False,
+                    representative=command.representative,
+                )
             elif command.close:
                 await self._close_by_clinician(
                     CloseCommand(
@@ -223,10 +239,13 @@ class EConsultation:
             self._check_clinician(command.author_id)
             if status not in OPEN_AFTER_SUBMIT:
                 raise refuse(f"the clinician cannot reply in status {status}")
+            if command.representative is not None:
+                raise self._representative_refused("only the patient's side writes through one")
         elif command.author_role == Role.PATIENT:
             self._check_patient(command.author_id)
             if status != Status.AWAITING_PATIENT:
                 raise refuse(f"the patient cannot reply in status {status}")
+            self._check_representative(command.representative)
         else:
             raise refuse("only the patient and the clinician write messages")
 
@@ -325,11 +344,18 @@ class EConsultation:
     # --- the effects of each event --------------------------------------------------------
 
     async def _patient_writes(
-        self, message_id: str | None, content: MessageContent, *, first: bool
+        self,
+        message_id: str | None,
+        content: MessageContent,
+        *,
+        first: bool,
+        representative: Representative | None = None,
     ) -> None:
         """submit, or a follow-up: store, journal, fresh deadline, the clinician is told."""
         s = self.state
-        message_id = await self._store_and_journal(message_id, Role.PATIENT, s.patient.id, content)
+        message_id = await self._store_and_journal(
+            message_id, Role.PATIENT, s.patient.id, content, representative
+        )
         now = workflow.now()
         if first:
             s.submitted_at = now
@@ -519,11 +545,27 @@ class EConsultation:
         if patient_id != self.state.patient.id:
             raise ApplicationError("not the patient of this consultation", type=Refusal.NOT_A_PARTY)
 
+    def _check_representative(self, representative: Representative | None) -> None:
+        refusal = representative_refusal(
+            self.state.patient, representative, oslo_day(workflow.now())
+        )
+        if refusal is not None:
+            raise self._representative_refused(refusal)
+
+    @staticmethod
+    def _representative_refused(reason: str) -> ApplicationError:
+        return ApplicationError(reason, type=Refusal.REPRESENTATIVE_NOT_ALLOWED, non_retryable=True)
+
     def _is_duplicate(self, message_id: str | None) -> bool:
         return message_id is not None and message_id in self.state.seen_message_ids
 
     async def _store_and_journal(
-        self, message_id: str | None, role: Role, author_id: str, content: MessageContent
+        self,
+        message_id: str | None,
+        role: Role,
+        author_id: str,
+        content: MessageContent,
+        representative: Representative | None = None,
     ) -> str:
         s = self.state
         message_id = message_id or str(workflow.uuid4())
@@ -537,6 +579,7 @@ class EConsultation:
                     author_id=author_id,
                     content=content,
                     created_at=workflow.now(),
+                    representative=representative,
                 ),
             )
         except ActivityError as error:
@@ -547,12 +590,13 @@ class EConsultation:
         s.seen_message_ids.append(message_id)
         s.message_count += 1
         self._messages_this_run += 1
+        # Written on the patient's behalf: the representative is the entry's author.
         await self._journal(
             f"message:{message_id}",
             JournalEntryKind.MESSAGE,
             role,
-            author_id,
-            content.body,
+            representative.id if representative else author_id,
+            on_behalf_text(s.patient.id, representative, content.body),
             [a.id for a in content.attachments],
         )
         return message_id
