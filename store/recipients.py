@@ -14,7 +14,18 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Row, and_, exists, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Date,
+    Executable,
+    Row,
+    and_,
+    bindparam,
+    exists,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -49,12 +60,68 @@ class Recipient(BaseModel):
     substitute: RecipientSubstitute | None
 
 
-def _absent(clinician: type[Clinician], day: date) -> ColumnElement[bool]:
+def _absent(clinician: type[Clinician], day: BindParameter[date]) -> ColumnElement[bool]:
     return exists().where(
         ClinicianAbsence.clinician_id == clinician.id,
         ClinicianAbsence.starts_on <= day,
         ClinicianAbsence.ends_on >= day,
     )
+
+
+def _recipients_query() -> Executable:
+    """Built once: the statement is the same for every patient, only its parameters change."""
+    day = bindparam("day", type_=Date)
+    gp = aliased(Clinician, name="gp")
+    sub = aliased(Clinician, name="sub")
+    relation = PatientRelation
+    closed = PracticeClosedDay
+    return (
+        select(
+            relation.clinician_id,
+            relation.kind,
+            gp.name,
+            gp.practice_id,
+            gp.accepts_econsultations,
+            gp.reply_within_working_days,
+            _absent(gp, day).label("absent"),
+            sub.id.label("sub_id"),
+            sub.name.label("sub_name"),
+            gp.substitute_valid_to,
+            sub.accepts_econsultations.label("sub_accepts"),
+            sub.reply_within_working_days.label("sub_reply_within"),
+            sub.practice_id.label("sub_practice_id"),
+            _absent(sub, day).label("sub_absent"),
+            closed.practice_id.label("closed_practice"),
+            closed.day.label("closed_day"),
+        )
+        .select_from(relation)
+        .join(gp, gp.id == relation.clinician_id)
+        .outerjoin(
+            sub,
+            and_(
+                sub.id == gp.substitute_id,
+                gp.substitute_valid_from <= day,
+                gp.substitute_valid_to >= day,
+            ),
+        )
+        .outerjoin(
+            closed,
+            and_(
+                or_(closed.practice_id == gp.practice_id, closed.practice_id == sub.practice_id),
+                closed.day > day,
+                closed.day <= bindparam("horizon", type_=Date),
+            ),
+        )
+        .where(
+            relation.patient_id == bindparam("patient_id"),
+            relation.valid_from <= day,
+            or_(relation.valid_to.is_(None), relation.valid_to >= day),
+        )
+        .order_by(relation.kind, relation.clinician_id)
+    )
+
+
+_QUERY = _recipients_query()
 
 
 def _reason(accepts: bool | None, absent: bool | None) -> UnavailableReason | None:
@@ -74,58 +141,9 @@ class Recipients:
         names why the clinician themselves cannot (the portal then offers the substitute).
         """
         day = oslo_day(now)
-        gp = aliased(Clinician, name="gp")
-        sub = aliased(Clinician, name="sub")
-        relation = PatientRelation
-        closed = PracticeClosedDay
-        query = (
-            select(
-                relation.clinician_id,
-                relation.kind,
-                gp.name,
-                gp.practice_id,
-                gp.accepts_econsultations,
-                gp.reply_within_working_days,
-                _absent(gp, day).label("absent"),
-                sub.id.label("sub_id"),
-                sub.name.label("sub_name"),
-                gp.substitute_valid_to,
-                sub.accepts_econsultations.label("sub_accepts"),
-                sub.reply_within_working_days.label("sub_reply_within"),
-                sub.practice_id.label("sub_practice_id"),
-                _absent(sub, day).label("sub_absent"),
-                closed.practice_id.label("closed_practice"),
-                closed.day.label("closed_day"),
-            )
-            .select_from(relation)
-            .join(gp, gp.id == relation.clinician_id)
-            .outerjoin(
-                sub,
-                and_(
-                    sub.id == gp.substitute_id,
-                    gp.substitute_valid_from <= day,
-                    gp.substitute_valid_to >= day,
-                ),
-            )
-            .outerjoin(
-                closed,
-                and_(
-                    or_(
-                        closed.practice_id == gp.practice_id, closed.practice_id == sub.practice_id
-                    ),
-                    closed.day > day,
-                    closed.day <= day + CLOSED_DAYS_AHEAD,
-                ),
-            )
-            .where(
-                relation.patient_id == patient_id,
-                relation.valid_from <= day,
-                or_(relation.valid_to.is_(None), relation.valid_to >= day),
-            )
-            .order_by(relation.kind, relation.clinician_id)
-        )
+        params = {"patient_id": patient_id, "day": day, "horizon": day + CLOSED_DAYS_AHEAD}
         async with self._sessions() as session:
-            rows: Sequence[Row[Any]] = (await session.execute(query)).all()  # type: ignore[assignment]
+            rows: Sequence[Row[Any]] = (await session.execute(_QUERY, params)).all()
         closed_days: dict[str, set[date]] = defaultdict(set)
         firsts: dict[str, Row[Any]] = {}
         for row in rows:
