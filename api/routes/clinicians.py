@@ -85,6 +85,8 @@ async def put_clinician(
         substitute = Substitute.model_validate(body.substitute.model_dump())
     if any(a.starts_on > a.ends_on for a in body.absences):
         raise invalid("an absence's from must not be after its to")
+    if len({a.starts_on for a in body.absences}) != len(body.absences):
+        raise invalid("two absences start on the same day")
     existed = await services.directory.get(clinician_id) is not None
     entry = DirectoryEntry(
         id=clinician_id,

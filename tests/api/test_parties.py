@@ -220,3 +220,19 @@ async def test_the_substitute_of_an_absent_gp_is_chosen_through_the_recipients_l
     assert (case["clinician_id"], case["recipient_id"]) == (party.clinician, party.substitute)
     inbox = await http.get("/v1/inbox", headers=party.vikar)
     assert [item["id"] for item in inbox.json()["items"]] == [case["id"]]
+
+
+async def test_absences_that_run_backwards_or_start_together_are_refused(api: Api) -> None:
+    http, party = api.http, api.party()
+    start = today().isoformat()
+    backwards = [{"from": start, "to": (today() - timedelta(days=1)).isoformat()}]
+    twice = [{"from": start, "to": start}, {"from": start, "to": start}]
+
+    for absences in (backwards, twice):
+        response = await http.put(
+            f"/v1/clinicians/{party.clinician}",
+            json=clinician_body(party.practice, absences=absences),
+            headers=party.admin,
+        )
+        assert_problem(response, 422)
+    assert_problem(await http.get(f"/v1/clinicians/{party.clinician}", headers=party.admin), 404)
