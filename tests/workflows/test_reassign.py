@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.models import ConsultationView, ReassignCommand, Refusal, ReplyCommand, Role, Status
@@ -18,25 +15,12 @@ from tests.support import (
     SUBSTITUTE,
     content,
     new_start,
-    running_worker,
-    seed_directory,
     start,
 )
+from tests.workflows.test_refusals import refusal_type, task_queue
 from workflows.econsultation import EConsultation
 
-
-@pytest.fixture(scope="module")
-async def task_queue(
-    dev_env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
-) -> AsyncIterator[str]:
-    await seed_directory(sessions)
-    async with running_worker(dev_env.client, sqlite_url) as task_queue:
-        yield task_queue
-
-
-def _refusal(error: WorkflowUpdateFailedError) -> str | None:
-    cause = error.__cause__
-    return cause.type if isinstance(cause, ApplicationError) else None
+__all__ = ["task_queue"]  # the module's worker, shared with the refusal tests
 
 
 def _to(recipient: str) -> ReassignCommand:
@@ -61,7 +45,7 @@ async def test_a_reassign_signal_moves_the_case_and_keeps_the_deadline(
             EConsultation.reply_update,
             ReplyCommand(author_role=Role.CLINICIAN, author_id=CLINICIAN, message=content()),
         )
-    assert _refusal(former.value) == Refusal.NOT_A_PARTY
+    assert refusal_type(former.value) == Refusal.NOT_A_PARTY
     answered = await handle.execute_update(
         EConsultation.reply_update,
         ReplyCommand(author_role=Role.CLINICIAN, author_id=SUBSTITUTE, message=content()),
@@ -79,13 +63,13 @@ async def test_a_reassign_update_is_refused_outside_the_practice_or_before_submi
     await draft.execute_update(EConsultation.opened)
     with pytest.raises(WorkflowUpdateFailedError) as not_yet:
         await draft.execute_update(EConsultation.reassign_update, _to(SUBSTITUTE))
-    assert _refusal(not_yet.value) == Refusal.INVALID_TRANSITION
+    assert refusal_type(not_yet.value) == Refusal.INVALID_TRANSITION
 
     handle = await start(dev_env.client, task_queue, new_start())
     await handle.execute_update(EConsultation.opened)
     with pytest.raises(WorkflowUpdateFailedError) as stranger:
         await handle.execute_update(EConsultation.reassign_update, _to("not-in-the-directory"))
-    assert _refusal(stranger.value) == Refusal.RECIPIENT_NOT_ALLOWED
+    assert refusal_type(stranger.value) == Refusal.RECIPIENT_NOT_ALLOWED
 
     moved = await handle.execute_update(EConsultation.reassign_update, _to(SUBSTITUTE))
     assert moved.recipient_id == SUBSTITUTE
