@@ -72,6 +72,7 @@ def build_worker(
         workflows=[EConsultation],
         activities=[
             case.check_directory,
+            case.check_reassignment,
             case.record_consultation,
             case.store_message,
             journal.write_journal_entry,

@@ -10,11 +10,12 @@ from domain.models import (
     DirectoryAnswer,
     DirectoryCheck,
     MessageToStore,
+    ReassignmentCheck,
     RecordResult,
     StoredMessage,
 )
 from store.consultations import Consultations, UnknownAttachmentError
-from store.directory import Directory, RecipientRefusedError
+from store.directory import Directory, DirectoryEntry, RecipientRefusedError
 
 UNKNOWN_ATTACHMENT = "UnknownAttachment"
 
@@ -29,12 +30,28 @@ class CaseActivities:
         """Refuse a clinician who takes no e-consultations, or a recipient who may not answer."""
         try:
             recipient = await self._directory.admit_recipient(
-                check.clinician_id, check.recipient_id, check.on_day
+                check.patient_id, check.clinician_id, check.recipient_id, check.on_day
             )
         except RecipientRefusedError as refused:
             raise ApplicationError(
                 str(refused), type=refused.refusal, non_retryable=True
             ) from refused
+        return await self._answer(recipient)
+
+    @activity.defn
+    async def check_reassignment(self, check: ReassignmentCheck) -> DirectoryAnswer:
+        """Refuse a new recipient outside the practice, or one who takes no e-consultations."""
+        try:
+            recipient = await self._directory.admit_reassignment(
+                check.recipient_id, check.practice_id, check.on_day
+            )
+        except RecipientRefusedError as refused:
+            raise ApplicationError(
+                str(refused), type=refused.refusal, non_retryable=True
+            ) from refused
+        return await self._answer(recipient)
+
+    async def _answer(self, recipient: DirectoryEntry) -> DirectoryAnswer:
         return DirectoryAnswer(
             recipient_id=recipient.id,
             practice_id=recipient.practice_id,

@@ -21,7 +21,16 @@ from api.hardening import (
 )
 from api.middleware import NATIVE_TELEMETRY_OFF, ResponseMiddleware
 from api.problems import UnexpectedErrorMiddleware, install_problem_handlers, problem_responses
-from api.routes import attachments, clinicians, codec, consultations, frikort, health, inbox
+from api.routes import (
+    attachments,
+    clinicians,
+    codec,
+    consultations,
+    frikort,
+    health,
+    inbox,
+    patients,
+)
 from api.services import Services
 from infra.settings import Settings
 from store.database import create_engine, create_session_factory
@@ -93,6 +102,6 @@ def create_app(
         allow_methods=["POST"],
         allow_headers=["Authorization", "Content-Type", "X-Namespace"],
     )
-    for module in (consultations, attachments, clinicians, frikort, inbox, health, codec):
+    for module in (consultations, attachments, clinicians, frikort, inbox, patients, health, codec):
         app.include_router(module.router)
     return app

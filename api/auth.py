@@ -17,6 +17,7 @@ from api.problems import Problem
 from infra.settings import Settings
 
 HPR_CLAIM = "helseid://claims/hpr/hpr_number"
+PRACTICE_CLAIM = "econsult:practice_id"
 MAX_ACTOR_ID = 64
 # RFC 7518 section 3.2: an HS256 key at least as long as the hash output.
 MIN_HS256_SECRET_BYTES = 32
@@ -43,6 +44,7 @@ def require_auth_settings(settings: Settings) -> None:
 class Scope(StrEnum):
     SERVICE = "econsult:service"
     CLINICIAN = "econsult:clinician"
+    PRACTICE = "econsult:practice"
     ADMIN = "econsult:admin"
 
 
@@ -51,12 +53,14 @@ class Role(StrEnum):
 
     SERVICE = "service"
     CLINICIAN = "clinician"
+    PRACTICE = "practice"
     ADMIN = "admin"
 
 
 _ROLE_OF_SCOPE = {
     Scope.SERVICE: Role.SERVICE,
     Scope.CLINICIAN: Role.CLINICIAN,
+    Scope.PRACTICE: Role.PRACTICE,
     Scope.ADMIN: Role.ADMIN,
 }
 
@@ -69,6 +73,8 @@ class Caller:
     scopes: frozenset[str]
     hpr_number: str | None
     role: Role
+    # A practice administrator's practice (claim econsult:practice_id).
+    practice_id: str | None = None
 
     @property
     def actor_id(self) -> str:
@@ -139,13 +145,21 @@ def _caller(claims: dict[str, Any], allowed: tuple[Scope, ...]) -> Caller:
     hpr_number = str(hpr) if isinstance(hpr, str | int) and str(hpr) else None
     if role == Role.CLINICIAN and hpr_number is None:
         raise Problem(403, f"a clinician token must carry the claim {HPR_CLAIM}")
+    practice = claims.get(PRACTICE_CLAIM)
+    practice_id = str(practice) if isinstance(practice, str | int) and str(practice) else None
+    if role == Role.PRACTICE and (practice_id is None or len(practice_id) > MAX_ACTOR_ID):
+        raise Problem(403, f"a practice token must carry the claim {PRACTICE_CLAIM}")
     subject = str(claims.get("sub") or claims.get("client_id") or "")
     if not subject and hpr_number is None:
         raise unauthorized("the token names no subject")
     if len(subject) > MAX_ACTOR_ID or len(hpr_number or "") > MAX_ACTOR_ID:
         raise unauthorized("the token subject is too long")
     return Caller(
-        subject=subject or str(hpr_number), scopes=scopes, hpr_number=hpr_number, role=role
+        subject=subject or str(hpr_number),
+        scopes=scopes,
+        hpr_number=hpr_number,
+        role=role,
+        practice_id=practice_id,
     )
 
 
@@ -169,5 +183,6 @@ def require(*allowed: Scope) -> Callable[..., Awaitable[Caller]]:
 ServiceCaller = Annotated[Caller, Depends(require(Scope.SERVICE))]
 ClinicianCaller = Annotated[Caller, Depends(require(Scope.CLINICIAN))]
 AdminCaller = Annotated[Caller, Depends(require(Scope.ADMIN))]
+PracticeCaller = Annotated[Caller, Depends(require(Scope.PRACTICE, Scope.ADMIN))]
 PartyCaller = Annotated[Caller, Depends(require(Scope.SERVICE, Scope.CLINICIAN))]
 DirectoryReader = Annotated[Caller, Depends(require(Scope.SERVICE, Scope.CLINICIAN, Scope.ADMIN))]

@@ -27,6 +27,7 @@ from domain.models import (
     ConsultationStart,
     ConsultationView,
     Model,
+    ReassignCommand,
     Refusal,
     ReplyCommand,
     SubmitCommand,
@@ -45,6 +46,8 @@ _STATUS_OF_REFUSAL = {
     Refusal.COPAYMENT_NOT_ACCEPTED: 422,
     Refusal.CLINICIAN_UNAVAILABLE: 422,
     Refusal.RECIPIENT_NOT_ALLOWED: 422,
+    Refusal.NO_RELATION: 422,
+    Refusal.REPRESENTATIVE_NOT_ALLOWED: 422,
     UNKNOWN_ATTACHMENT: 422,
     # The server's answer when the case finished while the update was in flight.
     "AcceptedUpdateCompletedWorkflow": 409,
@@ -147,6 +150,9 @@ class ConsultationCommands:
 
     async def withdraw(self, consultation_id: str, command: WithdrawCommand) -> ConsultationView:
         return await self._update(consultation_id, "withdraw", command)
+
+    async def reassign(self, consultation_id: str, command: ReassignCommand) -> ConsultationView:
+        return await self._update(consultation_id, "reassign", command)
 
     async def _update(self, consultation_id: str, update: str, command: Model) -> ConsultationView:
         client = await self._temporal.client()

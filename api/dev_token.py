@@ -12,7 +12,7 @@ import time
 
 import jwt
 
-from api.auth import HPR_CLAIM, Scope
+from api.auth import HPR_CLAIM, PRACTICE_CLAIM, Scope
 from infra.dev import DEV_AUTH_SECRET_FILE
 from infra.settings import get_settings
 
@@ -30,7 +30,7 @@ def signing_secret() -> str:
     )
 
 
-def mint(role: str, subject: str, hpr_number: str | None) -> str:
+def mint(role: str, subject: str, hpr_number: str | None, practice_id: str | None = None) -> str:
     settings = get_settings()
     claims: dict[str, object] = {
         "sub": subject,
@@ -40,16 +40,19 @@ def mint(role: str, subject: str, hpr_number: str | None) -> str:
     }
     if hpr_number:
         claims[HPR_CLAIM] = hpr_number
+    if practice_id:
+        claims[PRACTICE_CLAIM] = practice_id
     return jwt.encode(claims, signing_secret(), algorithm="HS256")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("role", choices=["service", "clinician", "admin"])
+    parser.add_argument("role", choices=["service", "clinician", "practice", "admin"])
     parser.add_argument("--sub", default="dev-portal")
     parser.add_argument("--hpr", help="HPR number of the clinician (role clinician)")
+    parser.add_argument("--practice", help="the administrator's practice id (role practice)")
     args = parser.parse_args()
-    print(mint(args.role, args.sub, args.hpr))
+    print(mint(args.role, args.sub, args.hpr, args.practice))
 
 
 if __name__ == "__main__":

@@ -22,9 +22,12 @@ from domain.models import (
     CopaymentStatus,
     Identifier,
     MessageBody,
+    RepresentativeRelation,
     Status,
 )
+from store.directory import RelationKind
 from store.queries import ConsultationDetail, ConsultationSummary
+from store.recipients import Recipient
 
 
 class Strict(BaseModel):
@@ -68,6 +71,13 @@ class CreateConsultation(Strict):
     recipient_id: Identifier | None = None
     copayment_accepted: StrictBool
     message: MessageIn | None = None
+    representative: RepresentativeIn | None = None
+
+
+class PatientMessageIn(MessageIn):
+    """A patient's message (submit, follow-up), perhaps written by a representative."""
+
+    representative: RepresentativeIn | None = None
 
 
 class ClinicianReply(MessageIn):
@@ -93,11 +103,50 @@ class ClinicianIn(Strict):
     reply_within_working_days: Annotated[int, Field(strict=True, ge=1, le=30)]
     substitute: SubstituteIn | None
     specialist_in_general_practice: StrictBool = False
+    absences: Annotated[list[AbsenceIn], Field(max_length=100)] = []
 
 
 class FrikortIn(Strict):
     valid_from: date
     valid_to: date
+
+
+# --- parties: relations, absences, representatives (requests and responses) ---
+
+
+class RelationIn(Strict):
+    kind: RelationKind
+    valid_from: date
+    valid_to: date | None = None
+
+
+class RelationOut(RelationIn):
+    patient_id: str
+    clinician_id: str
+
+
+class RecipientsOut(BaseModel):
+    """Whom the patient may write to today ("choose the right clinician")."""
+
+    patient_id: str
+    items: list[Recipient]
+
+
+class AbsenceIn(Strict):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    starts_on: date = Field(alias="from")
+    ends_on: date = Field(alias="to")
+
+
+class RepresentativeIn(Strict):
+    id: Identifier
+    relation: RepresentativeRelation
+
+
+class ReassignIn(Strict):
+    recipient_id: Identifier
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
 # --- responses -----------------------------------------------------------------------------
@@ -118,6 +167,7 @@ class MessageOut(BaseModel):
     body: str
     attachments: list[AttachmentOut]
     created_at: datetime
+    representative: RepresentativeIn | None = None
 
 
 # NOK with two decimals, as a JSON number (the store keeps the exact Decimal).
@@ -149,7 +199,12 @@ class ConsultationSummaryOut(BaseModel):
     def of(cls, summary: ConsultationSummary) -> Self:
         return cls(
             **summary.model_dump(
-                exclude={"copayment_status", "copayment_tariff", "copayment_amount_nok"}
+                exclude={
+                    "copayment_status",
+                    "copayment_tariff",
+                    "copayment_amount_nok",
+                    "practice_id",
+                }
             ),
             can_patient_reply=summary.status.lets_patient_reply,
             copayment=CopaymentOut(
@@ -174,6 +229,9 @@ class ConsultationOut(ConsultationSummaryOut):
                 body=m.body,
                 attachments=[AttachmentOut.model_validate(a.model_dump()) for a in m.attachments],
                 created_at=m.created_at,
+                representative=RepresentativeIn.model_validate(m.representative.model_dump())
+                if m.representative
+                else None,
             )
             for m in detail.messages
         ]
@@ -214,12 +272,20 @@ class ClinicianOut(BaseModel):
     substitute: SubstituteOut | None
     expected_reply_by: datetime | None
     specialist_in_general_practice: bool
+    absences: list[AbsenceIn] = []
 
 
 class FrikortOut(BaseModel):
     patient_id: str
     valid_from: date
     valid_to: date
+
+
+CreateConsultation.model_rebuild()
+PatientMessageIn.model_rebuild()
+MessageOut.model_rebuild()
+ClinicianIn.model_rebuild()
+ClinicianOut.model_rebuild()
 
 
 class HealthOut(BaseModel):

@@ -14,6 +14,7 @@ from store.access import AccessLog, IdempotencyKeys
 from store.attachments import Attachments
 from store.directory import Directory
 from store.queries import ConsultationQueries, database_answers
+from store.recipients import Recipients
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Services:
     attachments: Attachments
     access_log: AccessLog
     idempotency_keys: IdempotencyKeys
+    recipients: Recipients
 
     @classmethod
     def build(
@@ -45,6 +47,7 @@ class Services:
             attachments=Attachments(sessions),
             access_log=AccessLog(sessions),
             idempotency_keys=IdempotencyKeys(sessions),
+            recipients=Recipients(sessions),
         )
 
     async def database_answers(self) -> None:

@@ -129,6 +129,7 @@ def latency_figures(result: dict[str, Any]) -> list[Figure]:
 
 def growth_figures(result: dict[str, Any]) -> list[Figure]:
     small, large, ratio = result["rows_small"], result["rows_large"], result["ratio"]
+    recipients_large = result["recipients_ms_large"]
     return [
         Figure(
             "growth_inbox_ms_small", f"Inbox query, {small:,} rows", result["inbox_ms_small"], "ms"
@@ -138,6 +139,20 @@ def growth_figures(result: dict[str, Any]) -> list[Figure]:
         ),
         Figure(
             "growth_ratio", f"Inbox query {large:,} / {small:,}", ratio, "", "< 1.5", ratio < 1.5
+        ),
+        Figure(
+            "growth_recipients_ms_small",
+            f"Recipients query, {small:,} relations",
+            result["recipients_ms_small"],
+            "ms",
+        ),
+        Figure(
+            "growth_recipients_ms_large",
+            f"Recipients query, {large:,} relations",
+            recipients_large,
+            "ms",
+            "< 5 ms",
+            recipients_large < 5,
         ),
     ]
 

@@ -1,4 +1,5 @@
-"""Inbox query time with 10,000 and with 1,000,000 consultations in PostgreSQL (bulk-loaded)."""
+"""Inbox query time with 10,000 and with 1,000,000 consultations in PostgreSQL (bulk-loaded),
+and the recipients query with as many patient relations (bench/recipients.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from bench import recipients
 from bench.infra import BenchDatabase
 from bench.progress import progress
 from domain.models import Status
@@ -64,12 +66,19 @@ async def inbox_query_ms(url: str) -> float:
 def measure(small: int, large: int, repeats: int = 1) -> dict[str, object]:
     """Median inbox query time at each size (loaded once, queried `repeats` times)."""
     runs: dict[int, list[float]] = {}
+    recipient_runs: dict[int, list[float]] = {}
     for rows in (small, large):
         with BenchDatabase() as url:
             progress(f"growth: loading {rows:,} consultations")
             bulk_load(url, rows)
             progress(f"growth: {repeats} x {QUERIES} inbox queries at {rows:,}")
             runs[rows] = [asyncio.run(inbox_query_ms(url)) for _ in range(repeats)]
+            progress(f"growth: loading {rows:,} patient relations")
+            recipients.bulk_load(url, rows)
+            progress(f"growth: {repeats} x {recipients.QUERIES} recipients queries at {rows:,}")
+            recipient_runs[rows] = [
+                asyncio.run(recipients.recipients_query_ms(url)) for _ in range(repeats)
+            ]
     ratios = [big / little for little, big in zip(runs[small], runs[large], strict=True)]
     return {
         "rows_small": small,
@@ -78,4 +87,7 @@ def measure(small: int, large: int, repeats: int = 1) -> dict[str, object]:
         "inbox_ms_large": statistics.median(runs[large]),
         "ratio": statistics.median(runs[large]) / statistics.median(runs[small]),
         "runs": {"small_ms": runs[small], "large_ms": runs[large], "ratios": ratios},
+        "recipients_ms_small": statistics.median(recipient_runs[small]),
+        "recipients_ms_large": statistics.median(recipient_runs[large]),
+        "recipients_runs": {"small_ms": recipient_runs[small], "large_ms": recipient_runs[large]},
     }

@@ -9,7 +9,6 @@ from __future__ import annotations
 import secrets
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -127,6 +126,9 @@ def running_stack(*, workers: int = 1, skeleton: bool = True) -> Iterator[Stack]
         )
 
 
+BENCH_PATIENT = "bench-patient"
+
+
 def seed_clinician(stack: Stack, hpr: str, practice: str = "bench-practice") -> None:
     """A directory entry through the API, as an admin keeps it."""
     response = httpx.put(
@@ -143,13 +145,22 @@ def seed_clinician(stack: Stack, hpr: str, practice: str = "bench-practice") -> 
     )
     if response.status_code not in (200, 201):
         raise RuntimeError(f"seeding clinician {hpr} failed: {response.text}")
+    # The bench patient may write to the clinician: their regular GP.
+    response = httpx.put(
+        f"{stack.api_url}/v1/patients/{BENCH_PATIENT}/relations/{hpr}",
+        json={"kind": "regular_gp", "valid_from": "2000-01-01", "valid_to": None},
+        headers=stack.tokens.admin(),
+        timeout=30,
+    )
+    if response.status_code not in (200, 201):
+        raise RuntimeError(f"relating the bench patient to {hpr} failed: {response.text}")
 
 
 def consultation_body(clinician: str) -> dict[str, Any]:
     """A create with its first message, as the patient portal sends it."""
     return {
         "patient": {
-            "id": f"bench-patient-{uuid.uuid4().hex[:12]}",
+            "id": BENCH_PATIENT,
             "birth_date": "1980-05-17",
             "frikort": False,
         },

@@ -171,13 +171,18 @@ def _birthday(birth_date: date, age: int) -> date:
         return date(year, 3, 1)
 
 
+def is_under_16(birth_date: date, on_day: date) -> bool:
+    """True before the 16th birthday (co-payment exemption, and a parent may write for them)."""
+    return on_day < _birthday(birth_date, EXEMPTION_AGE)
+
+
 def exemption_reason(patient: Patient, on_day: date, *, frikort_on_day: bool = False) -> str | None:
     """Why the patient pays nothing on `on_day`, or None if they pay.
 
     `frikort_on_day` is the frikort register's answer for `on_day`; the portal's flag at
     start counts as well.
     """
-    if on_day < _birthday(patient.birth_date, EXEMPTION_AGE):
+    if is_under_16(patient.birth_date, on_day):
         return "under_16"
     if patient.frikort or frikort_on_day:
         return "frikort"

@@ -82,6 +82,8 @@ class Refusal(StrEnum):
     CLINICIAN_UNAVAILABLE = "ClinicianUnavailable"
     RECIPIENT_NOT_ALLOWED = "RecipientNotAllowed"
     NOT_A_PARTY = "NotAParty"
+    NO_RELATION = "NoRelation"
+    REPRESENTATIVE_NOT_ALLOWED = "RepresentativeNotAllowed"
 
 
 # --- parties ---------------------------------------------------------------------------
@@ -92,6 +94,19 @@ class Patient(Model):
     birth_date: date
     frikort: bool = False
     exemption: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class RepresentativeRelation(StrEnum):
+    PARENT = "parent"
+    GUARDIAN = "guardian"
+    POWER_OF_ATTORNEY = "power_of_attorney"
+
+
+class Representative(Model):
+    """Someone who writes for the patient (a parent, a guardian, a power of attorney)."""
+
+    id: Identifier
+    relation: RepresentativeRelation
 
 
 class AttachmentRef(Model):
@@ -117,6 +132,7 @@ class ConsultationStart(Model):
     copayment_accepted: bool
     message: MessageContent | None = None
     message_id: Identifier | None = None
+    representative: Representative | None = None
     # Set by the workflow itself when it continues as new; callers leave it empty.
     carried_state: ConsultationState | None = None
     # Messages per run before the workflow continues as new (bounded history on long threads).
@@ -128,6 +144,7 @@ class SubmitCommand(Model):
 
     message_id: Identifier | None = None
     message: MessageContent
+    representative: Representative | None = None
 
 
 class ReplyCommand(Model):
@@ -139,6 +156,8 @@ class ReplyCommand(Model):
     message: MessageContent
     billable: bool = True
     close: bool = False
+    # A patient's follow-up written by someone on the patient's behalf.
+    representative: Representative | None = None
 
 
 class CloseCommand(Model):
@@ -154,6 +173,15 @@ class WithdrawCommand(Model):
     """`withdraw`: the patient takes the question back before any clinician reply."""
 
     patient_id: Identifier
+
+
+class ReassignCommand(Model):
+    """`reassign`: the practice hands the open case to another clinician; the deadline is kept."""
+
+    recipient_id: Identifier
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    # Who reassigns (a practice administrator's or an admin's subject): journaled.
+    by: Identifier
 
 
 class CopaymentOutcome(Model):
@@ -222,6 +250,14 @@ class DirectoryCheck(Model):
     clinician_id: str
     recipient_id: str
     on_day: date
+    # None only in histories recorded before relations existed.
+    patient_id: str | None = None
+
+
+class ReassignmentCheck(Model):
+    recipient_id: str
+    practice_id: str
+    on_day: date
 
 
 class DirectoryAnswer(Model):
@@ -261,6 +297,7 @@ class MessageToStore(Model):
     author_id: str
     content: MessageContent
     created_at: datetime
+    representative: Representative | None = None
 
 
 class StoredMessage(Model):
@@ -273,6 +310,7 @@ class JournalEntryKind(StrEnum):
     CLOSE = "close"
     WITHDRAW = "withdraw"
     AUTO_CLOSE = "auto_close"
+    REASSIGN = "reassign"
 
 
 class JournalEntryInput(Model):
@@ -320,6 +358,7 @@ class NotificationEvent(StrEnum):
     ANSWER_LATE = "answer_late"
     WITHDRAWN = "withdrawn"
     CLOSED = "closed"
+    REASSIGNED = "reassigned"
 
 
 class NotificationInput(Model):

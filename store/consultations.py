@@ -52,6 +52,8 @@ class Consultations:
                     "body": message.content.body,
                     "attachment_ids": attachment_ids,
                     "created_at": message.created_at,
+                    "representative_id": rep.id if (rep := message.representative) else None,
+                    "representative_relation": rep.relation.value if rep else None,
                 },
                 ["id"],
             )

@@ -1,15 +1,19 @@
-"""The clinician directory: who accepts e-consultations, their substitute, practice closed days."""
+"""The clinician directory: who accepts e-consultations, their substitute, practice closed days.
+
+Also the parties: which patient may write to which clinician (relations), and absences.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
 
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.models import Refusal
-from store.tables import Clinician, PracticeClosedDay
+from store.tables import Clinician, ClinicianAbsence, PatientRelation, PracticeClosedDay
 
 
 class Substitute(BaseModel):
@@ -21,6 +25,11 @@ class Substitute(BaseModel):
         return self.valid_from <= day <= self.valid_to
 
 
+class Absence(BaseModel):
+    starts_on: date
+    ends_on: date
+
+
 class DirectoryEntry(BaseModel):
     id: str
     name: str
@@ -29,9 +38,36 @@ class DirectoryEntry(BaseModel):
     reply_within_working_days: int = Field(default=5, ge=1, le=30)
     substitute: Substitute | None = None
     specialist_in_general_practice: bool = False
+    absences: list[Absence] = []
 
     def active_substitute(self, day: date) -> Substitute | None:
         return self.substitute if self.substitute and self.substitute.active_on(day) else None
+
+    def back_on(self, day: date) -> date | None:
+        """The first day after the absence covering `day` (back-to-back absences joined)."""
+        back = None
+        probe = day
+        while covering := next(
+            (a for a in self.absences if a.starts_on <= probe <= a.ends_on), None
+        ):
+            back = probe = covering.ends_on + timedelta(days=1)
+        return back
+
+
+class RelationKind(StrEnum):
+    REGULAR_GP = "regular_gp"
+    TREATMENT = "treatment"
+
+
+class Relation(BaseModel):
+    patient_id: str
+    clinician_id: str
+    kind: RelationKind
+    valid_from: date
+    valid_to: date | None = None
+
+    def active_on(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
 
 
 class RecipientRefusedError(ValueError):
@@ -42,7 +78,7 @@ class RecipientRefusedError(ValueError):
         self.refusal = refusal
 
 
-def _entry(row: Clinician) -> DirectoryEntry:
+def _entry(row: Clinician, absences: list[Absence]) -> DirectoryEntry:
     substitute = None
     if row.substitute_id and row.substitute_valid_from and row.substitute_valid_to:
         substitute = Substitute(
@@ -58,7 +94,23 @@ def _entry(row: Clinician) -> DirectoryEntry:
         reply_within_working_days=row.reply_within_working_days,
         substitute=substitute,
         specialist_in_general_practice=row.specialist_in_general_practice,
+        absences=absences,
     )
+
+
+def _can_receive(entry: DirectoryEntry, day: date) -> DirectoryEntry:
+    if not entry.accepts_econsultations:
+        raise RecipientRefusedError(
+            Refusal.CLINICIAN_UNAVAILABLE,
+            f"clinician {entry.id} does not accept e-consultations",
+        )
+    back = entry.back_on(day)
+    if back is not None:
+        raise RecipientRefusedError(
+            Refusal.CLINICIAN_UNAVAILABLE,
+            f"clinician {entry.id} is absent and back on {back.isoformat()}",
+        )
+    return entry
 
 
 class Directory:
@@ -68,7 +120,16 @@ class Directory:
     async def get(self, clinician_id: str) -> DirectoryEntry | None:
         async with self._sessions() as session:
             row = await session.get(Clinician, clinician_id)
-            return _entry(row) if row else None
+            if row is None:
+                return None
+            absences = await session.scalars(
+                select(ClinicianAbsence)
+                .where(ClinicianAbsence.clinician_id == clinician_id)
+                .order_by(ClinicianAbsence.starts_on)
+            )
+            return _entry(
+                row, [Absence(starts_on=a.starts_on, ends_on=a.ends_on) for a in absences]
+            )
 
     async def put(self, entry: DirectoryEntry) -> None:
         substitute = entry.substitute
@@ -86,17 +147,28 @@ class Directory:
             row.substitute_valid_to = substitute.valid_to if substitute else None
             row.specialist_in_general_practice = entry.specialist_in_general_practice
             row.updated_at = datetime.now(UTC)
+            await session.execute(
+                delete(ClinicianAbsence).where(ClinicianAbsence.clinician_id == entry.id)
+            )
+            session.add_all(
+                ClinicianAbsence(clinician_id=entry.id, starts_on=a.starts_on, ends_on=a.ends_on)
+                for a in entry.absences
+            )
 
     async def admit_recipient(
-        self, clinician_id: str, recipient_id: str | None, day: date
+        self, patient_id: str | None, clinician_id: str, recipient_id: str | None, day: date
     ) -> DirectoryEntry:
         """The one rule for who may receive a consultation (API at create, workflow at start).
 
-        The clinician, or their substitute active on `day`; when a substitute is active the
-        patient must say whom they chose. Both must accept e-consultations.
+        The patient has an active relation with the clinician on `day`; the recipient is the
+        clinician, or their substitute active on `day` (when one is active the patient must say
+        whom they chose); the recipient accepts e-consultations and is not absent. A start
+        recorded before relations existed carries no patient id and skips the relation.
         """
+        if patient_id is not None:
+            await self._require_relation(patient_id, clinician_id, day)
         clinician = await self.get(clinician_id)
-        if clinician is None or not clinician.accepts_econsultations:
+        if clinician is None:
             raise RecipientRefusedError(
                 Refusal.CLINICIAN_UNAVAILABLE,
                 f"clinician {clinician_id} does not accept e-consultations",
@@ -109,19 +181,82 @@ class Directory:
                 "or the substitute",
             )
         if recipient_id is None or recipient_id == clinician.id:
-            return clinician
+            return _can_receive(clinician, day)
         if substitute is None or recipient_id != substitute.clinician_id:
             raise RecipientRefusedError(
                 Refusal.RECIPIENT_NOT_ALLOWED,
                 "recipient_id must be the clinician or their active substitute",
             )
         found = await self.get(substitute.clinician_id)
-        if found is None or not found.accepts_econsultations:
+        if found is None:
             raise RecipientRefusedError(
                 Refusal.CLINICIAN_UNAVAILABLE,
                 f"substitute {substitute.clinician_id} does not accept e-consultations",
             )
-        return found
+        return _can_receive(found, day)
+
+    async def admit_reassignment(
+        self, recipient_id: str, practice_id: str, day: date
+    ) -> DirectoryEntry:
+        """The one rule for a new recipient: same practice, accepts, not absent on `day`."""
+        found = await self.get(recipient_id)
+        if found is None or found.practice_id != practice_id:
+            raise RecipientRefusedError(
+                Refusal.RECIPIENT_NOT_ALLOWED,
+                f"clinician {recipient_id} is not in practice {practice_id}",
+            )
+        return _can_receive(found, day)
+
+    async def _require_relation(self, patient_id: str, clinician_id: str, day: date) -> None:
+        relation = await self.relation(patient_id, clinician_id)
+        if relation is not None and relation.active_on(day):
+            return
+        detail = f"the patient has no relation with clinician {clinician_id} on {day.isoformat()}"
+        if relation is not None and relation.valid_to is not None and relation.valid_to < day:
+            detail = (
+                f"the patient's relation with clinician {clinician_id} ended on "
+                f"{relation.valid_to.isoformat()}"
+            )
+        raise RecipientRefusedError(Refusal.NO_RELATION, detail)
+
+    # --- relations ---
+
+    async def relation(self, patient_id: str, clinician_id: str) -> Relation | None:
+        async with self._sessions() as session:
+            row = await session.get(PatientRelation, (patient_id, clinician_id))
+            return Relation.model_validate(row, from_attributes=True) if row else None
+
+    async def put_relation(self, relation: Relation) -> bool:
+        """Record (or replace) a relation; True when it is new."""
+        async with self._sessions.begin() as session:
+            key = (relation.patient_id, relation.clinician_id)
+            row = await session.get(PatientRelation, key)
+            created = row is None
+            if row is None:
+                row = PatientRelation(patient_id=key[0], clinician_id=key[1])
+                session.add(row)
+            row.kind = relation.kind.value
+            row.valid_from = relation.valid_from
+            row.valid_to = relation.valid_to
+            row.updated_at = datetime.now(UTC)
+            return created
+
+    async def end_relation(self, patient_id: str, clinician_id: str, day: date) -> bool:
+        """End a relation before `day` (kept for the record); False when there is none.
+
+        A relation that had not begun before `day` is removed. Open consultations stay as they are.
+        """
+        async with self._sessions.begin() as session:
+            row = await session.get(PatientRelation, (patient_id, clinician_id))
+            if row is None:
+                return False
+            last_day = day - timedelta(days=1)
+            if row.valid_from > last_day:
+                await session.delete(row)
+            elif row.valid_to is None or row.valid_to > last_day:
+                row.valid_to = last_day
+                row.updated_at = datetime.now(UTC)
+            return True
 
     async def closed_days(self, practice_id: str) -> list[date]:
         async with self._sessions() as session:

@@ -13,7 +13,13 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, and_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.models import CloseReason, CopaymentStatus, Status
+from domain.models import (
+    CloseReason,
+    CopaymentStatus,
+    Representative,
+    RepresentativeRelation,
+    Status,
+)
 from store.attachments import AttachmentInfo, Attachments
 from store.tables import Consultation, Message
 
@@ -27,6 +33,7 @@ class ConsultationSummary(BaseModel):
     patient_id: str
     clinician_id: str
     recipient_id: str
+    practice_id: str
     created_at: datetime
     submitted_at: datetime | None
     reply_due_at: datetime | None
@@ -45,6 +52,7 @@ class MessageView(BaseModel):
     body: str
     attachments: list[AttachmentInfo]
     created_at: datetime
+    representative: Representative | None = None
 
 
 class ConsultationDetail(BaseModel):
@@ -106,6 +114,12 @@ class ConsultationQueries:
                     body=m.body,
                     attachments=[infos[a] for a in m.attachment_ids if a in infos],
                     created_at=m.created_at,
+                    representative=Representative(
+                        id=m.representative_id,
+                        relation=RepresentativeRelation(m.representative_relation),
+                    )
+                    if m.representative_id and m.representative_relation
+                    else None,
                 )
                 for m in messages
             ],

@@ -79,6 +79,31 @@ class Clinician(Base):
     updated_at: Mapped[datetime]
 
 
+# --- parties: relations and absences ---
+
+
+class PatientRelation(Base):
+    """Whom a patient may write to: their regular GP or a treating clinician, between dates."""
+
+    __tablename__ = "patient_relations"
+
+    # The primary key leads with the patient: the recipients query reads one index range.
+    patient_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    clinician_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date, nullable=True)
+    updated_at: Mapped[datetime]
+
+
+class ClinicianAbsence(Base):
+    __tablename__ = "clinician_absences"
+
+    clinician_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    starts_on: Mapped[date] = mapped_column(Date, primary_key=True)
+    ends_on: Mapped[date] = mapped_column(Date)
+
+
 class PracticeClosedDay(Base):
     __tablename__ = "practice_closed_days"
 
@@ -142,6 +167,9 @@ class Message(Base):
     body: Mapped[str] = mapped_column(Text)
     attachment_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime]
+    # Set when someone wrote on the patient's behalf.
+    representative_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    representative_relation: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
     __table_args__ = (Index("ix_messages_thread", "consultation_id", "created_at"),)
 
@@ -202,7 +230,8 @@ class Charge(Base):
     reason: Mapped[str | None] = mapped_column(String(200))
     replied_at: Mapped[datetime]
     recorded_at: Mapped[datetime]
-    # The clinician who replied and whether their specialist rate applied (null: before 0003).
+    # The clinician who replied, who is billed (after a reassignment: the new recipient), and
+    # whether their specialist rate applied (null: settled before 0003).
     billed_clinician_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     specialist_rate: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 

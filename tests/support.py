@@ -21,7 +21,7 @@ from domain.models import (
     consultation_workflow_id,
 )
 from infra.settings import Settings
-from store.directory import Directory, DirectoryEntry, Substitute
+from store.directory import Directory, DirectoryEntry, Relation, RelationKind, Substitute
 from store.tables import Charge, JournalEntry, Message, Notification
 from worker import build_worker
 from workflows.econsultation import EConsultation
@@ -29,6 +29,8 @@ from workflows.econsultation import EConsultation
 CLINICIAN = "9100001"
 SUBSTITUTE = "9100002"
 PRACTICE = "practice-1"
+# new_start's patient, whose regular GP seed_directory registers as CLINICIAN.
+PATIENT = "patient-1"
 
 
 async def seed_directory(
@@ -54,6 +56,21 @@ async def seed_directory(
             substitute=substitute,
         )
     )
+    await relate(sessions, PATIENT, CLINICIAN)
+
+
+async def relate(
+    sessions: async_sessionmaker[AsyncSession],
+    patient_id: str,
+    clinician_id: str,
+    kind: RelationKind = RelationKind.REGULAR_GP,
+) -> None:
+    """An open-ended relation since long ago: the patient may write to the clinician."""
+    await Directory(sessions).put_relation(
+        Relation(
+            patient_id=patient_id, clinician_id=clinician_id, kind=kind, valid_from=date(2000, 1, 1)
+        )
+    )
 
 
 def new_start(
@@ -61,7 +78,7 @@ def new_start(
 ) -> ConsultationStart:
     fields: dict[str, Any] = {
         "consultation_id": uuid.uuid4().hex,
-        "patient": Patient(id=f"patient-{uuid.uuid4().hex[:8]}", birth_date=date(1980, 5, 17)),
+        "patient": Patient(id=PATIENT, birth_date=date(1980, 5, 17)),
         "clinician_id": CLINICIAN,
         "recipient_id": CLINICIAN,
         "copayment_accepted": True,

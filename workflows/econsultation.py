@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         ConsultationView,
         CopaymentOutcome,
         CopaymentStatus,
+        DirectoryAnswer,
         DirectoryCheck,
         FrikortQuestion,
         JournalEntryInput,
@@ -44,14 +45,18 @@ with workflow.unsafe.imports_passed_through():
         MessageToStore,
         NotificationEvent,
         NotificationInput,
+        ReassignCommand,
+        ReassignmentCheck,
         Refusal,
         ReplyCommand,
+        Representative,
         Role,
         SettleCopayment,
         Status,
         SubmitCommand,
         WithdrawCommand,
     )
+    from domain.representatives import on_behalf_text, representative_refusal
     from domain.working_days import oslo_day, reminder_at, reply_due_at
     from workflows import search_attributes as sa
 
@@ -162,27 +167,25 @@ class EConsultation:
                 type=Refusal.COPAYMENT_NOT_ACCEPTED,
                 non_retryable=True,
             )
-        try:
-            directory = await self._case_store(
-                CaseActivities.check_directory,
-                DirectoryCheck(
-                    clinician_id=start.clinician_id,
-                    recipient_id=start.recipient_id,
-                    on_day=oslo_day(self.state.created_at),
-                ),
-            )
-        except ActivityError as error:
-            # Fail the workflow with the directory's own refusal, not a wrapped activity error.
-            if isinstance(error.cause, ApplicationError):
-                raise error.cause from None
-            raise
+        self._check_representative(start.representative)
+        directory = await self._directory_answer(
+            CaseActivities.check_directory,
+            DirectoryCheck(
+                patient_id=start.patient.id,
+                clinician_id=start.clinician_id,
+                recipient_id=start.recipient_id,
+                on_day=oslo_day(self.state.created_at),
+            ),
+        )
         self.state.practice_id = directory.practice_id
         self.state.reply_within_working_days = directory.reply_within_working_days
         self.state.closed_days = directory.closed_days
         async with self._lock:
             await self._record_change()
             if start.message is not None:
-                await self._patient_writes(start.message_id, start.message, first=True)
+                await self._patient_writes(
+                    start.message_id, start.message, first=True, representative=start.representative
+                )
             # Only now do validators judge by the stored status, and handlers take their turn.
             self._opened = True
 
@@ -200,7 +203,12 @@ class EConsultation:
         async with self._turn():
             self._check_submit(command)
             if not self._is_duplicate(command.message_id):
-                await self._patient_writes(command.message_id, command.message, first=True)
+                await self._patient_writes(
+                    command.message_id,
+                    command.message,
+                    first=True,
+                    representative=command.representative,
+                )
         return self.view()
 
     @submit_update.validator
@@ -209,6 +217,7 @@ class EConsultation:
             return
         if self._status != Status.DRAFT:
             raise refuse(f"submit is not allowed in status {self._status}")
+        self._check_representative(command.representative)
 
     @workflow.signal(name="reply")
     async def reply(self, command: ReplyCommand) -> None:
@@ -224,7 +233,12 @@ class EConsultation:
             if self._is_duplicate(command.message_id):
                 return self.view()
             if command.author_role == Role.PATIENT:
-                await self._patient_writes(command.message_id, command.message, first=False)
+                await self._patient_writes(
+                    command.message_id,
+                    command.message,
+                    first=False,
+                    representative=command.representative,
+                )
             elif command.close:
                 await self._close_by_clinician(
                     CloseCommand(
@@ -247,10 +261,13 @@ class EConsultation:
             self._check_clinician(command.author_id)
             if status not in OPEN_AFTER_SUBMIT:
                 raise refuse(f"the clinician cannot reply in status {status}")
+            if command.representative is not None:
+                raise self._representative_refused("only the patient's side writes through one")
         elif command.author_role == Role.PATIENT:
             self._check_patient(command.author_id)
             if status != Status.AWAITING_PATIENT:
                 raise refuse(f"the patient cannot reply in status {status}")
+            self._check_representative(command.representative)
         else:
             raise refuse("only the patient and the clinician write messages")
 
@@ -294,6 +311,26 @@ class EConsultation:
         if self._status != Status.AWAITING_CLINICIAN or self.state.clinician_has_replied:
             raise refuse("withdraw is only allowed before any clinician reply")
 
+    @workflow.signal(name="reassign")
+    async def reassign(self, command: ReassignCommand) -> None:
+        await self._refusals_logged(self._reassign(command))
+
+    @workflow.update(name="reassign")
+    async def reassign_update(self, command: ReassignCommand) -> ConsultationView:
+        return await self._reassign(command)
+
+    async def _reassign(self, command: ReassignCommand) -> ConsultationView:
+        async with self._turn():
+            self._check_reassign(command)
+            if command.recipient_id != self.state.recipient_id:
+                await self._hand_over(command)
+        return self.view()
+
+    @reassign_update.validator
+    def _check_reassign(self, command: ReassignCommand) -> None:
+        if self._status not in OPEN_AFTER_SUBMIT:
+            raise refuse(f"reassign is not allowed in status {self._status}")
+
     @workflow.update(name="opened")
     async def opened(self) -> ConsultationView:
         """Answers once the start checks passed and the case (and any first message) is stored.
@@ -329,11 +366,18 @@ class EConsultation:
     # --- the effects of each event --------------------------------------------------------
 
     async def _patient_writes(
-        self, message_id: str | None, content: MessageContent, *, first: bool
+        self,
+        message_id: str | None,
+        content: MessageContent,
+        *,
+        first: bool,
+        representative: Representative | None = None,
     ) -> None:
         """submit, or a follow-up: store, journal, fresh deadline, the clinician is told."""
         s = self.state
-        message_id = await self._store_and_journal(message_id, Role.PATIENT, s.patient.id, content)
+        message_id = await self._store_and_journal(
+            message_id, Role.PATIENT, s.patient.id, content, representative
+        )
         now = workflow.now()
         if first:
             s.submitted_at = now
@@ -373,6 +417,31 @@ class EConsultation:
         )
         await self._finish(Status.CLOSED, CloseReason.CLINICIAN)
         self._notify(Audience.PATIENT, NotificationEvent.CLOSED)
+
+    async def _hand_over(self, command: ReassignCommand) -> None:
+        """reassign: the practice's other clinician answers from now on; the deadline is kept."""
+        s = self.state
+        directory = await self._directory_answer(
+            CaseActivities.check_reassignment,
+            ReassignmentCheck(
+                recipient_id=command.recipient_id,
+                practice_id=s.practice_id,
+                on_day=oslo_day(workflow.now()),
+            ),
+        )
+        former, s.recipient_id = s.recipient_id, directory.recipient_id
+        # Later patient messages get the new recipient's reply time; this deadline stays.
+        s.reply_within_working_days = directory.reply_within_working_days
+        await self._journal(
+            f"reassign:{s.consultation_id}:{s.revision}",
+            JournalEntryKind.REASSIGN,
+            Role.SYSTEM,
+            command.by,
+            f"E-consultation reassigned by {command.by} from clinician {former} to clinician "
+            f"{s.recipient_id}. Reason: {command.reason}",
+        )
+        await self._record_change()
+        self._notify(Audience.CLINICIAN, NotificationEvent.REASSIGNED)
 
     async def _withdraw_before_reply(self) -> None:
         s = self.state
@@ -498,11 +567,27 @@ class EConsultation:
         if patient_id != self.state.patient.id:
             raise ApplicationError("not the patient of this consultation", type=Refusal.NOT_A_PARTY)
 
+    def _check_representative(self, representative: Representative | None) -> None:
+        refusal = representative_refusal(
+            self.state.patient, representative, oslo_day(workflow.now())
+        )
+        if refusal is not None:
+            raise self._representative_refused(refusal)
+
+    @staticmethod
+    def _representative_refused(reason: str) -> ApplicationError:
+        return ApplicationError(reason, type=Refusal.REPRESENTATIVE_NOT_ALLOWED, non_retryable=True)
+
     def _is_duplicate(self, message_id: str | None) -> bool:
         return message_id is not None and message_id in self.state.seen_message_ids
 
     async def _store_and_journal(
-        self, message_id: str | None, role: Role, author_id: str, content: MessageContent
+        self,
+        message_id: str | None,
+        role: Role,
+        author_id: str,
+        content: MessageContent,
+        representative: Representative | None = None,
     ) -> str:
         s = self.state
         message_id = message_id or str(workflow.uuid4())
@@ -516,6 +601,7 @@ class EConsultation:
                     author_id=author_id,
                     content=content,
                     created_at=workflow.now(),
+                    representative=representative,
                 ),
             )
         except ActivityError as error:
@@ -526,12 +612,13 @@ class EConsultation:
         s.seen_message_ids.append(message_id)
         s.message_count += 1
         self._messages_this_run += 1
+        # Written on the patient's behalf: the representative is the entry's author.
         await self._journal(
             f"message:{message_id}",
             JournalEntryKind.MESSAGE,
             role,
-            author_id,
-            content.body,
+            representative.id if representative else author_id,
+            on_behalf_text(s.patient.id, representative, content.body),
             [a.id for a in content.attachments],
         )
         return message_id
@@ -711,6 +798,17 @@ class EConsultation:
             start_to_close_timeout=STORE_TIMEOUT,
             retry_policy=STORE_RETRY,
         )
+
+    async def _directory_answer(
+        self, check: Callable[[Any, In], Awaitable[DirectoryAnswer]], argument: In
+    ) -> DirectoryAnswer:
+        try:
+            return await self._case_store(check, argument)
+        except ActivityError as error:
+            # Refuse with the directory's own refusal, not a wrapped activity error.
+            if isinstance(error.cause, ApplicationError):
+                raise error.cause from None
+            raise
 
     async def _settle_in_flight_work(self) -> None:
         """Before completing or continuing as new: no handler running, no delivery in flight.

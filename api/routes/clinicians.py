@@ -9,11 +9,11 @@ from fastapi import APIRouter, Path, Response
 
 from api.auth import AdminCaller, DirectoryReader
 from api.problems import AUTHENTICATED, invalid, not_found, problem_responses
-from api.schemas import ClinicianIn, ClinicianOut, SubstituteOut
+from api.schemas import AbsenceIn, ClinicianIn, ClinicianOut, SubstituteOut
 from api.services import Deps, Services
 from domain.models import Identifier
 from domain.working_days import oslo_day, reply_due_at
-from store.directory import DirectoryEntry, Substitute
+from store.directory import Absence, DirectoryEntry, Substitute
 
 router = APIRouter(
     prefix="/v1/clinicians", tags=["clinicians"], responses=problem_responses(*AUTHENTICATED, 404)
@@ -47,6 +47,7 @@ async def _shown(services: Services, entry: DirectoryEntry) -> ClinicianOut:
         substitute=substitute,
         expected_reply_by=expected,
         specialist_in_general_practice=entry.specialist_in_general_practice,
+        absences=[AbsenceIn.model_validate(a.model_dump()) for a in entry.absences],
     )
 
 
@@ -83,6 +84,10 @@ async def put_clinician(
         if await services.directory.get(body.substitute.clinician_id) is None:
             raise invalid(f"substitute {body.substitute.clinician_id} is not in the directory")
         substitute = Substitute.model_validate(body.substitute.model_dump())
+    if any(a.starts_on > a.ends_on for a in body.absences):
+        raise invalid("an absence's from must not be after its to")
+    if len({a.starts_on for a in body.absences}) != len(body.absences):
+        raise invalid("two absences start on the same day")
     existed = await services.directory.get(clinician_id) is not None
     entry = DirectoryEntry(
         id=clinician_id,
@@ -92,6 +97,7 @@ async def put_clinician(
         reply_within_working_days=body.reply_within_working_days,
         substitute=substitute,
         specialist_in_general_practice=body.specialist_in_general_practice,
+        absences=[Absence.model_validate(a.model_dump()) for a in body.absences],
     )
     await services.directory.put(entry)
     response.status_code = 200 if existed else 201

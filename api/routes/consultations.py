@@ -10,7 +10,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path
 
-from api.auth import Caller, ClinicianCaller, PartyCaller, ServiceCaller
+from api.auth import Caller, ClinicianCaller, PartyCaller, PracticeCaller, ServiceCaller
+from api.auth import Role as CallerRole
 from api.problems import AUTHENTICATED, Problem, invalid, not_found, problem_responses
 from api.schemas import (
     AccessLogEntryOut,
@@ -20,6 +21,9 @@ from api.schemas import (
     ConsultationOut,
     CreateConsultation,
     MessageIn,
+    PatientMessageIn,
+    ReassignIn,
+    RepresentativeIn,
 )
 from api.services import Deps, Services
 from domain.models import (
@@ -29,11 +33,14 @@ from domain.models import (
     Identifier,
     MessageContent,
     Patient,
+    ReassignCommand,
     ReplyCommand,
+    Representative,
     Role,
     SubmitCommand,
     WithdrawCommand,
 )
+from domain.representatives import representative_refusal
 from domain.working_days import oslo_day
 from store.access import ClaimedKey
 from store.directory import Directory, RecipientRefusedError
@@ -67,6 +74,7 @@ _NEXT = {
         ("Withdraw", "~1withdraw", "post"),
         ("ClinicianReply", "~1replies", "post"),
         ("Close", "~1close", "post"),
+        ("Reassign", "~1reassign", "post"),
     )
 }
 
@@ -122,7 +130,9 @@ async def _content(services: Services, caller: Caller, message: MessageIn) -> Me
 async def _recipient(directory: Directory, body: CreateConsultation, today: date) -> str:
     """The clinician, or their active substitute when the patient chose them (SPEC section 1)."""
     try:
-        entry = await directory.admit_recipient(body.clinician_id, body.recipient_id, today)
+        entry = await directory.admit_recipient(
+            body.patient.id, body.clinician_id, body.recipient_id, today
+        )
     except RecipientRefusedError as refused:
         raise invalid(str(refused)) from refused
     return entry.id
@@ -192,27 +202,39 @@ async def _admitted_start(
     """Everything checkable before the workflow starts is checked here (422), nothing written."""
     if not body.copayment_accepted:
         raise invalid("the patient must accept the co-payment before sending")
-    recipient_id = await _recipient(services.directory, body, oslo_day(datetime.now(UTC)))
+    today = oslo_day(datetime.now(UTC))
+    patient = Patient.model_validate(body.patient.model_dump())
+    representative = _representative(body.representative)
+    if refusal := representative_refusal(patient, representative, today):
+        raise invalid(refusal)
+    recipient_id = await _recipient(services.directory, body, today)
     message = await _content(services, caller, body.message) if body.message else None
     return ConsultationStart(
         consultation_id=consultation_id,
-        patient=Patient.model_validate(body.patient.model_dump()),
+        patient=patient,
         clinician_id=body.clinician_id,
         recipient_id=recipient_id,
         copayment_accepted=True,
         message=message,
         message_id=_message_id() if message else None,
+        representative=representative,
     )
+
+
+def _representative(given: RepresentativeIn | None) -> Representative | None:
+    return Representative.model_validate(given.model_dump()) if given else None
 
 
 @router.post("/{consultation_id}/submit", response_model=ConsultationOut, responses={200: _NEXT})
 async def submit(
-    consultation_id: ConsultationId, body: MessageIn, caller: ServiceCaller, services: Deps
+    consultation_id: ConsultationId, body: PatientMessageIn, caller: ServiceCaller, services: Deps
 ) -> ConsultationOut:
-    """The patient sends the drafted consultation."""
+    """The patient (or their representative) sends the drafted consultation."""
     await _visible_case(services, caller, consultation_id)
     command = SubmitCommand(
-        message_id=_message_id(), message=await _content(services, caller, body)
+        message_id=_message_id(),
+        message=await _content(services, caller, body),
+        representative=_representative(body.representative),
     )
     await services.commands.submit(consultation_id, command)
     return await _shown(services, caller, consultation_id, "submit")
@@ -222,15 +244,16 @@ async def submit(
     "/{consultation_id}/patient-replies", response_model=ConsultationOut, responses={200: _NEXT}
 )
 async def patient_reply(
-    consultation_id: ConsultationId, body: MessageIn, caller: ServiceCaller, services: Deps
+    consultation_id: ConsultationId, body: PatientMessageIn, caller: ServiceCaller, services: Deps
 ) -> ConsultationOut:
-    """A follow-up from the patient while the case awaits them."""
+    """A follow-up from the patient (or their representative) while the case awaits them."""
     case = await _visible_case(services, caller, consultation_id)
     command = ReplyCommand(
         message_id=_message_id(),
         author_role=Role.PATIENT,
         author_id=case.patient_id,
         message=await _content(services, caller, body),
+        representative=_representative(body.representative),
     )
     await services.commands.reply(consultation_id, command)
     return await _shown(services, caller, consultation_id, "patient_reply")
@@ -288,6 +311,35 @@ async def close(
     )
     await services.commands.close(consultation_id, command)
     return await _shown(services, caller, consultation_id, "close")
+
+
+# --- the practice: reassignment ---------------------------------------------------------------
+
+
+@router.post("/{consultation_id}/reassign", response_model=ConsultationOut, responses={200: _NEXT})
+async def reassign(
+    consultation_id: ConsultationId,
+    body: ReassignIn,
+    caller: PracticeCaller,
+    services: Deps,
+    idempotency_key: IdempotencyKey = None,
+) -> ConsultationOut:
+    """Another clinician of the practice answers from now on; the reply deadline is kept."""
+    case = await services.queries.summary(consultation_id)
+    if case is None or (
+        caller.role == CallerRole.PRACTICE and case.practice_id != caller.practice_id
+    ):
+        raise not_found("consultation")
+    today = oslo_day(datetime.now(UTC))
+    try:
+        await services.directory.admit_reassignment(body.recipient_id, case.practice_id, today)
+    except RecipientRefusedError as refused:
+        raise invalid(str(refused)) from refused
+    command = ReassignCommand(
+        recipient_id=body.recipient_id, reason=body.reason, by=caller.actor_id
+    )
+    await services.commands.reassign(consultation_id, command)
+    return await _shown(services, caller, consultation_id, "reassign")
 
 
 # --- both parties: reading --------------------------------------------------------------------

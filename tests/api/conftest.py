@@ -59,7 +59,11 @@ async def api_stack(env: WorkflowEnvironment, database_url: str) -> AsyncIterato
     sessions = create_session_factory(engine)
     try:
         async with running_worker(env.client, database_url) as task_queue:
-            settings = Settings(database_url=database_url, econsult_task_queue=task_queue)
+            # One admin and one portal token serve the whole session here, so the per-caller
+            # write limit is lifted; its own tests are in tests/security/test_hardening.py.
+            settings = Settings(
+                database_url=database_url, econsult_task_queue=task_queue, api_write_burst=100_000
+            )
             app = create_app(settings, client=env.client, sessions=sessions)
             async with (
                 serving(app) as base_url,

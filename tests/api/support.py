@@ -15,7 +15,7 @@ import jwt
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.auth import HPR_CLAIM
+from api.auth import HPR_CLAIM, PRACTICE_CLAIM
 from domain.working_days import oslo_day
 from infra.settings import Settings
 from tests.api import files
@@ -23,6 +23,7 @@ from tests.api import files
 SERVICE = "econsult:service"
 CLINICIAN = "econsult:clinician"
 ADMIN = "econsult:admin"
+PRACTICE = "econsult:practice"
 
 # Small valid files of each kind, recognised and decoded by their content.
 PNG = files.png()
@@ -100,6 +101,10 @@ class Party:
     def admin(self) -> dict[str, str]:
         return bearer(self.tokens.mint(ADMIN, sub="ops"))
 
+    def practice_admin(self, practice: str | None = None) -> dict[str, str]:
+        claims: dict[str, Any] = {PRACTICE_CLAIM: practice or self.practice}
+        return bearer(self.tokens.mint(PRACTICE, sub=unique("practice-admin"), **claims))
+
     def other_clinician(self) -> dict[str, str]:
         other = unique("hpr-other")
         return bearer(self.tokens.mint(CLINICIAN, sub=other, hpr=other))
@@ -140,6 +145,27 @@ async def seed_clinicians(
         headers=party.admin,
     )
     assert response.status_code in (200, 201), response.text
+    await relate(http, party)
+
+
+async def relate(
+    http: httpx.AsyncClient,
+    party: Party,
+    clinician: str | None = None,
+    *,
+    patient: str | None = None,
+    **body: Any,
+) -> httpx.Response:
+    """Register the patient's relation to the clinician (regular GP since last year)."""
+    payload = {"kind": "regular_gp", "valid_from": (today() - timedelta(days=365)).isoformat()}
+    payload.update(body)
+    response = await http.put(
+        f"/v1/patients/{patient or party.patient}/relations/{clinician or party.clinician}",
+        json=payload,
+        headers=party.admin,
+    )
+    assert response.status_code in (200, 201), response.text
+    return response
 
 
 def create_body(party: Party, *, message: str | None = None, **overrides: Any) -> dict[str, Any]:

@@ -27,6 +27,8 @@ EVERY_FIGURE = {
     "growth_inbox_ms_small",
     "growth_inbox_ms_large",
     "growth_ratio",
+    "growth_recipients_ms_small",
+    "growth_recipients_ms_large",
     "open_cases_rss_mb",
 }
 

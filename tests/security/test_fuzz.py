@@ -47,6 +47,7 @@ EXAMPLES_PER_OPERATION = 25
 STATEFUL_SCENARIOS = 15
 STATEFUL_STEPS = 10
 FUZZ_CLINICIAN = "fuzz-hpr-1"
+FUZZ_PATIENT = "fuzz-patient-1"
 
 
 def _settings(max_examples: int) -> hypothesis.settings:
@@ -72,7 +73,12 @@ class Callers:
 
     def for_case(self, case: Case) -> dict[str, str]:
         path, method = case.operation.path, case.method.upper()
-        if path.startswith("/codec/") or (path.startswith("/v1/clinicians/") and method == "PUT"):
+        if (
+            path.startswith("/codec/")
+            or (path.startswith("/v1/clinicians/") and method == "PUT")
+            or "/relations/" in path
+            or path.endswith("/reassign")
+        ):
             return self.admin
         if path == "/v1/inbox" or path.endswith(("/replies", "/close")):
             return self.clinician
@@ -90,6 +96,12 @@ async def fuzzed(dev_env: WorkflowEnvironment, sqlite_url: str) -> AsyncIterator
             f"/v1/clinicians/{FUZZ_CLINICIAN}", json=clinician_body("fuzz"), headers=admin
         )
         assert entry.status_code in (200, 201), entry.text
+        relation = await api.http.put(
+            f"/v1/patients/{FUZZ_PATIENT}/relations/{FUZZ_CLINICIAN}",
+            json={"kind": "regular_gp", "valid_from": "2000-01-01", "valid_to": None},
+            headers=admin,
+        )
+        assert relation.status_code in (200, 201), relation.text
         yield api
 
 
@@ -156,9 +168,12 @@ def _run_stateful(openapi_url: str, callers: Callers) -> None:
                     clinician_id=FUZZ_CLINICIAN,
                     recipient_id=FUZZ_CLINICIAN,
                     copayment_accepted=True,
+                    representative=None,
                 )
+                if isinstance(case.body.get("patient"), dict):
+                    case.body["patient"]["id"] = FUZZ_PATIENT
             elif case.path_parameters == {"clinician_id": FUZZ_CLINICIAN}:
-                case.body.update(accepts_econsultations=True, substitute=None)
+                case.body.update(accepts_econsultations=True, substitute=None, absences=[])
 
         def get_call_kwargs(self, case: Case) -> dict[str, Any]:
             return {"headers": callers.for_case(case)}

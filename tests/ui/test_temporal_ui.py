@@ -21,7 +21,7 @@ from playwright.async_api import Browser, Page, Route, expect
 from temporalio.client import Client
 
 from store.demo_directory import DEMO_CLINICIAN
-from tests.api.support import SERVICE, bearer
+from tests.api.support import ADMIN, SERVICE, bearer
 from tests.ui.conftest import ARTIFACTS, ROOT, DevStack
 
 # Bounded waits for the UI to fetch and decode (not assertions about speed).
@@ -55,6 +55,12 @@ async def case(make_run: DevStack) -> Case:
     }
     headers = {**bearer(make_run.tokens.mint(SERVICE)), "Idempotency-Key": uuid.uuid4().hex}
     async with httpx.AsyncClient(base_url=make_run.api_url, timeout=60) as http:
+        related = await http.put(
+            f"/v1/patients/p-ui/relations/{DEMO_CLINICIAN}",
+            json={"kind": "regular_gp", "valid_from": "2020-01-01"},
+            headers=bearer(make_run.tokens.mint(ADMIN)),
+        )
+        assert related.status_code in (200, 201), related.text
         created = await http.post("/v1/consultations", json=body, headers=headers)
     assert created.status_code == 201, created.text
     workflow_id = f"econsultation-{created.json()['id']}"

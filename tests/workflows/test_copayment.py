@@ -27,7 +27,15 @@ from store.directory import Directory, DirectoryEntry, Substitute
 from store.frikort import FrikortTable
 from store.records import Charges
 from store.tables import Charge
-from tests.support import content, effects_when_quiet, new_start, running_worker, start
+from tests.support import (
+    PATIENT,
+    content,
+    effects_when_quiet,
+    new_start,
+    relate,
+    running_worker,
+    start,
+)
 from workflows.econsultation import EConsultation
 
 
@@ -68,6 +76,7 @@ async def seed_pair(
             ),
         )
     )
+    await relate(sessions, PATIENT, clinician)
     return clinician, substitute
 
 
@@ -107,7 +116,10 @@ async def test_frikort_granted_after_submission_and_before_the_reply_is_exempt(
     store: async_sessionmaker[AsyncSession],
 ) -> None:
     clinician, _ = await seed_pair(store, specialist=True, substitute_specialist=False)
-    case = new_start(clinician_id=clinician, recipient_id=clinician)
+    # A patient of this test's own: the frikort recorded here must not exempt other tests.
+    patient = Patient(id=f"patient-{uuid.uuid4().hex[:8]}", birth_date=date(1980, 5, 17))
+    await relate(store, patient.id, clinician)
+    case = new_start(patient=patient, clinician_id=clinician, recipient_id=clinician)
     async with running_worker(dev_env.client, database_url) as queue:
         handle = await start(dev_env.client, queue, case)
         # The patient reaches the ceiling while the question waits for an answer.

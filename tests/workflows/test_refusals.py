@@ -169,7 +169,7 @@ async def test_a_start_without_copayment_acceptance_is_refused_and_leaves_nothin
     }
 
 
-async def test_a_start_to_a_clinician_who_takes_no_econsultations_is_refused(
+async def test_a_start_to_a_clinician_without_a_relation_to_the_patient_is_refused(
     dev_env: WorkflowEnvironment, task_queue: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     case = new_start(clinician_id="unknown-clinician", recipient_id="unknown-clinician")
@@ -178,7 +178,7 @@ async def test_a_start_to_a_clinician_who_takes_no_econsultations_is_refused(
     with pytest.raises(WorkflowFailureError) as refused:
         await handle.result()
 
-    assert refusal_type(refused.value) == Refusal.CLINICIAN_UNAVAILABLE
+    assert refusal_type(refused.value) == Refusal.NO_RELATION
     assert await Consultations(sessions).get(case.consultation_id) is None
 
 
