@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Header, Path
+from fastapi import APIRouter, Path, Response
+from pydantic import BaseModel
 
 from api.auth import Caller, ClinicianCaller, PartyCaller, ServiceCaller
-from api.problems import AUTHENTICATED, Problem, invalid, not_found, problem_responses
+from api.idempotency import CommandOnce, IdempotencyKey
+from api.problems import AUTHENTICATED, invalid, not_found, problem_responses
 from api.schemas import (
     AccessLogEntryOut,
     AccessLogOut,
@@ -35,7 +35,6 @@ from domain.models import (
     WithdrawCommand,
 )
 from domain.working_days import oslo_day
-from store.access import ClaimedKey
 from store.directory import Directory, RecipientRefusedError
 from store.queries import ConsultationSummary
 
@@ -71,7 +70,7 @@ _NEXT = {
 }
 
 ConsultationId = Annotated[Identifier, Path(description="consultation id")]
-IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=128)]
+CommandT = TypeVar("CommandT", bound=BaseModel)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -98,11 +97,18 @@ async def _shown(
     return ConsultationOut.of_detail(detail)
 
 
+def _shows(
+    services: Services, caller: Caller, action: str
+) -> Callable[[str], Awaitable[ConsultationOut]]:
+    """What a command answers: the consultation as GET shows it after the command."""
+    return lambda consultation_id: _shown(services, caller, consultation_id, action)
+
+
 async def _claim_checks(
-    services: Services, caller: Caller, attachment_ids: list[str]
+    services: Services, caller: Caller, attachment_ids: list[str], message_id: str
 ) -> list[AttachmentRef]:
-    """Attachments the caller uploaded and no message holds yet, as claim checks (id, sha256)."""
-    available = await services.attachments.unbound_of(caller.actor_id, attachment_ids)
+    """Attachments the caller uploaded and no other message holds, as claim checks (id, sha256)."""
+    available = await services.attachments.unbound_of(caller.actor_id, attachment_ids, message_id)
     missing = [a for a in attachment_ids if a not in available]
     if missing:
         raise invalid(
@@ -112,10 +118,12 @@ async def _claim_checks(
     return [AttachmentRef(id=a, sha256=available[a]) for a in attachment_ids]
 
 
-async def _content(services: Services, caller: Caller, message: MessageIn) -> MessageContent:
+async def _content(
+    services: Services, caller: Caller, message: MessageIn, message_id: str
+) -> MessageContent:
     return MessageContent(
         body=message.body,
-        attachments=await _claim_checks(services, caller, message.attachment_ids),
+        attachments=await _claim_checks(services, caller, message.attachment_ids, message_id),
     )
 
 
@@ -128,15 +136,6 @@ async def _recipient(directory: Directory, body: CreateConsultation, today: date
     return entry.id
 
 
-def _digest(body: CreateConsultation) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _message_id() -> str:
-    return uuid.uuid4().hex
-
-
 # --- the portal: create and the patient's commands -------------------------------------------
 
 
@@ -146,54 +145,42 @@ async def create_consultation(
     caller: ServiceCaller,
     services: Deps,
     idempotency_key: IdempotencyKey = None,
-) -> ConsultationOut:
+) -> Response:
     """Open a consultation; with a message it is submitted at once."""
-    digest = _digest(body)
-    if idempotency_key is not None:
-        earlier = await services.idempotency_keys.find(caller.subject, idempotency_key)
-        if earlier is not None:
-            return await _replayed(services, caller, body, digest, earlier)
-    start = await _admitted_start(services, caller, body, uuid.uuid4().hex)
-    if idempotency_key is not None:
-        claimed = await services.idempotency_keys.claim(
-            caller.subject, idempotency_key, digest, start.consultation_id
-        )
-        if claimed.consultation_id != start.consultation_id:
-            # A concurrent request with the same key got there first.
-            return await _replayed(services, caller, body, digest, claimed)
-    await services.commands.open(start)
-    return await _shown(services, caller, start.consultation_id, "create")
+    once = CommandOnce(
+        services,
+        caller,
+        idempotency_key,
+        action="create",
+        consultation_id=None,
+        request=body,
+        success_status=201,
+    )
+    if (earlier := await once.earlier_answer()) is not None:
+        return earlier
+    start = await _admitted_start(services, caller, body, once.consultation_id, once.message_id)
 
-
-async def _replayed(
-    services: Services,
-    caller: Caller,
-    body: CreateConsultation,
-    digest: str,
-    earlier: ClaimedKey,
-) -> ConsultationOut:
-    """A retried create answers the same consultation; another request under the key is refused."""
-    if earlier.request_sha256 != digest:
-        raise Problem(
-            409,
-            "this Idempotency-Key was used for a different request",
-            kind="idempotency-key-reused",
+    async def apply(consultation_id: str) -> None:
+        # A concurrent first use of the key may have chosen the case's id.
+        await services.commands.open(
+            start.model_copy(update={"consultation_id": consultation_id}), once.update_id
         )
-    consultation_id = earlier.consultation_id
-    if await services.queries.summary(consultation_id) is None:
-        # The first attempt never got the case stored: drive the same start again.
-        await services.commands.open(await _admitted_start(services, caller, body, consultation_id))
-    return await _shown(services, caller, consultation_id, "create")
+
+    return await once.run(apply, _shows(services, caller, "create"))
 
 
 async def _admitted_start(
-    services: Services, caller: Caller, body: CreateConsultation, consultation_id: str
+    services: Services,
+    caller: Caller,
+    body: CreateConsultation,
+    consultation_id: str,
+    message_id: str,
 ) -> ConsultationStart:
     """Everything checkable before the workflow starts is checked here (422), nothing written."""
     if not body.copayment_accepted:
         raise invalid("the patient must accept the co-payment before sending")
     recipient_id = await _recipient(services.directory, body, oslo_day(datetime.now(UTC)))
-    message = await _content(services, caller, body.message) if body.message else None
+    message = await _content(services, caller, body.message, message_id) if body.message else None
     return ConsultationStart(
         consultation_id=consultation_id,
         patient=Patient.model_validate(body.patient.model_dump()),
@@ -201,49 +188,119 @@ async def _admitted_start(
         recipient_id=recipient_id,
         copayment_accepted=True,
         message=message,
-        message_id=_message_id() if message else None,
+        message_id=message_id if message else None,
+    )
+
+
+async def _command_on_case(
+    services: Services,
+    caller: Caller,
+    idempotency_key: str | None,
+    consultation_id: str,
+    *,
+    action: str,
+    request: BaseModel | None,
+    build: Callable[[ConsultationSummary, str], Awaitable[CommandT]],
+    send: Callable[[str, CommandT, str | None], Awaitable[object]],
+) -> Response:
+    """A command on a case: the first answer again for a repeated key; otherwise checked (404,
+    422), built with the key's message id (`build`), sent once (`send`) and answered."""
+    once = CommandOnce(
+        services,
+        caller,
+        idempotency_key,
+        action=action,
+        consultation_id=consultation_id,
+        request=request,
+    )
+    if (earlier := await once.earlier_answer()) is not None:
+        return earlier
+    command = await build(await _visible_case(services, caller, consultation_id), once.message_id)
+    return await once.run(
+        lambda case_id: send(case_id, command, once.update_id), _shows(services, caller, action)
     )
 
 
 @router.post("/{consultation_id}/submit", response_model=ConsultationOut, responses={200: _NEXT})
 async def submit(
-    consultation_id: ConsultationId, body: MessageIn, caller: ServiceCaller, services: Deps
-) -> ConsultationOut:
+    consultation_id: ConsultationId,
+    body: MessageIn,
+    caller: ServiceCaller,
+    services: Deps,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     """The patient sends the drafted consultation."""
-    await _visible_case(services, caller, consultation_id)
-    command = SubmitCommand(
-        message_id=_message_id(), message=await _content(services, caller, body)
+
+    async def build(_case: ConsultationSummary, message_id: str) -> SubmitCommand:
+        content = await _content(services, caller, body, message_id)
+        return SubmitCommand(message_id=message_id, message=content)
+
+    return await _command_on_case(
+        services,
+        caller,
+        idempotency_key,
+        consultation_id,
+        action="submit",
+        request=body,
+        build=build,
+        send=services.commands.submit,
     )
-    await services.commands.submit(consultation_id, command)
-    return await _shown(services, caller, consultation_id, "submit")
 
 
 @router.post(
     "/{consultation_id}/patient-replies", response_model=ConsultationOut, responses={200: _NEXT}
 )
 async def patient_reply(
-    consultation_id: ConsultationId, body: MessageIn, caller: ServiceCaller, services: Deps
-) -> ConsultationOut:
+    consultation_id: ConsultationId,
+    body: MessageIn,
+    caller: ServiceCaller,
+    services: Deps,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     """A follow-up from the patient while the case awaits them."""
-    case = await _visible_case(services, caller, consultation_id)
-    command = ReplyCommand(
-        message_id=_message_id(),
-        author_role=Role.PATIENT,
-        author_id=case.patient_id,
-        message=await _content(services, caller, body),
+
+    async def build(case: ConsultationSummary, message_id: str) -> ReplyCommand:
+        return ReplyCommand(
+            message_id=message_id,
+            author_role=Role.PATIENT,
+            author_id=case.patient_id,
+            message=await _content(services, caller, body, message_id),
+        )
+
+    return await _command_on_case(
+        services,
+        caller,
+        idempotency_key,
+        consultation_id,
+        action="patient_reply",
+        request=body,
+        build=build,
+        send=services.commands.reply,
     )
-    await services.commands.reply(consultation_id, command)
-    return await _shown(services, caller, consultation_id, "patient_reply")
 
 
 @router.post("/{consultation_id}/withdraw", response_model=ConsultationOut, responses={200: _NEXT})
 async def withdraw(
-    consultation_id: ConsultationId, caller: ServiceCaller, services: Deps
-) -> ConsultationOut:
+    consultation_id: ConsultationId,
+    caller: ServiceCaller,
+    services: Deps,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     """The patient takes the question back before any clinician reply."""
-    case = await _visible_case(services, caller, consultation_id)
-    await services.commands.withdraw(consultation_id, WithdrawCommand(patient_id=case.patient_id))
-    return await _shown(services, caller, consultation_id, "withdraw")
+
+    async def build(case: ConsultationSummary, _message_id: str) -> WithdrawCommand:
+        return WithdrawCommand(patient_id=case.patient_id)
+
+    return await _command_on_case(
+        services,
+        caller,
+        idempotency_key,
+        consultation_id,
+        action="withdraw",
+        request=None,
+        build=build,
+        send=services.commands.withdraw,
+    )
 
 
 # --- the clinician's commands -------------------------------------------------------------------
@@ -251,21 +308,36 @@ async def withdraw(
 
 @router.post("/{consultation_id}/replies", response_model=ConsultationOut, responses={200: _NEXT})
 async def clinician_reply(
-    consultation_id: ConsultationId, body: ClinicianReply, caller: ClinicianCaller, services: Deps
-) -> ConsultationOut:
+    consultation_id: ConsultationId,
+    body: ClinicianReply,
+    caller: ClinicianCaller,
+    services: Deps,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     """The clinician answers; `close` ends the case with this answer as the final message."""
-    await _visible_case(services, caller, consultation_id)
     assert caller.hpr_number is not None
-    command = ReplyCommand(
-        message_id=_message_id(),
-        author_role=Role.CLINICIAN,
-        author_id=caller.hpr_number,
-        message=await _content(services, caller, body),
-        billable=body.billable,
-        close=body.close,
+    author_id = caller.hpr_number
+
+    async def build(_case: ConsultationSummary, message_id: str) -> ReplyCommand:
+        return ReplyCommand(
+            message_id=message_id,
+            author_role=Role.CLINICIAN,
+            author_id=author_id,
+            message=await _content(services, caller, body, message_id),
+            billable=body.billable,
+            close=body.close,
+        )
+
+    return await _command_on_case(
+        services,
+        caller,
+        idempotency_key,
+        consultation_id,
+        action="reply",
+        request=body,
+        build=build,
+        send=services.commands.reply,
     )
-    await services.commands.reply(consultation_id, command)
-    return await _shown(services, caller, consultation_id, "reply")
 
 
 @router.post("/{consultation_id}/close", response_model=ConsultationOut, responses={200: _NEXT})
@@ -274,20 +346,32 @@ async def close(
     caller: ClinicianCaller,
     services: Deps,
     body: CloseRequest | None = None,
-) -> ConsultationOut:
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     """The clinician closes the case, with or without a final message."""
-    await _visible_case(services, caller, consultation_id)
     assert caller.hpr_number is not None
+    clinician_id = caller.hpr_number
     request = body or CloseRequest()
-    message = await _content(services, caller, request.message) if request.message else None
-    command = CloseCommand(
-        message_id=_message_id() if message else None,
-        clinician_id=caller.hpr_number,
-        message=message,
-        billable=request.billable,
+
+    async def build(_case: ConsultationSummary, message_id: str) -> CloseCommand:
+        final = request.message
+        return CloseCommand(
+            message_id=message_id if final else None,
+            clinician_id=clinician_id,
+            message=await _content(services, caller, final, message_id) if final else None,
+            billable=request.billable,
+        )
+
+    return await _command_on_case(
+        services,
+        caller,
+        idempotency_key,
+        consultation_id,
+        action="close",
+        request=request,
+        build=build,
+        send=services.commands.close,
     )
-    await services.commands.close(consultation_id, command)
-    return await _shown(services, caller, consultation_id, "close")
 
 
 # --- both parties: reading --------------------------------------------------------------------
