@@ -86,7 +86,7 @@ class Outages:
         # The type only: a driver's message can quote a statement and its values.
         log.warning(
             f"{dependency} unreachable; answering 503 until it is back",
-            extra={"dependency": dependency, "reason": type(error).__name__},
+            extra={"reason": type(error).__name__},
         )
         self._watchers[dependency] = asyncio.create_task(self._watch(dependency))
 
@@ -94,7 +94,7 @@ class Outages:
         if self._down.pop(dependency, None) is None:
             return
         DEPENDENCY_UP.labels(dependency).set(1)
-        log.warning(f"{dependency} reachable again", extra={"dependency": dependency})
+        log.warning(f"{dependency} reachable again")
 
     async def _watch(self, dependency: str) -> None:
         """Probe until the dependency answers: recovery is seen without a request or restart."""
