@@ -74,8 +74,9 @@ class TemporalConnection:
             async with self._lock:
                 if self._client is None:
                     try:
-                        self._client = await connect(self._settings)
-                    except (RuntimeError, RPCError) as error:
+                        async with asyncio.timeout(COMMAND_TAKEN_WITHIN.total_seconds()):
+                            self._client = await connect(self._settings)
+                    except (RuntimeError, RPCError, TimeoutError) as error:
                         raise DependencyUnavailableError(TEMPORAL) from error
         return self._client
 

@@ -213,9 +213,11 @@ async def _command_on_case(
         consultation_id=consultation_id,
         request=request,
     )
+    # Visibility first: a clinician the case was moved away from gets no replay of its content.
+    case = await _visible_case(services, caller, consultation_id)
     if (earlier := await once.earlier_answer()) is not None:
         return earlier
-    command = await build(await _visible_case(services, caller, consultation_id), once.message_id)
+    command = await build(case, once.message_id)
     return await once.run(
         lambda case_id: send(case_id, command, once.update_id), _shows(services, caller, action)
     )

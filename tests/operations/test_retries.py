@@ -9,6 +9,7 @@ builds it, with its own engine, over real HTTP, on a PostgreSQL database of its 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -210,6 +211,24 @@ async def test_a_key_belongs_to_its_caller(stack: Stack) -> None:
 
     assert mine.status_code == theirs.status_code == 201
     assert mine.json()["id"] != theirs.json()["id"]
+
+
+async def test_a_repeat_sent_while_the_first_is_in_flight_takes_effect_once(stack: Stack) -> None:
+    party = stack.party()
+    await seed_clinicians(stack.http, party)
+    created = await stack.http.post(
+        "/v1/consultations", json=create_body(party, message="Q."), headers=party.service
+    )
+    cid = created.json()["id"]
+    path, headers = f"/v1/consultations/{cid}/replies", keyed(party.doctor, unique("reply"))
+    together = await asyncio.gather(
+        *(stack.http.post(path, json={"body": "Cream."}, headers=headers) for _ in range(3))
+    )
+
+    assert {answer.status_code for answer in together} == {200}
+    assert len({answer.text for answer in together}) == 1
+    expected = {"messages": 2, "journal": 2, "notifications": 2, "charges": 1}
+    assert await settled(stack, cid, expected) == expected
 
 
 async def lost(
