@@ -137,6 +137,17 @@ async def settled(stack: Stack, consultation_id: str, expected: dict[str, int]) 
     return await effects_when_quiet(stack.sessions, consultation_id)
 
 
+async def case_awaiting_clinician(stack: Stack) -> tuple[Party, str]:
+    """A fresh party's consultation, sent with its question "Q."."""
+    party = stack.party()
+    await seed_clinicians(stack.http, party)
+    created = await stack.http.post(
+        "/v1/consultations", json=create_body(party, message="Q."), headers=party.service
+    )
+    assert created.status_code == 201, created.text
+    return party, str(created.json()["id"])
+
+
 async def test_each_command_sent_twice_with_one_key_takes_effect_once(stack: Stack) -> None:
     party = stack.party()
     await seed_clinicians(stack.http, party)
@@ -181,12 +192,8 @@ async def test_submit_and_withdraw_sent_twice_with_one_key_take_effect_once(stac
 
 
 async def test_the_same_key_with_another_body_is_422_and_changes_nothing(stack: Stack) -> None:
-    party = stack.party()
-    await seed_clinicians(stack.http, party)
-    created = await stack.http.post(
-        "/v1/consultations", json=create_body(party, message="Q."), headers=party.service
-    )
-    case = f"/v1/consultations/{created.json()['id']}"
+    party, cid = await case_awaiting_clinician(stack)
+    case = f"/v1/consultations/{cid}"
     headers = keyed(party.doctor, unique("reply"))
     first = await stack.http.post(f"{case}/replies", json={"body": "One."}, headers=headers)
     other = await stack.http.post(f"{case}/replies", json={"body": "Two."}, headers=headers)
@@ -195,7 +202,7 @@ async def test_the_same_key_with_another_body_is_422_and_changes_nothing(stack: 
     assert first.status_code == 200, first.text
     assert assert_problem(other, 422)["type"].endswith("idempotency-key-reused")
     assert_problem(elsewhere, 422)
-    assert (await effects(stack.sessions, created.json()["id"]))["messages"] == 2
+    assert (await effects(stack.sessions, cid))["messages"] == 2
 
 
 async def test_a_key_belongs_to_its_caller(stack: Stack) -> None:
@@ -214,12 +221,7 @@ async def test_a_key_belongs_to_its_caller(stack: Stack) -> None:
 
 
 async def test_a_repeat_sent_while_the_first_is_in_flight_takes_effect_once(stack: Stack) -> None:
-    party = stack.party()
-    await seed_clinicians(stack.http, party)
-    created = await stack.http.post(
-        "/v1/consultations", json=create_body(party, message="Q."), headers=party.service
-    )
-    cid = created.json()["id"]
+    party, cid = await case_awaiting_clinician(stack)
     path, headers = f"/v1/consultations/{cid}/replies", keyed(party.doctor, unique("reply"))
     together = await asyncio.gather(
         *(stack.http.post(path, json={"body": "Cream."}, headers=headers) for _ in range(3))
@@ -285,12 +287,7 @@ async def test_commands_whose_answers_were_lost_take_effect_once_when_retried(
 
 
 async def test_a_stopped_worker_gets_503_with_retry_after_and_reads_go_on(stack: Stack) -> None:
-    party = stack.party()
-    await seed_clinicians(stack.http, party)
-    created = await stack.http.post(
-        "/v1/consultations", json=create_body(party, message="Q."), headers=party.service
-    )
-    cid = created.json()["id"]
+    party, cid = await case_awaiting_clinician(stack)
     headers = keyed(party.doctor, unique("reply"))
     stack.stop_worker()
     try:
@@ -331,12 +328,7 @@ def refuse_connections(database: str, allowed: bool) -> None:
 async def test_an_unreachable_case_store_answers_503_everywhere_and_recovers(
     stack: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:
-    party = stack.party()
-    await seed_clinicians(stack.http, party)
-    created = await stack.http.post(
-        "/v1/consultations", json=create_body(party, message="Q."), headers=party.service
-    )
-    cid = created.json()["id"]
+    party, cid = await case_awaiting_clinician(stack)
     caplog.set_level(logging.INFO, logger="econsult.api")
     refuse_connections(stack.database, allowed=False)
     try:
