@@ -202,9 +202,11 @@ async def _command_on_case(
     request: BaseModel | None,
     build: Callable[[ConsultationSummary, str], Awaitable[CommandT]],
     send: Callable[[str, CommandT, str | None], Awaitable[object]],
+    visible: Callable[[Services, Caller, str], Awaitable[ConsultationSummary]] = _visible_case,
 ) -> Response:
-    """A command on a case: the first answer again for a repeated key; otherwise checked (404,
-    422), built with the key's message id (`build`), sent once (`send`) and answered."""
+    """A command on a case: the first answer again for a repeated key; otherwise checked (404
+    unless `visible`, 422), built with the key's message id (`build`), sent once (`send`, with
+    the key's update id) and answered."""
     once = CommandOnce(
         services,
         caller,
@@ -214,7 +216,7 @@ async def _command_on_case(
         request=request,
     )
     # Visibility first: a clinician the case was moved away from gets no replay of its content.
-    case = await _visible_case(services, caller, consultation_id)
+    case = await visible(services, caller, consultation_id)
     if (earlier := await once.earlier_answer()) is not None:
         return earlier
     command = await build(case, once.message_id)
