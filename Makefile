@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint types unit bench clean
+.PHONY: install run test lint types unit bench faults clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: lint types unit
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Not part of `make test` (about five minutes): faults mid-traffic, effects counted.
+faults: $(STAMP)
+	$(BIN)/python -m bench.faults
 
 clean:
 	rm -rf .data $(VENV)

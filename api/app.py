@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,6 +21,7 @@ from api.hardening import (
     SecurityHeadersMiddleware,
 )
 from api.middleware import NATIVE_TELEMETRY_OFF, ResponseMiddleware
+from api.outages import install_outage_handlers
 from api.problems import UnexpectedErrorMiddleware, install_problem_handlers, problem_responses
 from api.routes import (
     attachments,
@@ -31,7 +33,7 @@ from api.routes import (
     inbox,
     patients,
 )
-from api.services import Services
+from api.services import Services, forget_expired_keys
 from infra.settings import Settings
 from store.database import create_engine, create_session_factory
 
@@ -58,12 +60,14 @@ def create_app(
             case_store = create_session_factory(engine)
         # The Temporal client connects on first use: the API starts (and says it is not
         # ready) while Temporal is still coming up.
-        app.state.services = Services.build(
-            settings, case_store, TemporalConnection(settings, client)
-        )
+        services = Services.build(settings, case_store, TemporalConnection(settings, client))
+        app.state.services = services
+        housekeeping = asyncio.create_task(forget_expired_keys(services.command_keys))
         try:
             yield
         finally:
+            housekeeping.cancel()
+            await services.outages.close()
             if engine is not None:
                 await engine.dispose()
 
@@ -88,6 +92,7 @@ def create_app(
         or RateLimit(per_second=settings.api_write_rate_per_second, burst=settings.api_write_burst)
     )
     install_problem_handlers(app)
+    install_outage_handlers(app)
     # Innermost first: each middleware sees the answers of the ones added before it.
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(BodyLimitMiddleware)

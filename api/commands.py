@@ -1,6 +1,10 @@
 """Commands to the consultation workflow as Temporal updates, and their refusals as HTTP answers.
 
-Updates have validators, so a refused command is answered before anything is written.
+Updates have validators, so a refused command is answered before anything is written. Every
+command waits at most COMMAND_TAKEN_WITHIN for the workflow's answer: with no worker running
+it answers 503 instead of hanging. A command sent with an update id (derived from its
+Idempotency-Key) is applied once however often it is sent: the server answers a repeated
+update id with the first one's outcome, even after the workflow has completed.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from temporalio.client import (
     Client,
@@ -21,6 +26,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.case import UNKNOWN_ATTACHMENT
+from api.outages import COMMANDS_NOT_TAKEN, TEMPORAL, DependencyUnavailableError, retry_later
 from api.problems import Problem
 from domain.models import (
     CloseCommand,
@@ -39,6 +45,9 @@ from infra.temporal import connect
 from workflows.econsultation import EConsultation
 
 log = logging.getLogger("econsult.api")
+
+# How long a command waits for the workflow's answer before it is answered 503.
+COMMAND_TAKEN_WITHIN = timedelta(seconds=10)
 
 _STATUS_OF_REFUSAL = {
     Refusal.INVALID_TRANSITION: 409,
@@ -67,7 +76,11 @@ class TemporalConnection:
         if self._client is None:
             async with self._lock:
                 if self._client is None:
-                    self._client = await connect(self._settings)
+                    try:
+                        async with asyncio.timeout(COMMAND_TAKEN_WITHIN.total_seconds()):
+                            self._client = await connect(self._settings)
+                    except (RuntimeError, RPCError, TimeoutError) as error:
+                        raise DependencyUnavailableError(TEMPORAL) from error
         return self._client
 
 
@@ -82,18 +95,24 @@ def _refusal(cause: BaseException) -> Problem:
 
 
 @asynccontextmanager
-async def refusals_as_problems() -> AsyncIterator[None]:
-    """Translate what Temporal answers into the HTTP answers of SPEC section 6."""
+async def refusals_as_problems(command: str) -> AsyncIterator[None]:
+    """Translate what Temporal answers into HTTP answers; wait at most COMMAND_TAKEN_WITHIN."""
     try:
-        yield
+        async with asyncio.timeout(COMMAND_TAKEN_WITHIN.total_seconds()):
+            yield
     except WorkflowUpdateFailedError as error:
         raise _refusal(error.cause) from error
     except WorkflowAlreadyStartedError as error:
         raise Problem(
             409, "this consultation has finished and cannot be started again", kind="closed"
         ) from error
-    except WorkflowUpdateRPCTimeoutOrCancelledError as error:
-        raise Problem(503, "the consultation did not answer in time; try again") from error
+    except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError) as error:
+        COMMANDS_NOT_TAKEN.labels(command).inc()
+        raise retry_later(
+            "the consultation did not take the command in time; retry with the same "
+            "Idempotency-Key, which applies it at most once",
+            kind="command-not-taken",
+        ) from error
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             # Callers check the case exists first: a missing run is one that has completed.
@@ -105,7 +124,7 @@ async def refusals_as_problems() -> AsyncIterator[None]:
         if error.status == RPCStatusCode.ALREADY_EXISTS:
             raise Problem(409, "this consultation has already finished", kind="closed") from error
         if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-            raise Problem(503, "the workflow service is unavailable; try again") from error
+            raise DependencyUnavailableError(TEMPORAL) from error
         raise
 
 
@@ -120,10 +139,12 @@ class ConsultationCommands:
         self._temporal = temporal
         self._task_queue = task_queue
 
-    async def open(self, start: ConsultationStart) -> ConsultationView:
+    async def open(
+        self, start: ConsultationStart, update_id: str | None = None
+    ) -> ConsultationView:
         """Start the case (or join the one already started for this id) and wait until stored."""
         client = await self._temporal.client()
-        async with refusals_as_problems():
+        async with refusals_as_problems("opened"):
             answer = await client.execute_update_with_start_workflow(
                 "opened",
                 start_workflow_operation=WithStartWorkflowOperation(
@@ -135,28 +156,48 @@ class ConsultationCommands:
                     # A finished case is never started a second time under the same id.
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 ),
+                id=update_id,
                 result_type=ConsultationView,
+                rpc_timeout=COMMAND_TAKEN_WITHIN,
             )
         return ConsultationView.model_validate(answer)
 
-    async def submit(self, consultation_id: str, command: SubmitCommand) -> ConsultationView:
-        return await self._update(consultation_id, "submit", command)
+    async def submit(
+        self, consultation_id: str, command: SubmitCommand, update_id: str | None = None
+    ) -> ConsultationView:
+        return await self._update(consultation_id, "submit", command, update_id)
 
-    async def reply(self, consultation_id: str, command: ReplyCommand) -> ConsultationView:
-        return await self._update(consultation_id, "reply", command)
+    async def reply(
+        self, consultation_id: str, command: ReplyCommand, update_id: str | None = None
+    ) -> ConsultationView:
+        return await self._update(consultation_id, "reply", command, update_id)
 
-    async def close(self, consultation_id: str, command: CloseCommand) -> ConsultationView:
-        return await self._update(consultation_id, "close", command)
+    async def close(
+        self, consultation_id: str, command: CloseCommand, update_id: str | None = None
+    ) -> ConsultationView:
+        return await self._update(consultation_id, "close", command, update_id)
 
-    async def withdraw(self, consultation_id: str, command: WithdrawCommand) -> ConsultationView:
-        return await self._update(consultation_id, "withdraw", command)
+    async def withdraw(
+        self, consultation_id: str, command: WithdrawCommand, update_id: str | None = None
+    ) -> ConsultationView:
+        return await self._update(consultation_id, "withdraw", command, update_id)
 
-    async def reassign(self, consultation_id: str, command: ReassignCommand) -> ConsultationView:
-        return await self._update(consultation_id, "reassign", command)
+    async def reassign(
+        self, consultation_id: str, command: ReassignCommand, update_id: str | None = None
+    ) -> ConsultationView:
+        return await self._update(consultation_id, "reassign", command, update_id)
 
-    async def _update(self, consultation_id: str, update: str, command: Model) -> ConsultationView:
+    async def _update(
+        self, consultation_id: str, update: str, command: Model, update_id: str | None = None
+    ) -> ConsultationView:
         client = await self._temporal.client()
         handle = client.get_workflow_handle(consultation_workflow_id(consultation_id))
-        async with refusals_as_problems():
-            answer = await handle.execute_update(update, command, result_type=ConsultationView)
+        async with refusals_as_problems(update):
+            answer = await handle.execute_update(
+                update,
+                command,
+                id=update_id,
+                result_type=ConsultationView,
+                rpc_timeout=COMMAND_TAKEN_WITHIN,
+            )
         return ConsultationView.model_validate(answer)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -9,9 +11,12 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.commands import ConsultationCommands, TemporalConnection
+from api.outages import DATABASE, TEMPORAL, Outages
+from api.workers import WorkerPresence
 from infra.settings import Settings
-from store.access import AccessLog, IdempotencyKeys
+from store.access import AccessLog
 from store.attachments import Attachments
+from store.command_keys import CommandKeys
 from store.directory import Directory
 from store.queries import ConsultationQueries, database_answers
 from store.recipients import Recipients
@@ -27,7 +32,9 @@ class Services:
     queries: ConsultationQueries
     attachments: Attachments
     access_log: AccessLog
-    idempotency_keys: IdempotencyKeys
+    command_keys: CommandKeys
+    outages: Outages
+    workers: WorkerPresence
     recipients: Recipients
 
     @classmethod
@@ -46,12 +53,29 @@ class Services:
             queries=ConsultationQueries(sessions),
             attachments=Attachments(sessions),
             access_log=AccessLog(sessions),
-            idempotency_keys=IdempotencyKeys(sessions),
+            command_keys=CommandKeys(sessions),
+            outages=Outages(
+                {
+                    DATABASE: lambda: database_answers(sessions),
+                    TEMPORAL: lambda: temporal_answers(temporal),
+                }
+            ),
+            workers=WorkerPresence(temporal, settings.econsult_task_queue),
             recipients=Recipients(sessions),
         )
 
     async def database_answers(self) -> None:
         await database_answers(self.sessions)
+
+    async def temporal_answers(self) -> None:
+        await temporal_answers(self.temporal)
+
+
+async def temporal_answers(temporal: TemporalConnection) -> None:
+    """Raise unless the Temporal frontend reports serving (readiness)."""
+    client = await temporal.client()
+    if not await client.service_client.check_health():
+        raise RuntimeError("Temporal reports not serving")
 
 
 def _services(request: Request) -> Services:
@@ -60,3 +84,20 @@ def _services(request: Request) -> Services:
 
 
 Deps = Annotated[Services, Depends(_services)]
+
+
+FORGET_EXPIRED_KEYS_EVERY_SECONDS = 600.0
+log = logging.getLogger("econsult.api")
+
+
+async def forget_expired_keys(
+    keys: CommandKeys, every_seconds: float = FORGET_EXPIRED_KEYS_EVERY_SECONDS
+) -> None:
+    """Delete expired Idempotency-Keys now and then; every replica may, the delete is harmless."""
+    while True:
+        try:
+            await keys.forget_expired()
+        except Exception as error:
+            # An unreachable case store is logged by the requests that meet it.
+            log.debug("expired keys not deleted", extra={"reason": type(error).__name__})
+        await asyncio.sleep(every_seconds)

@@ -88,12 +88,18 @@ class Attachments:
             )
             return {row.id: AttachmentInfo.model_validate(row._mapping) for row in rows}
 
-    async def unbound_of(self, uploaded_by: str, attachment_ids: list[str]) -> dict[str, str]:
-        """sha256 by id of those attachments the uploader may still put into a message."""
+    async def unbound_of(
+        self, uploaded_by: str, attachment_ids: list[str], message_id: str | None = None
+    ) -> dict[str, str]:
+        """sha256 by id of those attachments the uploader may still put into a message.
+
+        Those already in `message_id` count as free for it: a retried command carries the
+        message id of its first attempt, which may have been stored already.
+        """
         return {
             info.id: info.sha256
             for info in (await self.infos(attachment_ids)).values()
-            if info.uploaded_by == uploaded_by and info.message_id is None
+            if info.uploaded_by == uploaded_by and info.message_id in (None, message_id)
         }
 
     async def get(self, attachment_id: str) -> AttachmentContent | None:

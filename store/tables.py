@@ -231,7 +231,7 @@ class Charge(Base):
     replied_at: Mapped[datetime]
     recorded_at: Mapped[datetime]
     # The clinician who replied, who is billed (after a reassignment: the new recipient), and
-    # whether their specialist rate applied (null: settled before 0003).
+    # whether their specialist rate applied (null: settled before 0002_copayment).
     billed_clinician_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     specialist_rate: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
@@ -261,10 +261,21 @@ class AccessLogEntry(Base):
 
 
 class IdempotencyKey(Base):
+    """What an Idempotency-Key stands for: the first request's digest, its case, its answer.
+
+    Scoped to the caller; kept until `expires_at` (at least 24 hours), so every API replica
+    answers a retry the same way.
+    """
+
     __tablename__ = "idempotency_keys"
 
     caller: Mapped[str] = mapped_column(ID, primary_key=True)
-    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_sha256: Mapped[str] = mapped_column(String(64))
     consultation_id: Mapped[str] = mapped_column(ID)
     created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    # The first answer (status and JSON body), replayed to every repeat; null while running.
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answered_at: Mapped[datetime | None]

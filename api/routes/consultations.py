@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Header, Path
+from fastapi import APIRouter, Path, Response
+from pydantic import BaseModel
 
 from api.auth import Caller, ClinicianCaller, PartyCaller, PracticeCaller, ServiceCaller
 from api.auth import Role as CallerRole
-from api.problems import AUTHENTICATED, Problem, invalid, not_found, problem_responses
+from api.idempotency import CommandOnce, IdempotencyKey
+from api.problems import AUTHENTICATED, invalid, not_found, problem_responses
 from api.schemas import (
     AccessLogEntryOut,
     AccessLogOut,
@@ -42,7 +42,6 @@ from domain.models import (
 )
 from domain.representatives import representative_refusal
 from domain.working_days import oslo_day
-from store.access import ClaimedKey
 from store.directory import Directory, RecipientRefusedError
 from store.queries import ConsultationSummary
 
@@ -79,7 +78,7 @@ _NEXT = {
 }
 
 ConsultationId = Annotated[Identifier, Path(description="consultation id")]
-IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=128)]
+CommandT = TypeVar("CommandT", bound=BaseModel)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -106,11 +105,18 @@ async def _shown(
     return ConsultationOut.of_detail(detail)
 
 
+def _shows(
+    services: Services, caller: Caller, action: str
+) -> Callable[[str], Awaitable[ConsultationOut]]:
+    """What a command answers: the consultation as GET shows it after the command."""
+    return lambda consultation_id: _shown(services, caller, consultation_id, action)
+
+
 async def _claim_checks(
-    services: Services, caller: Caller, attachment_ids: list[str]
+    services: Services, caller: Caller, attachment_ids: list[str], message_id: str
 ) -> list[AttachmentRef]:
-    """Attachments the caller uploaded and no message holds yet, as claim checks (id, sha256)."""
-    available = await services.attachments.unbound_of(caller.actor_id, attachment_ids)
+    """Attachments the caller uploaded and no other message holds, as claim checks (id, sha256)."""
+    available = await services.attachments.unbound_of(caller.actor_id, attachment_ids, message_id)
     missing = [a for a in attachment_ids if a not in available]
     if missing:
         raise invalid(
@@ -120,10 +126,12 @@ async def _claim_checks(
     return [AttachmentRef(id=a, sha256=available[a]) for a in attachment_ids]
 
 
-async def _content(services: Services, caller: Caller, message: MessageIn) -> MessageContent:
+async def _content(
+    services: Services, caller: Caller, message: MessageIn, message_id: str
+) -> MessageContent:
     return MessageContent(
         body=message.body,
-        attachments=await _claim_checks(services, caller, message.attachment_ids),
+        attachments=await _claim_checks(services, caller, message.attachment_ids, message_id),
     )
 
 
@@ -138,15 +146,6 @@ async def _recipient(directory: Directory, body: CreateConsultation, today: date
     return entry.id
 
 
-def _digest(body: CreateConsultation) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _message_id() -> str:
-    return uuid.uuid4().hex
-
-
 # --- the portal: create and the patient's commands -------------------------------------------
 
 
@@ -156,48 +155,36 @@ async def create_consultation(
     caller: ServiceCaller,
     services: Deps,
     idempotency_key: IdempotencyKey = None,
-) -> ConsultationOut:
+) -> Response:
     """Open a consultation; with a message it is submitted at once."""
-    digest = _digest(body)
-    if idempotency_key is not None:
-        earlier = await services.idempotency_keys.find(caller.subject, idempotency_key)
-        if earlier is not None:
-            return await _replayed(services, caller, body, digest, earlier)
-    start = await _admitted_start(services, caller, body, uuid.uuid4().hex)
-    if idempotency_key is not None:
-        claimed = await services.idempotency_keys.claim(
-            caller.subject, idempotency_key, digest, start.consultation_id
-        )
-        if claimed.consultation_id != start.consultation_id:
-            # A concurrent request with the same key got there first.
-            return await _replayed(services, caller, body, digest, claimed)
-    await services.commands.open(start)
-    return await _shown(services, caller, start.consultation_id, "create")
+    once = CommandOnce(
+        services,
+        caller,
+        idempotency_key,
+        action="create",
+        consultation_id=None,
+        request=body,
+        success_status=201,
+    )
+    if (earlier := await once.earlier_answer()) is not None:
+        return earlier
+    start = await _admitted_start(services, caller, body, once.consultation_id, once.message_id)
 
-
-async def _replayed(
-    services: Services,
-    caller: Caller,
-    body: CreateConsultation,
-    digest: str,
-    earlier: ClaimedKey,
-) -> ConsultationOut:
-    """A retried create answers the same consultation; another request under the key is refused."""
-    if earlier.request_sha256 != digest:
-        raise Problem(
-            409,
-            "this Idempotency-Key was used for a different request",
-            kind="idempotency-key-reused",
+    async def apply(consultation_id: str) -> None:
+        # A concurrent first use of the key may have chosen the case's id.
+        await services.commands.open(
+            start.model_copy(update={"consultation_id": consultation_id}), once.update_id
         )
-    consultation_id = earlier.consultation_id
-    if await services.queries.summary(consultation_id) is None:
-        # The first attempt never got the case stored: drive the same start again.
-        await services.commands.open(await _admitted_start(services, caller, body, consultation_id))
-    return await _shown(services, caller, consultation_id, "create")
+
+    return await once.run(apply, _shows(services, caller, "create"))
 
 
 async def _admitted_start(
-    services: Services, caller: Caller, body: CreateConsultation, consultation_id: str
+    services: Services,
+    caller: Caller,
+    body: CreateConsultation,
+    consultation_id: str,
+    message_id: str,
 ) -> ConsultationStart:
     """Everything checkable before the workflow starts is checked here (422), nothing written."""
     if not body.copayment_accepted:
@@ -208,7 +195,7 @@ async def _admitted_start(
     if refusal := representative_refusal(patient, representative, today):
         raise invalid(refusal)
     recipient_id = await _recipient(services.directory, body, today)
-    message = await _content(services, caller, body.message) if body.message else None
+    message = await _content(services, caller, body.message, message_id) if body.message else None
     return ConsultationStart(
         consultation_id=consultation_id,
         patient=patient,
@@ -216,7 +203,7 @@ async def _admitted_start(
         recipient_id=recipient_id,
         copayment_accepted=True,
         message=message,
-        message_id=_message_id() if message else None,
+        message_id=message_id if message else None,
         representative=representative,
     )
 
@@ -225,48 +212,124 @@ def _representative(given: RepresentativeIn | None) -> Representative | None:
     return Representative.model_validate(given.model_dump()) if given else None
 
 
+async def _command_on_case(
+    services: Services,
+    caller: Caller,
+    idempotency_key: str | None,
+    consultation_id: str,
+    *,
+    action: str,
+    request: BaseModel | None,
+    build: Callable[[ConsultationSummary, str], Awaitable[CommandT]],
+    send: Callable[[str, CommandT, str | None], Awaitable[object]],
+    visible: Callable[[Services, Caller, str], Awaitable[ConsultationSummary]] = _visible_case,
+) -> Response:
+    """A command on a case: the first answer again for a repeated key; otherwise checked (404
+    unless `visible`, 422), built with the key's message id (`build`), sent once (`send`, with
+    the key's update id) and answered."""
+    once = CommandOnce(
+        services,
+        caller,
+        idempotency_key,
+        action=action,
+        consultation_id=consultation_id,
+        request=request,
+    )
+    # Visibility first: a clinician the case was moved away from gets no replay of its content.
+    case = await visible(services, caller, consultation_id)
+    if (earlier := await once.earlier_answer()) is not None:
+        return earlier
+    command = await build(case, once.message_id)
+    return await once.run(
+        lambda case_id: send(case_id, command, once.update_id), _shows(services, caller, action)
+    )
+
+
 @router.post("/{consultation_id}/submit", response_model=ConsultationOut, responses={200: _NEXT})
 async def submit(
-    consultation_id: ConsultationId, body: PatientMessageIn, caller: ServiceCaller, services: Deps
-) -> ConsultationOut:
+    consultation_id: ConsultationId,
+    body: PatientMessageIn,
+    caller: ServiceCaller,
+    services: Deps,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     """The patient (or their representative) sends the drafted consultation."""
-    await _visible_case(services, caller, consultation_id)
-    command = SubmitCommand(
-        message_id=_message_id(),
-        message=await _content(services, caller, body),
-        representative=_representative(body.representative),
+
+    async def build(_case: ConsultationSummary, message_id: str) -> SubmitCommand:
+        content = await _content(services, caller, body, message_id)
+        return SubmitCommand(
+            message_id=message_id,
+            message=content,
+            representative=_representative(body.representative),
+        )
+
+    return await _command_on_case(
+        services,
+        caller,
+        idempotency_key,
+        consultation_id,
+        action="submit",
+        request=body,
+        build=build,
+        send=services.commands.submit,
     )
-    await services.commands.submit(consultation_id, command)
-    return await _shown(services, caller, consultation_id, "submit")
 
 
 @router.post(
     "/{consultation_id}/patient-replies", response_model=ConsultationOut, responses={200: _NEXT}
 )
 async def patient_reply(
-    consultation_id: ConsultationId, body: PatientMessageIn, caller: ServiceCaller, services: Deps
-) -> ConsultationOut:
+    consultation_id: ConsultationId,
+    body: PatientMessageIn,
+    caller: ServiceCaller,
+    services: Deps,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     """A follow-up from the patient (or their representative) while the case awaits them."""
-    case = await _visible_case(services, caller, consultation_id)
-    command = ReplyCommand(
-        message_id=_message_id(),
-        author_role=Role.PATIENT,
-        author_id=case.patient_id,
-        message=await _content(services, caller, body),
-        representative=_representative(body.representative),
+
+    async def build(case: ConsultationSummary, message_id: str) -> ReplyCommand:
+        return ReplyCommand(
+            message_id=message_id,
+            author_role=Role.PATIENT,
+            author_id=case.patient_id,
+            message=await _content(services, caller, body, message_id),
+            representative=_representative(body.representative),
+        )
+
+    return await _command_on_case(
+        services,
+        caller,
+        idempotency_key,
+        consultation_id,
+        action="patient_reply",
+        request=body,
+        build=build,
+        send=services.commands.reply,
     )
-    await services.commands.reply(consultation_id, command)
-    return await _shown(services, caller, consultation_id, "patient_reply")
 
 
 @router.post("/{consultation_id}/withdraw", response_model=ConsultationOut, responses={200: _NEXT})
 async def withdraw(
-    consultation_id: ConsultationId, caller: ServiceCaller, services: Deps
-) -> ConsultationOut:
+    consultation_id: ConsultationId,
+    caller: ServiceCaller,
+    services: Deps,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     """The patient takes the question back before any clinician reply."""
-    case = await _visible_case(services, caller, consultation_id)
-    await services.commands.withdraw(consultation_id, WithdrawCommand(patient_id=case.patient_id))
-    return await _shown(services, caller, consultation_id, "withdraw")
+
+    async def build(case: ConsultationSummary, _message_id: str) -> WithdrawCommand:
+        return WithdrawCommand(patient_id=case.patient_id)
+
+    return await _command_on_case(
+        services,
+        caller,
+        idempotency_key,
+        consultation_id,
+        action="withdraw",
+        request=None,
+        build=build,
+        send=services.commands.withdraw,
+    )
 
 
 # --- the clinician's commands -------------------------------------------------------------------
@@ -274,21 +337,36 @@ async def withdraw(
 
 @router.post("/{consultation_id}/replies", response_model=ConsultationOut, responses={200: _NEXT})
 async def clinician_reply(
-    consultation_id: ConsultationId, body: ClinicianReply, caller: ClinicianCaller, services: Deps
-) -> ConsultationOut:
+    consultation_id: ConsultationId,
+    body: ClinicianReply,
+    caller: ClinicianCaller,
+    services: Deps,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     """The clinician answers; `close` ends the case with this answer as the final message."""
-    await _visible_case(services, caller, consultation_id)
     assert caller.hpr_number is not None
-    command = ReplyCommand(
-        message_id=_message_id(),
-        author_role=Role.CLINICIAN,
-        author_id=caller.hpr_number,
-        message=await _content(services, caller, body),
-        billable=body.billable,
-        close=body.close,
+    author_id = caller.hpr_number
+
+    async def build(_case: ConsultationSummary, message_id: str) -> ReplyCommand:
+        return ReplyCommand(
+            message_id=message_id,
+            author_role=Role.CLINICIAN,
+            author_id=author_id,
+            message=await _content(services, caller, body, message_id),
+            billable=body.billable,
+            close=body.close,
+        )
+
+    return await _command_on_case(
+        services,
+        caller,
+        idempotency_key,
+        consultation_id,
+        action="reply",
+        request=body,
+        build=build,
+        send=services.commands.reply,
     )
-    await services.commands.reply(consultation_id, command)
-    return await _shown(services, caller, consultation_id, "reply")
 
 
 @router.post("/{consultation_id}/close", response_model=ConsultationOut, responses={200: _NEXT})
@@ -297,23 +375,47 @@ async def close(
     caller: ClinicianCaller,
     services: Deps,
     body: CloseRequest | None = None,
-) -> ConsultationOut:
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     """The clinician closes the case, with or without a final message."""
-    await _visible_case(services, caller, consultation_id)
     assert caller.hpr_number is not None
+    clinician_id = caller.hpr_number
     request = body or CloseRequest()
-    message = await _content(services, caller, request.message) if request.message else None
-    command = CloseCommand(
-        message_id=_message_id() if message else None,
-        clinician_id=caller.hpr_number,
-        message=message,
-        billable=request.billable,
+
+    async def build(_case: ConsultationSummary, message_id: str) -> CloseCommand:
+        final = request.message
+        return CloseCommand(
+            message_id=message_id if final else None,
+            clinician_id=clinician_id,
+            message=await _content(services, caller, final, message_id) if final else None,
+            billable=request.billable,
+        )
+
+    return await _command_on_case(
+        services,
+        caller,
+        idempotency_key,
+        consultation_id,
+        action="close",
+        request=request,
+        build=build,
+        send=services.commands.close,
     )
-    await services.commands.close(consultation_id, command)
-    return await _shown(services, caller, consultation_id, "close")
 
 
 # --- the practice: reassignment ---------------------------------------------------------------
+
+
+async def _case_of_practice(
+    services: Services, caller: Caller, consultation_id: str
+) -> ConsultationSummary:
+    """The case if the caller administers its practice (or is an admin); else 404."""
+    case = await services.queries.summary(consultation_id)
+    if case is None or (
+        caller.role == CallerRole.PRACTICE and case.practice_id != caller.practice_id
+    ):
+        raise not_found("consultation")
+    return case
 
 
 @router.post("/{consultation_id}/reassign", response_model=ConsultationOut, responses={200: _NEXT})
@@ -323,23 +425,30 @@ async def reassign(
     caller: PracticeCaller,
     services: Deps,
     idempotency_key: IdempotencyKey = None,
-) -> ConsultationOut:
+) -> Response:
     """Another clinician of the practice answers from now on; the reply deadline is kept."""
-    case = await services.queries.summary(consultation_id)
-    if case is None or (
-        caller.role == CallerRole.PRACTICE and case.practice_id != caller.practice_id
-    ):
-        raise not_found("consultation")
-    today = oslo_day(datetime.now(UTC))
-    try:
-        await services.directory.admit_reassignment(body.recipient_id, case.practice_id, today)
-    except RecipientRefusedError as refused:
-        raise invalid(str(refused)) from refused
-    command = ReassignCommand(
-        recipient_id=body.recipient_id, reason=body.reason, by=caller.actor_id
+
+    async def build(case: ConsultationSummary, _message_id: str) -> ReassignCommand:
+        today = oslo_day(datetime.now(UTC))
+        try:
+            await services.directory.admit_reassignment(body.recipient_id, case.practice_id, today)
+        except RecipientRefusedError as refused:
+            raise invalid(str(refused)) from refused
+        return ReassignCommand(
+            recipient_id=body.recipient_id, reason=body.reason, by=caller.actor_id
+        )
+
+    return await _command_on_case(
+        services,
+        caller,
+        idempotency_key,
+        consultation_id,
+        action="reassign",
+        request=body,
+        build=build,
+        send=services.commands.reassign,
+        visible=_case_of_practice,
     )
-    await services.commands.reassign(consultation_id, command)
-    return await _shown(services, caller, consultation_id, "reassign")
 
 
 # --- both parties: reading --------------------------------------------------------------------

@@ -191,6 +191,6 @@ async def test_operations_endpoints_need_no_token(api: Api) -> None:
     assert (await api.http.get("/healthz")).status_code == 200
     ready = await api.http.get("/readyz")
     assert ready.status_code == 200, ready.text
-    assert ready.json()["checks"] == {"temporal": "ok", "database": "ok"}
+    assert {"temporal": "ok", "database": "ok"}.items() <= ready.json()["checks"].items()
     assert (await api.http.get("/metrics")).status_code == 200
     assert "/v1/consultations" in (await api.http.get("/openapi.json")).json()["paths"]

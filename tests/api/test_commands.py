@@ -36,7 +36,7 @@ async def test_same_idempotency_key_and_body_returns_the_same_consultation_and_o
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
 
 
-async def test_same_idempotency_key_with_a_different_body_is_refused_with_409(
+async def test_same_idempotency_key_with_a_different_body_is_refused_with_422(
     api: Api, party: Party
 ) -> None:
     await seed_clinicians(api.http, party)
@@ -48,7 +48,7 @@ async def test_same_idempotency_key_with_a_different_body_is_refused_with_409(
     other = await api.http.post(
         "/v1/consultations", json=create_body(party, message="Second."), headers=headers
     )
-    assert_problem(other, 409)
+    assert_problem(other, 422)
     assert await rows(api.sessions, Consultation, clinician_id=party.clinician) == 1
 
 

@@ -6,6 +6,7 @@ as a PostgreSQL database that does not exist.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -35,7 +36,10 @@ async def test_ready_when_temporal_and_the_case_store_answer(operated: Operated)
     ready = await operated.http.get("/readyz")
 
     assert ready.status_code == 200, ready.text
-    assert ready.json() == {"status": "ready", "checks": {"temporal": "ok", "database": "ok"}}
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"temporal": "ok", "database": "ok", "workers": "ok"},
+    }
 
 
 async def test_not_ready_naming_temporal_when_temporal_is_unreachable(sqlite_url: str) -> None:
@@ -60,7 +64,7 @@ async def test_not_ready_naming_the_database_when_the_case_store_is_unreachable(
     assert live.status_code == 200
     problem = not_ready(ready)
     assert problem["detail"].startswith("database unavailable")
-    assert problem["checks"] == {"temporal": "ok", "database": problem["checks"]["database"]}
+    assert problem["checks"]["temporal"] == "ok"
     assert problem["checks"]["database"].startswith("unavailable")
 
 
@@ -75,3 +79,27 @@ async def test_not_ready_naming_both_when_neither_answers(missing_database_url: 
     problem = not_ready(ready)
     assert "temporal unavailable" in problem["detail"]
     assert "database unavailable" in problem["detail"]
+
+
+async def test_no_worker_polling_is_told_by_a_metric_and_readyz_without_leaving_rotation(
+    dev_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    task_queue = f"econsultation-nobody-{uuid.uuid4().hex[:8]}"
+    settings = Settings(database_url=sqlite_url, econsult_task_queue=task_queue)
+    async with (
+        api_serving(settings, client=dev_env.client) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=30) as http,
+    ):
+        ready = await http.get("/readyz")
+        metrics = (await http.get("/metrics")).text
+
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"]["workers"] == f"none polling {task_queue}"
+    assert f'econsult_workers_polling{{task_queue="{task_queue}"}} 0.0' in metrics
+
+
+async def test_a_polling_worker_is_counted(operated: Operated) -> None:
+    metrics = (await operated.http.get("/metrics")).text
+    task_queue = operated.settings.econsult_task_queue
+
+    assert f'econsult_workers_polling{{task_queue="{task_queue}"}} 1.0' in metrics

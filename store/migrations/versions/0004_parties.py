@@ -1,7 +1,7 @@
 """parties: patient relations, clinician absences, representatives on messages, billed clinician
 
 Revision ID: 0004_parties
-Revises: 0001
+Revises: 0003_integrations
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0004_parties'
-down_revision: str | None = '0005_integrations'
+down_revision: str | None = '0003_integrations'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """integrations: webhook delivery on the outbox, record-system answer on the journal
 
-Revision ID: 0005_integrations
-Revises: 0001
+Revision ID: 0003_integrations
+Revises: 0002_copayment
 """
 
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0005_integrations'
-down_revision: str | None = '0003_copayment'
+revision: str = '0003_integrations'
+down_revision: str | None = '0002_copayment'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,6 +1,6 @@
 """co-payment: frikort register, specialist flag in the directory, billed clinician on charges
 
-Revision ID: 0003_copayment
+Revision ID: 0002_copayment
 Revises: 0001
 """
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_copayment"
+revision: str = "0002_copayment"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

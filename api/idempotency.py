@@ -1,0 +1,161 @@
+"""Idempotency-Key on every command: a repeat answers the first answer and takes effect once.
+
+Three layers make a retried command harmless, from the outside in:
+- the case store keeps, per caller and key, a digest of the first request and its answer
+  (status and body), replayed to every repeat; another request under the key is 422;
+- the Temporal update id is derived from the caller and key, so the server hands a repeat
+  the outcome of the update already running or done (a repeat while the first is still in
+  flight waits for the same outcome; one sent after a 503 finds the command applied later);
+- the message id is derived from them too, and the workflow skips a message id it has seen.
+Without a key a command behaves as before: random ids, nothing kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Header
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+
+from api.auth import Caller
+from api.problems import PROBLEM_JSON, Problem, problem_response
+from api.services import Services
+from store.command_keys import KeyedCommand
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=255,
+        description="Makes a retried command take effect once and answer as the first time",
+    ),
+]
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def _canonical(value: object) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+class CommandOnce:
+    """One command request, sent to the workflow at most once per caller and key."""
+
+    def __init__(
+        self,
+        services: Services,
+        caller: Caller,
+        key: str | None,
+        *,
+        action: str,
+        consultation_id: str | None,
+        request: BaseModel | None,
+        success_status: int = 200,
+    ) -> None:
+        self._services = services
+        self._caller = caller
+        self._key = key
+        self._action = action
+        self._success_status = success_status
+        # A create has no case yet: its id is made now, or taken from the key's first use.
+        self.consultation_id = consultation_id or uuid.uuid4().hex
+        body = request.model_dump(mode="json") if request is not None else None
+        fingerprint = (
+            body
+            if consultation_id is None
+            else {"command": action, "consultation_id": consultation_id, "body": body}
+        )
+        self._digest = hashlib.sha256(_canonical(fingerprint)).hexdigest()
+        self._token = hashlib.sha256(_canonical([caller.subject, key])).hexdigest() if key else None
+
+    @property
+    def message_id(self) -> str:
+        """The id of the message this command stores: the same on every repeat of the key."""
+        return self._token[:32] if self._token else uuid.uuid4().hex
+
+    @property
+    def update_id(self) -> str | None:
+        """The Temporal update id: the same on every repeat of the key (None: a random one)."""
+        return f"{self._action}-{self._token}" if self._token else None
+
+    async def earlier_answer(self) -> Response | None:
+        """The first answer to this key, if it has one; 422 if the key meant another request."""
+        if self._key is None:
+            return None
+        earlier = await self._services.command_keys.find(self._caller.subject, self._key)
+        if earlier is None:
+            return None
+        self._check_same_request(earlier)
+        self.consultation_id = earlier.consultation_id
+        return await self._replayed(earlier) if earlier.answered else None
+
+    async def run(
+        self,
+        apply: Callable[[str], Awaitable[object]],
+        show: Callable[[str], Awaitable[BaseModel]],
+    ) -> Response:
+        """Claim the key, send the command (`apply`), answer what `show` shows, keep the answer.
+
+        Refusals (4xx) are kept and replayed too; a 503 is not, so the retry sends again.
+        """
+        consultation_id = self.consultation_id
+        if self._key is not None:
+            claimed = await self._services.command_keys.claim(
+                self._caller.subject, self._key, self._digest, consultation_id
+            )
+            self._check_same_request(claimed)
+            if claimed.answered:
+                return await self._replayed(claimed)
+            # A concurrent first use of the key claimed it first: its case is this one.
+            consultation_id = claimed.consultation_id
+        try:
+            await apply(consultation_id)
+        except Problem as refusal:
+            if self._key is not None and 400 <= refusal.status < 500:
+                await self._kept(problem_response(refusal))
+            raise
+        answer = JSONResponse((await show(consultation_id)).model_dump(mode="json"))
+        answer.status_code = self._success_status
+        if self._key is None:
+            return answer
+        kept = await self._kept(answer)
+        if kept.answer != bytes(answer.body).decode():
+            # A concurrent request under the key answered first: every repeat gets that one.
+            return await self._replayed(kept)
+        return answer
+
+    def _check_same_request(self, earlier: KeyedCommand) -> None:
+        if earlier.request_sha256 != self._digest:
+            raise Problem(
+                422,
+                "this Idempotency-Key was used for a different request",
+                kind="idempotency-key-reused",
+                title="Invalid request",
+            )
+
+    async def _kept(self, answer: Response) -> KeyedCommand:
+        assert self._key is not None
+        return await self._services.command_keys.answer(
+            self._caller.subject, self._key, answer.status_code, bytes(answer.body).decode()
+        )
+
+    async def _replayed(self, earlier: KeyedCommand) -> Response:
+        assert earlier.status_code is not None and earlier.answer is not None
+        if earlier.status_code < 300:
+            # The answer shows the consultation's content: a replay is a read, and logged.
+            await self._services.access_log.record(
+                earlier.consultation_id,
+                self._caller.actor_id,
+                self._caller.role.value,
+                self._action,
+            )
+        return Response(
+            earlier.answer,
+            earlier.status_code,
+            headers={REPLAYED_HEADER: "true"},
+            media_type="application/json" if earlier.status_code < 300 else PROBLEM_JSON,
+        )
