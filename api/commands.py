@@ -125,6 +125,15 @@ async def refusals_as_problems(command: str) -> AsyncIterator[None]:
             raise Problem(409, "this consultation has already finished", kind="closed") from error
         if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             raise DependencyUnavailableError(TEMPORAL) from error
+        if error.status == RPCStatusCode.FAILED_PRECONDITION:
+            # "Workflow Task in failed state": a workflow task timed out or failed (a worker
+            # died or was overloaded) and is being retried; the command was not taken.
+            COMMANDS_NOT_TAKEN.labels(command).inc()
+            raise retry_later(
+                "the consultation is catching up after a failed step; retry with the same "
+                "Idempotency-Key, which applies it at most once",
+                kind="command-not-taken",
+            ) from error
         raise
 
 

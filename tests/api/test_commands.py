@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
+from api.commands import refusals_as_problems
+from api.problems import Problem
 from domain.models import consultation_workflow_id
 from store.tables import Charge, Consultation, JournalEntry, Message
 from tests.api.conftest import Api
@@ -221,3 +225,17 @@ async def test_every_read_of_content_is_in_the_access_log(api: Api, party: Party
         (party.portal, "service", "read"),
         (party.clinician, "clinician", "read"),
     ]
+
+
+async def test_a_workflow_task_in_failed_state_answers_503_with_retry_after() -> None:
+    # The server's answer while a dead or overloaded worker's workflow task is retried.
+    not_ready = RPCError(
+        "Unable to perform workflow execution update due to Workflow Task in failed state.",
+        RPCStatusCode.FAILED_PRECONDITION,
+        b"",
+    )
+    with pytest.raises(Problem) as answer:
+        async with refusals_as_problems("reply"):
+            raise not_ready
+    assert answer.value.status == 503
+    assert int(answer.value.headers["Retry-After"]) > 0

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from domain.models import (
@@ -138,33 +139,52 @@ def clinician(body: str, **options: bool) -> ReplyCommand:
     )
 
 
+async def execute_update(handle: Any, update: Any, command: Any) -> None:
+    """One command, retried as a client retries it: same update id, same message id.
+
+    While a killed worker's workflow task times out, the server refuses new updates with
+    FAILED_PRECONDITION ("Workflow Task in failed state") until a worker has taken it again.
+    """
+    update_id = uuid.uuid4().hex
+    for _ in range(60):
+        try:
+            await handle.execute_update(update, command, id=update_id)
+            return
+        except RPCError as error:
+            if error.status != RPCStatusCode.FAILED_PRECONDITION:
+                raise
+            await asyncio.sleep(1)
+    raise AssertionError(f"update {update_id} was never taken")
+
+
 async def drive(
     handle: Any, case: ConsultationStart, path: LifePath, slots: asyncio.Semaphore
 ) -> None:
     async with slots:
         if path is FULL:
-            await handle.execute_update(EConsultation.reply_update, clinician("a"))
-            await handle.execute_update(
+            await execute_update(handle, EConsultation.reply_update, clinician("a"))
+            await execute_update(
+                handle,
                 EConsultation.reply_update,
                 ReplyCommand(
                     author_role=Role.PATIENT, author_id=case.patient.id, message=content("b")
                 ),
             )
-            await handle.execute_update(EConsultation.reply_update, clinician("c", close=True))
+            await execute_update(handle, EConsultation.reply_update, clinician("c", close=True))
         elif path is NOT_BILLABLE:
-            await handle.execute_update(
-                EConsultation.reply_update, clinician("book an appointment", billable=False)
+            await execute_update(
+                handle, EConsultation.reply_update, clinician("book an appointment", billable=False)
             )
-            await handle.execute_update(
-                EConsultation.close_update, CloseCommand(clinician_id=CLINICIAN)
+            await execute_update(
+                handle, EConsultation.close_update, CloseCommand(clinician_id=CLINICIAN)
             )
         elif path is WITHDRAWN:
-            await handle.execute_update(
-                EConsultation.withdraw_update, WithdrawCommand(patient_id=case.patient.id)
+            await execute_update(
+                handle, EConsultation.withdraw_update, WithdrawCommand(patient_id=case.patient.id)
             )
         else:
-            await handle.execute_update(
-                EConsultation.close_update, CloseCommand(clinician_id=CLINICIAN)
+            await execute_update(
+                handle, EConsultation.close_update, CloseCommand(clinician_id=CLINICIAN)
             )
 
 
