@@ -128,3 +128,31 @@ async def test_a_draft_is_not_reassigned(api: Api) -> None:
     draft = await create(http, party, message=None)
 
     assert_problem(await _reassign(api, party, draft["id"], party.practice_admin()), 409)
+
+
+async def test_a_reassignment_repeated_with_one_idempotency_key_takes_effect_once(
+    api: Api,
+) -> None:
+    http, party = api.http, api.party()
+    await seed_clinicians(http, party)
+    case = await create(http, party)
+    keyed = {**party.practice_admin(), "Idempotency-Key": unique("reassign")}
+
+    first = await _reassign(api, party, case["id"], keyed)
+    again = await _reassign(api, party, case["id"], keyed)
+    other_body = await http.post(
+        f"/v1/consultations/{case['id']}/reassign",
+        json={"recipient_id": party.substitute, "reason": "Another reason."},
+        headers=keyed,
+    )
+
+    assert first.status_code == again.status_code == 200, again.text
+    assert again.json() == first.json()
+    assert_problem(other_body, 422)
+    async with api.sessions() as session:
+        journal = list(
+            await session.scalars(
+                select(JournalEntry.text).where(JournalEntry.consultation_id == case["id"])
+            )
+        )
+    assert len([text for text in journal if "reassigned" in text]) == 1
