@@ -143,29 +143,25 @@ async def drive(
 ) -> None:
     async with slots:
         if path is FULL:
-            await handle.execute_update(EConsultation.reply_update, clinician("a"))
+            await handle.execute_update(EConsultation.reply, clinician("a"))
             await handle.execute_update(
-                EConsultation.reply_update,
+                EConsultation.reply,
                 ReplyCommand(
                     author_role=Role.PATIENT, author_id=case.patient.id, message=content("b")
                 ),
             )
-            await handle.execute_update(EConsultation.reply_update, clinician("c", close=True))
+            await handle.execute_update(EConsultation.reply, clinician("c", close=True))
         elif path is NOT_BILLABLE:
             await handle.execute_update(
-                EConsultation.reply_update, clinician("book an appointment", billable=False)
+                EConsultation.reply, clinician("book an appointment", billable=False)
             )
-            await handle.execute_update(
-                EConsultation.close_update, CloseCommand(clinician_id=CLINICIAN)
-            )
+            await handle.execute_update(EConsultation.close, CloseCommand(clinician_id=CLINICIAN))
         elif path is WITHDRAWN:
             await handle.execute_update(
-                EConsultation.withdraw_update, WithdrawCommand(patient_id=case.patient.id)
+                EConsultation.withdraw, WithdrawCommand(patient_id=case.patient.id)
             )
         else:
-            await handle.execute_update(
-                EConsultation.close_update, CloseCommand(clinician_id=CLINICIAN)
-            )
+            await handle.execute_update(EConsultation.close, CloseCommand(clinician_id=CLINICIAN))
 
 
 async def charged(store: async_sessionmaker[AsyncSession], consultation_id: str) -> int:
