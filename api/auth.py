@@ -48,8 +48,13 @@ class Scope(StrEnum):
     ADMIN = "econsult:admin"
 
 
-class Role(StrEnum):
-    """Whom a caller acts as; recorded in the access log."""
+class CallerRole(StrEnum):
+    """Whom an API caller acts as (from the token's scope); recorded in the access log.
+
+    Not the domain's `Role` (who wrote a message or journal entry: patient, clinician,
+    system): the portal backend calls for the patient, a practice or an admin writes no
+    message, and a clinician is the only one in both.
+    """
 
     SERVICE = "service"
     CLINICIAN = "clinician"
@@ -58,10 +63,10 @@ class Role(StrEnum):
 
 
 _ROLE_OF_SCOPE = {
-    Scope.SERVICE: Role.SERVICE,
-    Scope.CLINICIAN: Role.CLINICIAN,
-    Scope.PRACTICE: Role.PRACTICE,
-    Scope.ADMIN: Role.ADMIN,
+    Scope.SERVICE: CallerRole.SERVICE,
+    Scope.CLINICIAN: CallerRole.CLINICIAN,
+    Scope.PRACTICE: CallerRole.PRACTICE,
+    Scope.ADMIN: CallerRole.ADMIN,
 }
 
 
@@ -72,17 +77,21 @@ class Caller:
     subject: str
     scopes: frozenset[str]
     hpr_number: str | None
-    role: Role
+    role: CallerRole
     # A practice administrator's practice (claim econsult:practice_id).
     practice_id: str | None = None
 
     @property
     def actor_id(self) -> str:
-        return self.hpr_number if self.role == Role.CLINICIAN and self.hpr_number else self.subject
+        return (
+            self.hpr_number
+            if self.role == CallerRole.CLINICIAN and self.hpr_number
+            else self.subject
+        )
 
     @property
     def is_service(self) -> bool:
-        return self.role == Role.SERVICE
+        return self.role == CallerRole.SERVICE
 
 
 def unauthorized(detail: str, *, token_given: bool = True) -> Problem:
@@ -143,11 +152,11 @@ def _caller(claims: dict[str, Any], allowed: tuple[Scope, ...]) -> Caller:
     role = _ROLE_OF_SCOPE[granted[0]]
     hpr = claims.get(HPR_CLAIM)
     hpr_number = str(hpr) if isinstance(hpr, str | int) and str(hpr) else None
-    if role == Role.CLINICIAN and hpr_number is None:
+    if role == CallerRole.CLINICIAN and hpr_number is None:
         raise Problem(403, f"a clinician token must carry the claim {HPR_CLAIM}")
     practice = claims.get(PRACTICE_CLAIM)
     practice_id = str(practice) if isinstance(practice, str | int) and str(practice) else None
-    if role == Role.PRACTICE and (practice_id is None or len(practice_id) > MAX_ACTOR_ID):
+    if role == CallerRole.PRACTICE and (practice_id is None or len(practice_id) > MAX_ACTOR_ID):
         raise Problem(403, f"a practice token must carry the claim {PRACTICE_CLAIM}")
     subject = str(claims.get("sub") or claims.get("client_id") or "")
     if not subject and hpr_number is None:

@@ -18,7 +18,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from bench.infra import BenchDatabase, Processes, rss_mb, service_env, start_temporal
 from bench.progress import progress
-from domain.models import ConsultationStart, ConsultationView, consultation_workflow_id
+from domain.models import ConsultationStart, consultation_workflow_id
 from infra.settings import Settings
 from infra.temporal import connect
 from store.database import create_engine, create_session_factory
@@ -32,7 +32,7 @@ QUIET_WITHIN_SECONDS = 300.0
 
 async def _open(client: Client, task_queue: str, case: ConsultationStart) -> None:
     await client.execute_update_with_start_workflow(
-        "opened",
+        EConsultation.opened,
         start_workflow_operation=WithStartWorkflowOperation(
             EConsultation.run,
             case,
@@ -41,7 +41,6 @@ async def _open(client: Client, task_queue: str, case: ConsultationStart) -> Non
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         ),
-        result_type=ConsultationView,
     )
 
 

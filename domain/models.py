@@ -56,6 +56,8 @@ def consultation_workflow_id(consultation_id: str) -> str:
 
 
 class Role(StrEnum):
+    """Who wrote a message or journal entry (not whom an API caller acts as: `CallerRole`)."""
+
     PATIENT = "patient"
     CLINICIAN = "clinician"
     SYSTEM = "system"

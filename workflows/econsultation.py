@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -100,6 +100,7 @@ FORWARD_JOURNAL = "forward-journal-entries"
 
 In = TypeVar("In")
 Out = TypeVar("Out")
+Command = TypeVar("Command")
 
 
 def refuse(reason: str) -> ApplicationError:
@@ -189,17 +190,15 @@ class EConsultation:
             # Only now do validators judge by the stored status, and handlers take their turn.
             self._opened = True
 
-    # --- signals and updates: one handler per event -------------------------------------
+    # --- commands: one update per event, and the same update behind its signal -----------
+    # The API sends updates, answered with the view and refused by the validator before
+    # anything is written. Backend services send the same commands as signals of the same
+    # names; a signal runs the update's body, and a refused one changes nothing. Updates are
+    # named after their methods: with `name=` the SDK types their answer as a coroutine, and
+    # callers could not call them by method reference.
 
-    @workflow.signal(name="submit")
-    async def submit(self, command: SubmitCommand) -> None:
-        await self._refusals_logged(self._submit(command))
-
-    @workflow.update(name="submit")
-    async def submit_update(self, command: SubmitCommand) -> ConsultationView:
-        return await self._submit(command)
-
-    async def _submit(self, command: SubmitCommand) -> ConsultationView:
+    @workflow.update
+    async def submit(self, command: SubmitCommand) -> ConsultationView:
         async with self._turn():
             self._check_submit(command)
             if not self._is_duplicate(command.message_id):
@@ -211,7 +210,7 @@ class EConsultation:
                 )
         return self.view()
 
-    @submit_update.validator
+    @submit.validator
     def _check_submit(self, command: SubmitCommand) -> None:
         if self._is_duplicate(command.message_id):
             return
@@ -219,15 +218,12 @@ class EConsultation:
             raise refuse(f"submit is not allowed in status {self._status}")
         self._check_representative(command.representative)
 
-    @workflow.signal(name="reply")
-    async def reply(self, command: ReplyCommand) -> None:
-        await self._refusals_logged(self._reply(command))
+    @workflow.signal(name="submit")
+    async def submit_signal(self, command: SubmitCommand) -> None:
+        await self._as_signal(EConsultation.submit, command)
 
-    @workflow.update(name="reply")
-    async def reply_update(self, command: ReplyCommand) -> ConsultationView:
-        return await self._reply(command)
-
-    async def _reply(self, command: ReplyCommand) -> ConsultationView:
+    @workflow.update
+    async def reply(self, command: ReplyCommand) -> ConsultationView:
         async with self._turn():
             self._check_reply(command)
             if self._is_duplicate(command.message_id):
@@ -252,7 +248,7 @@ class EConsultation:
                 await self._clinician_replies(command)
         return self.view()
 
-    @reply_update.validator
+    @reply.validator
     def _check_reply(self, command: ReplyCommand) -> None:
         if self._is_duplicate(command.message_id):
             return
@@ -271,67 +267,62 @@ class EConsultation:
         else:
             raise refuse("only the patient and the clinician write messages")
 
-    @workflow.signal(name="close")
-    async def close(self, command: CloseCommand) -> None:
-        await self._refusals_logged(self._close(command))
+    @workflow.signal(name="reply")
+    async def reply_signal(self, command: ReplyCommand) -> None:
+        await self._as_signal(EConsultation.reply, command)
 
-    @workflow.update(name="close")
-    async def close_update(self, command: CloseCommand) -> ConsultationView:
-        return await self._close(command)
-
-    async def _close(self, command: CloseCommand) -> ConsultationView:
+    @workflow.update
+    async def close(self, command: CloseCommand) -> ConsultationView:
         async with self._turn():
             self._check_close(command)
             await self._close_by_clinician(command)
         return self.view()
 
-    @close_update.validator
+    @close.validator
     def _check_close(self, command: CloseCommand) -> None:
         self._check_clinician(command.clinician_id)
         if self._status not in OPEN_AFTER_SUBMIT:
             raise refuse(f"close is not allowed in status {self._status}")
 
-    @workflow.signal(name="withdraw")
-    async def withdraw(self, command: WithdrawCommand) -> None:
-        await self._refusals_logged(self._withdraw(command))
+    @workflow.signal(name="close")
+    async def close_signal(self, command: CloseCommand) -> None:
+        await self._as_signal(EConsultation.close, command)
 
-    @workflow.update(name="withdraw")
-    async def withdraw_update(self, command: WithdrawCommand) -> ConsultationView:
-        return await self._withdraw(command)
-
-    async def _withdraw(self, command: WithdrawCommand) -> ConsultationView:
+    @workflow.update
+    async def withdraw(self, command: WithdrawCommand) -> ConsultationView:
         async with self._turn():
             self._check_withdraw(command)
             await self._withdraw_before_reply()
         return self.view()
 
-    @withdraw_update.validator
+    @withdraw.validator
     def _check_withdraw(self, command: WithdrawCommand) -> None:
         self._check_patient(command.patient_id)
         if self._status != Status.AWAITING_CLINICIAN or self.state.clinician_has_replied:
             raise refuse("withdraw is only allowed before any clinician reply")
 
-    @workflow.signal(name="reassign")
-    async def reassign(self, command: ReassignCommand) -> None:
-        await self._refusals_logged(self._reassign(command))
+    @workflow.signal(name="withdraw")
+    async def withdraw_signal(self, command: WithdrawCommand) -> None:
+        await self._as_signal(EConsultation.withdraw, command)
 
-    @workflow.update(name="reassign")
-    async def reassign_update(self, command: ReassignCommand) -> ConsultationView:
-        return await self._reassign(command)
-
-    async def _reassign(self, command: ReassignCommand) -> ConsultationView:
+    @workflow.update
+    async def reassign(self, command: ReassignCommand) -> ConsultationView:
         async with self._turn():
             self._check_reassign(command)
             if command.recipient_id != self.state.recipient_id:
                 await self._hand_over(command)
         return self.view()
 
-    @reassign_update.validator
+    @reassign.validator
     def _check_reassign(self, command: ReassignCommand) -> None:
         if self._status not in OPEN_AFTER_SUBMIT:
             raise refuse(f"reassign is not allowed in status {self._status}")
 
-    @workflow.update(name="opened")
+    @workflow.signal(name="reassign")
+    async def reassign_signal(self, command: ReassignCommand) -> None:
+        await self._as_signal(EConsultation.reassign, command)
+
+    @workflow.update
     async def opened(self) -> ConsultationView:
         """Answers once the start checks passed and the case (and any first message) is stored.
 
@@ -547,8 +538,17 @@ class EConsultation:
         async with self._lock:
             yield
 
-    async def _refusals_logged(self, handled: Awaitable[ConsultationView]) -> None:
-        # A refused signal changes nothing; failing the workflow over it would lose the case.
+    async def _as_signal(
+        self,
+        update: workflow.UpdateMethodMultiParam[[EConsultation, Command], ConsultationView],
+        command: Command,
+    ) -> None:
+        """A command sent as a signal runs its update's body, validator check included.
+
+        A refused signal changes nothing; failing the workflow over it would lose the case.
+        """
+        # The SDK types update methods for sync and async handlers alike; ours are async.
+        handled = cast(Awaitable[ConsultationView], update(self, command))
         try:
             await handled
         except ApplicationError as refusal:

@@ -9,8 +9,7 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel
 
-from api.auth import Caller, ClinicianCaller, PartyCaller, PracticeCaller, ServiceCaller
-from api.auth import Role as CallerRole
+from api.auth import Caller, CallerRole, ClinicianCaller, PartyCaller, PracticeCaller, ServiceCaller
 from api.idempotency import CommandOnce, IdempotencyKey
 from api.problems import AUTHENTICATED, invalid, not_found, problem_responses
 from api.schemas import (

@@ -1,6 +1,11 @@
 """Records real histories of every path for the replay test.
 
-`python -m tests.histories.record v3-what-changed` after a deliberate, patched workflow change
+Two kinds of path: commands sent as signals, as backend services send them (SCENARIOS, on the
+time-skipping test server, so timers fire), and commands sent through the HTTP API as
+update-with-start and updates, as the portal and clinicians send them (API_SCENARIOS in
+through_api.py, on the dev server).
+
+`python -m tests.histories.record v6-what-changed` after a deliberate, patched workflow change
 (see README): the new folder joins the older ones, which keep replaying, so consultations
 started under every earlier version stay safe. Never re-record to make a failing replay pass.
 """
@@ -26,17 +31,20 @@ from domain.models import (
     Role,
     SubmitCommand,
     WithdrawCommand,
+    consultation_workflow_id,
 )
 from infra.settings import Settings
 from infra.temporal import data_converter
 from store.database import create_engine, create_session_factory
 from tests.conftest import BIN, migrate, register_search_attributes
+from tests.histories.through_api import API_SCENARIOS, api_on_dev_server
 from tests.integrations.receivers import FhirServer, serving_on, worker_with
 from tests.support import CLINICIAN, content, new_start, seed_directory, start
 
 HERE = Path(__file__).parent
 # A key for synthetic recorded histories only; it protects nothing real.
 HISTORY_KEYS = "histories:GrtIFvQsM/O6wunV/o3xhHLEmFvc9DUc6ir1pyt02OQ="
+HISTORY_CONVERTER = data_converter(Settings(econsult_encryption_keys=HISTORY_KEYS))
 
 Scenario = Callable[[WorkflowEnvironment, Client, str], Awaitable[WorkflowHandle[Any, Any]]]
 
@@ -125,13 +133,23 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-async def record(folder: Path) -> None:
-    database = Path(tempfile.mkdtemp()) / "record.db"
-    url = f"sqlite+aiosqlite:///{database}"
+def fresh_database() -> str:
+    url = f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp()) / 'record.db'}"
     migrate(url)
+    return url
+
+
+async def record(folder: Path) -> None:
+    """Every signal path, then every path through the API, into one folder."""
+    await record_signals(folder)
+    await record_through_api(folder)
+
+
+async def record_signals(folder: Path) -> None:
+    url = fresh_database()
     await seed_directory(create_session_factory(create_engine(url)))
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=data_converter(Settings(econsult_encryption_keys=HISTORY_KEYS)),
+        data_converter=HISTORY_CONVERTER,
         test_server_existing_path=str(BIN / "temporal-test-server"),
     )
     try:
@@ -149,6 +167,18 @@ async def record(folder: Path) -> None:
                 await write_runs(env.client, handle, folder / name)
     finally:
         await env.shutdown()
+
+
+async def record_through_api(folder: Path) -> None:
+    async with api_on_dev_server(fresh_database(), HISTORY_CONVERTER, BIN) as api:
+        for name, scenario in API_SCENARIOS.items():
+            case = await scenario(api)
+            handle = api.client.get_workflow_handle(consultation_workflow_id(case))
+            await handle.result()
+            # No API scenario continues as new: the run described is the first and only one.
+            run_id = (await handle.describe()).run_id
+            first = api.client.get_workflow_handle(handle.id, first_execution_run_id=run_id)
+            await write_runs(api.client, first, folder / name)
 
 
 async def write_runs(client: Client, handle: WorkflowHandle[Any, Any], stem: Path) -> None:

@@ -96,7 +96,7 @@ def stored_keys(server: FhirServer, consultation_id: str) -> list[str]:
 
 
 async def close(handle: WorkflowHandle[Any, Any]) -> None:
-    await handle.execute_update(EConsultation.close_update, CloseCommand(clinician_id=CLINICIAN))
+    await handle.execute_update(EConsultation.close, CloseCommand(clinician_id=CLINICIAN))
     assert (await handle.result()).status == Status.CLOSED
 
 
@@ -125,11 +125,11 @@ async def test_each_journal_entry_gives_one_communication_that_validates_as_fhir
     ):
         handle = await start(dev_env.client, queue, case)
         await handle.execute_update(
-            EConsultation.submit_update,
+            EConsultation.submit,
             SubmitCommand(message=MessageContent(body="A rash.", attachments=[scan])),
         )
         await handle.execute_update(
-            EConsultation.reply_update,
+            EConsultation.reply,
             ReplyCommand(author_role=Role.CLINICIAN, author_id=CLINICIAN, message=content()),
         )
         await close(handle)
@@ -175,7 +175,7 @@ async def test_a_record_system_down_delays_entries_then_delivers_and_never_block
         case = new_start()
         handle = await start(dev_env.client, queue, case)
         view = await handle.execute_update(
-            EConsultation.reply_update,
+            EConsultation.reply,
             ReplyCommand(author_role=Role.CLINICIAN, author_id=CLINICIAN, message=content()),
         )
         assert view.status == Status.AWAITING_PATIENT

@@ -86,16 +86,14 @@ async def test_every_event_of_a_lifecycle_arrives_once_signed_with_the_notificat
     ):
         case = new_start()
         handle = await start(dev_env.client, queue, case)
-        await handle.execute_update(EConsultation.reply_update, clinician_reply("Answer."))
+        await handle.execute_update(EConsultation.reply, clinician_reply("Answer."))
         await handle.execute_update(
-            EConsultation.reply_update,
+            EConsultation.reply,
             ReplyCommand(
                 author_role=Role.PATIENT, author_id=case.patient.id, message=content("More.")
             ),
         )
-        await handle.execute_update(
-            EConsultation.close_update, CloseCommand(clinician_id=CLINICIAN)
-        )
+        await handle.execute_update(EConsultation.close, CloseCommand(clinician_id=CLINICIAN))
         assert (await handle.result()).status == Status.CLOSED
         rows = await settled_rows(sessions, case.consultation_id, 4)
 
@@ -170,7 +168,7 @@ async def test_a_final_refusal_marks_the_row_failed_without_retries(
         history = await handle.fetch_history()
         delivered_ids = receiver.ids()
         # The consultation itself goes on: the clinician still answers.
-        view = await handle.execute_update(EConsultation.reply_update, clinician_reply("Answer."))
+        view = await handle.execute_update(EConsultation.reply, clinician_reply("Answer."))
         assert view.status == Status.AWAITING_PATIENT
 
     assert row.failed_status == 400 and row.failed_at is not None and row.sent_at is None

@@ -118,7 +118,7 @@ async def test_sigterm_stops_the_worker_gracefully_and_a_restarted_one_completes
         async with httpx.AsyncClient(timeout=10) as http:
             worker_metrics = (await http.get(f"http://{metrics_address}/metrics")).text
         # The clinician answers and closes; the worker is told to stop while it works on it.
-        await handle.signal(EConsultation.reply, clinician_closes())
+        await handle.signal(EConsultation.reply_signal, clinician_closes())
         first_exit = await first.terminate()
 
     async with worker_process(environment) as second:

@@ -98,12 +98,10 @@ async def test_a_key_rotation_leaves_running_consultations_readable_and_completa
     handle = after.get_workflow_handle_for(EConsultation.run, handle.id)
     async with running_worker(after, sqlite_url, task_queue=task_queue):
         await handle.execute_update(
-            EConsultation.reply_update,
+            EConsultation.reply,
             ReplyCommand(author_role=Role.CLINICIAN, author_id=CLINICIAN, message=content()),
         )
-        await handle.execute_update(
-            EConsultation.close_update, CloseCommand(clinician_id=CLINICIAN)
-        )
+        await handle.execute_update(EConsultation.close, CloseCommand(clinician_id=CLINICIAN))
         result = await handle.result()
 
     assert result.status == Status.CLOSED

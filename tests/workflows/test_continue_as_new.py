@@ -30,7 +30,7 @@ async def test_a_long_thread_continues_as_new_and_keeps_every_message_and_deadli
         first_run = (await handle.describe()).run_id
         for round_ in range(ROUNDS):
             await handle.execute_update(
-                EConsultation.reply_update,
+                EConsultation.reply,
                 ReplyCommand(
                     author_role=Role.CLINICIAN,
                     author_id=CLINICIAN,
@@ -38,7 +38,7 @@ async def test_a_long_thread_continues_as_new_and_keeps_every_message_and_deadli
                 ),
             )
             view = await handle.execute_update(
-                EConsultation.reply_update,
+                EConsultation.reply,
                 ReplyCommand(
                     author_role=Role.PATIENT,
                     author_id=case.patient.id,
@@ -49,13 +49,13 @@ async def test_a_long_thread_continues_as_new_and_keeps_every_message_and_deadli
         due_before = view.reply_due_at
         # Two signals back to back: the first rolls the run over, the second waits for it.
         await handle.signal(
-            EConsultation.reply,
+            EConsultation.reply_signal,
             ReplyCommand(
                 author_role=Role.CLINICIAN, author_id=CLINICIAN, message=content("last answer")
             ),
         )
         await handle.signal(
-            EConsultation.close,
+            EConsultation.close_signal,
             CloseCommand(clinician_id=CLINICIAN, message=content("closing words")),
         )
         result = await handle.result()

@@ -125,7 +125,7 @@ async def test_frikort_granted_after_submission_and_before_the_reply_is_exempt(
         # The patient reaches the ceiling while the question waits for an answer.
         today = oslo_day(datetime.now(UTC))
         await FrikortTable(store).record(case.patient.id, today - timedelta(days=1), today)
-        view = await handle.execute_update(EConsultation.reply_update, reply_by(clinician))
+        view = await handle.execute_update(EConsultation.reply, reply_by(clinician))
 
     assert view.copayment.status == CopaymentStatus.EXEMPT
     assert view.copayment.amount_nok == Decimal(0)
@@ -144,7 +144,7 @@ async def test_frikort_register_down_at_the_reply_settles_once_when_it_is_back(
     async with running_worker(dev_env.client, database_url, frikort_register=register) as queue:
         handle = await start(dev_env.client, queue, case)
         replying = asyncio.create_task(
-            handle.execute_update(EConsultation.reply_update, reply_by(clinician))
+            handle.execute_update(EConsultation.reply, reply_by(clinician))
         )
         await register.asked_again.wait()  # asked, refused, asked again after the backoff
 
@@ -156,7 +156,7 @@ async def test_frikort_register_down_at_the_reply_settles_once_when_it_is_back(
         register.up.set()
         view = await replying
         # A repeat of the same reply (a retried command) settles nothing more.
-        await handle.execute_update(EConsultation.reply_update, reply_by(clinician))
+        await handle.execute_update(EConsultation.reply, reply_by(clinician))
 
     assert view.copayment.status == CopaymentStatus.CHARGED
     assert (await effects_when_quiet(store, case.consultation_id))["charges"] == 1
@@ -175,8 +175,8 @@ async def test_specialist_and_non_specialist_replying_at_once_same_tariff_higher
         first = await start(dev_env.client, queue, by_specialist)
         second = await start(dev_env.client, queue, by_substitute)
         specialist_view, general_view = await asyncio.gather(
-            first.execute_update(EConsultation.reply_update, reply_by(clinician)),
-            second.execute_update(EConsultation.reply_update, reply_by(substitute)),
+            first.execute_update(EConsultation.reply, reply_by(clinician)),
+            second.execute_update(EConsultation.reply, reply_by(substitute)),
         )
 
     specialist, general = specialist_view.copayment, general_view.copayment

@@ -162,30 +162,26 @@ async def drive(
 ) -> None:
     async with slots:
         if path is FULL:
-            await execute_update(handle, EConsultation.reply_update, clinician("a"))
+            await execute_update(handle, EConsultation.reply, clinician("a"))
             await execute_update(
                 handle,
-                EConsultation.reply_update,
+                EConsultation.reply,
                 ReplyCommand(
                     author_role=Role.PATIENT, author_id=case.patient.id, message=content("b")
                 ),
             )
-            await execute_update(handle, EConsultation.reply_update, clinician("c", close=True))
+            await execute_update(handle, EConsultation.reply, clinician("c", close=True))
         elif path is NOT_BILLABLE:
             await execute_update(
-                handle, EConsultation.reply_update, clinician("book an appointment", billable=False)
+                handle, EConsultation.reply, clinician("book an appointment", billable=False)
             )
-            await execute_update(
-                handle, EConsultation.close_update, CloseCommand(clinician_id=CLINICIAN)
-            )
+            await execute_update(handle, EConsultation.close, CloseCommand(clinician_id=CLINICIAN))
         elif path is WITHDRAWN:
             await execute_update(
-                handle, EConsultation.withdraw_update, WithdrawCommand(patient_id=case.patient.id)
+                handle, EConsultation.withdraw, WithdrawCommand(patient_id=case.patient.id)
             )
         else:
-            await execute_update(
-                handle, EConsultation.close_update, CloseCommand(clinician_id=CLINICIAN)
-            )
+            await execute_update(handle, EConsultation.close, CloseCommand(clinician_id=CLINICIAN))
 
 
 async def charged(store: async_sessionmaker[AsyncSession], consultation_id: str) -> int:

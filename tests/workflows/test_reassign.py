@@ -33,7 +33,7 @@ async def test_a_reassign_signal_moves_the_case_and_keeps_the_deadline(
     handle = await start(dev_env.client, task_queue, new_start())
     before = await handle.execute_update(EConsultation.opened)
 
-    await handle.signal(EConsultation.reassign, _to(SUBSTITUTE))
+    await handle.signal(EConsultation.reassign_signal, _to(SUBSTITUTE))
 
     async def view() -> ConsultationView:
         return await handle.query(EConsultation.view)
@@ -42,12 +42,12 @@ async def test_a_reassign_signal_moves_the_case_and_keeps_the_deadline(
     assert after.reply_due_at == before.reply_due_at
     with pytest.raises(WorkflowUpdateFailedError) as former:
         await handle.execute_update(
-            EConsultation.reply_update,
+            EConsultation.reply,
             ReplyCommand(author_role=Role.CLINICIAN, author_id=CLINICIAN, message=content()),
         )
     assert refusal_type(former.value) == Refusal.NOT_A_PARTY
     answered = await handle.execute_update(
-        EConsultation.reply_update,
+        EConsultation.reply,
         ReplyCommand(author_role=Role.CLINICIAN, author_id=SUBSTITUTE, message=content()),
     )
     assert answered.status == Status.AWAITING_PATIENT
@@ -62,14 +62,14 @@ async def test_a_reassign_update_is_refused_outside_the_practice_or_before_submi
     draft = await start(dev_env.client, task_queue, new_start(message=None))
     await draft.execute_update(EConsultation.opened)
     with pytest.raises(WorkflowUpdateFailedError) as not_yet:
-        await draft.execute_update(EConsultation.reassign_update, _to(SUBSTITUTE))
+        await draft.execute_update(EConsultation.reassign, _to(SUBSTITUTE))
     assert refusal_type(not_yet.value) == Refusal.INVALID_TRANSITION
 
     handle = await start(dev_env.client, task_queue, new_start())
     await handle.execute_update(EConsultation.opened)
     with pytest.raises(WorkflowUpdateFailedError) as stranger:
-        await handle.execute_update(EConsultation.reassign_update, _to("not-in-the-directory"))
+        await handle.execute_update(EConsultation.reassign, _to("not-in-the-directory"))
     assert refusal_type(stranger.value) == Refusal.RECIPIENT_NOT_ALLOWED
 
-    moved = await handle.execute_update(EConsultation.reassign_update, _to(SUBSTITUTE))
+    moved = await handle.execute_update(EConsultation.reassign, _to(SUBSTITUTE))
     assert moved.recipient_id == SUBSTITUTE

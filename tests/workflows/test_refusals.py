@@ -63,18 +63,18 @@ async def test_a_reply_after_close_is_refused_and_leaves_nothing(
 ) -> None:
     case = new_start()
     handle = await start(dev_env.client, task_queue, case)
-    await handle.execute_update(EConsultation.reply_update, clinician_reply())
-    await handle.execute_update(EConsultation.close_update, CloseCommand(clinician_id=CLINICIAN))
+    await handle.execute_update(EConsultation.reply, clinician_reply())
+    await handle.execute_update(EConsultation.close, CloseCommand(clinician_id=CLINICIAN))
     assert (await handle.result()).status == Status.CLOSED
     before = await effects_when_quiet(sessions, case.consultation_id)
 
     with pytest.raises(RPCError) as refused:
         await handle.execute_update(
-            EConsultation.reply_update,
+            EConsultation.reply,
             ReplyCommand(author_role=Role.PATIENT, author_id=case.patient.id, message=content()),
         )
     with pytest.raises(RPCError):
-        await handle.signal(EConsultation.reply, clinician_reply("late"))
+        await handle.signal(EConsultation.reply_signal, clinician_reply("late"))
 
     assert refused.value.status == RPCStatusCode.NOT_FOUND
     assert await effects_when_quiet(sessions, case.consultation_id) == before
@@ -90,7 +90,7 @@ async def test_a_patient_reply_while_awaiting_the_clinician_is_refused(
 
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await handle.execute_update(
-            EConsultation.reply_update,
+            EConsultation.reply,
             ReplyCommand(author_role=Role.PATIENT, author_id=case.patient.id, message=content()),
         )
 
@@ -103,14 +103,14 @@ async def test_withdraw_after_a_clinician_reply_is_refused(
 ) -> None:
     case = new_start()
     handle = await start(dev_env.client, task_queue, case)
-    await handle.execute_update(EConsultation.reply_update, clinician_reply())
+    await handle.execute_update(EConsultation.reply, clinician_reply())
     before = await effects_when_quiet(sessions, case.consultation_id)
 
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await handle.execute_update(
-            EConsultation.withdraw_update, WithdrawCommand(patient_id=case.patient.id)
+            EConsultation.withdraw, WithdrawCommand(patient_id=case.patient.id)
         )
-    await handle.signal(EConsultation.withdraw, WithdrawCommand(patient_id=case.patient.id))
+    await handle.signal(EConsultation.withdraw_signal, WithdrawCommand(patient_id=case.patient.id))
     view = await handle.execute_update(EConsultation.opened)
 
     assert refusal_type(refused.value) == Refusal.INVALID_TRANSITION
@@ -123,13 +123,11 @@ async def test_submit_twice_is_refused_the_second_time(
 ) -> None:
     case = new_start(message=None)
     handle = await start(dev_env.client, task_queue, case)
-    await handle.execute_update(EConsultation.submit_update, SubmitCommand(message=content()))
+    await handle.execute_update(EConsultation.submit, SubmitCommand(message=content()))
     before = await effects_when_quiet(sessions, case.consultation_id)
 
     with pytest.raises(WorkflowUpdateFailedError) as refused:
-        await handle.execute_update(
-            EConsultation.submit_update, SubmitCommand(message=content("again"))
-        )
+        await handle.execute_update(EConsultation.submit, SubmitCommand(message=content("again")))
 
     assert refusal_type(refused.value) == Refusal.INVALID_TRANSITION
     assert before == {"messages": 1, "journal": 1, "notifications": 1, "charges": 0}
@@ -143,8 +141,8 @@ async def test_the_same_message_delivered_twice_is_stored_once(
     handle = await start(dev_env.client, task_queue, case)
     reply = clinician_reply().model_copy(update={"message_id": "retried-reply-1"})
 
-    first = await handle.execute_update(EConsultation.reply_update, reply)
-    second = await handle.execute_update(EConsultation.reply_update, reply)
+    first = await handle.execute_update(EConsultation.reply, reply)
+    second = await handle.execute_update(EConsultation.reply, reply)
 
     assert first.revision == second.revision
     assert (await effects(sessions, case.consultation_id))["messages"] == 2
@@ -190,9 +188,7 @@ async def test_a_close_by_another_clinician_is_refused(
     await handle.execute_update(EConsultation.opened)
 
     with pytest.raises(WorkflowUpdateFailedError) as refused:
-        await handle.execute_update(
-            EConsultation.close_update, CloseCommand(clinician_id="someone-else")
-        )
+        await handle.execute_update(EConsultation.close, CloseCommand(clinician_id="someone-else"))
 
     assert refusal_type(refused.value) == Refusal.NOT_A_PARTY
     assert (await handle.query(EConsultation.view)).status == Status.AWAITING_CLINICIAN

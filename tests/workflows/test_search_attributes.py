@@ -66,7 +66,7 @@ async def test_ops_list_a_clinicians_open_cases_and_every_overdue_case(
         waiting = await start(dev_env.client, task_queue, new_start())
         answered = await start(dev_env.client, task_queue, new_start())
         await answered.execute_update(
-            EConsultation.reply_update,
+            EConsultation.reply,
             ReplyCommand(author_role=Role.CLINICIAN, author_id=CLINICIAN, message=content()),
         )
         await waiting.execute_update(EConsultation.opened)

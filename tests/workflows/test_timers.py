@@ -123,7 +123,7 @@ async def test_thirty_days_waiting_for_the_patient_closes_the_case_as_inactive(
     case = new_start()
     handle = await start(env.client, task_queue, case)
     await handle.signal(
-        EConsultation.reply,
+        EConsultation.reply_signal,
         ReplyCommand(author_role=Role.CLINICIAN, author_id=CLINICIAN, message=content()),
     )
     await env.sleep(timedelta(days=29, hours=23))
@@ -157,12 +157,12 @@ async def test_a_patient_follow_up_gets_a_fresh_deadline_from_its_own_day(
     # Ascension Day (Thu 6 May 2027) is not a working day.
     assert (await handle.query(EConsultation.view)).reply_due_at == oslo(2027, 5, 11, 23, 59, 59)
     await handle.signal(
-        EConsultation.reply,
+        EConsultation.reply_signal,
         ReplyCommand(author_role=Role.CLINICIAN, author_id=CLINICIAN, message=content()),
     )
     await sleep_until(env, oslo(2027, 5, 12, 14, 0))  # a spec worked example: due Thu 20 May
     await handle.signal(
-        EConsultation.reply,
+        EConsultation.reply_signal,
         ReplyCommand(
             author_role=Role.PATIENT, author_id=case.patient.id, message=content("Still itchy.")
         ),
