@@ -24,9 +24,7 @@ class Consultations:
         values.update(
             status=record.status.value,
             close_reason=record.close_reason.value if record.close_reason else None,
-            copayment_status=record.copayment.status.value,
-            copayment_tariff=record.copayment.tariff,
-            copayment_amount_nok=record.copayment.amount_nok,
+            **Consultation.copayment_columns(record.copayment),
         )
         async with self._sessions.begin() as session:
             return await upsert_newer(
@@ -52,8 +50,7 @@ class Consultations:
                     "body": message.content.body,
                     "attachment_ids": attachment_ids,
                     "created_at": message.created_at,
-                    "representative_id": rep.id if (rep := message.representative) else None,
-                    "representative_relation": rep.relation.value if rep else None,
+                    **Message.representative_columns(message.representative),
                 },
                 ["id"],
             )
