@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.models import ConsultationRecord, MessageToStore, StoredMessage
@@ -85,12 +85,3 @@ class Consultations:
     async def get(self, consultation_id: str) -> Consultation | None:
         async with self._sessions() as session:
             return await session.get(Consultation, consultation_id)
-
-    async def messages(self, consultation_id: str) -> list[Message]:
-        async with self._sessions() as session:
-            result = await session.scalars(
-                select(Message)
-                .where(Message.consultation_id == consultation_id)
-                .order_by(Message.created_at, Message.id)
-            )
-            return list(result)
