@@ -47,7 +47,12 @@ class MessageView(BaseModel):
     @classmethod
     def of(cls, row: Message, attachments: dict[str, AttachmentInfo]) -> MessageView:
         view = cls.model_validate(row, from_attributes=True)
-        view.attachments = [attachments[a] for a in row.attachment_ids if a in attachments]
+        # Only what a party is shown: the uploader and the binding stay behind.
+        view.attachments = [
+            AttachmentMeta.model_validate(attachments[a].model_dump())
+            for a in row.attachment_ids
+            if a in attachments
+        ]
         return view
 
 
