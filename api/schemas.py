@@ -159,12 +159,20 @@ AttachmentOut = AttachmentMeta
 AmountNok = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 
 
+# Every field of an answer is sent, defaults too: the document marks them all required.
+ANSWER = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
 class CopaymentOut(Copayment):
+    model_config = ANSWER
+
     amount_nok: AmountNok | None = None
 
 
 class ConsultationSummaryOut(ConsultationSummary):
     """The store's summary as the API shows it: amounts as numbers, the practice not at all."""
+
+    model_config = ANSWER
 
     practice_id: str = Field(exclude=True)
     copayment: CopaymentOut

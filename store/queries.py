@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, computed_field
+from pydantic import BaseModel, ConfigDict, computed_field
 from sqlalchemy import ColumnElement, Select, and_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -35,6 +35,9 @@ class ConsultationSummary(ConsultationFacts):
 
 class MessageView(BaseModel):
     """A message of the thread as its parties read it."""
+
+    # Every field is always sent (null where empty): schemas list them all as required.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     id: str
     author_role: str
