@@ -18,15 +18,15 @@ from pydantic import (
 
 from domain.models import (
     MAX_ATTACHMENTS_PER_MESSAGE,
-    CloseReason,
-    CopaymentStatus,
+    Copayment,
     Identifier,
     MessageBody,
     RepresentativeRelation,
-    Status,
 )
+from store.access import AccessRecord
+from store.attachments import AttachmentMeta
 from store.directory import RelationKind
-from store.queries import ConsultationDetail, ConsultationSummary
+from store.queries import ConsultationDetail, ConsultationSummary, MessageView
 from store.recipients import Recipient
 
 
@@ -152,90 +152,42 @@ class ReassignIn(Strict):
 # --- responses -----------------------------------------------------------------------------
 
 
-class AttachmentOut(BaseModel):
-    id: str
-    filename: str
-    content_type: str
-    size: int
-    sha256: str
-
-
-class MessageOut(BaseModel):
-    id: str
-    author_role: str
-    author_id: str
-    body: str
-    attachments: list[AttachmentOut]
-    created_at: datetime
-    representative: RepresentativeIn | None = None
-
+# The store's read models are the answers; where the API shows them otherwise, it derives.
+AttachmentOut = AttachmentMeta
 
 # NOK with two decimals, as a JSON number (the store keeps the exact Decimal).
 AmountNok = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 
 
-class CopaymentOut(BaseModel):
-    status: CopaymentStatus
-    tariff: str | None
-    amount_nok: AmountNok | None
+# Every field of an answer is sent, defaults too: the document marks them all required.
+ANSWER = ConfigDict(json_schema_serialization_defaults_required=True)
 
 
-class ConsultationSummaryOut(BaseModel):
-    id: str
-    status: Status
-    patient_id: str
-    clinician_id: str
-    recipient_id: str
-    created_at: datetime
-    submitted_at: datetime | None
-    reply_due_at: datetime | None
-    overdue: bool
-    closed_at: datetime | None
-    close_reason: CloseReason | None
-    can_patient_reply: bool
+class CopaymentOut(Copayment):
+    model_config = ANSWER
+
+    amount_nok: AmountNok | None = None
+
+
+class ConsultationSummaryOut(ConsultationSummary):
+    """The store's summary as the API shows it: amounts as numbers, the practice not at all."""
+
+    model_config = ANSWER
+
+    practice_id: str = Field(exclude=True)
     copayment: CopaymentOut
 
     @classmethod
     def of(cls, summary: ConsultationSummary) -> Self:
-        return cls(
-            **summary.model_dump(
-                exclude={
-                    "copayment_status",
-                    "copayment_tariff",
-                    "copayment_amount_nok",
-                    "practice_id",
-                }
-            ),
-            can_patient_reply=summary.status.lets_patient_reply,
-            copayment=CopaymentOut(
-                status=summary.copayment_status,
-                tariff=summary.copayment_tariff,
-                amount_nok=summary.copayment_amount_nok,
-            ),
-        )
+        return cls.model_validate(summary, from_attributes=True)
 
 
 class ConsultationOut(ConsultationSummaryOut):
-    messages: list[MessageOut] = []
+    messages: list[MessageView] = []
 
     @classmethod
-    def of_detail(cls, detail: ConsultationDetail) -> ConsultationOut:
-        out = cls.of(detail.summary)
-        out.messages = [
-            MessageOut(
-                id=m.id,
-                author_role=m.author_role,
-                author_id=m.author_id,
-                body=m.body,
-                attachments=[AttachmentOut.model_validate(a.model_dump()) for a in m.attachments],
-                created_at=m.created_at,
-                representative=RepresentativeIn.model_validate(m.representative.model_dump())
-                if m.representative
-                else None,
-            )
-            for m in detail.messages
-        ]
-        return out
+    def of_detail(cls, detail: ConsultationDetail) -> Self:
+        return cls.model_validate(detail, from_attributes=True)
 
 
 class ConsultationPage(BaseModel):
@@ -243,16 +195,9 @@ class ConsultationPage(BaseModel):
     next_cursor: str | None
 
 
-class AccessLogEntryOut(BaseModel):
-    actor_id: str
-    role: str
-    action: str
-    at: datetime
-
-
 class AccessLogOut(BaseModel):
     consultation_id: str
-    entries: list[AccessLogEntryOut]
+    entries: list[AccessRecord]
 
 
 class SubstituteOut(BaseModel):
@@ -283,7 +228,6 @@ class FrikortOut(BaseModel):
 
 CreateConsultation.model_rebuild()
 PatientMessageIn.model_rebuild()
-MessageOut.model_rebuild()
 ClinicianIn.model_rebuild()
 ClinicianOut.model_rebuild()
 

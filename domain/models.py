@@ -186,33 +186,49 @@ class ReassignCommand(Model):
     by: Identifier
 
 
-class CopaymentOutcome(Model):
+class Copayment(Model):
+    """The co-payment as every layer shows it; the case store keeps it in flat columns."""
+
     status: CopaymentStatus = CopaymentStatus.PENDING
     tariff: str | None = None
     amount_nok: Decimal | None = None
+
+
+class CopaymentOutcome(Copayment):
+    """What settling the co-payment decided, and when (the reply's instant)."""
+
     settled_at: datetime | None = None
 
 
-class ConsultationState(Model):
+class ConsultationFacts(Model):
+    """What every reader of a consultation sees, whoever holds it: the workflow's state and
+    view, the case store's record and read model, the API's answer. Each layer keys it its own
+    way (`consultation_id` in workflow payloads, `id` in the case store and the API)."""
+
+    status: Status
+    clinician_id: str
+    recipient_id: str
+    created_at: datetime
+    submitted_at: datetime | None = None
+    reply_due_at: datetime | None = None
+    overdue: bool = False
+    closed_at: datetime | None = None
+    close_reason: CloseReason | None = None
+    copayment: Copayment = Copayment()
+
+
+class ConsultationState(ConsultationFacts):
     """Everything the workflow knows, in one object (carried across continue-as-new)."""
 
     consultation_id: str
     patient: Patient
-    clinician_id: str
-    recipient_id: str
     practice_id: str
     reply_within_working_days: int
     closed_days: list[date] = []
     status: Status = Status.DRAFT
-    created_at: datetime
-    submitted_at: datetime | None = None
-    reply_due_at: datetime | None = None
     reminder_at: datetime | None = None
     reminded: bool = False
-    overdue: bool = False
     awaiting_patient_since: datetime | None = None
-    closed_at: datetime | None = None
-    close_reason: CloseReason | None = None
     clinician_has_replied: bool = False
     copayment: CopaymentOutcome = CopaymentOutcome()
     message_count: int = 0
@@ -222,23 +238,26 @@ class ConsultationState(Model):
     seen_message_ids: list[str] = []
 
     @property
+    def patient_id(self) -> str:
+        return self.patient.id
+
+    @property
     def can_patient_reply(self) -> bool:
         return self.status.lets_patient_reply
 
+    def view(self) -> ConsultationView:
+        """The answer of the `state` query and of every update, read off the state."""
+        return ConsultationView.model_validate(self, from_attributes=True)
 
-class ConsultationView(Model):
-    """Answer of the `state` query and of every update."""
+    def record(self) -> ConsultationRecord:
+        """The case store's row, read off the state."""
+        return ConsultationRecord.model_validate(self, from_attributes=True)
+
+
+class ConsultationView(ConsultationFacts):
+    """Answer of the `state` query and of every update (kept in histories: only add fields)."""
 
     consultation_id: str
-    status: Status
-    clinician_id: str
-    recipient_id: str
-    created_at: datetime
-    submitted_at: datetime | None
-    reply_due_at: datetime | None
-    overdue: bool
-    closed_at: datetime | None
-    close_reason: CloseReason | None
     can_patient_reply: bool
     copayment: CopaymentOutcome
     message_count: int
@@ -269,22 +288,12 @@ class DirectoryAnswer(Model):
     closed_days: list[date] = []
 
 
-class ConsultationRecord(Model):
+class ConsultationRecord(ConsultationFacts):
     """The case store's row for a consultation, written on every state change."""
 
     consultation_id: str
     patient_id: str
-    clinician_id: str
-    recipient_id: str
     practice_id: str
-    status: Status
-    created_at: datetime
-    submitted_at: datetime | None = None
-    reply_due_at: datetime | None = None
-    overdue: bool = False
-    closed_at: datetime | None = None
-    close_reason: CloseReason | None = None
-    copayment: CopaymentOutcome = CopaymentOutcome()
     revision: int
 
 

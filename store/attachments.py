@@ -11,14 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from store.tables import Attachment
 
 
-class AttachmentInfo(BaseModel):
-    """What may be shown about an attachment without its content."""
+class AttachmentMeta(BaseModel):
+    """What a party is shown about an attachment: neither its content nor who uploaded it."""
 
     id: str
     filename: str
     content_type: str
     size: int
     sha256: str
+
+
+class AttachmentInfo(AttachmentMeta):
+    """An attachment's metadata with its uploader and where it is bound (for checks)."""
+
     uploaded_by: str
     consultation_id: str | None = None
     message_id: str | None = None
@@ -56,27 +61,20 @@ class Attachments:
         content: bytes,
     ) -> AttachmentInfo:
         """Store an upload; it stays unbound until a message redeems its claim check."""
-        async with self._sessions.begin() as session:
-            session.add(
-                Attachment(
-                    id=attachment_id,
-                    uploaded_by=uploaded_by,
-                    filename=filename,
-                    content_type=content_type,
-                    size=len(content),
-                    sha256=sha256,
-                    content=content,
-                    created_at=datetime.now(UTC),
-                )
-            )
-        return AttachmentInfo(
+        row = Attachment(
             id=attachment_id,
+            uploaded_by=uploaded_by,
             filename=filename,
             content_type=content_type,
             size=len(content),
             sha256=sha256,
-            uploaded_by=uploaded_by,
+            content=content,
+            created_at=datetime.now(UTC),
         )
+        info = AttachmentInfo.model_validate(row, from_attributes=True)
+        async with self._sessions.begin() as session:
+            session.add(row)
+        return info
 
     async def infos(self, attachment_ids: list[str]) -> dict[str, AttachmentInfo]:
         """Metadata of the given attachments (content left in the database), by id."""

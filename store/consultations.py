@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.models import ConsultationRecord, MessageToStore, StoredMessage
@@ -24,9 +24,7 @@ class Consultations:
         values.update(
             status=record.status.value,
             close_reason=record.close_reason.value if record.close_reason else None,
-            copayment_status=record.copayment.status.value,
-            copayment_tariff=record.copayment.tariff,
-            copayment_amount_nok=record.copayment.amount_nok,
+            **Consultation.copayment_columns(record.copayment),
         )
         async with self._sessions.begin() as session:
             return await upsert_newer(
@@ -52,8 +50,7 @@ class Consultations:
                     "body": message.content.body,
                     "attachment_ids": attachment_ids,
                     "created_at": message.created_at,
-                    "representative_id": rep.id if (rep := message.representative) else None,
-                    "representative_relation": rep.relation.value if rep else None,
+                    **Message.representative_columns(message.representative),
                 },
                 ["id"],
             )
@@ -88,12 +85,3 @@ class Consultations:
     async def get(self, consultation_id: str) -> Consultation | None:
         async with self._sessions() as session:
             return await session.get(Consultation, consultation_id)
-
-    async def messages(self, consultation_id: str) -> list[Message]:
-        async with self._sessions() as session:
-            result = await session.scalars(
-                select(Message)
-                .where(Message.consultation_id == consultation_id)
-                .order_by(Message.created_at, Message.id)
-            )
-            return list(result)

@@ -7,57 +7,62 @@ when consultations are added between two page requests.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, computed_field
 from sqlalchemy import ColumnElement, Select, and_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.models import (
-    CloseReason,
-    CopaymentStatus,
-    Representative,
-    RepresentativeRelation,
-    Status,
-)
-from store.attachments import AttachmentInfo, Attachments
+from domain.models import ConsultationFacts, Representative, Status
+from store.attachments import AttachmentInfo, AttachmentMeta, Attachments
 from store.tables import Consultation, Message
 
 # Never submitted: nothing has reached the clinician yet, so their inbox leaves these out.
 UNSENT = (Status.DRAFT, Status.EXPIRED)
 
 
-class ConsultationSummary(BaseModel):
+class ConsultationSummary(ConsultationFacts):
+    """A consultation as people read it (lists, the detail, command answers): its stored row."""
+
     id: str
-    status: Status
     patient_id: str
-    clinician_id: str
-    recipient_id: str
     practice_id: str
-    created_at: datetime
-    submitted_at: datetime | None
-    reply_due_at: datetime | None
-    overdue: bool
-    closed_at: datetime | None
-    close_reason: CloseReason | None
-    copayment_status: CopaymentStatus
-    copayment_tariff: str | None
-    copayment_amount_nok: Decimal | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def can_patient_reply(self) -> bool:
+        return self.status.lets_patient_reply
 
 
 class MessageView(BaseModel):
+    """A message of the thread as its parties read it."""
+
+    # Every field is always sent (null where empty): schemas list them all as required.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     id: str
     author_role: str
     author_id: str
     body: str
-    attachments: list[AttachmentInfo]
+    attachments: list[AttachmentMeta] = []
     created_at: datetime
     representative: Representative | None = None
 
+    @classmethod
+    def of(cls, row: Message, attachments: dict[str, AttachmentInfo]) -> MessageView:
+        view = cls.model_validate(row, from_attributes=True)
+        # Only what a party is shown: the uploader and the binding stay behind.
+        view.attachments = [
+            AttachmentMeta.model_validate(attachments[a].model_dump())
+            for a in row.attachment_ids
+            if a in attachments
+        ]
+        return view
 
-class ConsultationDetail(BaseModel):
-    summary: ConsultationSummary
-    messages: list[MessageView]
+
+class ConsultationDetail(ConsultationSummary):
+    """The summary with its thread, oldest message first."""
+
+    messages: list[MessageView] = []
 
 
 class InboxKey(BaseModel):
@@ -104,26 +109,9 @@ class ConsultationQueries:
         infos = await self._attachments.infos(
             [attachment_id for m in messages for attachment_id in m.attachment_ids]
         )
-        return ConsultationDetail(
-            summary=_summary(row),
-            messages=[
-                MessageView(
-                    id=m.id,
-                    author_role=m.author_role,
-                    author_id=m.author_id,
-                    body=m.body,
-                    attachments=[infos[a] for a in m.attachment_ids if a in infos],
-                    created_at=m.created_at,
-                    representative=Representative(
-                        id=m.representative_id,
-                        relation=RepresentativeRelation(m.representative_relation),
-                    )
-                    if m.representative_id and m.representative_relation
-                    else None,
-                )
-                for m in messages
-            ],
-        )
+        detail = ConsultationDetail.model_validate(row, from_attributes=True)
+        detail.messages = [MessageView.of(m, infos) for m in messages]
+        return detail
 
     async def inbox(
         self,

@@ -25,6 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from domain.models import Copayment, CopaymentStatus, Representative, RepresentativeRelation
+
 # Stable constraint names, so migrations are identical on SQLite and PostgreSQL.
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -139,6 +141,23 @@ class Consultation(Base):
         Index("ix_consultations_patient", "patient_id", "created_at", "id"),
     )
 
+    # The co-payment is one nested shape everywhere else; here, and only here, it is flat.
+    @property
+    def copayment(self) -> Copayment:
+        return Copayment(
+            status=CopaymentStatus(self.copayment_status),
+            tariff=self.copayment_tariff,
+            amount_nok=self.copayment_amount_nok,
+        )
+
+    @staticmethod
+    def copayment_columns(copayment: Copayment) -> dict[str, object]:
+        return {
+            "copayment_status": copayment.status.value,
+            "copayment_tariff": copayment.tariff,
+            "copayment_amount_nok": copayment.amount_nok,
+        }
+
 
 class Attachment(Base):
     __tablename__ = "attachments"
@@ -170,6 +189,23 @@ class Message(Base):
     # Set when someone wrote on the patient's behalf.
     representative_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     representative_relation: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+    # Who wrote on the patient's behalf: nested everywhere else, flat only here.
+    @property
+    def representative(self) -> Representative | None:
+        if self.representative_id is None or self.representative_relation is None:
+            return None
+        return Representative(
+            id=self.representative_id,
+            relation=RepresentativeRelation(self.representative_relation),
+        )
+
+    @staticmethod
+    def representative_columns(representative: Representative | None) -> dict[str, str | None]:
+        return {
+            "representative_id": representative.id if representative else None,
+            "representative_relation": representative.relation.value if representative else None,
+        }
 
     __table_args__ = (Index("ix_messages_thread", "consultation_id", "created_at"),)
 

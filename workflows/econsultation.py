@@ -29,7 +29,6 @@ with workflow.unsafe.imports_passed_through():
         Audience,
         CloseCommand,
         CloseReason,
-        ConsultationRecord,
         ConsultationStart,
         ConsultationState,
         ConsultationView,
@@ -336,23 +335,7 @@ class EConsultation:
 
     @workflow.query(name="state")
     def view(self) -> ConsultationView:
-        s = self.state
-        return ConsultationView(
-            consultation_id=s.consultation_id,
-            status=s.status,
-            clinician_id=s.clinician_id,
-            recipient_id=s.recipient_id,
-            created_at=s.created_at,
-            submitted_at=s.submitted_at,
-            reply_due_at=s.reply_due_at,
-            overdue=s.overdue,
-            closed_at=s.closed_at,
-            close_reason=s.close_reason,
-            can_patient_reply=s.can_patient_reply,
-            copayment=s.copayment,
-            message_count=s.message_count,
-            revision=s.revision,
-        )
+        return self.state.view()
 
     # --- the effects of each event --------------------------------------------------------
 
@@ -714,25 +697,7 @@ class EConsultation:
                 sa.OVERDUE.value_set(s.overdue),
             ]
         )
-        await self._case_store(
-            CaseActivities.record_consultation,
-            ConsultationRecord(
-                consultation_id=s.consultation_id,
-                patient_id=s.patient.id,
-                clinician_id=s.clinician_id,
-                recipient_id=s.recipient_id,
-                practice_id=s.practice_id,
-                status=s.status,
-                created_at=s.created_at,
-                submitted_at=s.submitted_at,
-                reply_due_at=s.reply_due_at,
-                overdue=s.overdue,
-                closed_at=s.closed_at,
-                close_reason=s.close_reason,
-                copayment=s.copayment,
-                revision=s.revision,
-            ),
-        )
+        await self._case_store(CaseActivities.record_consultation, s.record())
 
     def _notify(self, audience: Audience, event: NotificationEvent) -> None:
         """Send in the background: a slow gateway never holds up the journal or the next event.

@@ -13,7 +13,6 @@ from api.auth import Caller, CallerRole, ClinicianCaller, PartyCaller, PracticeC
 from api.idempotency import CommandOnce, IdempotencyKey
 from api.problems import AUTHENTICATED, invalid, not_found, problem_responses
 from api.schemas import (
-    AccessLogEntryOut,
     AccessLogOut,
     ClinicianReply,
     CloseRequest,
@@ -469,7 +468,4 @@ async def access_log(
     """Who read this consultation's content, as what, and when."""
     await _visible_case(services, caller, consultation_id)
     entries = await services.access_log.entries(consultation_id)
-    return AccessLogOut(
-        consultation_id=consultation_id,
-        entries=[AccessLogEntryOut.model_validate(e.model_dump()) for e in entries],
-    )
+    return AccessLogOut(consultation_id=consultation_id, entries=entries)

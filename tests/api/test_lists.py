@@ -140,3 +140,15 @@ async def test_list_items_carry_no_message_bodies(api: Api, party: Party) -> Non
     inbox = await api.http.get("/v1/inbox", headers=party.doctor)
     assert "Private text." not in inbox.text
     assert inbox.json()["items"][0]["can_patient_reply"] is False
+
+
+async def test_a_list_item_is_the_consultation_as_read_without_its_messages(
+    api: Api, party: Party
+) -> None:
+    await seed_clinicians(api.http, party)
+    case = await create(api.http, party, message="Rash.")
+    inbox = (await api.http.get("/v1/inbox", headers=party.doctor)).json()["items"]
+    mine = await api.http.get(f"/v1/patients/{party.patient}/consultations", headers=party.service)
+    read = await api.http.get(f"/v1/consultations/{case['id']}", headers=party.doctor)
+    shown = {name: value for name, value in read.json().items() if name != "messages"}
+    assert inbox == mine.json()["items"] == [shown]

@@ -13,7 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.models import (
     AttachmentRef,
     Audience,
+    CloseReason,
+    ConsultationFacts,
     ConsultationRecord,
+    Copayment,
     CopaymentOutcome,
     CopaymentStatus,
     JournalEntryInput,
@@ -23,12 +26,15 @@ from domain.models import (
     NotificationEvent,
     NotificationInput,
     Patient,
+    Representative,
+    RepresentativeRelation,
     Role,
     Status,
 )
 from store.consultations import Consultations, UnknownAttachmentError
 from store.database import create_engine, create_session_factory
 from store.directory import Directory, DirectoryEntry, Substitute
+from store.queries import ConsultationQueries
 from store.records import Charges, JournalTable, Outbox, OutboxState
 from store.tables import Attachment, JournalEntry, Message, Notification
 from tests.support import count, sha256
@@ -244,3 +250,60 @@ async def test_a_substitute_is_active_between_its_dates_inclusive(
     assert entry.active_substitute(date(2027, 7, 31)) == substitute
     assert entry.active_substitute(date(2027, 8, 1)) is None
     assert await directory.closed_days("practice-1") == [date(2027, 12, 24)]
+
+
+async def test_a_consultation_reads_back_with_every_fact_and_its_copayment_nested(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    written = record(uuid.uuid4().hex, 7, Status.CLOSED).model_copy(
+        update={
+            "recipient_id": "9100002",
+            "submitted_at": NOW + timedelta(minutes=1),
+            "reply_due_at": NOW + timedelta(days=3),
+            "overdue": True,
+            "closed_at": NOW + timedelta(days=4),
+            "close_reason": CloseReason.CLINICIAN,
+            "copayment": Copayment(
+                status=CopaymentStatus.CHARGED, tariff="2ae", amount_nok=Decimal("170.00")
+            ),
+        }
+    )
+    await Consultations(store).save(written)
+
+    read = await ConsultationQueries(store).summary(written.consultation_id)
+
+    assert read is not None
+    facts = set(ConsultationFacts.model_fields)
+    assert read.model_dump(include=facts) == written.model_dump(include=facts)
+    assert (read.id, read.patient_id, read.practice_id) == (
+        written.consultation_id,
+        written.patient_id,
+        written.practice_id,
+    )
+
+
+async def test_a_message_reads_back_with_its_representative_nested(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    consultation_id = await new_consultation(store)
+    parent = Representative(id="parent-1", relation=RepresentativeRelation.PARENT)
+    for name, representative in (("by-parent", parent), ("by-patient", None)):
+        await Consultations(store).add_message(
+            MessageToStore(
+                message_id=f"{consultation_id}-{name}",
+                consultation_id=consultation_id,
+                author_role=Role.PATIENT,
+                author_id="patient-1",
+                content=MessageContent(body=name),
+                created_at=NOW,
+                representative=representative,
+            )
+        )
+
+    detail = await ConsultationQueries(store).detail(consultation_id)
+
+    assert detail is not None
+    assert [(m.body, m.representative) for m in detail.messages] == [
+        ("by-parent", parent),
+        ("by-patient", None),
+    ]
