@@ -6,8 +6,8 @@ from temporalio.client import WorkflowExecutionStatus
 
 from domain.models import consultation_workflow_id
 from store.tables import Charge, Consultation, JournalEntry, Message
-from tests.api.conftest import Api
 from tests.api.support import (
+    Api,
     Party,
     assert_problem,
     create,
