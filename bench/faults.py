@@ -30,7 +30,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from bench.harness_run import bench_server, compile_bytecode, service_env
-from bench.stack import AUDIENCE, UNLIMITED_WRITES, Tokens, consultation_body
+from bench.stack import Tokens, api_env, consultation_body
 from infra.harness.ports import free_port, wait_for_port
 from infra.harness.processes import Processes, temporal_dev_server
 
@@ -265,17 +265,7 @@ async def run(consultations: int, spread_seconds: float) -> dict[str, Any]:
         Processes() as processes,
     ):
         temporal_port = free_port()
-        env = service_env(
-            temporal_port,
-            url,
-            API_HOST="127.0.0.1",
-            API_PORT=str(api_port),
-            AUTH_HS256_SECRET=secret,
-            AUTH_AUDIENCE=AUDIENCE,
-            API_WRITE_RATE_PER_SECOND=str(UNLIMITED_WRITES),
-            API_WRITE_BURST=str(UNLIMITED_WRITES),
-            LOG_LEVEL="WARNING",
-        )
+        env = service_env(temporal_port, url, **api_env(api_port, secret), LOG_LEVEL="WARNING")
         stack = FaultStack(
             processes=processes,
             env=env,

@@ -88,6 +88,20 @@ def _wait_until_ready(api_url: str, processes: Processes) -> None:
     raise RuntimeError(f"the API never became ready ({last}); logs in {processes.logs}")
 
 
+def api_env(api_port: int, secret: str) -> dict[str, str]:
+    """The API's settings on loopback, trusting tokens signed with `secret`."""
+    return {
+        "API_HOST": "127.0.0.1",
+        "API_PORT": str(api_port),
+        "AUTH_HS256_SECRET": secret,
+        "AUTH_AUDIENCE": AUDIENCE,
+        # The per-caller write limit is sized for one real caller; here one portal and one
+        # clinician token stand for everyone, so it would measure the limiter.
+        "API_WRITE_RATE_PER_SECOND": str(UNLIMITED_WRITES),
+        "API_WRITE_BURST": str(UNLIMITED_WRITES),
+    }
+
+
 @contextmanager
 def running_stack(*, workers: int = 1, skeleton: bool = True) -> Iterator[Stack]:
     """Temporal dev server, a fresh database, `python worker.py`, `python -m api` (and the
@@ -99,15 +113,8 @@ def running_stack(*, workers: int = 1, skeleton: bool = True) -> Iterator[Stack]
         env = service_env(
             temporal_port,
             url,
-            API_HOST="127.0.0.1",
-            API_PORT=str(api_port),
-            AUTH_HS256_SECRET=secret,
-            AUTH_AUDIENCE=AUDIENCE,
+            **api_env(api_port, secret),
             BENCH_SKELETON_TASK_QUEUE=SKELETON_TASK_QUEUE,
-            # The per-caller write limit is sized for one real caller; here one portal and
-            # one clinician token stand for everyone, so it would measure the limiter.
-            API_WRITE_RATE_PER_SECOND=str(UNLIMITED_WRITES),
-            API_WRITE_BURST=str(UNLIMITED_WRITES),
         )
         worker_pids = tuple(
             processes.start(f"worker-{n}", [sys.executable, "worker.py"], env).pid

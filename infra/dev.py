@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from infra.codec import new_key_setting
 from infra.harness.ports import NothingListens, wait_for_port
-from infra.harness.processes import ROOT, Processes, temporal_dev_server
+from infra.harness.processes import BIN, ROOT, Processes, temporal_dev_server
 from infra.settings import get_settings
 
 # Overridable so a test can run `make run` beside a developer's own.
@@ -83,8 +83,7 @@ def main() -> None:
                 ),
             )
             wait_for_port(settings.temporal_address)
-            alembic = [str(Path(sys.executable).parent / "alembic"), "upgrade", "head"]
-            subprocess.run(alembic, cwd=ROOT, env=env, check=True)
+            subprocess.run([str(BIN / "alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True)
             subprocess.run(
                 [sys.executable, "-m", "store.demo_directory"], cwd=ROOT, env=env, check=True
             )
