@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 types: $(STAMP)
-	$(BIN)/mypy domain store activities workflows infra api bench worker.py
+	$(BIN)/mypy domain store activities workflows infra api bench tests worker.py
 
 unit: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)

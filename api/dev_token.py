@@ -8,12 +8,10 @@ the issuer's JWKS).
 from __future__ import annotations
 
 import argparse
-import time
 
-import jwt
-
-from api.auth import HPR_CLAIM, PRACTICE_CLAIM, Scope
+from api.auth import CallerRole
 from infra.dev import DEV_AUTH_SECRET_FILE
+from infra.harness import tokens
 from infra.settings import get_settings
 
 LIFETIME_SECONDS = 8 * 3600
@@ -31,23 +29,20 @@ def signing_secret() -> str:
 
 
 def mint(role: str, subject: str, hpr_number: str | None, practice_id: str | None = None) -> str:
-    settings = get_settings()
-    claims: dict[str, object] = {
-        "sub": subject,
-        "aud": settings.auth_audience,
-        "exp": int(time.time()) + LIFETIME_SECONDS,
-        "scope": Scope[role.upper()].value,
-    }
-    if hpr_number:
-        claims[HPR_CLAIM] = hpr_number
-    if practice_id:
-        claims[PRACTICE_CLAIM] = practice_id
-    return jwt.encode(claims, signing_secret(), algorithm="HS256")
+    return tokens.mint(
+        signing_secret(),
+        tokens.scope_of(role),
+        subject,
+        audience=get_settings().auth_audience,
+        expires_in=LIFETIME_SECONDS,
+        hpr=hpr_number,
+        practice=practice_id,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("role", choices=["service", "clinician", "practice", "admin"])
+    parser.add_argument("role", choices=[role.value for role in CallerRole])
     parser.add_argument("--sub", default="dev-portal")
     parser.add_argument("--hpr", help="HPR number of the clinician (role clinician)")
     parser.add_argument("--practice", help="the administrator's practice id (role practice)")

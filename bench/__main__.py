@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import growth, latency, lifecycle, open_cases
-from bench.infra import compile_bytecode, postgres
+from bench.harness_run import compile_bytecode, postgres
 from bench.progress import progress
 from bench.stack import running_stack
 

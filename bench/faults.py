@@ -29,17 +29,10 @@ import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench.infra import (
-    BIN,
-    BenchDatabase,
-    Processes,
-    compile_bytecode,
-    free_port,
-    service_env,
-    wait_for_port,
-)
-from bench.stack import AUDIENCE, UNLIMITED_WRITES, Tokens, consultation_body
-from workflows.search_attributes import dev_server_flags
+from bench.harness_run import bench_server, compile_bytecode, service_env
+from bench.stack import Tokens, api_env, consultation_body
+from infra.harness.ports import free_port, wait_for_port
+from infra.harness.processes import Processes, temporal_dev_server
 
 RESULTS = Path(__file__).with_name("faults.json")
 CLINICIAN = "9100001"
@@ -75,24 +68,9 @@ class FaultStack:
     tokens: Tokens
 
     def start_temporal(self) -> None:
+        address = f"127.0.0.1:{self.temporal_port}"
         self.processes.start(
-            "temporal",
-            [
-                str(BIN / "temporal"),
-                "server",
-                "start-dev",
-                "--headless",
-                "--ip",
-                "127.0.0.1",
-                "--port",
-                str(self.temporal_port),
-                "--db-filename",
-                str(self.temporal_db),
-                "--log-level",
-                "error",
-                *dev_server_flags(),
-            ],
-            self.env,
+            "temporal", temporal_dev_server(address, db_file=self.temporal_db), self.env
         )
         wait_for_port(self.temporal_port)
 
@@ -101,13 +79,6 @@ class FaultStack:
 
     def start_api(self) -> None:
         self.processes.start("api", [sys.executable, "-m", "api"], self.env)
-
-    def kill(self, name: str) -> None:
-        child = next(
-            c for c in reversed(self.processes.children) if c.pid == self.processes.pids[name]
-        )
-        child.kill()
-        child.wait()
 
     def allow_connections(self, allowed: bool) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as admin:
@@ -222,21 +193,21 @@ async def faults(stack: FaultStack, started: float) -> list[str]:
     log(started, "case store: back")
     await asyncio.sleep(15)
     log(started, "worker: SIGKILL")
-    stack.kill("worker")
+    stack.processes.kill("worker")
     await asyncio.sleep(5)
     stack.start_worker()
     done.append("worker killed, restarted after 5 s")
     log(started, "worker: restarted")
     await asyncio.sleep(15)
     log(started, "API: SIGKILL")
-    stack.kill("api")
+    stack.processes.kill("api")
     await asyncio.sleep(3)
     stack.start_api()
     done.append("API killed, restarted after 3 s")
     log(started, "API: restarted")
     await asyncio.sleep(15)
     log(started, "Temporal: SIGKILL")
-    stack.kill("temporal")
+    stack.processes.kill("temporal")
     await asyncio.sleep(3)
     stack.start_temporal()
     done.append("Temporal killed, restarted after 3 s")
@@ -288,20 +259,13 @@ async def settled(database_url: str, ids: list[str]) -> dict[str, dict[str, int]
 async def run(consultations: int, spread_seconds: float) -> dict[str, Any]:
     secret = secrets.token_urlsafe(32)
     api_port = free_port()
-    bench_database = BenchDatabase()
-    with bench_database as url, Processes() as processes:
+    with (
+        bench_server() as server,
+        server.fresh_database("econsult_bench") as url,
+        Processes() as processes,
+    ):
         temporal_port = free_port()
-        env = service_env(
-            temporal_port,
-            url,
-            API_HOST="127.0.0.1",
-            API_PORT=str(api_port),
-            AUTH_HS256_SECRET=secret,
-            AUTH_AUDIENCE=AUDIENCE,
-            API_WRITE_RATE_PER_SECOND=str(UNLIMITED_WRITES),
-            API_WRITE_BURST=str(UNLIMITED_WRITES),
-            LOG_LEVEL="WARNING",
-        )
+        env = service_env(temporal_port, url, **api_env(api_port, secret), LOG_LEVEL="WARNING")
         stack = FaultStack(
             processes=processes,
             env=env,
@@ -309,7 +273,7 @@ async def run(consultations: int, spread_seconds: float) -> dict[str, Any]:
             temporal_db=processes.logs / "temporal.db",
             api_url=f"http://127.0.0.1:{api_port}",
             database=str(make_url(url).database),
-            admin_url=bench_database.server.admin_url,
+            admin_url=server.admin_url,
             tokens=Tokens(secret),
         )
         stack.start_temporal()

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from bench import recipients
-from bench.infra import BenchDatabase
+from bench.harness_run import bench_database
 from bench.progress import progress
 from domain.models import Status
 from store.database import create_engine, create_session_factory
@@ -68,7 +68,7 @@ def measure(small: int, large: int, repeats: int = 1) -> dict[str, object]:
     runs: dict[int, list[float]] = {}
     recipient_runs: dict[int, list[float]] = {}
     for rows in (small, large):
-        with BenchDatabase() as url:
+        with bench_database() as url:
             progress(f"growth: loading {rows:,} consultations")
             bulk_load(url, rows)
             progress(f"growth: {repeats} x {QUERIES} inbox queries at {rows:,}")

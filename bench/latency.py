@@ -23,9 +23,9 @@ from typing import Any
 import httpx
 
 from bench.cpu import CpuMeter
-from bench.infra import ROOT
 from bench.progress import progress
 from bench.stack import REPLY_BODY, Stack, consultation_body, seed_clinician
+from infra.harness.processes import ROOT
 
 CLINICIAN = "bench-hpr-latency"
 PHASES = ("inbox", "read", "reply")

@@ -16,9 +16,10 @@ from sqlalchemy import func, select
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from bench.infra import BenchDatabase, Processes, rss_mb, service_env, start_temporal
+from bench.harness_run import bench_database, rss_mb, service_env, start_temporal
 from bench.progress import progress
 from domain.models import ConsultationStart, consultation_workflow_id
+from infra.harness.processes import Processes
 from infra.settings import Settings
 from infra.temporal import connect
 from store.database import create_engine, create_session_factory
@@ -85,7 +86,7 @@ async def open_cases(temporal_port: int, database_url: str, env: dict[str, str],
 
 
 def measure(n: int) -> dict[str, float]:
-    with BenchDatabase() as url, Processes() as processes:
+    with bench_database() as url, Processes() as processes:
         port = start_temporal(processes)
         env = service_env(port, url)
         worker = processes.start("worker", [sys.executable, "worker.py"], env)

@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import timedelta
 
 from temporalio import activity, workflow
-from temporalio.common import RawValue, RetryPolicy
+from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from bench.skeleton_plan import ActivityCall, Padded, SkeletonStart, padding
+    from workflows.econsultation import STORE_RETRY, STORE_TIMEOUT
 
 SKELETON_TASK_QUEUE = "bench-skeleton"
-# EConsultation's activity options, so retries and timeouts cost the same.
-ACTIVITY_TIMEOUT = timedelta(seconds=10)
-ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1))
+# Every call takes EConsultation's case-store options, imported so they cannot drift. Where
+# EConsultation differs (notifications and the record system have their own timeouts and
+# retries, notifications a schedule-to-close limit) nothing changes in the cost: a no-op
+# activity never times out nor retries, and options travel in commands of about one size.
 
 
 @activity.defn(name="bench_noop")
@@ -63,16 +64,7 @@ class BenchSkeleton:
 
     async def _run(self, call: ActivityCall) -> Padded:
         argument = Padded(result_bytes=call.result_bytes, padding=padding(call.input_bytes))
-        if call.local:
-            return await workflow.execute_local_activity(
-                noop,
-                argument,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=ACTIVITY_RETRY,
-            )
-        return await workflow.execute_activity(
-            noop,
-            argument,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
+        execute = workflow.execute_local_activity if call.local else workflow.execute_activity
+        return await execute(
+            noop, argument, start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY
         )

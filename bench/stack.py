@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import jwt
 from sqlalchemy.engine import make_url
 
-from bench.infra import BenchDatabase, Processes, free_port, service_env, start_temporal
+from api.auth import Scope
+from bench.harness_run import bench_database, service_env, start_temporal
 from bench.skeleton import SKELETON_TASK_QUEUE
+from infra.harness import tokens
+from infra.harness.ports import free_port
+from infra.harness.processes import Processes
 
-HPR_CLAIM = "helseid://claims/hpr/hpr_number"
 AUDIENCE = "econsult"
 TOKEN_LIFETIME_SECONDS = 6 * 3600
 READY_WITHIN_SECONDS = 90.0
@@ -34,24 +36,25 @@ class Tokens:
 
     secret: str
 
-    def _mint(self, scope: str, sub: str, **claims: Any) -> dict[str, str]:
-        payload = {
-            "sub": sub,
-            "scope": scope,
-            "aud": AUDIENCE,
-            "exp": int(time.time()) + TOKEN_LIFETIME_SECONDS,
-            **claims,
-        }
-        return {"Authorization": f"Bearer {jwt.encode(payload, self.secret, algorithm='HS256')}"}
+    def _mint(self, scope: Scope, sub: str, hpr: str | None = None) -> dict[str, str]:
+        token = tokens.mint(
+            self.secret,
+            scope,
+            sub,
+            audience=AUDIENCE,
+            expires_in=TOKEN_LIFETIME_SECONDS,
+            hpr=hpr,
+        )
+        return tokens.bearer(token)
 
     def service(self, portal: str = "bench-portal") -> dict[str, str]:
-        return self._mint("econsult:service", portal)
+        return self._mint(Scope.SERVICE, portal)
 
     def clinician(self, hpr: str) -> dict[str, str]:
-        return self._mint("econsult:clinician", hpr, **{HPR_CLAIM: hpr})
+        return self._mint(Scope.CLINICIAN, hpr, hpr)
 
     def admin(self) -> dict[str, str]:
-        return self._mint("econsult:admin", "bench-ops")
+        return self._mint(Scope.ADMIN, "bench-ops")
 
 
 @dataclass(frozen=True)
@@ -85,26 +88,33 @@ def _wait_until_ready(api_url: str, processes: Processes) -> None:
     raise RuntimeError(f"the API never became ready ({last}); logs in {processes.logs}")
 
 
+def api_env(api_port: int, secret: str) -> dict[str, str]:
+    """The API's settings on loopback, trusting tokens signed with `secret`."""
+    return {
+        "API_HOST": "127.0.0.1",
+        "API_PORT": str(api_port),
+        "AUTH_HS256_SECRET": secret,
+        "AUTH_AUDIENCE": AUDIENCE,
+        # The per-caller write limit is sized for one real caller; here one portal and one
+        # clinician token stand for everyone, so it would measure the limiter.
+        "API_WRITE_RATE_PER_SECOND": str(UNLIMITED_WRITES),
+        "API_WRITE_BURST": str(UNLIMITED_WRITES),
+    }
+
+
 @contextmanager
 def running_stack(*, workers: int = 1, skeleton: bool = True) -> Iterator[Stack]:
     """Temporal dev server, a fresh database, `python worker.py`, `python -m api` (and the
     skeleton worker), each its own process; all stopped and dropped afterwards."""
     secret = secrets.token_urlsafe(32)
     api_port = free_port()
-    with BenchDatabase() as url, Processes() as processes:
+    with bench_database() as url, Processes() as processes:
         temporal_port = start_temporal(processes)
         env = service_env(
             temporal_port,
             url,
-            API_HOST="127.0.0.1",
-            API_PORT=str(api_port),
-            AUTH_HS256_SECRET=secret,
-            AUTH_AUDIENCE=AUDIENCE,
+            **api_env(api_port, secret),
             BENCH_SKELETON_TASK_QUEUE=SKELETON_TASK_QUEUE,
-            # The per-caller write limit is sized for one real caller; here one portal and
-            # one clinician token stand for everyone, so it would measure the limiter.
-            API_WRITE_RATE_PER_SECOND=str(UNLIMITED_WRITES),
-            API_WRITE_BURST=str(UNLIMITED_WRITES),
         )
         worker_pids = tuple(
             processes.start(f"worker-{n}", [sys.executable, "worker.py"], env).pid

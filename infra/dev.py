@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,50 +18,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from infra.codec import new_key_setting
+from infra.harness.ports import NothingListens, wait_for_port
+from infra.harness.processes import BIN, ROOT, Processes, temporal_dev_server
 from infra.settings import get_settings
-from workflows.search_attributes import dev_server_flags
 
-ROOT = Path(__file__).resolve().parents[1]
 # Overridable so a test can run `make run` beside a developer's own.
 DATA = Path(os.environ.get("ECONSULT_DEV_DATA", ROOT / ".data"))
-BIN = Path(sys.executable).parent
 # The development token secret; `python -m api.dev_token` signs with it.
 DEV_AUTH_SECRET_FILE = DATA / "dev-auth-secret"
-
-
-def wait_for_port(address: str, timeout: float = 60.0) -> None:
-    host, port = address.rsplit(":", 1)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, int(port)), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit(f"nothing answers on {address} after {timeout:.0f} s")
-
-
-def temporal_dev_server(address: str, codec_endpoint: str, ui_port: int) -> list[str]:
-    host, port = address.rsplit(":", 1)
-    return [
-        str(BIN / "temporal"),
-        "server",
-        "start-dev",
-        "--ip",
-        host if host != "localhost" else "127.0.0.1",
-        "--port",
-        port,
-        "--ui-port",
-        str(ui_port),
-        "--db-filename",
-        str(DATA / "temporal.db"),
-        "--log-level",
-        "warn",
-        # The UI asks the API's codec endpoint to decrypt (which trusts this UI, see main).
-        "--ui-codec-endpoint",
-        codec_endpoint,
-        *dev_server_flags(),
-    ]
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -96,41 +59,45 @@ def main() -> None:
     env = dict(os.environ)
     env.setdefault("ECONSULT_ENCRYPTION_KEYS", development_key())
     env.setdefault("AUTH_HS256_SECRET", development_auth_secret())
-    processes: list[subprocess.Popen[bytes]] = []
     # The UI's port is the one the API's CORS rule allows (TEMPORAL_UI_ORIGIN, :8233).
     ui_port = urlsplit(settings.temporal_ui_origin).port or 8233
     env["DEV_CODEC_TRUSTS_LOCAL_UI"] = "true"
+    # Children write to this terminal; Ctrl-C (or SIGTERM) stops them all, in reverse order.
+    with Processes(DATA, stop_within=40) as processes:
 
-    def start(command: list[str]) -> None:
-        print("starting:", " ".join(command[:3]), flush=True)
-        processes.append(subprocess.Popen(command, cwd=ROOT, env=env))
+        def start(name: str, command: list[str]) -> None:
+            print("starting:", " ".join(command[:3]), flush=True)
+            processes.start(name, command, env, logged=False)
 
-    try:
-        api_url = f"http://{settings.api_host}:{settings.api_port}"
-        start(temporal_dev_server(settings.temporal_address, f"{api_url}/codec", ui_port))
-        wait_for_port(settings.temporal_address)
-        subprocess.run([str(BIN / "alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True)
-        subprocess.run(
-            [sys.executable, "-m", "store.demo_directory"], cwd=ROOT, env=env, check=True
-        )
-        start([sys.executable, "worker.py"])
-        if (ROOT / "api" / "__main__.py").exists():
-            start([sys.executable, "-m", "api"])
-        print(f"Temporal UI: http://localhost:{ui_port}  (Ctrl-C stops everything)", flush=True)
-        while all(p.poll() is None for p in processes):
-            time.sleep(0.5)
-        print("a process exited; stopping the others", flush=True)
-    except KeyboardInterrupt:
-        print("\nstopping", flush=True)
-    finally:
-        for process in reversed(processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in reversed(processes):
-            try:
-                process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        try:
+            api_url = f"http://{settings.api_host}:{settings.api_port}"
+            # The UI asks the API's codec endpoint to decrypt (which trusts this UI, see above).
+            start(
+                "temporal",
+                temporal_dev_server(
+                    settings.temporal_address,
+                    db_file=DATA / "temporal.db",
+                    ui_port=ui_port,
+                    codec_endpoint=f"{api_url}/codec",
+                    log_level="warn",
+                ),
+            )
+            wait_for_port(settings.temporal_address)
+            subprocess.run([str(BIN / "alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True)
+            subprocess.run(
+                [sys.executable, "-m", "store.demo_directory"], cwd=ROOT, env=env, check=True
+            )
+            start("worker", [sys.executable, "worker.py"])
+            if (ROOT / "api" / "__main__.py").exists():
+                start("api", [sys.executable, "-m", "api"])
+            print(f"Temporal UI: http://localhost:{ui_port}  (Ctrl-C stops everything)", flush=True)
+            while not processes.exited():
+                time.sleep(0.5)
+            print("a process exited; stopping the others", flush=True)
+        except NothingListens as error:
+            raise SystemExit(str(error)) from None
+        except KeyboardInterrupt:
+            print("\nstopping", flush=True)
 
 
 if __name__ == "__main__":

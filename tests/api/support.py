@@ -1,29 +1,41 @@
-"""Builders for API tests: tokens, directory entries, files, and waiting for effects."""
+"""The API over real HTTP for tests, and builders: tokens, directory entries, files, and
+waiting for effects."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
-import jwt
+from fastapi import FastAPI
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
 
-from api.auth import HPR_CLAIM, PRACTICE_CLAIM
+from api.app import create_app
+from api.auth import Scope
+from api.hardening import RateLimit
 from domain.working_days import oslo_day
+from infra.harness import tokens
+from infra.harness.ports import serving
 from infra.settings import Settings
+from store.database import create_engine, create_session_factory
 from tests.api import files
+from tests.support import running_worker
 
-SERVICE = "econsult:service"
-CLINICIAN = "econsult:clinician"
-ADMIN = "econsult:admin"
-PRACTICE = "econsult:practice"
+SERVICE = Scope.SERVICE
+CLINICIAN = Scope.CLINICIAN
+ADMIN = Scope.ADMIN
+PRACTICE = Scope.PRACTICE
+
+bearer = tokens.bearer
 
 # Small valid files of each kind, recognised and decoded by their content.
 PNG = files.png()
@@ -50,28 +62,25 @@ class Tokens:
         *,
         sub: str = "portal",
         hpr: str | None = None,
+        practice: str | None = None,
         expires_in: int | None = 300,
         audience: str | None = None,
         secret: str | None = None,
         algorithm: str = "HS256",
         **claims: Any,
     ) -> str:
-        payload: dict[str, Any] = {
-            "sub": sub,
-            "scope": scope,
-            "aud": audience or self.settings.auth_audience,
+        """A token signed with the API's secret unless a test passes a wrong one."""
+        return tokens.mint(
+            secret if secret is not None else self.settings.auth_hs256_secret,
+            scope,
+            sub,
+            audience=audience or self.settings.auth_audience,
+            expires_in=expires_in,
+            hpr=hpr,
+            practice=practice,
+            algorithm=algorithm,
             **claims,
-        }
-        if expires_in is not None:
-            payload["exp"] = int(time.time()) + expires_in
-        if hpr is not None:
-            payload[HPR_CLAIM] = hpr
-        key = secret if secret is not None else self.settings.auth_hs256_secret
-        return jwt.encode(payload, key if algorithm != "none" else None, algorithm=algorithm)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+        )
 
 
 @dataclass
@@ -102,12 +111,74 @@ class Party:
         return bearer(self.tokens.mint(ADMIN, sub="ops"))
 
     def practice_admin(self, practice: str | None = None) -> dict[str, str]:
-        claims: dict[str, Any] = {PRACTICE_CLAIM: practice or self.practice}
-        return bearer(self.tokens.mint(PRACTICE, sub=unique("practice-admin"), **claims))
+        token = self.tokens.mint(
+            PRACTICE, sub=unique("practice-admin"), practice=practice or self.practice
+        )
+        return bearer(token)
 
     def other_clinician(self) -> dict[str, str]:
         other = unique("hpr-other")
         return bearer(self.tokens.mint(CLINICIAN, sub=other, hpr=other))
+
+
+@dataclass
+class Api:
+    """The API over real HTTP with its worker, store and Temporal client, and its tokens."""
+
+    http: httpx.AsyncClient
+    sessions: async_sessionmaker[AsyncSession]
+    settings: Settings
+    client: Client
+    tokens: Tokens
+
+    def party(self) -> Party:
+        return Party(self.tokens)
+
+
+@dataclass
+class Operated(Api):
+    """The API as operations see it: the spans it made, the worker's metrics."""
+
+    spans: InMemorySpanExporter
+    worker_metrics_url: str
+
+
+@asynccontextmanager
+async def api_over_http(
+    client: Client,
+    database_url: str,
+    *,
+    settings: dict[str, Any] | None = None,
+    rate_limit: RateLimit | None = None,
+    extra_routes: Callable[[FastAPI], None] | None = None,
+    **worker_options: Any,
+) -> AsyncIterator[Api]:
+    """An in-process worker and the API (uvicorn, real HTTP) on `database_url`, each on its
+    own task queue; `settings` and `rate_limit` adjust the API, `worker_options` the worker."""
+    engine = create_engine(database_url)
+    sessions = create_session_factory(engine)
+    try:
+        async with running_worker(client, database_url, **worker_options) as task_queue:
+            api_settings = Settings(
+                database_url=database_url, econsult_task_queue=task_queue, **(settings or {})
+            )
+            app = create_app(api_settings, client=client, sessions=sessions, rate_limit=rate_limit)
+            if extra_routes is not None:
+                extra_routes(app)
+            async with (
+                serving(app) as base_url,
+                httpx.AsyncClient(base_url=base_url, timeout=60) as http,
+            ):
+                yield Api(http, sessions, api_settings, client, Tokens(api_settings))
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def api_serving(settings: Settings, client: Client | None = None) -> AsyncIterator[str]:
+    """The API as `python -m api` builds it (own engine; own Temporal client unless given)."""
+    async with serving(create_app(settings, client=client)) as base_url:
+        yield base_url
 
 
 def clinician_body(practice: str, **overrides: Any) -> dict[str, Any]:

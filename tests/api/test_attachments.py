@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from store.tables import Attachment, Consultation, Message
 from tests.api import files
-from tests.api.conftest import Api
 from tests.api.support import (
     PDF,
     PNG,
+    Api,
     Party,
     assert_problem,
     create,

@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import Api
 from tests.api.support import (
     ADMIN,
     CLINICIAN,
     PNG,
     SERVICE,
+    Api,
     Party,
     assert_problem,
     bearer,

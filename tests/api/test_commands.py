@@ -10,8 +10,8 @@ from api.commands import refusals_as_problems
 from api.problems import Problem
 from domain.models import consultation_workflow_id
 from store.tables import Charge, Consultation, JournalEntry, Message
-from tests.api.conftest import Api
 from tests.api.support import (
+    Api,
     Party,
     assert_problem,
     create,

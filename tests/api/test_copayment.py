@@ -5,8 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 
 from store.tables import Frikort
-from tests.api.conftest import Api
-from tests.api.support import assert_problem, clinician_body, create, rows, seed_clinicians, today
+from tests.api.support import (
+    Api,
+    assert_problem,
+    clinician_body,
+    create,
+    rows,
+    seed_clinicians,
+    today,
+)
 
 
 async def test_frikort_recorded_after_submission_exempts_the_reply(any_api: Api) -> None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tests.api.conftest import Api
-from tests.api.support import PNG, assert_problem, create, eventually, seed_clinicians, upload
+from tests.api.support import PNG, Api, assert_problem, create, eventually, seed_clinicians, upload
 from tests.support import effects, notifications
 
 

@@ -8,8 +8,7 @@ from typing import Any
 
 from domain.models import ConsultationRecord, Status
 from store.consultations import Consultations
-from tests.api.conftest import Api
-from tests.api.support import Party, create, seed_clinicians
+from tests.api.support import Api, Party, create, seed_clinicians
 
 BASE = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from tests.api.conftest import Api
-from tests.api.support import ADMIN, SERVICE, assert_problem, bearer
+from tests.api.support import ADMIN, SERVICE, Api, assert_problem, bearer
 
 PLAIN = {
     "payloads": [

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from store.tables import Consultation
-from tests.api.conftest import Api
 from tests.api.support import (
+    Api,
     assert_problem,
     clinician_body,
     create,

@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from domain.models import consultation_workflow_id
 from store.tables import Charge, JournalEntry, Notification
-from tests.api.conftest import Api
 from tests.api.support import (
+    Api,
     Party,
     assert_problem,
     bearer,

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select
 
 from store.tables import Consultation, JournalEntry, Notification
-from tests.api.conftest import Api
 from tests.api.support import (
+    Api,
     Party,
     assert_problem,
     create,

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from store.tables import Attachment, Clinician, Consultation, IdempotencyKey, Message
-from tests.api.conftest import Api
 from tests.api.support import (
+    Api,
     Party,
     assert_problem,
     clinician_body,

@@ -33,13 +33,22 @@ from domain.models import (
     WithdrawCommand,
     consultation_workflow_id,
 )
+from infra.harness.databases import migrate
+from infra.harness.ports import serving
+from infra.harness.processes import BIN
 from infra.settings import Settings
 from infra.temporal import data_converter
 from store.database import create_engine, create_session_factory
-from tests.conftest import BIN, migrate, register_search_attributes
 from tests.histories.through_api import API_SCENARIOS, api_on_dev_server
-from tests.integrations.receivers import FhirServer, serving_on, worker_with
-from tests.support import CLINICIAN, content, new_start, seed_directory, start
+from tests.integrations.receivers import FhirServer, worker_with
+from tests.support import (
+    CLINICIAN,
+    content,
+    new_start,
+    register_search_attributes,
+    seed_directory,
+    start,
+)
 
 HERE = Path(__file__).parent
 # A key for synthetic recorded histories only; it protects nothing real.
@@ -157,7 +166,7 @@ async def record_signals(folder: Path) -> None:
         # With a record system configured, so the (patched) journal forwarding is recorded too.
         fhir = FhirServer()
         async with (
-            serving_on(fhir.app(), 0) as fhir_url,
+            serving(fhir.app(), 0) as fhir_url,
             worker_with(env.client, url, **fhir.settings(fhir_url)) as queue,
         ):
             for name, scenario in SCENARIOS.items():

@@ -22,10 +22,11 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from infra.harness.ports import serving
 from infra.settings import Settings
 from store.database import create_engine, create_session_factory
 from tests.api.support import Party, Tokens, assert_problem, create_body, seed_clinicians, unique
-from tests.integrations.receivers import FhirServer, serving_on
+from tests.integrations.receivers import FhirServer
 from worker import build_worker
 from workflows import search_attributes
 
@@ -172,7 +173,7 @@ async def api_on_dev_server(
     engine = create_engine(database_url)
     fhir = FhirServer()
     try:
-        async with serving_on(fhir.app(), 0) as fhir_url:
+        async with serving(fhir.app(), 0) as fhir_url:
             record_system: dict[str, Any] = fhir.settings(fhir_url)
             settings = Settings(
                 database_url=database_url,
@@ -183,7 +184,7 @@ async def api_on_dev_server(
             )
             app = create_app(settings, client=env.client, sessions=create_session_factory(engine))
             async with (
-                serving_on(app, 0) as base_url,
+                serving(app, 0) as base_url,
                 httpx.AsyncClient(base_url=base_url, timeout=60) as http,
             ):
                 through = Through(http, Tokens(settings), env.client, settings)

@@ -31,6 +31,8 @@ from domain.models import (
     Status,
     SubmitCommand,
 )
+from infra.harness.ports import free_port, serving
+from infra.harness.processes import Processes
 from infra.settings import Settings
 from infra.temporal import data_converter
 from store.attachments import Attachments
@@ -39,12 +41,11 @@ from store.tables import JournalEntry
 from tests.integrations.receivers import (
     FhirServer,
     eventually,
-    free_port,
-    serving_on,
     worker_with,
 )
 from tests.support import (
     CLINICIAN,
+    WorkerProcess,
     content,
     new_start,
     notifications,
@@ -52,8 +53,9 @@ from tests.support import (
     seed_directory,
     sha256,
     start,
+    temporal_address,
+    worker_env,
 )
-from tests.workflows.test_crash import WorkerProcess, worker_env
 from workflows.econsultation import EConsultation
 
 ENTRY_SYSTEM = Settings().fhir_entry_system
@@ -120,7 +122,7 @@ async def test_each_journal_entry_gives_one_communication_that_validates_as_fhir
     case = new_start(message=None)
     scan = await attach(sessions, case.patient.id)
     async with (
-        serving_on(server.app(), 0) as base_url,
+        serving(server.app(), 0) as base_url,
         worker_with(dev_env.client, sqlite_url, **server.settings(base_url)) as queue,
     ):
         handle = await start(dev_env.client, queue, case)
@@ -196,7 +198,7 @@ async def test_a_record_system_down_delays_entries_then_delivers_and_never_block
         assert {
             row.external_status for row in await journal_rows(sessions, case.consultation_id)
         } == {None}
-        async with serving_on(server.app(), port):
+        async with serving(server.app(), port):
 
             async def delivered() -> bool:
                 rows = await journal_rows(sessions, case.consultation_id)
@@ -215,7 +217,7 @@ async def test_a_refused_entry_is_marked_with_the_status_and_the_consultation_go
 ) -> None:
     server = FhirServer(refuse_with=422)
     async with (
-        serving_on(server.app(), 0) as base_url,
+        serving(server.app(), 0) as base_url,
         worker_with(dev_env.client, sqlite_url, **server.settings(base_url)) as queue,
     ):
         case = new_start()
@@ -233,10 +235,9 @@ def crashing_worker(
 ) -> Iterator[tuple[WorkerProcess, str, dict[str, str]]]:
     """`python worker.py` on its own task queue; the test adds the FHIR settings, then starts it."""
     task_queue = f"econsultation-fhir-crash-{uuid.uuid4().hex[:8]}"
-    env = worker_env(dev_env, postgres_url, task_queue)
-    worker = WorkerProcess(env, tmp_path / "worker.log")
-    yield worker, task_queue, env
-    worker.stop()
+    env = worker_env(temporal_address(dev_env), postgres_url, task_queue)
+    with Processes(tmp_path) as processes:
+        yield WorkerProcess(processes, env), task_queue, env
 
 
 async def test_a_worker_killed_mid_forward_still_gives_one_communication(
@@ -246,7 +247,7 @@ async def test_a_worker_killed_mid_forward_still_gives_one_communication(
 ) -> None:
     worker, queue, env = crashing_worker
     server = FhirServer(hold_first=asyncio.Event())
-    async with store_at(postgres_url) as sessions, serving_on(server.app(), 0) as base_url:
+    async with store_at(postgres_url) as sessions, serving(server.app(), 0) as base_url:
         env.update({name.upper(): value for name, value in server.settings(base_url).items()})
         worker.start()
         case = new_start()

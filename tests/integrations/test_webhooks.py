@@ -19,15 +19,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import NOTIFICATION_REFUSED
 from domain.models import CloseCommand, ReplyCommand, Role, Status
+from infra.harness.ports import free_port, serving
 from infra.settings import Settings
 from store.database import create_engine, create_session_factory
 from store.tables import Notification
 from tests.integrations.receivers import (
     WebhookReceiver,
     eventually,
-    free_port,
     new_secret,
-    serving_on,
     worker_with,
 )
 from tests.support import CLINICIAN, content, new_start, notifications, seed_directory, start
@@ -81,7 +80,7 @@ async def test_every_event_of_a_lifecycle_arrives_once_signed_with_the_notificat
     secret = new_secret()
     receiver = WebhookReceiver([secret])
     async with (
-        serving_on(receiver.app(), 0) as base_url,
+        serving(receiver.app(), 0) as base_url,
         worker_sending_to(dev_env.client, sqlite_url, base_url, secret) as queue,
     ):
         case = new_start()
@@ -136,7 +135,7 @@ async def test_a_receiver_down_then_up_gets_each_notification_once_with_attempts
         await eventually(refused_once, "a failed attempt on the unreachable receiver")
         (row,) = await notifications(sessions, case.consultation_id)
         assert row.sent_at is None
-        async with serving_on(receiver.app(), port):
+        async with serving(receiver.app(), port):
             (row,) = await settled_rows(sessions, case.consultation_id, 1)
 
     assert receiver.ids() == [row.notification_key]
@@ -151,7 +150,7 @@ async def test_a_final_refusal_marks_the_row_failed_without_retries(
     secret = new_secret()
     receiver = WebhookReceiver([secret], status=400)
     async with (
-        serving_on(receiver.app(), 0) as base_url,
+        serving(receiver.app(), 0) as base_url,
         worker_sending_to(dev_env.client, sqlite_url, base_url, secret) as queue,
     ):
         case = new_start()
@@ -203,7 +202,7 @@ async def test_during_a_secret_rotation_receivers_on_the_old_or_the_new_secret_b
     old, new = new_secret(), new_secret()
     receiver = WebhookReceiver([old])
     async with (
-        serving_on(receiver.app(), 0) as base_url,
+        serving(receiver.app(), 0) as base_url,
         worker_sending_to(dev_env.client, sqlite_url, base_url, f"{new},{old}") as queue,
     ):
         case = new_start()

@@ -142,7 +142,8 @@ def compose() -> dict[str, Any]:
 def service(name: str) -> dict[str, Any]:
     services = compose()["services"]
     assert name in services, f"docker-compose.yml has no service {name!r}"
-    return services[name]
+    found: dict[str, Any] = services[name]
+    return found
 
 
 def interpolate(value: object) -> str:
@@ -328,7 +329,8 @@ def test_settings_without_a_production_default_are_set_where_used(name: str) -> 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
 def test_app_environment_parses_as_settings(name: str) -> None:
-    values = {k.lower(): v for k, v in resolved_environment(name).items()}
+    # Strings, as the environment gives them: Settings parses each to its field's type.
+    values: dict[str, Any] = {k.lower(): v for k, v in resolved_environment(name).items()}
     settings = Settings(**values)
     assert {k: str(getattr(settings, k)) for k in values} == values
 
@@ -567,7 +569,7 @@ def test_the_api_of_this_file_would_refuse_the_development_trust() -> None:
     from api.app import create_app
     from api.routes.codec import LocalUiTrustRefused
 
-    values = {k.lower(): v for k, v in resolved_environment("api").items()}
+    values: dict[str, Any] = {k.lower(): v for k, v in resolved_environment("api").items()}
     with pytest.raises(LocalUiTrustRefused):
         create_app(Settings(**values, dev_codec_trusts_local_ui=True))
 

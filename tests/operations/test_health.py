@@ -13,12 +13,8 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from infra.settings import Settings
-from tests.api.support import assert_problem
-from tests.operations.conftest import (
-    Operated,
-    api_serving,
-    closed_temporal_address,
-)
+from tests.api.support import Operated, api_serving, assert_problem
+from tests.support import closed_temporal_address
 
 
 async def probes(base_url: str) -> tuple[httpx.Response, httpx.Response]:

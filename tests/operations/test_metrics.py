@@ -15,13 +15,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from domain.models import JournalEntryInput
+from infra.harness.databases import migrate
+from infra.harness.ports import serving
 from infra.settings import Settings
 from store.database import create_engine, create_session_factory
 from store.records import JournalTable
-from tests.api.conftest import serving
-from tests.api.support import SERVICE, bearer, eventually
-from tests.conftest import migrate, time_skipping_environment
-from tests.operations.conftest import Operated, api_serving
+from tests.api.support import SERVICE, Operated, api_serving, bearer, eventually
 from tests.support import (
     effects,
     new_start,
@@ -29,6 +28,7 @@ from tests.support import (
     running_worker,
     seed_directory,
     start,
+    time_skipping_environment,
 )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -25,13 +24,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from infra.scratch_postgres import PostgresServer
+from infra.harness.databases import PostgresServer
+from infra.harness.ports import free_port
 from infra.settings import Settings
 from store.database import create_engine, create_session_factory
 from store.tables import IdempotencyKey
 from tests.api.support import (
     Party,
     Tokens,
+    api_serving,
     assert_problem,
     create_body,
     eventually,
@@ -39,9 +40,13 @@ from tests.api.support import (
     seed_clinicians,
     unique,
 )
-from tests.operations.conftest import api_serving, free_port, temporal_address
-from tests.operations.test_worker_process import WorkerProcess, worker_process
-from tests.support import effects, effects_when_quiet
+from tests.support import (
+    WorkerProcess,
+    effects,
+    effects_when_quiet,
+    temporal_address,
+    worker_process,
+)
 
 # Long enough for the API's own bound (10 s) to answer first; never reached when it works.
 CLIENT_WAITS_SECONDS = 30.0
@@ -63,10 +68,10 @@ class Stack:
         return Party(self.tokens)
 
     def stop_worker(self) -> None:
-        self.worker.process.send_signal(signal.SIGSTOP)
+        self.worker.pause()
 
     def resume_worker(self) -> None:
-        self.worker.process.send_signal(signal.SIGCONT)
+        self.worker.resume()
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +83,9 @@ def database(postgres_server: PostgresServer) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-async def stack(dev_env: WorkflowEnvironment, database: str) -> AsyncIterator[Stack]:
+async def stack(
+    dev_env: WorkflowEnvironment, database: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
     url = database
     task_queue = f"econsultation-retries-{uuid.uuid4().hex[:8]}"
     environment = {
@@ -96,7 +103,7 @@ async def stack(dev_env: WorkflowEnvironment, database: str) -> AsyncIterator[St
     engine = create_engine(url)
     try:
         async with (
-            worker_process(environment) as worker,
+            worker_process(environment, tmp_path_factory.mktemp("worker")) as worker,
             api_serving(settings, client=dev_env.client) as base_url,
             httpx.AsyncClient(base_url=base_url, timeout=CLIENT_WAITS_SECONDS) as http,
         ):

@@ -14,8 +14,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
-from tests.api.support import Party, create, create_body, eventually, seed_clinicians
-from tests.operations.conftest import Operated
+from tests.api.support import Operated, Party, create, create_body, eventually, seed_clinicians
 
 
 def traceparent() -> tuple[int, dict[str, str]]:

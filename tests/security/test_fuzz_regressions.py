@@ -7,9 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.api.conftest import Api
-from tests.api.support import ADMIN, SERVICE, assert_problem, bearer
-from tests.security.conftest import api_over_http
+from tests.api.support import ADMIN, SERVICE, Api, api_over_http, assert_problem, bearer
 
 # Bytes that are not UTF-8, sent as JSON (the fuzzer's own examples).
 NOT_UTF8 = b"^\x03\xff3>\xffF"

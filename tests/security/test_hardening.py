@@ -22,18 +22,18 @@ from api.hardening import (
 )
 from api.problems import Problem
 from infra.settings import Settings
-from tests.api.conftest import Api
 from tests.api.support import (
     ADMIN,
     SERVICE,
+    Api,
     Party,
+    api_over_http,
     assert_problem,
     bearer,
     clinician_body,
     create_body,
     unique,
 )
-from tests.security.conftest import api_over_http
 
 SECRET_IN_ERROR = "rash on the left arm"  # what an exception message might quote
 BURST = 3
@@ -268,7 +268,7 @@ def test_the_hs256_secret_is_not_compared_anywhere_else() -> None:
 
 async def test_a_caller_over_its_command_budget_gets_429_with_retry_after(hardened: Api) -> None:
     flooding = bearer(hardened.tokens.mint(ADMIN, sub=unique("flooding-backend")))
-    put = {"json": clinician_body(unique("practice")), "headers": flooding}
+    put: dict[str, Any] = {"json": clinician_body(unique("practice")), "headers": flooding}
     answers = [await hardened.http.put(f"/v1/clinicians/{unique('hpr')}", **put) for _ in range(4)]
 
     assert [a.status_code for a in answers[:BURST]] == [201] * BURST

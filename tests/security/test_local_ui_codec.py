@@ -12,18 +12,18 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from api.app import create_app
 from api.routes.codec import LOCAL_UI, LocalUiTrustRefused
+from infra.harness.ports import free_port, serving
 from infra.settings import Settings
 from store.database import create_engine, create_session_factory
-from tests.api.conftest import serving
 from tests.api.support import ADMIN, Tokens, assert_problem, bearer
-from tests.operations.conftest import free_port
-from tests.security.conftest import captured_logs
+from tests.support import captured_logs
 
 ROOT = Path(__file__).resolve().parents[2]
 UI_PORT = 8233
@@ -158,7 +158,7 @@ async def test_without_the_setting_the_local_ui_needs_a_token(
         {"temporal_ui_origin": "https://temporal.example.org"},
     ],
 )
-def test_the_api_refuses_the_setting_off_loopback(overrides: dict[str, str]) -> None:
+def test_the_api_refuses_the_setting_off_loopback(overrides: dict[str, Any]) -> None:
     settings = Settings(dev_codec_trusts_local_ui=True, **overrides)
     with pytest.raises(LocalUiTrustRefused, match="DEV_CODEC_TRUSTS_LOCAL_UI"):
         create_app(settings)

@@ -20,9 +20,10 @@ import api.dev_token
 import infra.dev
 from api.app import create_app
 from api.auth import MissingAuthSettings
+from infra.harness.ports import free_port
+from infra.harness.processes import ROOT
 from infra.settings import Settings, get_settings
-from tests.conftest import ROOT
-from tests.operations.conftest import closed_temporal_address, free_port
+from tests.support import closed_temporal_address
 
 # Far longer than the API needs to import and decide; only a hung process ever reaches it.
 PROCESS_LIMIT_SECONDS = 120

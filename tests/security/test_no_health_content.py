@@ -31,15 +31,15 @@ from temporalio.testing import WorkflowEnvironment
 from activities.adapters import RecordSystem
 from activities.webhooks import notification_sender
 from domain.models import JournalEntryInput, Status, consultation_workflow_id
+from infra.harness.ports import serving
 from infra.settings import Settings
 from infra.temporal import data_converter
 from store.database import create_engine, create_session_factory
 from store.records import JournalTable
 from store.tables import JournalEntry, Notification
-from tests.api.support import PNG, Party, create_body, seed_clinicians, upload
-from tests.integrations.receivers import WebhookReceiver, new_secret, serving_on
-from tests.security.conftest import api_over_http, captured_logs
-from tests.support import effects_when_quiet
+from tests.api.support import PNG, Party, api_over_http, create_body, seed_clinicians, upload
+from tests.integrations.receivers import WebhookReceiver, new_secret
+from tests.support import captured_logs, effects_when_quiet
 
 MARKER = f"MARKER-{uuid4().hex}"
 # Synthetic, shaped like a fødselsnummer (11 digits): the patient id and inside the text.
@@ -186,17 +186,17 @@ def webhooks_to(base_url: str, secret: str) -> Settings:
 async def evidence(
     dev_env: WorkflowEnvironment,
     traced_client: Client,
-    exported_spans: InMemorySpanExporter,
+    spans: InMemorySpanExporter,
     sqlite_url: str,
 ) -> AsyncIterator[Evidence]:
     engine = create_engine(sqlite_url)
     record_system = RecordSystemQuotingEntries(JournalTable(create_session_factory(engine)))
     receiver = WebhookReceiver([new_secret()])
-    exported_spans.clear()
+    spans.clear()
     try:
         with captured_logs() as lines:
             async with (
-                serving_on(receiver.app(), 0) as hooks,
+                serving(receiver.app(), 0) as hooks,
                 api_over_http(
                     traced_client,
                     sqlite_url,
@@ -208,7 +208,7 @@ async def evidence(
                 handle = traced_client.get_workflow_handle(consultation_workflow_id(case))
                 assert (await handle.result())["status"] == Status.CLOSED
                 await effects_when_quiet(api.sessions, case)
-                found = await _collect(dev_env, api.http, api.sessions, case, exported_spans)
+                found = await _collect(dev_env, api.http, api.sessions, case, spans)
         assert record_system.failed, "the record system's failure path was not taken"
         webhooks = [json.dumps([d.headers, d.body]) for d in receiver.deliveries]
         yield dataclasses.replace(found, logs=lines.getvalue(), webhooks=webhooks)

@@ -10,23 +10,20 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 from playwright.async_api import Browser, async_playwright
 
+from infra.harness.ports import free_port
+from infra.harness.processes import Processes
 from infra.settings import Settings
 from tests.api.support import Tokens
-from tests.operations.conftest import free_port
+from tests.ui.support import DevStack
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 # Headless, and nothing that reaches out: no updates, no sync, no background fetches.
 CHROMIUM_ARGS = [
@@ -39,25 +36,12 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 READY_WITHIN_SECONDS = 90.0
-ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "tmp" / "artifacts"))
 
 
-@dataclass(frozen=True)
-class DevStack:
-    ui_port: int
-    api_url: str
-    temporal_address: str
-    tokens: Tokens
-    log: Path
-
-    def ui(self, host: str = "localhost") -> str:
-        return f"http://{host}:{self.ui_port}"
-
-
-def _wait_until_ready(stack: DevStack, process: subprocess.Popen[bytes]) -> None:
+def _wait_until_ready(stack: DevStack, processes: Processes) -> None:
     deadline = time.monotonic() + READY_WITHIN_SECONDS
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if processes.exited():
             raise RuntimeError(f"make run exited: {stack.log.read_text()[-3000:]}")
         try:
             api = httpx.get(f"{stack.api_url}/readyz", timeout=5)
@@ -94,34 +78,18 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         "WORKER_METRICS_ADDRESS": "",
     }
     env.pop("ECONSULT_ENCRYPTION_KEYS", None)  # make run makes its own development key
-    stack = DevStack(
-        ui_port=ui_port,
-        api_url=f"http://127.0.0.1:{api_port}",
-        temporal_address=settings.temporal_address,
-        tokens=Tokens(settings),
-        log=data / "make-run.log",
-    )
-    with stack.log.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "infra.dev"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+    # Ctrl-C's way: infra.dev stops its children on SIGTERM; its whole group is killed if not.
+    with Processes(data) as processes:
+        stack = DevStack(
+            ui_port=ui_port,
+            api_url=f"http://127.0.0.1:{api_port}",
+            temporal_address=settings.temporal_address,
+            tokens=Tokens(settings),
+            log=processes.log("make-run"),
         )
-    try:
-        _wait_until_ready(stack, process)
+        processes.start("make-run", [sys.executable, "-m", "infra.dev"], env, own_session=True)
+        _wait_until_ready(stack, processes)
         yield stack
-    finally:
-        # Ctrl-C's way: infra.dev stops its children on SIGTERM.
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,10 @@ import pytest
 from playwright.async_api import Browser, Page, Route, expect
 from temporalio.client import Client
 
+from infra.harness.processes import ROOT
 from store.demo_directory import DEMO_CLINICIAN
 from tests.api.support import ADMIN, SERVICE, bearer
-from tests.ui.conftest import ARTIFACTS, ROOT, DevStack
+from tests.ui.support import ARTIFACTS, DevStack
 
 # Bounded waits for the UI to fetch and decode (not assertions about speed).
 UI_WAIT_MS = 30_000

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -28,51 +24,25 @@ from domain.models import (
     Status,
     WithdrawCommand,
 )
+from infra.harness.processes import Processes
 from store.database import create_engine, create_session_factory
 from store.tables import Charge, JournalEntry
-from tests.support import CLINICIAN, content, effects, new_start, seed_directory, start
+from tests.support import (
+    CLINICIAN,
+    WorkerProcess,
+    content,
+    effects,
+    new_start,
+    seed_directory,
+    start,
+    temporal_address,
+    worker_env,
+)
 from workflows.econsultation import EConsultation
 
-ROOT = Path(__file__).resolve().parents[2]
 CONSULTATIONS = 200
 KILLS = 5
 IN_FLIGHT = 40
-
-
-class WorkerProcess:
-    """`python worker.py` in its own process, as production runs it."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self._env = env
-        self._log = log
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self._log.open("ab") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "worker.py"], cwd=ROOT, env=self._env, stdout=log, stderr=log
-            )
-
-    def kill(self) -> None:
-        assert self._process is not None
-        self._process.send_signal(signal.SIGKILL)
-        self._process.wait()
-
-    def stop(self) -> None:
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            self._process.wait(timeout=60)
-
-
-def worker_env(env: WorkflowEnvironment, database_url: str, task_queue: str) -> dict[str, str]:
-    """The environment of a worker process serving `task_queue` against the test servers."""
-    return {
-        **os.environ,
-        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
-        "DATABASE_URL": database_url,
-        "ECONSULT_TASK_QUEUE": task_queue,
-        "WORKER_METRICS_ADDRESS": "",
-    }
 
 
 @pytest.fixture
@@ -89,10 +59,11 @@ def worker_process(
     dev_env: WorkflowEnvironment, postgres_url: str, tmp_path: Path
 ) -> Iterator[tuple[WorkerProcess, str]]:
     task_queue = f"econsultation-crash-{uuid.uuid4().hex[:8]}"
-    worker = WorkerProcess(worker_env(dev_env, postgres_url, task_queue), tmp_path / "worker.log")
-    worker.start()
-    yield worker, task_queue
-    worker.stop()
+    env = worker_env(temporal_address(dev_env), postgres_url, task_queue)
+    with Processes(tmp_path) as processes:
+        worker = WorkerProcess(processes, env)
+        worker.start()
+        yield worker, task_queue
 
 
 @dataclass(frozen=True)

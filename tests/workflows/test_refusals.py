@@ -50,7 +50,12 @@ async def task_queue(
 
 
 def refusal_type(error: BaseException) -> str | None:
-    cause = error.__cause__ if isinstance(error, WorkflowUpdateFailedError) else error.cause  # type: ignore[attr-defined]
+    # An update's failure chains its cause; a workflow's or activity's failure carries it.
+    cause = (
+        error.__cause__
+        if isinstance(error, WorkflowUpdateFailedError)
+        else getattr(error, "cause", None)
+    )
     return cause.type if isinstance(cause, ApplicationError) else None
 
 

@@ -11,8 +11,15 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
 
 from domain.models import ReplyCommand, Role
-from tests.conftest import time_skipping_environment
-from tests.support import CLINICIAN, content, new_start, running_worker, seed_directory, start
+from tests.support import (
+    CLINICIAN,
+    content,
+    new_start,
+    running_worker,
+    seed_directory,
+    start,
+    time_skipping_environment,
+)
 from workflows import search_attributes as sa
 from workflows.econsultation import EConsultation
 

@@ -18,7 +18,6 @@ from domain.models import (
 )
 from domain.working_days import OSLO
 from store.consultations import Consultations
-from tests.conftest import time_skipping_environment
 from tests.support import (
     CLINICIAN,
     content,
@@ -28,6 +27,7 @@ from tests.support import (
     running_worker,
     seed_directory,
     start,
+    time_skipping_environment,
 )
 from workflows.econsultation import EConsultation
 
@@ -52,8 +52,10 @@ async def sleep_until(env: WorkflowEnvironment, instant: datetime) -> None:
     await env.sleep(instant - await env.get_current_time())
 
 
-def oslo(*args: int) -> datetime:
-    return datetime(*args, tzinfo=OSLO)
+def oslo(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=OSLO)
 
 
 def at_instant(actual: datetime, expected: datetime) -> bool:

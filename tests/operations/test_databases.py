@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import psycopg
 
-from infra import scratch_postgres
-from infra.scratch_postgres import PostgresServer, answers, embedded_server
+from infra.harness import databases
+from infra.harness.databases import PostgresServer, answers, embedded_server
+from infra.harness.ports import free_port
 
 
 def nothing_listens() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    return f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
 
 
 def folder_of(server: PostgresServer) -> Path:
@@ -27,7 +24,7 @@ def test_a_throwaway_server_stands_in_when_nothing_answers_and_is_removed_afterw
     assert not answers(closed)
 
     with (
-        scratch_postgres.postgres_server(closed) as server,
+        databases.postgres_server(closed) as server,
         server.fresh_database("econsult_scratch") as url,
     ):
         assert server.embedded
@@ -48,7 +45,7 @@ def test_two_throwaway_servers_share_no_folder() -> None:
 
 def test_a_server_that_answers_is_used_as_it_is(postgres_server: PostgresServer) -> None:
     """The suite's own server (the machine's, or the embedded one) is not replaced."""
-    with scratch_postgres.postgres_server(postgres_server.admin_url) as server:
+    with databases.postgres_server(postgres_server.admin_url) as server:
         assert not server.embedded
         assert server.admin_url == postgres_server.admin_url
 

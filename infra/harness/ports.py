@@ -1,0 +1,57 @@
+"""Free loopback ports, waiting for a server to listen, and uvicorn on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+LOOPBACK = "127.0.0.1"
+
+
+class NothingListens(RuntimeError):
+    """No server accepted connections at the address in time."""
+
+
+def free_port() -> int:
+    """A port nothing listens on now (the OS's choice), for a server started next."""
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(address: str | int, timeout: float = 60.0) -> None:
+    """Until something accepts connections at `host:port` (or a loopback port)."""
+    host, port = (LOOPBACK, str(address)) if isinstance(address, int) else address.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, int(port)), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise NothingListens(f"nothing answers on {host}:{port} after {timeout:.0f} s")
+
+
+@asynccontextmanager
+async def serving(app: FastAPI, port: int = 0) -> AsyncIterator[str]:
+    """uvicorn in this event loop on `port` (0: a free one); yields its base URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", access_log=False)
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{LOOPBACK}:{bound}"
+    finally:
+        server.should_exit = True
+        await task

@@ -1,0 +1,46 @@
+"""Bearer tokens as the API verifies them in development and tests (HS256, shared secret).
+
+The one place outside api/auth.py that writes tokens; the claim names come from there.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+
+from api.auth import HPR_CLAIM, PRACTICE_CLAIM, CallerRole, Scope
+
+
+def scope_of(role: CallerRole | str) -> Scope:
+    return Scope[CallerRole(role).name]
+
+
+def mint(
+    secret: str,
+    scope: Scope | str,
+    subject: str,
+    *,
+    audience: str,
+    expires_in: int | None,
+    hpr: str | None = None,
+    practice: str | None = None,
+    algorithm: str = "HS256",
+    **claims: Any,
+) -> str:
+    """A signed token for `scope` (with `exp` unless `expires_in` is None); the clinician's
+    HPR number and the practice administrator's practice in the claims the API reads."""
+    payload: dict[str, Any] = {"sub": subject, "scope": str(scope), "aud": audience, **claims}
+    if expires_in is not None:
+        payload["exp"] = int(time.time()) + expires_in
+    if hpr is not None:
+        payload[HPR_CLAIM] = hpr
+    if practice is not None:
+        payload[PRACTICE_CLAIM] = practice
+    # An unsigned token (alg none, which the API must refuse) takes an empty key.
+    return jwt.encode(payload, secret if algorithm != "none" else "", algorithm=algorithm)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
