@@ -44,7 +44,12 @@ def _distinct(ids: list[str]) -> list[str]:
 
 AttachmentIds = Annotated[
     list[Identifier],
-    Field(max_length=MAX_ATTACHMENTS_PER_MESSAGE),
+    Field(
+        max_length=MAX_ATTACHMENTS_PER_MESSAGE,
+        description="ids from POST /v1/attachments by the same caller, each at most once",
+        # A list (the order is the message's), but the document says what _distinct checks.
+        json_schema_extra={"uniqueItems": True},
+    ),
     AfterValidator(_distinct),
 ]
 
@@ -69,7 +74,14 @@ class CreateConsultation(Strict):
     patient: PatientIn
     clinician_id: Identifier
     recipient_id: Identifier | None = None
-    copayment_accepted: StrictBool
+    # Only `true` is accepted; the API answers `false` with a 422 that says why.
+    copayment_accepted: Annotated[
+        StrictBool,
+        Field(
+            description="the patient accepted the co-payment; must be true",
+            json_schema_extra={"const": True},
+        ),
+    ]
     message: MessageIn | None = None
     representative: RepresentativeIn | None = None
 

@@ -25,15 +25,14 @@ from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload, Payloads
 
 from api.auth import Scope, _bearer, require
+from api.openapi import OPERATIONS
 from api.problems import AUTHENTICATED, Problem, invalid, problem_responses
 from infra.codec import EncryptionCodec, KeyConfigError, PayloadDecryptionError
 from infra.settings import Settings
 
 log = logging.getLogger("econsult.codec")
 
-router = APIRouter(
-    prefix="/codec", tags=["operations"], responses=problem_responses(*AUTHENTICATED)
-)
+router = APIRouter(prefix="/codec", responses=problem_responses(*AUTHENTICATED))
 
 _PAYLOADS_BODY = {
     "requestBody": {
@@ -150,7 +149,9 @@ async def _transcode(
     )
 
 
-@router.post("/decode", openapi_extra=_PAYLOADS_BODY)
+@router.post(
+    "/decode", operation_id="decodePayloads", tags=[OPERATIONS], openapi_extra=_PAYLOADS_BODY
+)
 async def decode(request: Request, caller: CodecCaller) -> Response:
     """Decrypt payloads for display in the Temporal UI (admin token required).
 
@@ -162,7 +163,9 @@ async def decode(request: Request, caller: CodecCaller) -> Response:
     return await _transcode(request, _codec(request).decode)
 
 
-@router.post("/encode", openapi_extra=_PAYLOADS_BODY)
+@router.post(
+    "/encode", operation_id="encodePayloads", tags=[OPERATIONS], openapi_extra=_PAYLOADS_BODY
+)
 async def encode(request: Request, _caller: CodecCaller) -> Response:
     """Encrypt payloads the UI sends (signals, queries started from the UI)."""
     return await _transcode(request, _codec(request).encode)
