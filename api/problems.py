@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("econsult.api")
@@ -188,19 +188,19 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        headers["Allow"] = ", ".join(_allowed_methods(request))
+        headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
     return problem_response(Problem(exc.status_code, detail, headers=headers))
 
 
-def _allowed_methods(request: Request) -> list[str]:
-    """Every method the path answers. Starlette names only the first route matching the path,
-    and FastAPI makes one route per method (GET and PUT /v1/clinicians/{id} are two)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
-    return sorted(methods)
+def _allowed_methods(request: Request, starlette_says: str) -> str:
+    """The methods the document lists for the path. Starlette names only the first route that
+    matches, and FastAPI makes one route per method (GET and PUT /v1/clinicians/{id} are two)."""
+    path = request.scope["path"]
+    for template, item in request.app.openapi()["paths"].items():
+        if compile_path(template)[0].match(path):
+            return ", ".join(sorted(method.upper() for method in item))
+    # Not in the document (/metrics, the docs pages): each is a single route.
+    return starlette_says
 
 
 async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
