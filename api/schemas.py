@@ -9,6 +9,7 @@ from typing import Annotated, Self
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -18,6 +19,7 @@ from pydantic import (
 
 from domain.models import (
     MAX_ATTACHMENTS_PER_MESSAGE,
+    NOT_BLANK,
     CloseReason,
     CopaymentStatus,
     Identifier,
@@ -52,6 +54,14 @@ AttachmentIds = Annotated[
     ),
     AfterValidator(_distinct),
 ]
+
+
+def _integral_number(value: object) -> object:
+    # JSON Schema's `integer` includes 5.0, so the document calls it valid: take it as 5.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
 
 # --- requests ------------------------------------------------------------------------------
 
@@ -109,10 +119,16 @@ class SubstituteIn(Strict):
 
 
 class ClinicianIn(Strict):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+        Field(json_schema_extra={"pattern": NOT_BLANK}),
+    ]
     practice_id: Identifier
     accepts_econsultations: StrictBool
-    reply_within_working_days: Annotated[int, Field(strict=True, ge=1, le=30)]
+    reply_within_working_days: Annotated[
+        int, Field(strict=True, ge=1, le=30), BeforeValidator(_integral_number)
+    ]
     substitute: SubstituteIn | None
     specialist_in_general_practice: StrictBool = False
     absences: Annotated[list[AbsenceIn], Field(max_length=100)] = []
@@ -158,7 +174,11 @@ class RepresentativeIn(Strict):
 
 class ReassignIn(Strict):
     recipient_id: Identifier
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    reason: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+        Field(json_schema_extra={"pattern": NOT_BLANK}),
+    ]
 
 
 # --- responses -----------------------------------------------------------------------------

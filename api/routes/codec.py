@@ -12,6 +12,7 @@ the same.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -135,12 +136,17 @@ async def _transcode(
     request: Request, convert: Callable[[Sequence[Payload]], Awaitable[list[Payload]]]
 ) -> Response:
     try:
-        payloads = json_format.Parse(await request.body(), Payloads())
+        message = json.loads(await request.body())
+        if not isinstance(message, dict):
+            # json_format.Parse takes `[]` as an empty message; the document says an object.
+            raise invalid("the body is not a JSON Payloads message")
+        payloads = json_format.ParseDict(message, Payloads())
         converted = Payloads(payloads=await convert(payloads.payloads))
-    except (json_format.ParseError, DecodeError, UnicodeDecodeError) as error:
-        raise invalid("the body is not a JSON Payloads message") from error
     except PayloadDecryptionError as error:
         raise invalid(str(error)) from error
+    # After it: a decryption error is a ValueError too, and says more.
+    except (json_format.ParseError, DecodeError, ValueError) as error:
+        raise invalid("the body is not a JSON Payloads message") from error
     # Decrypted payloads are health content: never kept by a cache or the browser.
     return Response(
         json_format.MessageToJson(converted),
