@@ -23,8 +23,3 @@ TAGS: list[dict[str, Any]] = [
     {"name": ADMIN, "description": "Directory and registers (scope econsult:admin)."},
     {"name": OPERATIONS, "description": "Health, readiness and the Temporal UI's codec."},
 ]
-
-
-def link_by_id(operation_id: str, **parameters: str) -> dict[str, Any]:
-    """An OpenAPI link: what a client (and the fuzzer) may call next with values of this answer."""
-    return {"operationId": operation_id, "parameters": parameters}

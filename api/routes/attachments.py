@@ -21,7 +21,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.auth import Caller, PartyCaller
 from api.file_content import ACCEPTED_TYPES, RefusedFile, accepted_type
-from api.openapi import PARTIES, link_by_id
+from api.openapi import PARTIES
 from api.problems import AUTHENTICATED, Problem, invalid, not_found, problem_responses
 from api.schemas import AttachmentOut
 from api.services import Deps
@@ -123,13 +123,6 @@ async def _read_upload(request: Request) -> tuple[str, bytes]:
     tags=PARTIES,
     status_code=201,
     response_model=AttachmentOut,
-    responses={
-        201: {
-            "links": {
-                "Download": link_by_id("downloadAttachment", attachment_id="$response.body#/id")
-            }
-        }
-    },
     openapi_extra=_UPLOAD_BODY,
 )
 async def upload_attachment(request: Request, caller: PartyCaller, services: Deps) -> AttachmentOut:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from api.auth import AdminCaller, DirectoryReader
-from api.openapi import ADMIN, DIRECTORY_READERS, link_by_id
+from api.openapi import ADMIN, DIRECTORY_READERS
 from api.problems import AUTHENTICATED, invalid, not_found, problem_responses
 from api.schemas import AbsenceIn, ClinicianIn, ClinicianOut, SubstituteOut
 from api.services import Deps, Services
@@ -18,7 +18,6 @@ from store.directory import Absence, DirectoryEntry, Substitute
 
 router = APIRouter(prefix="/v1/clinicians", responses=problem_responses(*AUTHENTICATED, 404))
 
-_READ_BACK = {"Read": link_by_id("getClinician", clinician_id="$response.body#/id")}
 ClinicianId = Annotated[Identifier, Path(description="HPR number")]
 
 
@@ -72,10 +71,7 @@ async def read_clinician(
     operation_id="putClinician",
     tags=[ADMIN],
     response_model=ClinicianOut,
-    responses={
-        200: {"links": _READ_BACK},
-        201: {"model": ClinicianOut, "description": "entry created", "links": _READ_BACK},
-    },
+    responses={201: {"model": ClinicianOut, "description": "entry created"}},
 )
 async def put_clinician(
     clinician_id: ClinicianId,
