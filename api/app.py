@@ -21,8 +21,14 @@ from api.hardening import (
     SecurityHeadersMiddleware,
 )
 from api.middleware import NATIVE_TELEMETRY_OFF, ResponseMiddleware
+from api.openapi import TAGS
 from api.outages import install_outage_handlers
-from api.problems import UnexpectedErrorMiddleware, install_problem_handlers, problem_responses
+from api.problems import (
+    UnexpectedErrorMiddleware,
+    document_problems,
+    install_problem_handlers,
+    problem_responses,
+)
 from api.routes import (
     attachments,
     clinicians,
@@ -75,6 +81,7 @@ def create_app(
         title="E-consultation API",
         version="1",
         description=DESCRIPTION,
+        openapi_tags=TAGS,
         lifespan=lifespan,
         # Spans and metrics come from ResponseMiddleware, by route template (api/middleware.py).
         telemetry=NATIVE_TELEMETRY_OFF,
@@ -92,6 +99,7 @@ def create_app(
         or RateLimit(per_second=settings.api_write_rate_per_second, burst=settings.api_write_burst)
     )
     install_problem_handlers(app)
+    document_problems(app)
     install_outage_handlers(app)
     # Innermost first: each middleware sees the answers of the ones added before it.
     app.add_middleware(UnexpectedErrorMiddleware)

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("econsult.api")
@@ -41,40 +42,100 @@ class Problem(Exception):
         self.extra = dict(extra or {})
 
 
-# The answer's shape in the OpenAPI document, so clients (and the fuzzer) can rely on it.
+# The answer's shape in the OpenAPI document, one component that every error response
+# references: generated clients get one Problem model instead of a copy per operation.
+PROBLEM_SCHEMA_NAME = "Problem"
 PROBLEM_SCHEMA: dict[str, Any] = {
-    "title": "Problem",
+    "title": PROBLEM_SCHEMA_NAME,
+    "description": "RFC 9457 problem details; `errors` lists the fields a 422 refuses.",
     "type": "object",
     "required": ["type", "title", "status", "detail"],
     "properties": {
-        "type": {"type": "string"},
+        "type": {"type": "string", "description": "a urn:econsult:problem:* URI or about:blank"},
         "title": {"type": "string"},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
+        "instance": {"type": "string"},
         "errors": {
             "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["loc", "msg"],
-                "properties": {
-                    "loc": {"type": "array", "items": {"type": "string"}},
-                    "msg": {"type": "string"},
-                },
-            },
+            "items": {"$ref": "#/components/schemas/ProblemError"},
         },
+    },
+}
+PROBLEM_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ProblemError",
+    "type": "object",
+    "required": ["loc", "msg"],
+    "properties": {
+        "loc": {"type": "array", "items": {"type": "string"}},
+        "msg": {"type": "string"},
+    },
+}
+PROBLEM_REF = {"$ref": f"#/components/schemas/{PROBLEM_SCHEMA_NAME}"}
+
+# The problem types each status may carry, so a client can tell refusals apart.
+_PROBLEM_TYPES: dict[int, tuple[str, ...]] = {
+    401: ("about:blank",),
+    403: ("about:blank",),
+    404: ("about:blank",),
+    409: ("invalid-transition", "closed"),
+    413: ("too-large",),
+    422: ("validation", "idempotency-key-reused"),
+    429: ("rate-limited",),
+    500: ("about:blank",),
+    503: ("unavailable", "command-not-taken", "about:blank"),
+}
+
+
+def _problem_description(status: int) -> str:
+    kinds = _PROBLEM_TYPES.get(status, ("about:blank",))
+    uris = ", ".join(k if k == "about:blank" else f"urn:econsult:problem:{k}" for k in kinds)
+    return f"{HTTPStatus(status).phrase} (problem type: {uris})"
+
+
+_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {"description": "the Bearer challenge", "schema": {"type": "string"}}
+    },
+    **{
+        status: {
+            "Retry-After": {
+                "description": "seconds to wait before retrying",
+                "schema": {"type": "string"},
+            }
+        }
+        for status in (429, 503)
     },
 }
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries declaring problem+json answers for `statuses`."""
-    return {
-        status: {
-            "description": HTTPStatus(status).phrase,
-            "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        response: dict[str, Any] = {
+            "description": _problem_description(status),
+            "content": {PROBLEM_JSON: {"schema": PROBLEM_REF}},
         }
-        for status in statuses
-    }
+        if status in _HEADERS:
+            response["headers"] = _HEADERS[status]
+        responses[status] = response
+    return responses
+
+
+def document_problems(app: FastAPI) -> None:
+    """Adds the shared Problem component to the app's OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas[PROBLEM_SCHEMA_NAME] = PROBLEM_SCHEMA
+            schemas["ProblemError"] = PROBLEM_ERROR_SCHEMA
+        return app.openapi_schema or build()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 # What any authenticated call may answer besides its own success and refusals.
@@ -118,14 +179,28 @@ async def _on_problem(_request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc)
 
 
-async def _on_http_exception(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400:
         # FastAPI's answer to a body it cannot decode (not UTF-8, say); this API never says
         # 400 itself, and SPEC section 6 makes every malformed request a 422.
         return problem_response(invalid("the body is not valid JSON"))
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    return problem_response(Problem(exc.status_code, detail, headers=exc.headers))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
+    return problem_response(Problem(exc.status_code, detail, headers=headers))
+
+
+def _allowed_methods(request: Request, starlette_says: str) -> str:
+    """The methods the document lists for the path. Starlette names only the first route that
+    matches, and FastAPI makes one route per method (GET and PUT /v1/clinicians/{id} are two)."""
+    path = request.scope["path"]
+    for template, item in request.app.openapi()["paths"].items():
+        if compile_path(template)[0].match(path):
+            return ", ".join(sorted(method.upper() for method in item))
+    # Not in the document (/metrics, the docs pages): each is a single route.
+    return starlette_says
 
 
 async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -9,6 +9,7 @@ from typing import Annotated, Self
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -18,6 +19,7 @@ from pydantic import (
 
 from domain.models import (
     MAX_ATTACHMENTS_PER_MESSAGE,
+    NOT_BLANK,
     Copayment,
     Identifier,
     MessageBody,
@@ -44,9 +46,22 @@ def _distinct(ids: list[str]) -> list[str]:
 
 AttachmentIds = Annotated[
     list[Identifier],
-    Field(max_length=MAX_ATTACHMENTS_PER_MESSAGE),
+    Field(
+        max_length=MAX_ATTACHMENTS_PER_MESSAGE,
+        description="ids from POST /v1/attachments by the same caller, each at most once",
+        # A list (the order is the message's), but the document says what _distinct checks.
+        json_schema_extra={"uniqueItems": True},
+    ),
     AfterValidator(_distinct),
 ]
+
+
+def _integral_number(value: object) -> object:
+    # JSON Schema's `integer` includes 5.0, so the document calls it valid: take it as 5.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
 
 # --- requests ------------------------------------------------------------------------------
 
@@ -69,7 +84,14 @@ class CreateConsultation(Strict):
     patient: PatientIn
     clinician_id: Identifier
     recipient_id: Identifier | None = None
-    copayment_accepted: StrictBool
+    # Only `true` is accepted; the API answers `false` with a 422 that says why.
+    copayment_accepted: Annotated[
+        StrictBool,
+        Field(
+            description="the patient accepted the co-payment; must be true",
+            json_schema_extra={"const": True},
+        ),
+    ]
     message: MessageIn | None = None
     representative: RepresentativeIn | None = None
 
@@ -97,10 +119,16 @@ class SubstituteIn(Strict):
 
 
 class ClinicianIn(Strict):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+        Field(json_schema_extra={"pattern": NOT_BLANK}),
+    ]
     practice_id: Identifier
     accepts_econsultations: StrictBool
-    reply_within_working_days: Annotated[int, Field(strict=True, ge=1, le=30)]
+    reply_within_working_days: Annotated[
+        int, Field(strict=True, ge=1, le=30), BeforeValidator(_integral_number)
+    ]
     substitute: SubstituteIn | None
     specialist_in_general_practice: StrictBool = False
     absences: Annotated[list[AbsenceIn], Field(max_length=100)] = []
@@ -146,7 +174,11 @@ class RepresentativeIn(Strict):
 
 class ReassignIn(Strict):
     recipient_id: Identifier
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    reason: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+        Field(json_schema_extra={"pattern": NOT_BLANK}),
+    ]
 
 
 # --- responses -----------------------------------------------------------------------------

@@ -21,14 +21,13 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.auth import Caller, PartyCaller
 from api.file_content import ACCEPTED_TYPES, RefusedFile, accepted_type
+from api.openapi import PARTIES
 from api.problems import AUTHENTICATED, Problem, invalid, not_found, problem_responses
 from api.schemas import AttachmentOut
 from api.services import Deps
 from domain.models import Identifier
 
-router = APIRouter(
-    prefix="/v1/attachments", tags=["attachments"], responses=problem_responses(*AUTHENTICATED, 404)
-)
+router = APIRouter(prefix="/v1/attachments", responses=problem_responses(*AUTHENTICATED, 404))
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 # Room for the multipart boundaries and part headers around the file itself.
@@ -41,13 +40,26 @@ _NOT_PLAIN = re.compile(r"[^A-Za-z0-9._ -]")
 _UPLOAD_BODY = {
     "requestBody": {
         "required": True,
+        "description": (
+            "One file in the multipart field `file`: PDF, JPEG, PNG or HEIC, at most 10 MB. "
+            "The content is checked by decoding it, not by its name or declared type; "
+            "anything else is refused with 422 and nothing is stored."
+        ),
         "content": {
             "multipart/form-data": {
                 "schema": {
+                    "title": "AttachmentUpload",
                     "type": "object",
                     "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "PDF, JPEG, PNG or HEIC; at most 10 MB",
+                        }
+                    },
+                },
+                "encoding": {"file": {"contentType": ", ".join(ACCEPTED_TYPES)}},
             }
         },
     }
@@ -105,7 +117,14 @@ async def _read_upload(request: Request) -> tuple[str, bytes]:
         await form.close()
 
 
-@router.post("", status_code=201, response_model=AttachmentOut, openapi_extra=_UPLOAD_BODY)
+@router.post(
+    "",
+    operation_id="uploadAttachment",
+    tags=PARTIES,
+    status_code=201,
+    response_model=AttachmentOut,
+    openapi_extra=_UPLOAD_BODY,
+)
 async def upload_attachment(request: Request, caller: PartyCaller, services: Deps) -> AttachmentOut:
     """Store a PDF, JPEG, PNG or HEIC file (at most 10 MB) for a later message.
 
@@ -145,6 +164,8 @@ async def _may_read(services: Deps, caller: Caller, uploaded_by: str, case_id: s
 
 @router.get(
     "/{attachment_id}",
+    operation_id="downloadAttachment",
+    tags=PARTIES,
     response_class=Response,
     responses={200: {"content": {t: {} for t in ACCEPTED_TYPES}}},
 )

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from api.auth import AdminCaller, DirectoryReader
+from api.openapi import ADMIN, DIRECTORY_READERS
 from api.problems import AUTHENTICATED, invalid, not_found, problem_responses
 from api.schemas import AbsenceIn, ClinicianIn, ClinicianOut, SubstituteOut
 from api.services import Deps, Services
@@ -15,9 +16,7 @@ from domain.models import Identifier
 from domain.working_days import oslo_day, reply_due_at
 from store.directory import Absence, DirectoryEntry, Substitute
 
-router = APIRouter(
-    prefix="/v1/clinicians", tags=["clinicians"], responses=problem_responses(*AUTHENTICATED, 404)
-)
+router = APIRouter(prefix="/v1/clinicians", responses=problem_responses(*AUTHENTICATED, 404))
 
 ClinicianId = Annotated[Identifier, Path(description="HPR number")]
 
@@ -51,7 +50,12 @@ async def _shown(services: Services, entry: DirectoryEntry) -> ClinicianOut:
     )
 
 
-@router.get("/{clinician_id}", response_model=ClinicianOut)
+@router.get(
+    "/{clinician_id}",
+    operation_id="getClinician",
+    tags=DIRECTORY_READERS,
+    response_model=ClinicianOut,
+)
 async def read_clinician(
     clinician_id: ClinicianId, _caller: DirectoryReader, services: Deps
 ) -> ClinicianOut:
@@ -64,6 +68,8 @@ async def read_clinician(
 
 @router.put(
     "/{clinician_id}",
+    operation_id="putClinician",
+    tags=[ADMIN],
     response_model=ClinicianOut,
     responses={201: {"model": ClinicianOut, "description": "entry created"}},
 )

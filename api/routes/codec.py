@@ -12,6 +12,7 @@ the same.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -25,15 +26,14 @@ from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload, Payloads
 
 from api.auth import Scope, _bearer, require
+from api.openapi import OPERATIONS
 from api.problems import AUTHENTICATED, Problem, invalid, problem_responses
 from infra.codec import EncryptionCodec, KeyConfigError, PayloadDecryptionError
 from infra.settings import Settings
 
 log = logging.getLogger("econsult.codec")
 
-router = APIRouter(
-    prefix="/codec", tags=["operations"], responses=problem_responses(*AUTHENTICATED)
-)
+router = APIRouter(prefix="/codec", responses=problem_responses(*AUTHENTICATED))
 
 _PAYLOADS_BODY = {
     "requestBody": {
@@ -136,12 +136,17 @@ async def _transcode(
     request: Request, convert: Callable[[Sequence[Payload]], Awaitable[list[Payload]]]
 ) -> Response:
     try:
-        payloads = json_format.Parse(await request.body(), Payloads())
+        message = json.loads(await request.body())
+        if not isinstance(message, dict):
+            # json_format.Parse takes `[]` as an empty message; the document says an object.
+            raise invalid("the body is not a JSON Payloads message")
+        payloads = json_format.ParseDict(message, Payloads())
         converted = Payloads(payloads=await convert(payloads.payloads))
-    except (json_format.ParseError, DecodeError, UnicodeDecodeError) as error:
-        raise invalid("the body is not a JSON Payloads message") from error
     except PayloadDecryptionError as error:
         raise invalid(str(error)) from error
+    # After it: a decryption error is a ValueError too, and says more.
+    except (json_format.ParseError, DecodeError, ValueError) as error:
+        raise invalid("the body is not a JSON Payloads message") from error
     # Decrypted payloads are health content: never kept by a cache or the browser.
     return Response(
         json_format.MessageToJson(converted),
@@ -150,7 +155,9 @@ async def _transcode(
     )
 
 
-@router.post("/decode", openapi_extra=_PAYLOADS_BODY)
+@router.post(
+    "/decode", operation_id="decodePayloads", tags=[OPERATIONS], openapi_extra=_PAYLOADS_BODY
+)
 async def decode(request: Request, caller: CodecCaller) -> Response:
     """Decrypt payloads for display in the Temporal UI (admin token required).
 
@@ -162,7 +169,9 @@ async def decode(request: Request, caller: CodecCaller) -> Response:
     return await _transcode(request, _codec(request).decode)
 
 
-@router.post("/encode", openapi_extra=_PAYLOADS_BODY)
+@router.post(
+    "/encode", operation_id="encodePayloads", tags=[OPERATIONS], openapi_extra=_PAYLOADS_BODY
+)
 async def encode(request: Request, _caller: CodecCaller) -> Response:
     """Encrypt payloads the UI sends (signals, queries started from the UI)."""
     return await _transcode(request, _codec(request).encode)

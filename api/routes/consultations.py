@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from api.auth import Caller, CallerRole, ClinicianCaller, PartyCaller, PracticeCaller, ServiceCaller
 from api.idempotency import CommandOnce, IdempotencyKey
+from api.openapi import CLINICIAN, PARTIES, PORTAL, PRACTICE
 from api.problems import AUTHENTICATED, invalid, not_found, problem_responses
 from api.schemas import (
     AccessLogOut,
@@ -45,7 +46,6 @@ from store.queries import ConsultationSummary
 
 router = APIRouter(
     prefix="/v1/consultations",
-    tags=["consultations"],
     responses=problem_responses(*AUTHENTICATED, 404, 409),
 )
 
@@ -147,7 +147,14 @@ async def _recipient(directory: Directory, body: CreateConsultation, today: date
 # --- the portal: create and the patient's commands -------------------------------------------
 
 
-@router.post("", status_code=201, response_model=ConsultationOut, responses={201: _NEXT})
+@router.post(
+    "",
+    operation_id="createConsultation",
+    tags=[PORTAL],
+    status_code=201,
+    response_model=ConsultationOut,
+    responses={201: _NEXT},
+)
 async def create_consultation(
     body: CreateConsultation,
     caller: ServiceCaller,
@@ -243,7 +250,13 @@ async def _command_on_case(
     )
 
 
-@router.post("/{consultation_id}/submit", response_model=ConsultationOut, responses={200: _NEXT})
+@router.post(
+    "/{consultation_id}/submit",
+    operation_id="submitConsultation",
+    tags=[PORTAL],
+    response_model=ConsultationOut,
+    responses={200: _NEXT},
+)
 async def submit(
     consultation_id: ConsultationId,
     body: PatientMessageIn,
@@ -274,7 +287,11 @@ async def submit(
 
 
 @router.post(
-    "/{consultation_id}/patient-replies", response_model=ConsultationOut, responses={200: _NEXT}
+    "/{consultation_id}/patient-replies",
+    operation_id="replyAsPatient",
+    tags=[PORTAL],
+    response_model=ConsultationOut,
+    responses={200: _NEXT},
 )
 async def patient_reply(
     consultation_id: ConsultationId,
@@ -306,7 +323,13 @@ async def patient_reply(
     )
 
 
-@router.post("/{consultation_id}/withdraw", response_model=ConsultationOut, responses={200: _NEXT})
+@router.post(
+    "/{consultation_id}/withdraw",
+    operation_id="withdrawConsultation",
+    tags=[PORTAL],
+    response_model=ConsultationOut,
+    responses={200: _NEXT},
+)
 async def withdraw(
     consultation_id: ConsultationId,
     caller: ServiceCaller,
@@ -333,7 +356,13 @@ async def withdraw(
 # --- the clinician's commands -------------------------------------------------------------------
 
 
-@router.post("/{consultation_id}/replies", response_model=ConsultationOut, responses={200: _NEXT})
+@router.post(
+    "/{consultation_id}/replies",
+    operation_id="replyToConsultation",
+    tags=[CLINICIAN],
+    response_model=ConsultationOut,
+    responses={200: _NEXT},
+)
 async def clinician_reply(
     consultation_id: ConsultationId,
     body: ClinicianReply,
@@ -367,7 +396,13 @@ async def clinician_reply(
     )
 
 
-@router.post("/{consultation_id}/close", response_model=ConsultationOut, responses={200: _NEXT})
+@router.post(
+    "/{consultation_id}/close",
+    operation_id="closeConsultation",
+    tags=[CLINICIAN],
+    response_model=ConsultationOut,
+    responses={200: _NEXT},
+)
 async def close(
     consultation_id: ConsultationId,
     caller: ClinicianCaller,
@@ -416,7 +451,13 @@ async def _case_of_practice(
     return case
 
 
-@router.post("/{consultation_id}/reassign", response_model=ConsultationOut, responses={200: _NEXT})
+@router.post(
+    "/{consultation_id}/reassign",
+    operation_id="reassignConsultation",
+    tags=[PRACTICE],
+    response_model=ConsultationOut,
+    responses={200: _NEXT},
+)
 async def reassign(
     consultation_id: ConsultationId,
     body: ReassignIn,
@@ -452,7 +493,12 @@ async def reassign(
 # --- both parties: reading --------------------------------------------------------------------
 
 
-@router.get("/{consultation_id}", response_model=ConsultationOut)
+@router.get(
+    "/{consultation_id}",
+    operation_id="getConsultation",
+    tags=PARTIES,
+    response_model=ConsultationOut,
+)
 async def read_consultation(
     consultation_id: ConsultationId, caller: PartyCaller, services: Deps
 ) -> ConsultationOut:
@@ -461,7 +507,12 @@ async def read_consultation(
     return await _shown(services, caller, consultation_id, "read")
 
 
-@router.get("/{consultation_id}/access-log", response_model=AccessLogOut)
+@router.get(
+    "/{consultation_id}/access-log",
+    operation_id="readAccessLog",
+    tags=PARTIES,
+    response_model=AccessLogOut,
+)
 async def access_log(
     consultation_id: ConsultationId, caller: PartyCaller, services: Deps
 ) -> AccessLogOut:

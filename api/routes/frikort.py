@@ -7,18 +7,19 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from api.auth import AdminCaller
+from api.openapi import ADMIN
 from api.problems import AUTHENTICATED, invalid, problem_responses
 from api.schemas import FrikortIn, FrikortOut
 from api.services import Deps
 from domain.models import Identifier
 from store.frikort import FrikortTable
 
-router = APIRouter(
-    prefix="/v1/patients", tags=["frikort"], responses=problem_responses(*AUTHENTICATED)
+router = APIRouter(prefix="/v1/patients", responses=problem_responses(*AUTHENTICATED))
+
+
+@router.put(
+    "/{patient_id}/frikort", operation_id="putFrikort", tags=[ADMIN], response_model=FrikortOut
 )
-
-
-@router.put("/{patient_id}/frikort", response_model=FrikortOut)
 async def put_frikort(
     patient_id: Annotated[Identifier, Path()],
     body: FrikortIn,

@@ -9,17 +9,18 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.metrics import exposition
+from api.openapi import OPERATIONS
 from api.outages import DATABASE, TEMPORAL
-from api.problems import Problem
+from api.problems import Problem, problem_responses
 from api.schemas import HealthOut
 from api.services import Deps, Services
 
-router = APIRouter(tags=["operations"])
+router = APIRouter()
 
 READINESS_TIMEOUT_SECONDS = 3.0
 
 
-@router.get("/healthz", response_model=HealthOut)
+@router.get("/healthz", operation_id="getHealth", tags=[OPERATIONS], response_model=HealthOut)
 async def healthz() -> HealthOut:
     """The process serves requests."""
     return HealthOut(status="ok")
@@ -44,7 +45,13 @@ async def _workers(services: Services) -> str:
     return "ok" if polling else f"none polling {services.settings.econsult_task_queue}"
 
 
-@router.get("/readyz", response_model=HealthOut, responses={503: {"description": "not ready"}})
+@router.get(
+    "/readyz",
+    operation_id="getReadiness",
+    tags=[OPERATIONS],
+    response_model=HealthOut,
+    responses=problem_responses(503),
+)
 async def readyz(services: Deps) -> HealthOut:
     """Temporal and the case store both answer; 503 names the one that does not.
 
@@ -66,7 +73,7 @@ async def readyz(services: Deps) -> HealthOut:
     return HealthOut(status="ready", checks=checks)
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", operation_id="getMetrics", tags=[OPERATIONS], include_in_schema=False)
 async def metrics(services: Deps) -> Response:
     """Prometheus: requests by route template (never by path), the case store's figures, and
     whether a worker polls (sampled now, at most every few seconds)."""

@@ -8,19 +8,29 @@ from fastapi import APIRouter, Path, Query
 
 from api.auth import ClinicianCaller, ServiceCaller
 from api.cursors import decode_cursor, encode_cursor
+from api.openapi import CLINICIAN, PORTAL
 from api.problems import AUTHENTICATED, problem_responses
 from api.schemas import ConsultationPage, ConsultationSummaryOut
 from api.services import Deps
 from domain.models import Identifier, Status
 from store.queries import InboxKey, PatientListKey
 
-router = APIRouter(prefix="/v1", tags=["lists"], responses=problem_responses(*AUTHENTICATED))
+router = APIRouter(prefix="/v1", responses=problem_responses(*AUTHENTICATED))
 
 Limit = Annotated[int, Query(ge=1, le=100, description="page size")]
-Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the last page")]
+CURSOR_DESCRIPTION = (
+    "Opaque: the `next_cursor` of the page before, sent back unchanged. Omit it for the first "
+    "page. A value this API did not hand out is refused with 422 "
+    "(urn:econsult:problem:validation)."
+)
+# base64url without padding, as api/cursors.py encodes it.
+Cursor = Annotated[
+    str | None,
+    Query(min_length=1, max_length=512, pattern="^[A-Za-z0-9_-]+$", description=CURSOR_DESCRIPTION),
+]
 
 
-@router.get("/inbox", response_model=ConsultationPage)
+@router.get("/inbox", operation_id="listInbox", tags=[CLINICIAN], response_model=ConsultationPage)
 async def clinician_inbox(
     caller: ClinicianCaller,
     services: Deps,
@@ -48,7 +58,12 @@ async def clinician_inbox(
     )
 
 
-@router.get("/patients/{patient_id}/consultations", response_model=ConsultationPage)
+@router.get(
+    "/patients/{patient_id}/consultations",
+    operation_id="listPatientConsultations",
+    tags=[PORTAL],
+    response_model=ConsultationPage,
+)
 async def patient_consultations(
     patient_id: Annotated[Identifier, Path()],
     _caller: ServiceCaller,

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from api.auth import AdminCaller, ServiceCaller
+from api.openapi import ADMIN, PORTAL
 from api.problems import AUTHENTICATED, invalid, not_found, problem_responses
 from api.schemas import RecipientsOut, RelationIn, RelationOut
 from api.services import Deps
@@ -15,9 +16,7 @@ from domain.models import Identifier
 from domain.working_days import oslo_day
 from store.directory import Relation
 
-router = APIRouter(
-    prefix="/v1/patients", tags=["parties"], responses=problem_responses(*AUTHENTICATED, 404)
-)
+router = APIRouter(prefix="/v1/patients", responses=problem_responses(*AUTHENTICATED, 404))
 
 PatientId = Annotated[Identifier, Path(description="patient id")]
 ClinicianId = Annotated[Identifier, Path(description="HPR number")]
@@ -25,6 +24,8 @@ ClinicianId = Annotated[Identifier, Path(description="HPR number")]
 
 @router.put(
     "/{patient_id}/relations/{clinician_id}",
+    operation_id="putRelation",
+    tags=[ADMIN],
     response_model=RelationOut,
     responses={201: {"model": RelationOut, "description": "relation created"}},
 )
@@ -47,7 +48,12 @@ async def put_relation(
     return RelationOut.model_validate(relation.model_dump())
 
 
-@router.delete("/{patient_id}/relations/{clinician_id}", status_code=204)
+@router.delete(
+    "/{patient_id}/relations/{clinician_id}",
+    operation_id="deleteRelation",
+    tags=[ADMIN],
+    status_code=204,
+)
 async def end_relation(
     patient_id: PatientId, clinician_id: ClinicianId, _caller: AdminCaller, services: Deps
 ) -> Response:
@@ -58,7 +64,12 @@ async def end_relation(
     return Response(status_code=204)
 
 
-@router.get("/{patient_id}/recipients", response_model=RecipientsOut)
+@router.get(
+    "/{patient_id}/recipients",
+    operation_id="listRecipients",
+    tags=[PORTAL],
+    response_model=RecipientsOut,
+)
 async def recipients(
     patient_id: PatientId, _caller: ServiceCaller, services: Deps
 ) -> RecipientsOut:

@@ -1,0 +1,25 @@
+"""Tags of the OpenAPI document: one per audience, so each team finds its calls together."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+PORTAL = "portal"
+CLINICIAN = "clinician"
+PRACTICE = "practice"
+ADMIN = "admin"
+OPERATIONS = "operations"
+
+# Calls both parties of a consultation make (the portal for the patient, the clinician).
+# FastAPI's `tags` parameter is an invariant list of str | Enum.
+PARTIES: list[str | Enum] = [PORTAL, CLINICIAN]
+DIRECTORY_READERS: list[str | Enum] = [PORTAL, CLINICIAN, ADMIN]
+
+TAGS: list[dict[str, Any]] = [
+    {"name": PORTAL, "description": "The patient portal backend (scope econsult:service)."},
+    {"name": CLINICIAN, "description": "Clinicians' record systems (scope econsult:clinician)."},
+    {"name": PRACTICE, "description": "A practice's administration (scope econsult:practice)."},
+    {"name": ADMIN, "description": "Directory and registers (scope econsult:admin)."},
+    {"name": OPERATIONS, "description": "Health, readiness and the Temporal UI's codec."},
+]
