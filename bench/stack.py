@@ -19,6 +19,7 @@ import jwt
 from sqlalchemy.engine import make_url
 
 from bench.infra import BenchDatabase, Processes, free_port, service_env, start_temporal
+from bench.naive import NAIVE_TASK_QUEUE
 from bench.skeleton import SKELETON_TASK_QUEUE
 
 HPR_CLAIM = "helseid://claims/hpr/hpr_number"
@@ -88,7 +89,7 @@ def _wait_until_ready(api_url: str, processes: Processes) -> None:
 @contextmanager
 def running_stack(*, workers: int = 1, skeleton: bool = True) -> Iterator[Stack]:
     """Temporal dev server, a fresh database, `python worker.py`, `python -m api` (and the
-    skeleton worker), each its own process; all stopped and dropped afterwards."""
+    skeleton and naive workers), each its own process; all stopped and dropped afterwards."""
     secret = secrets.token_urlsafe(32)
     api_port = free_port()
     with BenchDatabase() as url, Processes() as processes:
@@ -101,6 +102,7 @@ def running_stack(*, workers: int = 1, skeleton: bool = True) -> Iterator[Stack]
             AUTH_HS256_SECRET=secret,
             AUTH_AUDIENCE=AUDIENCE,
             BENCH_SKELETON_TASK_QUEUE=SKELETON_TASK_QUEUE,
+            BENCH_NAIVE_TASK_QUEUE=NAIVE_TASK_QUEUE,
             # The per-caller write limit is sized for one real caller; here one portal and
             # one clinician token stand for everyone, so it would measure the limiter.
             API_WRITE_RATE_PER_SECOND=str(UNLIMITED_WRITES),
@@ -112,6 +114,7 @@ def running_stack(*, workers: int = 1, skeleton: bool = True) -> Iterator[Stack]
         )
         if skeleton:
             processes.start("skeleton-worker", [sys.executable, "-m", "bench.skeleton_worker"], env)
+            processes.start("naive-worker", [sys.executable, "-m", "bench.naive"], env)
         processes.start("api", [sys.executable, "-m", "api"], env)
         api_url = f"http://127.0.0.1:{api_port}"
         _wait_until_ready(api_url, processes)
