@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 from datetime import timedelta
 
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
+
+from bench.skeleton_worker import run_until_stopped
 
 NAIVE_TASK_QUEUE = "bench-naive"
 SIGNALS = 3
@@ -68,12 +69,7 @@ async def main() -> None:
         workflows=[BenchNaive],
         activities=[naive_noop],
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    async with worker:
-        await stop.wait()
+    await run_until_stopped(worker)
 
 
 if __name__ == "__main__":
