@@ -6,6 +6,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.models import ConsultationRecord, MessageToStore, StoredMessage
+from store.database import single_statement
 from store.idempotent import insert_once, upsert_newer
 from store.tables import Attachment, Consultation, Message
 
@@ -28,7 +29,7 @@ class Consultations:
             copayment_tariff=record.copayment.tariff,
             copayment_amount_nok=record.copayment.amount_nok,
         )
-        async with self._sessions.begin() as session:
+        async with single_statement(self._sessions) as session:
             return await upsert_newer(
                 session,
                 Consultation,

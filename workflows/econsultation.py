@@ -98,8 +98,6 @@ LOCAL_CASE_STORE = "local-case-store-activities"
 FRIKORT_AT_REPLY = "frikort-at-reply"
 FORWARD_JOURNAL = "forward-journal-entries"
 SETTLE_IN_BACKGROUND = "settle-copayment-in-background"
-LOCAL_JOURNAL = "local-journal-entries"
-SEARCH_ATTRIBUTES_ON_CHANGE = "search-attributes-on-change"
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -637,9 +635,7 @@ class EConsultation:
         text: str,
         attachment_ids: list[str] | None = None,
     ) -> None:
-        # The journal row is written to the case store's own database (forwarding to a record
-        # system is a separate activity), so it is a local activity like the case store's.
-        journaled = await self._case_store(
+        journaled = await workflow.execute_activity_method(
             JournalActivities.write_journal_entry,
             JournalEntryInput(
                 entry_key=entry_key,
@@ -652,7 +648,8 @@ class EConsultation:
                 attachment_ids=attachment_ids or [],
                 occurred_at=workflow.now(),
             ),
-            patch=LOCAL_JOURNAL,
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
         )
         # Only a worker with a record system configured asks for this, so histories without
         # it replay unchanged; the patch keeps a rolling deploy's older workers consistent.
@@ -732,7 +729,16 @@ class EConsultation:
         """Bump the revision, show it to ops (search attributes) and to people (case store)."""
         s = self.state
         s.revision += 1
-        self._show_search_attributes()
+        workflow.upsert_search_attributes(
+            [
+                sa.ECONSULT_STATUS.value_set(s.status.value),
+                sa.CLINICIAN_ID.value_set(s.recipient_id),
+                sa.REPLY_DUE_AT.value_set(s.reply_due_at)
+                if s.reply_due_at
+                else sa.REPLY_DUE_AT.value_unset(),
+                sa.OVERDUE.value_set(s.overdue),
+            ]
+        )
         await self._case_store(
             CaseActivities.record_consultation,
             ConsultationRecord(
@@ -751,31 +757,6 @@ class EConsultation:
                 copayment=s.copayment,
                 revision=s.revision,
             ),
-        )
-
-    def _show_search_attributes(self) -> None:
-        """Upsert what ops filter on; only the attributes that changed, once that is patched in.
-
-        Every upsert is a command and a history event; most changes (a settlement, a reminder)
-        leave them as they are.
-        """
-        s = self.state
-        wanted: list[tuple[Any, Any]] = [
-            (sa.ECONSULT_STATUS, s.status.value),
-            (sa.CLINICIAN_ID, s.recipient_id),
-            (sa.REPLY_DUE_AT, s.reply_due_at),
-            (sa.OVERDUE, s.overdue),
-        ]
-        if workflow.patched(SEARCH_ATTRIBUTES_ON_CHANGE):
-            shown = workflow.info().typed_search_attributes
-            wanted = [(key, value) for key, value in wanted if shown.get(key) != value]
-            if not wanted:
-                return
-        workflow.upsert_search_attributes(
-            [
-                key.value_set(value) if value is not None else key.value_unset()
-                for key, value in wanted
-            ]
         )
 
     def _notify(self, audience: Audience, event: NotificationEvent) -> None:
@@ -823,19 +804,13 @@ class EConsultation:
             or workflow.info().is_continue_as_new_suggested()
         )
 
-    async def _case_store(
-        self,
-        activity: Callable[[Any, In], Awaitable[Out]],
-        argument: In,
-        *,
-        patch: str = LOCAL_CASE_STORE,
-    ) -> Out:
+    async def _case_store(self, activity: Callable[[Any, In], Awaitable[Out]], argument: In) -> Out:
         """A short write to (or read of) the case store, as a local activity.
 
         Local: no server round trip per write, so a lifecycle costs the server a fraction of
-        the events. Histories from before the change (`patch`) replay with regular activities.
+        the events. Histories from before the change replay with regular activities.
         """
-        if workflow.patched(patch):
+        if workflow.patched(LOCAL_CASE_STORE):
             return await workflow.execute_local_activity_method(
                 activity,
                 argument,
