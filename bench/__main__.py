@@ -327,7 +327,10 @@ def main(argv: list[str] | None = None) -> int:
         compile_bytecode()
         # With --only, the other figures of the last run stay in the file.
         previous = json.loads(output.read_text()) if args.only and output.exists() else {}
-        details: dict[str, Any] = dict(previous.get("details", {}))
+        # Figures being measured again are dropped first: an older run's shape may lack keys.
+        details: dict[str, Any] = {
+            name: value for name, value in previous.get("details", {}).items() if name not in names
+        }
 
         def save() -> dict[str, Any]:
             """Written after each figure, so an interrupted run keeps what it measured."""
