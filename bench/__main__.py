@@ -81,9 +81,14 @@ class Figure:
         return [self.label, f"{self.value:,.2f} {self.unit}".strip(), self.target, met]
 
 
+# Issue 14's targets: against the fixed naive anchor and the same-shape skeleton's CPU.
+API_NAIVE_TARGET = 0.45
+CPU_RATIO_TARGET = 1.6
+
+
 def lifecycle_figures(result: dict[str, Any]) -> list[Figure]:
     ratio = result["ratio"]
-    return [
+    figures = [
         Figure(
             "lifecycle_api_per_s",
             f"Lifecycle: API, consultations/s ({result['concurrency']} in flight)",
@@ -96,12 +101,52 @@ def lifecycle_figures(result: dict[str, Any]) -> list[Figure]:
             result["skeleton_per_s"],
             "/s",
         ),
-        Figure("lifecycle_ratio", "Lifecycle: API / skeleton", ratio, "", ">= 0.70", ratio >= 0.7),
+        Figure("lifecycle_ratio", "Lifecycle: API / skeleton", ratio, ""),
+    ]
+    if "naive_ratio" not in result:  # results from before the anchor
+        return figures
+    naive, cpu = result["naive_ratio"], result["cpu_ratio"]
+    return [
+        *figures,
+        Figure(
+            "lifecycle_naive_per_s",
+            "Lifecycle: naive anchor, lifecycles/s",
+            result["naive_per_s"],
+            "/s",
+        ),
+        Figure(
+            "lifecycle_naive_ratio",
+            "Lifecycle: API / naive",
+            naive,
+            "",
+            f">= {API_NAIVE_TARGET}",
+            naive >= API_NAIVE_TARGET,
+        ),
+        Figure(
+            "lifecycle_api_cpu_ms",
+            "CPU per lifecycle: API, all processes",
+            result["api_cpu_total_ms"],
+            "ms",
+        ),
+        Figure(
+            "lifecycle_skeleton_cpu_ms",
+            "CPU per lifecycle: skeleton",
+            result["skeleton_cpu_total_ms"],
+            "ms",
+        ),
+        Figure(
+            "lifecycle_cpu_ratio",
+            "CPU per lifecycle: API / skeleton",
+            cpu,
+            "x",
+            f"<= {CPU_RATIO_TARGET}",
+            cpu <= CPU_RATIO_TARGET,
+        ),
     ]
 
 
 def latency_figures(result: dict[str, Any]) -> list[Figure]:
-    targets = {"inbox": 50.0, "reply": 150.0}
+    targets = {"inbox": 50.0, "reply": 300.0}
     labels = {
         "inbox": "GET /v1/inbox",
         "read": "GET /v1/consultations/{id}",
@@ -130,7 +175,23 @@ def latency_figures(result: dict[str, Any]) -> list[Figure]:
 def growth_figures(result: dict[str, Any]) -> list[Figure]:
     small, large, ratio = result["rows_small"], result["rows_large"], result["ratio"]
     recipients_large = result["recipients_ms_large"]
+    scrape_ms = result.get("metrics_ms_large")
+    scrape = (
+        []  # results from before this figure
+        if scrape_ms is None
+        else [
+            Figure(
+                "growth_metrics_ms_large",
+                f"/metrics counts, {large:,} rows",
+                scrape_ms,
+                "ms",
+                "< 100 ms",
+                scrape_ms < 100,
+            )
+        ]
+    )
     return [
+        *scrape,
         Figure(
             "growth_inbox_ms_small", f"Inbox query, {small:,} rows", result["inbox_ms_small"], "ms"
         ),
@@ -266,7 +327,10 @@ def main(argv: list[str] | None = None) -> int:
         compile_bytecode()
         # With --only, the other figures of the last run stay in the file.
         previous = json.loads(output.read_text()) if args.only and output.exists() else {}
-        details: dict[str, Any] = dict(previous.get("details", {}))
+        # Figures being measured again are dropped first: an older run's shape may lack keys.
+        details: dict[str, Any] = {
+            name: value for name, value in previous.get("details", {}).items() if name not in names
+        }
 
         def save() -> dict[str, Any]:
             """Written after each figure, so an interrupted run keeps what it measured."""

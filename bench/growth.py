@@ -1,5 +1,6 @@
 """Inbox query time with 10,000 and with 1,000,000 consultations in PostgreSQL (bulk-loaded),
-and the recipients query with as many patient relations (bench/recipients.py)."""
+the counts a `/metrics` scrape makes at each size, and the recipients query with as many
+patient relations (bench/recipients.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from bench.harness_run import bench_database
 from bench.progress import progress
 from domain.models import Status
 from store.database import create_engine, create_session_factory
+from store.operations import operational_figures
 from store.queries import ConsultationQueries
 
+SCRAPES = 20
 HOT_CLINICIAN = "hot-clinician"
 HOT_CASES = 500  # the measured clinician's inbox is the same size at every scale
 QUERIES = 300
@@ -63,16 +66,32 @@ async def inbox_query_ms(url: str) -> float:
     return statistics.median(timings[QUERIES // 10 :])  # first queries warm the pool
 
 
+async def scrape_counts_ms(url: str) -> float:
+    """What a `/metrics` scrape costs the case store (its figures are counted per scrape)."""
+    engine = create_engine(url)
+    sessions = create_session_factory(engine)
+    timings = []
+    for _ in range(SCRAPES):
+        started = time.perf_counter()
+        await operational_figures(sessions)
+        timings.append((time.perf_counter() - started) * 1000)
+    await engine.dispose()
+    return statistics.median(timings[1:])
+
+
 def measure(small: int, large: int, repeats: int = 1) -> dict[str, object]:
     """Median inbox query time at each size (loaded once, queried `repeats` times)."""
     runs: dict[int, list[float]] = {}
     recipient_runs: dict[int, list[float]] = {}
+    scrape_runs: dict[int, list[float]] = {}
     for rows in (small, large):
         with bench_database() as url:
             progress(f"growth: loading {rows:,} consultations")
             bulk_load(url, rows)
             progress(f"growth: {repeats} x {QUERIES} inbox queries at {rows:,}")
             runs[rows] = [asyncio.run(inbox_query_ms(url)) for _ in range(repeats)]
+            progress(f"growth: {repeats} x {SCRAPES} /metrics counts at {rows:,}")
+            scrape_runs[rows] = [asyncio.run(scrape_counts_ms(url)) for _ in range(repeats)]
             progress(f"growth: loading {rows:,} patient relations")
             recipients.bulk_load(url, rows)
             progress(f"growth: {repeats} x {recipients.QUERIES} recipients queries at {rows:,}")
@@ -87,6 +106,9 @@ def measure(small: int, large: int, repeats: int = 1) -> dict[str, object]:
         "inbox_ms_large": statistics.median(runs[large]),
         "ratio": statistics.median(runs[large]) / statistics.median(runs[small]),
         "runs": {"small_ms": runs[small], "large_ms": runs[large], "ratios": ratios},
+        "metrics_ms_small": statistics.median(scrape_runs[small]),
+        "metrics_ms_large": statistics.median(scrape_runs[large]),
+        "metrics_runs": {"small_ms": scrape_runs[small], "large_ms": scrape_runs[large]},
         "recipients_ms_small": statistics.median(recipient_runs[small]),
         "recipients_ms_large": statistics.median(recipient_runs[large]),
         "recipients_runs": {"small_ms": recipient_runs[small], "large_ms": recipient_runs[large]},

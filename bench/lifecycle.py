@@ -5,6 +5,8 @@ call to `python -m api` (which drives `python worker.py` through Temporal, every
 writing to PostgreSQL), done when its workflow has completed. The skeleton runs the same
 updates and activities with nothing in them, driven by a Temporal client on the same
 server in the same run: the ratio says how much of Temporal's own pace the service keeps.
+The naive anchor (bench/naive.py) is a fixed plain lifecycle on the same server: "API / naive"
+cannot move when the workflow's shape changes, only when the service's cost does.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from bench.cpu import CpuMeter
+from bench.naive import naive_lifecycle
 from bench.progress import progress
 from bench.skeleton import BenchSkeleton
 from bench.skeleton_plan import LifecyclePlan, SkeletonStart, padding, plan_from_history
@@ -117,6 +120,18 @@ class SkeletonLifecycle:
         return workflow_id
 
 
+class NaiveLifecycle:
+    """The fixed anchor (bench/naive.py): a plain client, no codec, no interceptors."""
+
+    def __init__(self, client: Client, task_queue: str) -> None:
+        self._client = client
+        self._task_queue = task_queue
+
+    async def __call__(self) -> str:
+        workflow_id = f"bench-naive-{uuid.uuid4().hex}"
+        return await naive_lifecycle(self._client, workflow_id, self._task_queue)
+
+
 def _update_args(input_bytes: int) -> tuple[str, ...]:
     return (padding(input_bytes),) if input_bytes else ()
 
@@ -168,6 +183,7 @@ async def measure_async(
     stack: Stack, n: int, repeats: int, concurrency: int, task_queue: str
 ) -> dict[str, Any]:
     client = await client_for(stack)
+    plain = await Client.connect(stack.temporal_address)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(
         base_url=stack.api_url, timeout=HTTP_TIMEOUT, limits=limits
@@ -175,10 +191,11 @@ async def measure_async(
         api = ApiLifecycle(stack, http, client)
         plan = await derive_plan(api, client)
         skeleton = SkeletonLifecycle(client, plan, task_queue)
-        # Warm both paths (imports, sandbox, connection pools) before timing.
+        naive = NaiveLifecycle(plain, stack.env["BENCH_NAIVE_TASK_QUEUE"])
+        # Warm every path (imports, sandbox, connection pools) before timing.
         warmup = min(n, concurrency)
-        await run_bounded(api, warmup, concurrency)
-        await run_bounded(skeleton, warmup, concurrency)
+        for lifecycle in (api, skeleton, naive):
+            await run_bounded(lifecycle, warmup, concurrency)
         meter = CpuMeter(stack.processes.pids, stack.database)
         runs: list[dict[str, Any]] = []
         for run in range(1, repeats + 1):
@@ -188,14 +205,23 @@ async def measure_async(
             api_cpu, before = meter.since(before), meter.reading()
             progress(f"lifecycle run {run}/{repeats}: {n} skeletons")
             skeleton_seconds, skeleton_ids = await run_bounded(skeleton, n, concurrency)
-            skeleton_cpu = meter.since(before)
+            skeleton_cpu, before = meter.since(before), meter.reading()
+            progress(f"lifecycle run {run}/{repeats}: {n} naive anchors")
+            naive_seconds, _ = await run_bounded(naive, n, concurrency)
+            naive_cpu = meter.since(before)
+            api_cpu_ms = _per_lifecycle(api_cpu, n)
+            skeleton_cpu_ms = _per_lifecycle(skeleton_cpu, n)
             runs.append(
                 {
                     "api_per_s": n / api_seconds,
                     "skeleton_per_s": n / skeleton_seconds,
+                    "naive_per_s": n / naive_seconds,
                     "ratio": skeleton_seconds / api_seconds,
-                    "api_cpu_ms": _per_lifecycle(api_cpu, n),
-                    "skeleton_cpu_ms": _per_lifecycle(skeleton_cpu, n),
+                    "naive_ratio": naive_seconds / api_seconds,
+                    "cpu_ratio": api_cpu_ms["total"] / skeleton_cpu_ms["total"],
+                    "api_cpu_ms": api_cpu_ms,
+                    "skeleton_cpu_ms": skeleton_cpu_ms,
+                    "naive_cpu_ms": _per_lifecycle(naive_cpu, n),
                     "api_timeline": await sampled_breakdown(
                         client, [consultation_workflow_id(i) for i in api_ids]
                     ),
@@ -210,11 +236,15 @@ async def measure_async(
         "runs": runs,
         **{
             key: statistics.median(run[key] for run in runs)
-            for key in ("api_per_s", "skeleton_per_s", "ratio")
+            for key in ("api_per_s", "skeleton_per_s", "naive_per_s", "ratio", "naive_ratio")
         },
+        "cpu_ratio": statistics.median(run["cpu_ratio"] for run in runs),
+        "api_cpu_total_ms": statistics.median(run["api_cpu_ms"]["total"] for run in runs),
+        "skeleton_cpu_total_ms": statistics.median(run["skeleton_cpu_ms"]["total"] for run in runs),
         # The last run's: CPU ms per lifecycle by process; timelines' medians, in ms.
         "api_cpu_ms": runs[-1]["api_cpu_ms"],
         "skeleton_cpu_ms": runs[-1]["skeleton_cpu_ms"],
+        "naive_cpu_ms": runs[-1]["naive_cpu_ms"],
         "api_timeline": runs[-1]["api_timeline"],
         "skeleton_timeline": runs[-1]["skeleton_timeline"],
     }

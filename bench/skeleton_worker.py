@@ -31,6 +31,11 @@ async def main() -> None:
         activities=[noop],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
     )
+    await run_until_stopped(worker)
+
+
+async def run_until_stopped(worker: Worker) -> None:
+    """Run a bench worker until the stack stops it (SIGTERM) or Ctrl-C."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from api.auth import Scope
 from bench.harness_run import bench_database, service_env, start_temporal
+from bench.naive import NAIVE_TASK_QUEUE
 from bench.skeleton import SKELETON_TASK_QUEUE
 from infra.harness import tokens
 from infra.harness.ports import free_port
@@ -105,7 +106,7 @@ def api_env(api_port: int, secret: str) -> dict[str, str]:
 @contextmanager
 def running_stack(*, workers: int = 1, skeleton: bool = True) -> Iterator[Stack]:
     """Temporal dev server, a fresh database, `python worker.py`, `python -m api` (and the
-    skeleton worker), each its own process; all stopped and dropped afterwards."""
+    skeleton and naive workers), each its own process; all stopped and dropped afterwards."""
     secret = secrets.token_urlsafe(32)
     api_port = free_port()
     with bench_database() as url, Processes() as processes:
@@ -115,6 +116,11 @@ def running_stack(*, workers: int = 1, skeleton: bool = True) -> Iterator[Stack]
             url,
             **api_env(api_port, secret),
             BENCH_SKELETON_TASK_QUEUE=SKELETON_TASK_QUEUE,
+            BENCH_NAIVE_TASK_QUEUE=NAIVE_TASK_QUEUE,
+            # The per-caller write limit is sized for one real caller; here one portal and
+            # one clinician token stand for everyone, so it would measure the limiter.
+            API_WRITE_RATE_PER_SECOND=str(UNLIMITED_WRITES),
+            API_WRITE_BURST=str(UNLIMITED_WRITES),
         )
         worker_pids = tuple(
             processes.start(f"worker-{n}", [sys.executable, "worker.py"], env).pid
@@ -122,6 +128,7 @@ def running_stack(*, workers: int = 1, skeleton: bool = True) -> Iterator[Stack]
         )
         if skeleton:
             processes.start("skeleton-worker", [sys.executable, "-m", "bench.skeleton_worker"], env)
+            processes.start("naive-worker", [sys.executable, "-m", "bench.naive"], env)
         processes.start("api", [sys.executable, "-m", "api"], env)
         api_url = f"http://127.0.0.1:{api_port}"
         _wait_until_ready(api_url, processes)

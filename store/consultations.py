@@ -6,6 +6,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.models import ConsultationRecord, MessageToStore, StoredMessage
+from store.database import single_statement
 from store.idempotent import insert_once, upsert_newer
 from store.tables import Attachment, Consultation, Message
 
@@ -26,7 +27,7 @@ class Consultations:
             close_reason=record.close_reason.value if record.close_reason else None,
             **Consultation.copayment_columns(record.copayment),
         )
-        async with self._sessions.begin() as session:
+        async with single_statement(self._sessions) as session:
             return await upsert_newer(
                 session,
                 Consultation,

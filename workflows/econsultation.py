@@ -96,6 +96,7 @@ FORWARD_RETRY = RetryPolicy(
 LOCAL_CASE_STORE = "local-case-store-activities"
 FRIKORT_AT_REPLY = "frikort-at-reply"
 FORWARD_JOURNAL = "forward-journal-entries"
+SETTLE_IN_BACKGROUND = "settle-copayment-in-background"
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -117,8 +118,9 @@ class EConsultation:
         self._start_refusal: ApplicationError | None = None
         self._messages_this_run = 0
         self._messages_per_run = start.messages_per_run
-        # Notifications and journal forwards in flight, awaited before completing.
+        # Notifications, journal forwards and settlement in flight, awaited before completing.
         self._background: list[asyncio.Task[None]] = []
+        self._settling = False
         self.state = start.carried_state or ConsultationState(
             consultation_id=start.consultation_id,
             patient=start.patient,
@@ -435,7 +437,8 @@ class EConsultation:
         s.close_reason = reason
         s.closed_at = workflow.now()
         s.reply_due_at = s.reminder_at = None
-        if s.copayment.status == CopaymentStatus.PENDING:
+        # A settlement still in flight decides the co-payment itself; none ever started: nothing.
+        if s.copayment.status == CopaymentStatus.PENDING and not self._settling:
             s.copayment = CopaymentOutcome(status=CopaymentStatus.NOT_APPLICABLE)
         await self._record_change()
 
@@ -649,16 +652,38 @@ class EConsultation:
             workflow.logger.error("journal entry refused", extra={"entry_key": forward.entry_key})
 
     async def _settle_copayment_once(self, billable: bool, clinician_id: str) -> None:
-        """At the first clinician message: bill the clinician who wrote it, at their rate."""
+        """At the first clinician message: bill the clinician who wrote it, at their rate.
+
+        In the background: a frikort register that cannot be reached delays the charge, never
+        the reply, the patient's notification or the next command. The charge row is keyed by
+        the consultation, so it is written once; the case completes only after it settled.
+        """
         s = self.state
         if s.clinician_has_replied:
             return
         s.clinician_has_replied = True
-        replied_at = workflow.now()
+        settlement = self._settle(billable, clinician_id, workflow.now())
+        if workflow.patched(SETTLE_IN_BACKGROUND):
+            self._settling = True
+            self._in_background(self._settle_in_background(settlement))
+        else:
+            s.copayment = await settlement
+
+    async def _settle_in_background(self, settlement: Awaitable[CopaymentOutcome]) -> None:
+        outcome = await settlement
+        async with self._lock:
+            self.state.copayment = outcome
+            self._settling = False
+            await self._record_change()
+
+    async def _settle(
+        self, billable: bool, clinician_id: str, replied_at: datetime
+    ) -> CopaymentOutcome:
+        s = self.state
         frikort = False
         if workflow.patched(FRIKORT_AT_REPLY) and billable:
             frikort = await self._holds_frikort_on(oslo_day(replied_at))
-        s.copayment = await self._case_store(
+        return await self._case_store(
             BillingActivities.settle_copayment,
             SettleCopayment(
                 consultation_id=s.consultation_id,

@@ -289,6 +289,18 @@ async def eventually(
         await asyncio.sleep(0.1)
 
 
+async def settled_copayment(
+    http: httpx.AsyncClient, consultation_id: str, headers: dict[str, str]
+) -> dict[str, Any]:
+    """The case's co-payment once settled: a reply answers before settlement (in the background)."""
+    case = await eventually(
+        lambda: http.get(f"/v1/consultations/{consultation_id}", headers=headers),
+        lambda got: got.json()["copayment"]["status"] != "pending",
+    )
+    copayment: dict[str, Any] = case.json()["copayment"]
+    return copayment
+
+
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")

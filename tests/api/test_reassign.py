@@ -16,6 +16,7 @@ from tests.api.support import (
     create,
     eventually,
     seed_clinicians,
+    settled_copayment,
     unique,
 )
 from workflows import search_attributes as sa
@@ -67,7 +68,8 @@ async def test_the_practice_reassigns_and_the_new_recipient_answers_and_is_bille
     )
 
     assert answered.status_code == 200, answered.text
-    assert answered.json()["copayment"]["status"] == "charged"
+    assert answered.json()["status"] == "closed"
+    assert (await settled_copayment(http, case["id"], party.vikar))["status"] == "charged"
     async with any_api.sessions() as session:
         charge = await session.get(Charge, case["id"])
         journal = list(

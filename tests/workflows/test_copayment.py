@@ -7,19 +7,23 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.billing import BillingActivities
 from domain.copayment import DEFAULT_TARIFFS, is_evening_rate, tariff_on
 from domain.models import (
+    ConsultationView,
     CopaymentStatus,
     Patient,
     ReplyCommand,
     Role,
     SettleCopayment,
+    Status,
 )
 from domain.working_days import oslo_day
 from store.database import create_engine, create_session_factory
@@ -32,6 +36,7 @@ from tests.support import (
     content,
     effects_when_quiet,
     new_start,
+    notifications,
     relate,
     running_worker,
     start,
@@ -86,6 +91,19 @@ def reply_by(clinician_id: str) -> ReplyCommand:
     )
 
 
+def follow_up() -> ReplyCommand:
+    return ReplyCommand(author_role=Role.PATIENT, author_id=PATIENT, message=content("Thanks."))
+
+
+async def settled_view(handle: WorkflowHandle[Any, Any]) -> ConsultationView:
+    """The case once its co-payment settled (in the background, after the reply answered)."""
+    while True:
+        view = await handle.query(EConsultation.view)
+        if view.copayment.status != CopaymentStatus.PENDING:
+            return view
+        await asyncio.sleep(0.05)
+
+
 async def charge_row(sessions: async_sessionmaker[AsyncSession], consultation_id: str) -> Charge:
     async with sessions() as session:
         row = await session.get(Charge, consultation_id)
@@ -125,7 +143,8 @@ async def test_frikort_granted_after_submission_and_before_the_reply_is_exempt(
         # The patient reaches the ceiling while the question waits for an answer.
         today = oslo_day(datetime.now(UTC))
         await FrikortTable(store).record(case.patient.id, today - timedelta(days=1), today)
-        view = await handle.execute_update(EConsultation.reply, reply_by(clinician))
+        await handle.execute_update(EConsultation.reply, reply_by(clinician))
+        view = await settled_view(handle)
 
     assert view.copayment.status == CopaymentStatus.EXEMPT
     assert view.copayment.amount_nok == Decimal(0)
@@ -143,22 +162,26 @@ async def test_frikort_register_down_at_the_reply_settles_once_when_it_is_back(
     register = RegisterDown()
     async with running_worker(dev_env.client, database_url, frikort_register=register) as queue:
         handle = await start(dev_env.client, queue, case)
-        replying = asyncio.create_task(
-            handle.execute_update(EConsultation.reply, reply_by(clinician))
-        )
+        # The reply answers while the register is still down: the charge waits, the reply not.
+        view = await handle.execute_update(EConsultation.reply, reply_by(clinician))
+        assert view.status == Status.AWAITING_PATIENT
+        assert view.copayment.status == CopaymentStatus.PENDING
         await register.asked_again.wait()  # asked, refused, asked again after the backoff
 
-        waiting = await handle.query(EConsultation.view)
-        assert waiting.copayment.status == CopaymentStatus.PENDING
         assert (await effects_when_quiet(store, case.consultation_id))["charges"] == 0
-        assert not replying.done()
+        told = await notifications(store, case.consultation_id)
+        assert [n.event for n in told if n.audience == "patient"] == ["reply_available"]
+        # Other commands are not held up either: the patient follows up meanwhile.
+        followed = await handle.execute_update(EConsultation.reply, follow_up())
+        assert followed.status == Status.AWAITING_CLINICIAN
+        assert followed.copayment.status == CopaymentStatus.PENDING
 
         register.up.set()
-        view = await replying
+        settled = await settled_view(handle)
         # A repeat of the same reply (a retried command) settles nothing more.
         await handle.execute_update(EConsultation.reply, reply_by(clinician))
 
-    assert view.copayment.status == CopaymentStatus.CHARGED
+    assert settled.copayment.status == CopaymentStatus.CHARGED
     assert (await effects_when_quiet(store, case.consultation_id))["charges"] == 1
 
 
@@ -174,9 +197,12 @@ async def test_specialist_and_non_specialist_replying_at_once_same_tariff_higher
     async with running_worker(dev_env.client, database_url) as queue:
         first = await start(dev_env.client, queue, by_specialist)
         second = await start(dev_env.client, queue, by_substitute)
-        specialist_view, general_view = await asyncio.gather(
+        await asyncio.gather(
             first.execute_update(EConsultation.reply, reply_by(clinician)),
             second.execute_update(EConsultation.reply, reply_by(substitute)),
+        )
+        specialist_view, general_view = await asyncio.gather(
+            settled_view(first), settled_view(second)
         )
 
     specialist, general = specialist_view.copayment, general_view.copayment

@@ -7,7 +7,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from domain.models import ConsultationView, ReassignCommand, Refusal, ReplyCommand, Role, Status
+from domain.models import (
+    ConsultationView,
+    CopaymentStatus,
+    ReassignCommand,
+    Refusal,
+    ReplyCommand,
+    Role,
+    Status,
+)
 from store.tables import Charge
 from tests.api.support import eventually
 from tests.support import (
@@ -51,6 +59,8 @@ async def test_a_reassign_signal_moves_the_case_and_keeps_the_deadline(
         ReplyCommand(author_role=Role.CLINICIAN, author_id=SUBSTITUTE, message=content()),
     )
     assert answered.status == Status.AWAITING_PATIENT
+    # Settlement runs in the background after the reply answered.
+    await eventually(view, lambda v: v.copayment.status != CopaymentStatus.PENDING)
     async with sessions() as session:
         charge = await session.get(Charge, answered.consultation_id)
     assert charge is not None and charge.billed_clinician_id == SUBSTITUTE
