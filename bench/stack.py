@@ -117,10 +117,6 @@ def running_stack(*, workers: int = 1, skeleton: bool = True) -> Iterator[Stack]
             **api_env(api_port, secret),
             BENCH_SKELETON_TASK_QUEUE=SKELETON_TASK_QUEUE,
             BENCH_NAIVE_TASK_QUEUE=NAIVE_TASK_QUEUE,
-            # The per-caller write limit is sized for one real caller; here one portal and
-            # one clinician token stand for everyone, so it would measure the limiter.
-            API_WRITE_RATE_PER_SECOND=str(UNLIMITED_WRITES),
-            API_WRITE_BURST=str(UNLIMITED_WRITES),
         )
         worker_pids = tuple(
             processes.start(f"worker-{n}", [sys.executable, "worker.py"], env).pid
