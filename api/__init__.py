@@ -1,1 +1,1 @@
-"""HTTP API (SPEC section 6): auth, validation and problem+json around workflow commands."""
+"""HTTP API (docs/http-api.md): auth, validation and problem+json around workflow commands."""

@@ -26,7 +26,7 @@ def main() -> None:
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
-        # Access lines would log paths, and some paths carry a patient id (SPEC section 7).
+        # Access lines would log paths, and some paths carry a patient id (docs/privacy.md).
         access_log=False,
         proxy_headers=True,
         # No "server: uvicorn" banner: it tells an attacker which CVEs to try.

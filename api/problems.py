@@ -183,7 +183,7 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400:
         # FastAPI's answer to a body it cannot decode (not UTF-8, say); this API never says
-        # 400 itself, and SPEC section 6 makes every malformed request a 422.
+        # 400 itself, and docs/http-api.md makes every malformed request a 422.
         return problem_response(invalid("the body is not valid JSON"))
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     headers = dict(exc.headers or {})

@@ -1,4 +1,4 @@
-"""Co-payment (egenandel) rules of SPEC section 4; pure, no I/O."""
+"""Co-payment (egenandel) rules of docs/copayment.md; pure, no I/O."""
 
 from __future__ import annotations
 

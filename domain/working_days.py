@@ -1,4 +1,4 @@
-"""Working-day calendar for reply deadlines (SPEC section 3); pure, no I/O."""
+"""Working-day calendar for reply deadlines (docs/deadlines.md); pure, no I/O."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ OSLO: ZoneInfo = ZoneInfo("Europe/Oslo")
 _END_OF_DAY = time(23, 59, 59)
 _REMINDER_TIME = time(8, 0)
 
-# SPEC section 3 is the binding list. The package also names Easter Sunday and Whit Sunday
+# docs/deadlines.md is the binding list. The package also names Easter Sunday and Whit Sunday
 # (and, if asked, every Sunday): those are left out, so that a renamed or newly added entry
 # in a future package version cannot silently move a deadline. Names are the package's
 # en_US names, pinned by asking for that language.
@@ -107,7 +107,7 @@ check_public_holidays(_PUBLIC_HOLIDAYS, SUPPORTED_YEARS)
 
 
 def is_public_holiday(day: date) -> bool:
-    """True on a Norwegian public holiday listed in SPEC section 3."""
+    """True on a Norwegian public holiday listed in docs/deadlines.md."""
     if day.year not in SUPPORTED_YEARS:
         raise ValueError(f"the calendar covers {SUPPORTED_YEARS.start}-{SUPPORTED_YEARS.stop - 1}")
     return day in _PUBLIC_HOLIDAYS

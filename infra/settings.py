@@ -1,4 +1,4 @@
-"""Settings from the environment, each with a development default (SPEC section 8)."""
+"""Settings from the environment, each with a development default (docs/operations.md)."""
 
 from __future__ import annotations
 

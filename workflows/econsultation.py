@@ -1,4 +1,4 @@
-"""EConsultation: one durable workflow per consultation, read as SPEC section 2's table.
+"""EConsultation: one durable workflow per consultation, read as the table of docs/lifecycle.md.
 
 Each event has one handler; the main loop waits for the next timer (draft expiry, reminder,
 deadline, inactivity) or for a handler to change the state, whichever comes first. Handlers

@@ -1,4 +1,4 @@
-"""Typed search attributes the Temporal UI filters on (SPEC section 8)."""
+"""Typed search attributes the Temporal UI filters on (docs/operations.md)."""
 
 from temporalio.common import SearchAttributeKey
 

@@ -1,1 +1,1 @@
-"""One router per resource of SPEC section 6."""
+"""One router per resource of docs/http-api.md."""

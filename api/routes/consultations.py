@@ -1,4 +1,4 @@
-"""Consultations: create, read, and the commands of SPEC section 2 on behalf of each party."""
+"""Consultations: create, read, and the commands of docs/lifecycle.md on behalf of each party."""
 
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ async def _content(
 
 
 async def _recipient(directory: Directory, body: CreateConsultation, today: date) -> str:
-    """The clinician, or their active substitute when the patient chose them (SPEC section 1)."""
+    """The clinician, or their active substitute when the patient chose them (docs/lifecycle.md)."""
     try:
         entry = await directory.admit_recipient(
             body.patient.id, body.clinician_id, body.recipient_id, today

@@ -1,4 +1,4 @@
-"""The whole story of SPEC section 1 through the HTTP API, on each case store backend."""
+"""The whole story of docs/lifecycle.md through the HTTP API, on each case store backend."""
 
 from __future__ import annotations
 

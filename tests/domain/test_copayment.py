@@ -1,4 +1,4 @@
-"""Co-payment (egenandel) rules (SPEC section 4)."""
+"""Co-payment (egenandel) rules (docs/copayment.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Working-day calendar and reply deadline (SPEC section 3)."""
+"""Working-day calendar and reply deadline (docs/deadlines.md)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def end_of_oslo_day(day: date) -> datetime:
     return datetime.combine(day, time(23, 59, 59), tzinfo=OSLO)
 
 
-# --- SPEC section 3 worked examples (N = 5) ---------------------------------------------
+# --- docs/deadlines.md worked examples (N = 5) ---------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -154,7 +154,7 @@ def test_plain_sunday_is_not_a_public_holiday() -> None:
 
 
 def test_easter_sunday_and_whit_sunday_are_not_in_the_spec_list() -> None:
-    # Decision: SPEC section 3's list is binding; both are Sundays, so no deadline changes.
+    # Decision: docs/deadlines.md's list is binding; both are Sundays, so no deadline changes.
     assert not is_public_holiday(date(2026, 4, 5))
     assert not is_public_holiday(date(2026, 5, 24))
     assert not is_working_day(date(2026, 4, 5))

@@ -1,4 +1,4 @@
-"""docker-compose.yml, the production shape (SPEC section 8), checked without a Docker engine.
+"""docker-compose.yml, the production shape (docs/operations.md), checked without a Docker engine.
 
 The file is validated against the Compose specification's JSON schema, then every image, port,
 variable and command it names is checked against the code it runs.

@@ -1,4 +1,4 @@
-"""Tracing (SPEC section 8): one trace from the HTTP request through the workflow to each
+"""Tracing (docs/operations.md): one trace from the HTTP request through the workflow to each
 activity and its SQL, with ids and route templates only, never paths or content.
 
 Each request carries a W3C `traceparent` the test chose, as a portal or gateway would, so the

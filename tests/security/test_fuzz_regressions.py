@@ -21,7 +21,7 @@ async def api(dev_env: WorkflowEnvironment, sqlite_url: str) -> AsyncIterator[Ap
 
 async def test_a_json_body_that_is_not_utf8_is_a_422_problem_not_a_400(api: Api) -> None:
     # FastAPI answered 400 "There was an error parsing the body", a status the document
-    # does not declare; SPEC section 6 makes a malformed request 422.
+    # does not declare; docs/http-api.md makes a malformed request 422.
     answer = await api.http.post(
         "/v1/consultations",
         content=NOT_UTF8,

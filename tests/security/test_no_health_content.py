@@ -1,4 +1,4 @@
-"""SPEC section 7: search attributes, logs, traces, metrics and notifications carry no health
+"""docs/privacy.md: search attributes, logs, traces, metrics and notifications carry no health
 content and no national identity number; only the encrypted payloads and the case store do.
 
 One consultation is driven through its whole life over real HTTP (real Temporal dev server,
