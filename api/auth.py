@@ -31,7 +31,7 @@ def require_auth_settings(settings: Settings) -> None:
     """Refuse to serve with no way to verify tokens, or a guessable shared secret."""
     if settings.auth_jwks_url:
         return
-    size = len(settings.auth_hs256_secret.encode())
+    size = len(settings.auth_hs256_secret.encode()) if settings.auth_hs256_secret else 0
     if size >= MIN_HS256_SECRET_BYTES:
         return
     found = f"it has {size} bytes" if size else "it is not set"
@@ -118,6 +118,9 @@ class TokenVerifier:
     async def claims(self, token: str) -> dict[str, Any]:
         try:
             if self._jwks is None:
+                if self._secret is None:
+                    # Refused at start (require_auth_settings); fail closed all the same.
+                    raise unauthorized("token verification is not configured")
                 return jwt.decode(
                     token,
                     self._secret,

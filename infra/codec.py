@@ -60,7 +60,9 @@ class EncryptionCodec(PayloadCodec):
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys}
 
     @classmethod
-    def from_setting(cls, setting: str) -> EncryptionCodec:
+    def from_setting(cls, setting: str | None) -> EncryptionCodec:
+        if not setting:
+            raise KeyConfigError("ECONSULT_ENCRYPTION_KEYS is not set")
         return cls(parse_keys(setting))
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:

@@ -17,16 +17,17 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     econsult_task_queue: str = "econsultation"
     database_url: str = DEFAULT_DATABASE_URL
-    # No default: the API refuses to start without this (32+ bytes) or AUTH_JWKS_URL;
-    # `make run` generates one in .data/.
-    auth_hs256_secret: str = ""
+    # Secrets have no default (None: not set). The API refuses to start without this (32+
+    # bytes) or AUTH_JWKS_URL; `make run` generates one in .data/.
+    auth_hs256_secret: str | None = None
     auth_audience: str = "econsult"
     auth_jwks_url: str | None = None
     auth_issuer: str | None = None
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    # Comma-separated key_id:base64_key; the first encrypts, all decrypt.
-    econsult_encryption_keys: str = ""
+    # Comma-separated key_id:base64_key; the first encrypts, all decrypt. No default: a
+    # process that needs it refuses to start without it; `make run` generates one in .data/.
+    econsult_encryption_keys: str | None = None
     # Origin of the Temporal Web UI allowed to call the codec endpoint.
     temporal_ui_origin: str = "http://localhost:8233"
     # Development only (`make run` sets it; production never does): the codec endpoint decodes

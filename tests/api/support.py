@@ -56,6 +56,12 @@ def today() -> date:
 class Tokens:
     settings: Settings
 
+    def signing_secret(self) -> str:
+        """The secret the API under test verifies with (its settings must name one)."""
+        if self.settings.auth_hs256_secret is None:
+            raise LookupError("these settings have no AUTH_HS256_SECRET to sign test tokens with")
+        return self.settings.auth_hs256_secret
+
     def mint(
         self,
         scope: str,
@@ -71,7 +77,7 @@ class Tokens:
     ) -> str:
         """A token signed with the API's secret unless a test passes a wrong one."""
         return tokens.mint(
-            secret if secret is not None else self.settings.auth_hs256_secret,
+            secret if secret is not None else self.signing_secret(),
             scope,
             sub,
             audience=audience or self.settings.auth_audience,

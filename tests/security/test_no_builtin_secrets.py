@@ -20,6 +20,7 @@ import api.dev_token
 import infra.dev
 from api.app import create_app
 from api.auth import MissingAuthSettings
+from infra.codec import EncryptionCodec, KeyConfigError
 from infra.harness.ports import free_port
 from infra.harness.processes import ROOT
 from infra.settings import Settings, get_settings
@@ -152,3 +153,35 @@ def test_dev_token_prefers_the_secret_in_the_environment(monkeypatch: pytest.Mon
     monkeypatch.setenv("AUTH_HS256_SECRET", secret)
     token = api.dev_token.mint("admin", "ops", None)
     assert jwt.decode(token, secret, algorithms=["HS256"], audience="econsult")["sub"] == "ops"
+
+
+# Settings that hold a secret or a key: each must be unset (None) unless its operator sets it.
+SECRET_SETTINGS = (
+    "auth_hs256_secret",
+    "econsult_encryption_keys",
+    "webhook_portal_secrets",
+    "webhook_practice_secrets",
+    "fhir_client_secret",
+)
+
+
+@pytest.mark.parametrize("name", SECRET_SETTINGS)
+def test_no_secret_setting_has_a_built_in_default(name: str) -> None:
+    assert Settings.model_fields[name].default is None
+
+
+def test_every_secret_looking_setting_is_in_the_list_above() -> None:
+    looks_secret = {
+        name
+        for name in Settings.model_fields
+        if any(word in name for word in ("secret", "password", "_keys", "token"))
+        and not name.endswith(("_url", "_file"))
+    }
+    assert looks_secret <= set(SECRET_SETTINGS)
+
+
+def test_payload_keys_that_are_not_set_are_named_when_a_codec_is_built() -> None:
+    with pytest.raises(KeyConfigError, match="ECONSULT_ENCRYPTION_KEYS is not set"):
+        EncryptionCodec.from_setting(
+            Settings(econsult_encryption_keys=None).econsult_encryption_keys
+        )

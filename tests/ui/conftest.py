@@ -58,13 +58,14 @@ def _wait_until_ready(stack: DevStack, processes: Processes) -> None:
 def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     data = tmp_path_factory.mktemp("make-run")
     ui_port, api_port, temporal_port = free_port(), free_port(), free_port()
+    secret = secrets.token_urlsafe(32)
     settings = Settings(
         temporal_address=f"127.0.0.1:{temporal_port}",
         api_host="127.0.0.1",
         api_port=api_port,
         temporal_ui_origin=f"http://localhost:{ui_port}",
         database_url=f"sqlite+aiosqlite:///{data}/econsult.db",
-        auth_hs256_secret=secrets.token_urlsafe(32),
+        auth_hs256_secret=secret,
     )
     env = {
         **{k: v for k, v in os.environ.items() if k != "DEV_CODEC_TRUSTS_LOCAL_UI"},
@@ -74,7 +75,7 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         "API_PORT": str(api_port),
         "TEMPORAL_UI_ORIGIN": settings.temporal_ui_origin,
         "DATABASE_URL": settings.database_url,
-        "AUTH_HS256_SECRET": settings.auth_hs256_secret,
+        "AUTH_HS256_SECRET": secret,
         "WORKER_METRICS_ADDRESS": "",
     }
     env.pop("ECONSULT_ENCRYPTION_KEYS", None)  # make run makes its own development key
