@@ -1,10 +1,12 @@
 """The API's Prometheus exposition: its HTTP metrics and the case store's figures.
 
-The figures (consultations by status, overdue, deadline breaches) are counted in the case
-store when Prometheus scrapes, at most once per FIGURES_MAX_AGE_SECONDS per process, so
-several scrapers or API replicas cost a few counts a minute. Every API replica reports the
-same store-wide figures: aggregate them with max(), not sum(). Worker metrics (the Temporal
-SDK's, activity failures and retries) are a second scrape target: see the runbook in README.md.
+The figures (consultations by status, overdue, deadline breaches, undelivered notifications)
+are read from the case store when Prometheus scrapes, at most once per FIGURES_MAX_AGE_SECONDS
+per process. The store keeps them up to date as cases change (triggers write a small ledger,
+see store/operations.py), so a read sums a few hundred rows however many consultations there
+are. Every API replica reports the same store-wide figures: aggregate them with max(), not
+sum(). Worker metrics (the Temporal SDK's, activity failures and retries) are a second scrape
+target: see the runbook in README.md.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ async def inbox_query_ms(url: str) -> float:
 
 
 async def scrape_counts_ms(url: str) -> float:
-    """What a `/metrics` scrape costs the case store (its figures are counted per scrape)."""
+    """What a `/metrics` scrape costs the case store (its figures are read per scrape)."""
     engine = create_engine(url)
     sessions = create_session_factory(engine)
     timings = []

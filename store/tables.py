@@ -253,6 +253,18 @@ class Notification(Base):
     failed_at: Mapped[datetime | None]
 
 
+class FigureCount(Base):
+    """The /metrics figures as a ledger of deltas, written by triggers (0006_figure_counts):
+    a figure ("status:<status>", "overdue", "deadline_breaches", "notifications_undelivered")
+    is the sum of its rows. Writes go through the tables the triggers watch, never here."""
+
+    __tablename__ = "figure_counts"
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    figure: Mapped[str] = mapped_column(String(64))
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
 class Charge(Base):
     """One row per settled consultation: the primary key is the idempotency key."""
 

@@ -32,8 +32,13 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 def migrate(url: str) -> None:
     """Alembic to head, in its own process as an operator would run it."""
+    alembic(url, "upgrade", "head")
+
+
+def alembic(url: str, *arguments: str) -> None:
+    """One Alembic command (`upgrade <revision>`, `downgrade <revision>`) against `url`."""
     subprocess.run(
-        [str(Path(sys.executable).parent / "alembic"), "-x", f"url={url}", "upgrade", "head"],
+        [str(Path(sys.executable).parent / "alembic"), "-x", f"url={url}", *arguments],
         cwd=ROOT,
         check=True,
         capture_output=True,
@@ -86,14 +91,14 @@ class PostgresServer:
         return f"PostgreSQL {self.version} at {shown(self.admin_url)}"
 
     @contextmanager
-    def fresh_database(self, prefix: str) -> Iterator[str]:
-        """A new database migrated to head (its SQLAlchemy URL), dropped afterwards."""
+    def fresh_database(self, prefix: str, revision: str = "head") -> Iterator[str]:
+        """A new database migrated to `revision` (its SQLAlchemy URL), dropped afterwards."""
         name = f"{prefix}_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(self.admin_url, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
         try:
             url = self.database_url(name)
-            migrate(url)
+            alembic(url, "upgrade", revision)
             yield sqlalchemy_url(url)
         finally:
             with psycopg.connect(self.admin_url, autocommit=True) as admin:
