@@ -9,7 +9,7 @@ import signal
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.adapters import FrikortRegister, NotificationSender, RecordSystem
 from activities.billing import BillingActivities
@@ -36,6 +36,11 @@ log = logging.getLogger("econsult.worker")
 
 # Running activities get this long to finish after SIGTERM before they are cancelled.
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+# Workflows run outside the SDK's sandbox: it re-checks imports and compiles code on every
+# activation and for every payload, about a quarter of the worker's CPU per consultation.
+# Its guard against non-deterministic calls is kept where it catches mistakes before they
+# ship: every recorded history replays in the sandbox in `make test`, besides this runner.
+WORKFLOW_RUNNER = UnsandboxedWorkflowRunner()
 
 
 def build_worker(
@@ -85,6 +90,7 @@ def build_worker(
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         # Tracing comes with the client (infra/temporal.py); failure and retry counts here.
         interceptors=[ActivityMetricsInterceptor()],
+        workflow_runner=WORKFLOW_RUNNER,
     )
 
 

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         FrikortQuestion,
         JournalEntryInput,
         JournalEntryKind,
+        JournalEntryResult,
         JournalForward,
         MessageContent,
         MessageToStore,
@@ -97,6 +98,14 @@ LOCAL_CASE_STORE = "local-case-store-activities"
 FRIKORT_AT_REPLY = "frikort-at-reply"
 FORWARD_JOURNAL = "forward-journal-entries"
 SETTLE_IN_BACKGROUND = "settle-copayment-in-background"
+LOCAL_JOURNAL = "local-journal-write"
+SEARCH_ATTRIBUTES_ON_CHANGE = "search-attributes-on-change"
+TIMER_KEPT_WHILE_DUE = "timer-kept-while-due"
+# A case started by this code records this one marker instead of one per change above: each
+# marker is a history event plus a TemporalChangeVersion visibility write on the server.
+# Histories without it replay by the markers they carry. The next change gets its own id,
+# and a new id for "every change so far" replaces this one, which then implies those above.
+EVERY_CHANGE_ABOVE = "lifecycle-2026-11-26"
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -486,12 +495,25 @@ class EConsultation:
             return s.awaiting_patient_since + INACTIVE_CLOSES_AFTER, self._close_for_inactivity
         return None
 
+    def _next_due(self) -> tuple[datetime, str] | None:
+        timer = self._next_timer()
+        return None if timer is None else (timer[0], timer[1].__name__)
+
     async def _wait_for_event_or_timer(self) -> None:
         timer = self._next_timer()
         revision = self.state.revision
+        due = self._next_due()
+        # Wake for a new deadline, not for every change: a change that leaves the deadline
+        # as it was (a settled co-payment, a reassignment) keeps the running timer.
+        keep_timer = self._patched(TIMER_KEPT_WHILE_DUE)
+
+        def still_due() -> bool:
+            if keep_timer:
+                return not self.state.status.is_final and self._next_due() == due
+            return self.state.revision == revision
 
         def changed() -> bool:
-            return self.state.revision != revision or self._should_continue_as_new()
+            return not still_due() or self._should_continue_as_new()
 
         if timer is None:
             await workflow.wait_condition(changed)
@@ -508,10 +530,15 @@ class EConsultation:
                 pass
         async with self._lock:
             # A handler may have moved the case on while the timer fired.
-            if self.state.revision == revision:
+            if still_due():
                 await fire()
 
     # --- building blocks --------------------------------------------------------------------
+
+    @staticmethod
+    def _patched(change: str) -> bool:
+        """Whether this case runs `change`: always, if it was started by this code."""
+        return workflow.patched(EVERY_CHANGE_ABOVE) or workflow.patched(change)
 
     @property
     def _status(self) -> Status:
@@ -618,8 +645,7 @@ class EConsultation:
         text: str,
         attachment_ids: list[str] | None = None,
     ) -> None:
-        journaled = await workflow.execute_activity_method(
-            JournalActivities.write_journal_entry,
+        journaled = await self._journal_write(
             JournalEntryInput(
                 entry_key=entry_key,
                 consultation_id=self.state.consultation_id,
@@ -630,14 +656,25 @@ class EConsultation:
                 text=text,
                 attachment_ids=attachment_ids or [],
                 occurred_at=workflow.now(),
-            ),
-            start_to_close_timeout=STORE_TIMEOUT,
-            retry_policy=STORE_RETRY,
+            )
         )
         # Only a worker with a record system configured asks for this, so histories without
         # it replay unchanged; the patch keeps a rolling deploy's older workers consistent.
-        if journaled.forward and workflow.patched(FORWARD_JOURNAL):
+        if journaled.forward and self._patched(FORWARD_JOURNAL):
             self._in_background(self._forward(JournalForward(entry_key=entry_key)))
+
+    async def _journal_write(self, entry: JournalEntryInput) -> JournalEntryResult:
+        """The journal table is this service's own database, like the case store: a local
+        activity, so a message costs no extra server round trip before the reply is answered.
+        Entries leave for the external record system separately (`_forward`)."""
+        if self._patched(LOCAL_JOURNAL):
+            return await self._case_store(JournalActivities.write_journal_entry, entry)
+        return await workflow.execute_activity_method(
+            JournalActivities.write_journal_entry,
+            entry,
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
+        )
 
     async def _forward(self, forward: JournalForward) -> None:
         try:
@@ -663,7 +700,7 @@ class EConsultation:
             return
         s.clinician_has_replied = True
         settlement = self._settle(billable, clinician_id, workflow.now())
-        if workflow.patched(SETTLE_IN_BACKGROUND):
+        if self._patched(SETTLE_IN_BACKGROUND):
             self._settling = True
             self._in_background(self._settle_in_background(settlement))
         else:
@@ -681,7 +718,7 @@ class EConsultation:
     ) -> CopaymentOutcome:
         s = self.state
         frikort = False
-        if workflow.patched(FRIKORT_AT_REPLY) and billable:
+        if self._patched(FRIKORT_AT_REPLY) and billable:
             frikort = await self._holds_frikort_on(oslo_day(replied_at))
         return await self._case_store(
             BillingActivities.settle_copayment,
@@ -712,16 +749,13 @@ class EConsultation:
         """Bump the revision, show it to ops (search attributes) and to people (case store)."""
         s = self.state
         s.revision += 1
-        workflow.upsert_search_attributes(
-            [
-                sa.ECONSULT_STATUS.value_set(s.status.value),
-                sa.CLINICIAN_ID.value_set(s.recipient_id),
-                sa.REPLY_DUE_AT.value_set(s.reply_due_at)
-                if s.reply_due_at
-                else sa.REPLY_DUE_AT.value_unset(),
-                sa.OVERDUE.value_set(s.overdue),
-            ]
-        )
+        updates = sa.case_attributes(s.status.value, s.recipient_id, s.reply_due_at, s.overdue)
+        if self._patched(SEARCH_ATTRIBUTES_ON_CHANGE):
+            # Each upsert is a history event and a visibility write on the server: send only
+            # what differs from what the workflow already shows (carried over continue-as-new).
+            updates = sa.changed(workflow.info().typed_search_attributes, updates)
+        if updates:
+            workflow.upsert_search_attributes(updates)
         await self._case_store(CaseActivities.record_consultation, s.record())
 
     def _notify(self, audience: Audience, event: NotificationEvent) -> None:
@@ -775,7 +809,7 @@ class EConsultation:
         Local: no server round trip per write, so a lifecycle costs the server a fraction of
         the events. Histories from before the change replay with regular activities.
         """
-        if workflow.patched(LOCAL_CASE_STORE):
+        if self._patched(LOCAL_CASE_STORE):
             return await workflow.execute_local_activity_method(
                 activity,
                 argument,

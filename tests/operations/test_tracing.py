@@ -11,9 +11,12 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from infra.telemetry import RecordWhileExporting, export_spans_of
 from tests.api.support import Operated, Party, create, create_body, eventually, seed_clinicians
 
 
@@ -153,3 +156,19 @@ async def test_spans_carry_route_templates_and_sql_placeholders_never_ids_paths_
     )
     for secret in (party.patient, body, "a rash", f"/v1/consultations/{case['id']}"):
         assert secret not in recorded
+
+
+def test_spans_are_recorded_only_once_an_exporter_is_added_and_always_carry_a_trace_id() -> None:
+    provider = TracerProvider(sampler=RecordWhileExporting())
+    tracer = provider.get_tracer("test")
+
+    with tracer.start_as_current_span("before") as unexported:
+        # Nothing would receive it: not recorded, but logs and Temporal headers get its ids.
+        assert not unexported.is_recording()
+        assert unexported.get_span_context().is_valid
+
+    exported = InMemorySpanExporter()
+    export_spans_of(provider, SimpleSpanProcessor(exported))
+    with tracer.start_as_current_span("after") as recorded:
+        assert recorded.is_recording()
+    assert [span.name for span in exported.get_finished_spans()] == ["after"]
