@@ -12,11 +12,13 @@ from typing import Any, cast
 
 from sqlalchemy import Executable, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 
-def _dialect(session: AsyncSession) -> str:
+def _dialect(session: AsyncSession | AsyncConnection) -> str:
+    if isinstance(session, AsyncConnection):
+        return session.dialect.name
     return session.bind.dialect.name if session.bind else "sqlite"
 
 
@@ -50,7 +52,7 @@ def _insert_once(dialect: str, table: Table, key: tuple[str, ...]) -> Executable
 
 
 async def upsert_newer(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     model: type[DeclarativeBase],
     values: dict[str, Any],
     key: list[str],
@@ -63,7 +65,10 @@ async def upsert_newer(
 
 
 async def insert_once(
-    session: AsyncSession, model: type[DeclarativeBase], values: dict[str, Any], key: list[str]
+    session: AsyncSession | AsyncConnection,
+    model: type[DeclarativeBase],
+    values: dict[str, Any],
+    key: list[str],
 ) -> bool:
     """Insert `values` unless a row with the same `key` columns exists; True if inserted."""
     table = cast(Table, model.__table__)
