@@ -56,12 +56,12 @@ def build_worker(
     # activity is retried, so the worker needs no such guard (the API keeps it).
     sessions = create_session_factory(create_engine(settings.database_url, pool_pre_ping=False))
     directory = Directory(sessions)
-    case = CaseActivities(directory, Consultations(sessions))
     # The journal table is always written; with FHIR set, entries also go on from there.
     forwarding = record_system_activities(settings, JournalTable(sessions), Attachments(sessions))
-    journal = JournalActivities(
-        record_system or JournalTable(sessions), forward=forwarding is not None
-    )
+    journal_table = record_system or JournalTable(sessions)
+    forward = forwarding is not None
+    case = CaseActivities(directory, Consultations(sessions), journal_table, forward=forward)
+    journal = JournalActivities(journal_table, forward=forward)
     notifications = NotificationActivities(
         Outbox(sessions), sender or notification_sender(settings)
     )
@@ -79,6 +79,7 @@ def build_worker(
             case.check_directory,
             case.check_reassignment,
             case.record_consultation,
+            case.record_event,
             case.store_message,
             journal.write_journal_entry,
             notifications.send_notification,
