@@ -9,7 +9,7 @@ import signal
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.adapters import FrikortRegister, NotificationSender, RecordSystem
 from activities.billing import BillingActivities
@@ -36,6 +36,11 @@ log = logging.getLogger("econsult.worker")
 
 # Running activities get this long to finish after SIGTERM before they are cancelled.
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+# Workflows run outside the SDK's sandbox: it re-checks imports and compiles code on every
+# activation and for every payload, about a quarter of the worker's CPU per consultation.
+# Its guard against non-deterministic calls is kept where it catches mistakes before they
+# ship: every recorded history replays in the sandbox in `make test`, besides this runner.
+WORKFLOW_RUNNER = UnsandboxedWorkflowRunner()
 
 
 def build_worker(
@@ -51,12 +56,12 @@ def build_worker(
     # activity is retried, so the worker needs no such guard (the API keeps it).
     sessions = create_session_factory(create_engine(settings.database_url, pool_pre_ping=False))
     directory = Directory(sessions)
-    case = CaseActivities(directory, Consultations(sessions))
     # The journal table is always written; with FHIR set, entries also go on from there.
     forwarding = record_system_activities(settings, JournalTable(sessions), Attachments(sessions))
-    journal = JournalActivities(
-        record_system or JournalTable(sessions), forward=forwarding is not None
-    )
+    journal_table = record_system or JournalTable(sessions)
+    forward = forwarding is not None
+    case = CaseActivities(directory, Consultations(sessions), journal_table, forward=forward)
+    journal = JournalActivities(journal_table, forward=forward)
     notifications = NotificationActivities(
         Outbox(sessions), sender or notification_sender(settings)
     )
@@ -74,6 +79,7 @@ def build_worker(
             case.check_directory,
             case.check_reassignment,
             case.record_consultation,
+            case.record_event,
             case.store_message,
             journal.write_journal_entry,
             notifications.send_notification,
@@ -85,6 +91,7 @@ def build_worker(
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         # Tracing comes with the client (infra/temporal.py); failure and retry counts here.
         interceptors=[ActivityMetricsInterceptor()],
+        workflow_runner=WORKFLOW_RUNNER,
     )
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.adapters import RecordSystem
 from domain.models import (
+    CaseEvent,
+    CaseEventResult,
     ConsultationRecord,
     DirectoryAnswer,
     DirectoryCheck,
@@ -21,9 +24,19 @@ UNKNOWN_ATTACHMENT = "UnknownAttachment"
 
 
 class CaseActivities:
-    def __init__(self, directory: Directory, consultations: Consultations) -> None:
+    def __init__(
+        self,
+        directory: Directory,
+        consultations: Consultations,
+        journal: RecordSystem,
+        *,
+        forward: bool = False,
+    ) -> None:
         self._directory = directory
         self._consultations = consultations
+        self._journal = journal
+        # Whether the workflow should send each journal entry on to the external record system.
+        self._forward = forward
 
     @activity.defn
     async def check_directory(self, check: DirectoryCheck) -> DirectoryAnswer:
@@ -62,6 +75,23 @@ class CaseActivities:
     @activity.defn
     async def record_consultation(self, record: ConsultationRecord) -> RecordResult:
         return RecordResult(applied=await self._consultations.save(record))
+
+    @activity.defn
+    async def record_event(self, event: CaseEvent) -> CaseEventResult:
+        """The case row and the event's message in one transaction, then its journal entries.
+
+        Each write is idempotent by its key (revision, message id, entry key), so a retry
+        after a crash between them completes what is missing and repeats nothing.
+        """
+        try:
+            applied = await self._consultations.save_with(event.record, event.message)
+        except UnknownAttachmentError as error:
+            raise ApplicationError(
+                str(error), type=UNKNOWN_ATTACHMENT, non_retryable=True
+            ) from error
+        for entry in event.journal:
+            await self._journal.write(entry)
+        return CaseEventResult(applied=applied, forward=self._forward and bool(event.journal))
 
     @activity.defn
     async def store_message(self, message: MessageToStore) -> StoredMessage:

@@ -353,6 +353,21 @@ class JournalEntryResult(Model):
     forward: bool = False
 
 
+class CaseEvent(Model):
+    """One event's writes in one activity: the case row, and the message and journal entries
+    the event brings (the message after the row it belongs to, the entries last)."""
+
+    record: ConsultationRecord
+    message: MessageToStore | None = None
+    journal: list[JournalEntryInput] = []
+
+
+class CaseEventResult(Model):
+    applied: bool
+    # The worker sends journal entries on to an external record system (FHIR).
+    forward: bool = False
+
+
 class JournalForward(Model):
     """An entry already in the journal table, to be sent on to the record system."""
 

@@ -15,14 +15,22 @@ import opentelemetry.context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
     SpanExporter,
     SpanExportResult,
 )
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+)
 from opentelemetry.trace import Status
+from opentelemetry.util.types import Attributes
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.opentelemetry import TracingInterceptor, TracingWorkflowInboundInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -35,14 +43,56 @@ from temporalio.worker import (
 from infra.settings import Settings
 
 
+class RecordWhileExporting(Sampler):
+    """Records spans only once an exporter is added; until then every span is a cheap
+    non-recording one that still carries (and passes on) its trace id, so logs keep theirs.
+
+    Recording a span nobody exports costs the worker and the API several per cent of their CPU
+    (each activity, each SQL statement, each request); with an exporter the caller's sampling
+    decision is followed.
+    """
+
+    def __init__(self) -> None:
+        self.exporting = False
+        self._recording = ParentBased(ALWAYS_ON)
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: trace.SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[trace.Link] | None = None,
+        trace_state: trace.TraceState | None = None,
+    ) -> SamplingResult:
+        if not self.exporting:
+            return SamplingResult(Decision.DROP)
+        return self._recording.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return "RecordWhileExporting"
+
+
 def tracer_provider(service: str = "econsult") -> TracerProvider:
     """The process's SDK tracer provider, installed on the first call (its service name wins)."""
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         return current
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service}), sampler=RecordWhileExporting()
+    )
     trace.set_tracer_provider(provider)
     return provider
+
+
+def export_spans_of(provider: TracerProvider, processor: SpanProcessor) -> None:
+    """Hand `provider`'s spans to `processor`, and start recording them (RecordWhileExporting)."""
+    provider.add_span_processor(processor)
+    if isinstance(provider.sampler, RecordWhileExporting):
+        provider.sampler.exporting = True
 
 
 def configure_tracing(settings: Settings, service: str) -> TracerProvider:
@@ -58,14 +108,14 @@ def configure_tracing(settings: Settings, service: str) -> TracerProvider:
         exporter = OTLPSpanExporter(
             endpoint=settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
         )
-        provider.add_span_processor(BatchSpanProcessor(ContentFreeSpanExporter(exporter)))
+        export_spans_of(provider, BatchSpanProcessor(ContentFreeSpanExporter(exporter)))
     return provider
 
 
 def add_span_exporter(exporter: SpanExporter) -> TracerProvider:
     """Send every span of this process to `exporter` as it ends (tests: an in-memory one)."""
     provider = tracer_provider()
-    provider.add_span_processor(SimpleSpanProcessor(ContentFreeSpanExporter(exporter)))
+    export_spans_of(provider, SimpleSpanProcessor(ContentFreeSpanExporter(exporter)))
     return provider
 
 

@@ -21,47 +21,64 @@ class Consultations:
 
     async def save(self, record: ConsultationRecord) -> bool:
         """Write the workflow's view of a case; a write older than the stored one is ignored."""
+        async with single_statement(self._sessions) as session:
+            return await upsert_newer(
+                session, Consultation, self._row(record), ["id"], newer="revision"
+            )
+
+    @staticmethod
+    def _row(record: ConsultationRecord) -> dict[str, object]:
         values = record.model_dump(exclude={"consultation_id", "copayment"}, mode="python")
         values.update(
+            id=record.consultation_id,
             status=record.status.value,
             close_reason=record.close_reason.value if record.close_reason else None,
             **Consultation.copayment_columns(record.copayment),
         )
-        async with single_statement(self._sessions) as session:
-            return await upsert_newer(
-                session,
-                Consultation,
-                {"id": record.consultation_id, **values},
-                ["id"],
-                newer="revision",
+        return values
+
+    async def save_with(self, record: ConsultationRecord, message: MessageToStore | None) -> bool:
+        """`save` and `add_message` in one transaction: the message never shows without the
+        case row that counts it, and a refused message leaves the row as it was."""
+        if message is None:
+            return await self.save(record)
+        async with self._sessions.begin() as session:
+            applied = await upsert_newer(
+                session, Consultation, self._row(record), ["id"], newer="revision"
             )
+            await self._add_message(session, message)
+        return applied
 
     async def add_message(self, message: MessageToStore) -> StoredMessage:
         """Store a message once, and bind its attachments to it (claim checks redeemed)."""
-        attachment_ids = [a.id for a in message.content.attachments]
         async with self._sessions.begin() as session:
-            inserted = await insert_once(
-                session,
-                Message,
-                {
-                    "id": message.message_id,
-                    "consultation_id": message.consultation_id,
-                    "author_role": message.author_role.value,
-                    "author_id": message.author_id,
-                    "body": message.content.body,
-                    "attachment_ids": attachment_ids,
-                    "created_at": message.created_at,
-                    **Message.representative_columns(message.representative),
-                },
-                ["id"],
-            )
-            if inserted:
-                if attachment_ids:
-                    await self._bind_attachments(session, message, attachment_ids)
-                return StoredMessage(message_id=message.message_id, created_at=message.created_at)
-            stored = await session.get(Message, message.message_id)
-            assert stored is not None
-            return StoredMessage(message_id=stored.id, created_at=stored.created_at)
+            return await self._add_message(session, message)
+
+    @classmethod
+    async def _add_message(cls, session: AsyncSession, message: MessageToStore) -> StoredMessage:
+        attachment_ids = [a.id for a in message.content.attachments]
+        inserted = await insert_once(
+            session,
+            Message,
+            {
+                "id": message.message_id,
+                "consultation_id": message.consultation_id,
+                "author_role": message.author_role.value,
+                "author_id": message.author_id,
+                "body": message.content.body,
+                "attachment_ids": attachment_ids,
+                "created_at": message.created_at,
+                **Message.representative_columns(message.representative),
+            },
+            ["id"],
+        )
+        if inserted:
+            if attachment_ids:
+                await cls._bind_attachments(session, message, attachment_ids)
+            return StoredMessage(message_id=message.message_id, created_at=message.created_at)
+        stored = await session.get(Message, message.message_id)
+        assert stored is not None
+        return StoredMessage(message_id=stored.id, created_at=stored.created_at)
 
     @staticmethod
     async def _bind_attachments(

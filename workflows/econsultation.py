@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar, cast
 
@@ -27,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.models import (
         OPEN_AFTER_SUBMIT,
         Audience,
+        CaseEvent,
         CloseCommand,
         CloseReason,
         ConsultationStart,
@@ -39,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         FrikortQuestion,
         JournalEntryInput,
         JournalEntryKind,
+        JournalEntryResult,
         JournalForward,
         MessageContent,
         MessageToStore,
@@ -97,10 +100,31 @@ LOCAL_CASE_STORE = "local-case-store-activities"
 FRIKORT_AT_REPLY = "frikort-at-reply"
 FORWARD_JOURNAL = "forward-journal-entries"
 SETTLE_IN_BACKGROUND = "settle-copayment-in-background"
+LOCAL_JOURNAL = "local-journal-write"
+SEARCH_ATTRIBUTES_ON_CHANGE = "search-attributes-on-change"
+TIMER_KEPT_WHILE_DUE = "timer-kept-while-due"
+ONE_WRITE_PER_EVENT = "one-write-per-event"
+# A case started by this code records this one marker instead of one per change above: each
+# marker is a history event plus a TemporalChangeVersion visibility write on the server.
+# Histories without it replay by the markers they carry. The next change gets its own id,
+# and a new id for "every change so far" replaces this one, which then implies those above.
+EVERY_CHANGE_ABOVE = "lifecycle-2026-11-26"
 
 In = TypeVar("In")
 Out = TypeVar("Out")
 Command = TypeVar("Command")
+
+
+@dataclass
+class Unwritten:
+    """What an event writes besides its case record: written with the record, in one activity
+    (ONE_WRITE_PER_EVENT). Empty on histories from before that change: written on their own."""
+
+    message: MessageToStore | None = None
+    journal: list[JournalEntryInput] = field(default_factory=list)
+
+    def __add__(self, other: Unwritten) -> Unwritten:
+        return Unwritten(self.message or other.message, [*self.journal, *other.journal])
 
 
 def refuse(reason: str) -> ApplicationError:
@@ -183,7 +207,9 @@ class EConsultation:
         self.state.reply_within_working_days = directory.reply_within_working_days
         self.state.closed_days = directory.closed_days
         async with self._lock:
-            await self._record_change()
+            # A first message written together with the case row needs no draft row first.
+            if start.message is None or not self._writes_together(start.message):
+                await self._record_change()
             if start.message is not None:
                 await self._patient_writes(
                     start.message_id, start.message, first=True, representative=start.representative
@@ -351,7 +377,7 @@ class EConsultation:
     ) -> None:
         """submit, or a follow-up: store, journal, fresh deadline, the clinician is told."""
         s = self.state
-        message_id = await self._store_and_journal(
+        unwritten = await self._store_and_journal(
             message_id, Role.PATIENT, s.patient.id, content, representative
         )
         now = workflow.now()
@@ -362,12 +388,12 @@ class EConsultation:
         s.reminded = s.overdue = False
         s.awaiting_patient_since = None
         s.status = Status.AWAITING_CLINICIAN
-        await self._record_change()
+        await self._record_change(unwritten)
         self._notify(Audience.CLINICIAN, NotificationEvent.NEW_MESSAGE)
 
     async def _clinician_replies(self, command: ReplyCommand) -> None:
         s = self.state
-        await self._store_and_journal(
+        unwritten = await self._store_and_journal(
             command.message_id, Role.CLINICIAN, command.author_id, command.message
         )
         await self._settle_copayment_once(command.billable, command.author_id)
@@ -375,23 +401,24 @@ class EConsultation:
         s.overdue = False
         s.awaiting_patient_since = workflow.now()
         s.status = Status.AWAITING_PATIENT
-        await self._record_change()
+        await self._record_change(unwritten)
         self._notify(Audience.PATIENT, NotificationEvent.REPLY_AVAILABLE)
 
     async def _close_by_clinician(self, command: CloseCommand) -> None:
+        unwritten = Unwritten()
         if command.message is not None:
-            await self._store_and_journal(
+            unwritten = await self._store_and_journal(
                 command.message_id, Role.CLINICIAN, command.clinician_id, command.message
             )
             await self._settle_copayment_once(command.billable, command.clinician_id)
-        await self._journal(
+        unwritten += await self._journal(
             f"close:{self.state.consultation_id}",
             JournalEntryKind.CLOSE,
             Role.CLINICIAN,
             command.clinician_id,
             "E-consultation closed by the clinician.",
         )
-        await self._finish(Status.CLOSED, CloseReason.CLINICIAN)
+        await self._finish(Status.CLOSED, CloseReason.CLINICIAN, unwritten)
         self._notify(Audience.PATIENT, NotificationEvent.CLOSED)
 
     async def _hand_over(self, command: ReassignCommand) -> None:
@@ -408,7 +435,7 @@ class EConsultation:
         former, s.recipient_id = s.recipient_id, directory.recipient_id
         # Later patient messages get the new recipient's reply time; this deadline stays.
         s.reply_within_working_days = directory.reply_within_working_days
-        await self._journal(
+        unwritten = await self._journal(
             f"reassign:{s.consultation_id}:{s.revision}",
             JournalEntryKind.REASSIGN,
             Role.SYSTEM,
@@ -416,22 +443,24 @@ class EConsultation:
             f"E-consultation reassigned by {command.by} from clinician {former} to clinician "
             f"{s.recipient_id}. Reason: {command.reason}",
         )
-        await self._record_change()
+        await self._record_change(unwritten)
         self._notify(Audience.CLINICIAN, NotificationEvent.REASSIGNED)
 
     async def _withdraw_before_reply(self) -> None:
         s = self.state
-        await self._journal(
+        unwritten = await self._journal(
             f"withdraw:{s.consultation_id}",
             JournalEntryKind.WITHDRAW,
             Role.PATIENT,
             s.patient.id,
             "E-consultation withdrawn by the patient before any reply.",
         )
-        await self._finish(Status.WITHDRAWN, None)
+        await self._finish(Status.WITHDRAWN, None, unwritten)
         self._notify(Audience.CLINICIAN, NotificationEvent.WITHDRAWN)
 
-    async def _finish(self, status: Status, reason: CloseReason | None) -> None:
+    async def _finish(
+        self, status: Status, reason: CloseReason | None, unwritten: Unwritten | None = None
+    ) -> None:
         s = self.state
         s.status = status
         s.close_reason = reason
@@ -440,7 +469,7 @@ class EConsultation:
         # A settlement still in flight decides the co-payment itself; none ever started: nothing.
         if s.copayment.status == CopaymentStatus.PENDING and not self._settling:
             s.copayment = CopaymentOutcome(status=CopaymentStatus.NOT_APPLICABLE)
-        await self._record_change()
+        await self._record_change(unwritten)
 
     # --- timers ---------------------------------------------------------------------------
 
@@ -462,14 +491,14 @@ class EConsultation:
 
     async def _close_for_inactivity(self) -> None:
         s = self.state
-        await self._journal(
+        unwritten = await self._journal(
             f"auto_close:{s.consultation_id}",
             JournalEntryKind.AUTO_CLOSE,
             Role.SYSTEM,
             "econsult",
             "E-consultation closed automatically after 30 days without an answer from the patient.",
         )
-        await self._finish(Status.CLOSED, CloseReason.INACTIVE)
+        await self._finish(Status.CLOSED, CloseReason.INACTIVE, unwritten)
         self._notify(Audience.PATIENT, NotificationEvent.CLOSED)
 
     def _next_timer(self) -> tuple[datetime, Callable[[], Awaitable[None]]] | None:
@@ -486,12 +515,25 @@ class EConsultation:
             return s.awaiting_patient_since + INACTIVE_CLOSES_AFTER, self._close_for_inactivity
         return None
 
+    def _next_due(self) -> tuple[datetime, str] | None:
+        timer = self._next_timer()
+        return None if timer is None else (timer[0], timer[1].__name__)
+
     async def _wait_for_event_or_timer(self) -> None:
         timer = self._next_timer()
         revision = self.state.revision
+        due = self._next_due()
+        # Wake for a new deadline, not for every change: a change that leaves the deadline
+        # as it was (a settled co-payment, a reassignment) keeps the running timer.
+        keep_timer = self._patched(TIMER_KEPT_WHILE_DUE)
+
+        def still_due() -> bool:
+            if keep_timer:
+                return not self.state.status.is_final and self._next_due() == due
+            return self.state.revision == revision
 
         def changed() -> bool:
-            return self.state.revision != revision or self._should_continue_as_new()
+            return not still_due() or self._should_continue_as_new()
 
         if timer is None:
             await workflow.wait_condition(changed)
@@ -508,10 +550,15 @@ class EConsultation:
                 pass
         async with self._lock:
             # A handler may have moved the case on while the timer fired.
-            if self.state.revision == revision:
+            if still_due():
                 await fire()
 
     # --- building blocks --------------------------------------------------------------------
+
+    @staticmethod
+    def _patched(change: str) -> bool:
+        """Whether this case runs `change`: always, if it was started by this code."""
+        return workflow.patched(EVERY_CHANGE_ABOVE) or workflow.patched(change)
 
     @property
     def _status(self) -> Status:
@@ -574,40 +621,47 @@ class EConsultation:
         author_id: str,
         content: MessageContent,
         representative: Representative | None = None,
-    ) -> str:
+    ) -> Unwritten:
         s = self.state
-        message_id = message_id or str(workflow.uuid4())
-        try:
-            await self._case_store(
-                CaseActivities.store_message,
-                MessageToStore(
-                    message_id=message_id,
-                    consultation_id=s.consultation_id,
-                    author_role=role,
-                    author_id=author_id,
-                    content=content,
-                    created_at=workflow.now(),
-                    representative=representative,
-                ),
-            )
-        except ActivityError as error:
-            # An unknown attachment refuses the message before anything else is written.
-            raise ApplicationError(
-                f"message refused: {error.cause}", type=UNKNOWN_ATTACHMENT, non_retryable=True
-            ) from error
-        s.seen_message_ids.append(message_id)
+        message = MessageToStore(
+            message_id=message_id or str(workflow.uuid4()),
+            consultation_id=s.consultation_id,
+            author_role=role,
+            author_id=author_id,
+            content=content,
+            created_at=workflow.now(),
+            representative=representative,
+        )
+        together = self._writes_together(content)
+        if not together:
+            try:
+                await self._case_store(CaseActivities.store_message, message)
+            except ActivityError as error:
+                # An unknown attachment refuses the message before anything else is written.
+                raise ApplicationError(
+                    f"message refused: {error.cause}", type=UNKNOWN_ATTACHMENT, non_retryable=True
+                ) from error
+        s.seen_message_ids.append(message.message_id)
         s.message_count += 1
         self._messages_this_run += 1
         # Written on the patient's behalf: the representative is the entry's author.
-        await self._journal(
-            f"message:{message_id}",
+        journal = await self._journal(
+            f"message:{message.message_id}",
             JournalEntryKind.MESSAGE,
             role,
             representative.id if representative else author_id,
             on_behalf_text(s.patient.id, representative, content.body),
             [a.id for a in content.attachments],
         )
-        return message_id
+        return Unwritten(message if together else None) + journal
+
+    def _writes_together(self, content: MessageContent) -> bool:
+        """Whether a message is written with its event's case record, in one activity.
+
+        Not with attachments: binding them may refuse the message, and then nothing else of
+        the event may have been written or changed, so such a message is stored first.
+        """
+        return self._patched(ONE_WRITE_PER_EVENT) and not content.attachments
 
     async def _journal(
         self,
@@ -617,27 +671,39 @@ class EConsultation:
         author_id: str,
         text: str,
         attachment_ids: list[str] | None = None,
-    ) -> None:
-        journaled = await workflow.execute_activity_method(
+    ) -> Unwritten:
+        entry = JournalEntryInput(
+            entry_key=entry_key,
+            consultation_id=self.state.consultation_id,
+            patient_id=self.state.patient.id,
+            kind=kind,
+            author_role=role,
+            author_id=author_id,
+            text=text,
+            attachment_ids=attachment_ids or [],
+            occurred_at=workflow.now(),
+        )
+        if self._patched(ONE_WRITE_PER_EVENT):
+            return Unwritten(journal=[entry])
+        journaled = await self._journal_write(entry)
+        # Only a worker with a record system configured asks for this, so histories without
+        # it replay unchanged; the patch keeps a rolling deploy's older workers consistent.
+        if journaled.forward and self._patched(FORWARD_JOURNAL):
+            self._in_background(self._forward(JournalForward(entry_key=entry_key)))
+        return Unwritten()
+
+    async def _journal_write(self, entry: JournalEntryInput) -> JournalEntryResult:
+        """The journal table is this service's own database, like the case store: a local
+        activity, so a message costs no extra server round trip before the reply is answered.
+        Entries leave for the external record system separately (`_forward`)."""
+        if self._patched(LOCAL_JOURNAL):
+            return await self._case_store(JournalActivities.write_journal_entry, entry)
+        return await workflow.execute_activity_method(
             JournalActivities.write_journal_entry,
-            JournalEntryInput(
-                entry_key=entry_key,
-                consultation_id=self.state.consultation_id,
-                patient_id=self.state.patient.id,
-                kind=kind,
-                author_role=role,
-                author_id=author_id,
-                text=text,
-                attachment_ids=attachment_ids or [],
-                occurred_at=workflow.now(),
-            ),
+            entry,
             start_to_close_timeout=STORE_TIMEOUT,
             retry_policy=STORE_RETRY,
         )
-        # Only a worker with a record system configured asks for this, so histories without
-        # it replay unchanged; the patch keeps a rolling deploy's older workers consistent.
-        if journaled.forward and workflow.patched(FORWARD_JOURNAL):
-            self._in_background(self._forward(JournalForward(entry_key=entry_key)))
 
     async def _forward(self, forward: JournalForward) -> None:
         try:
@@ -663,7 +729,7 @@ class EConsultation:
             return
         s.clinician_has_replied = True
         settlement = self._settle(billable, clinician_id, workflow.now())
-        if workflow.patched(SETTLE_IN_BACKGROUND):
+        if self._patched(SETTLE_IN_BACKGROUND):
             self._settling = True
             self._in_background(self._settle_in_background(settlement))
         else:
@@ -681,7 +747,7 @@ class EConsultation:
     ) -> CopaymentOutcome:
         s = self.state
         frikort = False
-        if workflow.patched(FRIKORT_AT_REPLY) and billable:
+        if self._patched(FRIKORT_AT_REPLY) and billable:
             frikort = await self._holds_frikort_on(oslo_day(replied_at))
         return await self._case_store(
             BillingActivities.settle_copayment,
@@ -708,21 +774,28 @@ class EConsultation:
         )
         return answer.holds_frikort
 
-    async def _record_change(self) -> None:
-        """Bump the revision, show it to ops (search attributes) and to people (case store)."""
+    async def _record_change(self, unwritten: Unwritten | None = None) -> None:
+        """Bump the revision, show it to ops (search attributes) and to people (case store),
+        with the event's message and journal entries when they are written together."""
         s = self.state
         s.revision += 1
-        workflow.upsert_search_attributes(
-            [
-                sa.ECONSULT_STATUS.value_set(s.status.value),
-                sa.CLINICIAN_ID.value_set(s.recipient_id),
-                sa.REPLY_DUE_AT.value_set(s.reply_due_at)
-                if s.reply_due_at
-                else sa.REPLY_DUE_AT.value_unset(),
-                sa.OVERDUE.value_set(s.overdue),
-            ]
+        updates = sa.case_attributes(s.status.value, s.recipient_id, s.reply_due_at, s.overdue)
+        if self._patched(SEARCH_ATTRIBUTES_ON_CHANGE):
+            # Each upsert is a history event and a visibility write on the server: send only
+            # what differs from what the workflow already shows (carried over continue-as-new).
+            updates = sa.changed(workflow.info().typed_search_attributes, updates)
+        if updates:
+            workflow.upsert_search_attributes(updates)
+        if unwritten is None or (unwritten.message is None and not unwritten.journal):
+            await self._case_store(CaseActivities.record_consultation, s.record())
+            return
+        recorded = await self._case_store(
+            CaseActivities.record_event,
+            CaseEvent(record=s.record(), message=unwritten.message, journal=unwritten.journal),
         )
-        await self._case_store(CaseActivities.record_consultation, s.record())
+        if recorded.forward:
+            for entry in unwritten.journal:
+                self._in_background(self._forward(JournalForward(entry_key=entry.entry_key)))
 
     def _notify(self, audience: Audience, event: NotificationEvent) -> None:
         """Send in the background: a slow gateway never holds up the journal or the next event.
@@ -775,7 +848,7 @@ class EConsultation:
         Local: no server round trip per write, so a lifecycle costs the server a fraction of
         the events. Histories from before the change replay with regular activities.
         """
-        if workflow.patched(LOCAL_CASE_STORE):
+        if self._patched(LOCAL_CASE_STORE):
             return await workflow.execute_local_activity_method(
                 activity,
                 argument,

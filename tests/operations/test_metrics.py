@@ -139,7 +139,8 @@ async def test_activity_failures_and_retries_are_counted_by_type_on_the_worker_e
     engine = create_engine(sqlite_url)
     sessions = create_session_factory(engine)
     await seed_directory(sessions)
-    journal = {"activity_type": "write_journal_entry"}
+    # The journal entry is written with the case row, in the record_event local activity.
+    journal = {"activity_type": "record_event"}
     before = await scrape(worker_metrics_url)
     try:
         record_system = RecordSystemDownOnce(JournalTable(sessions))
@@ -166,7 +167,7 @@ async def test_activity_failures_and_retries_are_counted_by_type_on_the_worker_e
         before, retries, activity_type="check_directory"
     )
     # The SDK's own worker metrics, served beside them.
-    assert value(after, "temporal_activity_execution_failed_total", **journal) >= 1
+    assert value(after, "temporal_local_activity_execution_failed_total", **journal) >= 1
     assert samples(after, "temporal_worker_task_slots_available")
     assert samples(after, "temporal_workflow_task_execution_latency_count")
 

@@ -11,9 +11,12 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from infra.telemetry import RecordWhileExporting, export_spans_of
 from tests.api.support import Operated, Party, create, create_body, eventually, seed_clinicians
 
 
@@ -99,13 +102,8 @@ async def test_a_reply_is_one_trace_from_the_http_request_to_every_activity_it_c
     update = named(spans, "StartWorkflowUpdate:reply")
     assert server.name in ancestors(update, spans)
     assert ancestors(named(spans, "HandleUpdate:reply"), spans)[0] == update.name
-    for activity in (
-        "store_message",
-        "write_journal_entry",
-        "settle_copayment",
-        "record_consultation",
-        "send_notification",
-    ):
+    # The message, its journal entry and the case row are one activity (record_event).
+    for activity in ("record_event", "settle_copayment", "send_notification"):
         run = named(spans, f"RunActivity:{activity}")
         assert ancestors(run, spans)[:2] == [f"StartActivity:{activity}", update.name]
         assert any(run.name in ancestors(sql, spans) for sql in sql_spans(spans)), activity
@@ -126,7 +124,7 @@ async def test_a_new_consultation_is_one_trace_through_the_workflow_run_and_its_
     start = named(spans, "StartUpdateWithStartWorkflow:EConsultation")
     assert server.name in ancestors(start, spans)
     assert ancestors(named(spans, "RunWorkflow:EConsultation"), spans)[0] == start.name
-    for activity in ("check_directory", "record_consultation", "store_message"):
+    for activity in ("check_directory", "record_event"):
         assert server.name in ancestors(named(spans, f"RunActivity:{activity}"), spans)
     assert all(descends_from(s, server, spans) for s in spans)
 
@@ -153,3 +151,19 @@ async def test_spans_carry_route_templates_and_sql_placeholders_never_ids_paths_
     )
     for secret in (party.patient, body, "a rash", f"/v1/consultations/{case['id']}"):
         assert secret not in recorded
+
+
+def test_spans_are_recorded_only_once_an_exporter_is_added_and_always_carry_a_trace_id() -> None:
+    provider = TracerProvider(sampler=RecordWhileExporting())
+    tracer = provider.get_tracer("test")
+
+    with tracer.start_as_current_span("before") as unexported:
+        # Nothing would receive it: not recorded, but logs and Temporal headers get its ids.
+        assert not unexported.is_recording()
+        assert unexported.get_span_context().is_valid
+
+    exported = InMemorySpanExporter()
+    export_spans_of(provider, SimpleSpanProcessor(exported))
+    with tracer.start_as_current_span("after") as recorded:
+        assert recorded.is_recording()
+    assert [span.name for span in exported.get_finished_spans()] == ["after"]

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from tests.histories.record import HISTORY_CONVERTER, SCENARIOS
 from tests.histories.through_api import API_SCENARIOS
+from worker import WORKFLOW_RUNNER
 from workflows.econsultation import EConsultation
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
@@ -67,9 +69,19 @@ def test_the_api_paths_hold_update_with_start_and_every_update(version: Path) ->
     assert accepted == API_UPDATES
 
 
+# The sandbox refuses non-deterministic calls (clock, randomness, I/O) even on paths that
+# happen to replay; the worker's own runner is what production replays with.
+RUNNERS = {"sandboxed": SandboxedWorkflowRunner(), "as-the-worker-runs": WORKFLOW_RUNNER}
+
+
+@pytest.mark.parametrize("runner", RUNNERS.values(), ids=RUNNERS.keys())
 @pytest.mark.parametrize("path", FILES, ids=[f"{path.parent.name}/{path.stem}" for path in FILES])
-async def test_a_recorded_history_replays_without_nondeterminism(path: Path) -> None:
-    replayer = Replayer(workflows=[EConsultation], data_converter=HISTORY_CONVERTER)
+async def test_a_recorded_history_replays_without_nondeterminism(
+    path: Path, runner: WorkflowRunner
+) -> None:
+    replayer = Replayer(
+        workflows=[EConsultation], data_converter=HISTORY_CONVERTER, workflow_runner=runner
+    )
 
     result = await replayer.replay_workflow(_history(path), raise_on_replay_failure=False)
 
