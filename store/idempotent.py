@@ -11,7 +11,11 @@ from sqlalchemy.orm import DeclarativeBase
 
 
 def _insert_for(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    return insert_for(session.bind.dialect.name if session.bind else "sqlite")
+
+
+def insert_for(dialect: str) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT (PostgreSQL's and SQLite's are alike)."""
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
