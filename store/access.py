@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 from store.database import autocommit
 from store.tables import AccessLogEntry
 
-_ACCESS_LOG = cast(Table, AccessLogEntry.__table__)
-_LOGGED = insert(_ACCESS_LOG)
+ACCESS_LOG_TABLE = cast(Table, AccessLogEntry.__table__)
+_LOGGED = insert(ACCESS_LOG_TABLE)
 
 
 class AccessRecord(BaseModel):

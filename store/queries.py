@@ -6,18 +6,30 @@ when consultations are added between two page requests.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, computed_field
-from sqlalchemy import ColumnElement, Row, Select, Table, and_, bindparam, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    String,
+    Table,
+    and_,
+    bindparam,
+    insert,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.models import ConsultationFacts, Representative, Status
-from store.access import Reader, record_access
+from store.access import ACCESS_LOG_TABLE, Reader, record_access
 from store.attachments import AttachmentInfo, AttachmentMeta, attachment_infos
 from store.database import autocommit
-from store.tables import Consultation, Message
+from store.tables import Consultation, Message, UtcDateTime
 
 # Never submitted: nothing has reached the clinician yet, so their inbox leaves these out.
 UNSENT = (Status.DRAFT, Status.EXPIRED)
@@ -100,6 +112,22 @@ _DETAIL = (
     .where(_CASES.c.id == bindparam("id"))
     .order_by(_MESSAGES.c.created_at, _MESSAGES.c.id)
 )
+# PostgreSQL: the same read and its access log entry in one statement (a data-modifying WITH),
+# so one round trip and one transaction; the entry is written only if the case exists.
+_DETAIL_LOGGED = _DETAIL.add_cte(
+    insert(ACCESS_LOG_TABLE)
+    .from_select(
+        ["consultation_id", "actor_id", "role", "action", "at"],
+        select(
+            _CASES.c.id,
+            bindparam("actor_id", type_=String()),
+            bindparam("role", type_=String()),
+            bindparam("action", type_=String()),
+            bindparam("at", type_=UtcDateTime()),
+        ).where(_CASES.c.id == bindparam("id")),
+    )
+    .cte("logged")
+)
 
 
 def _summary(row: Row[Any]) -> ConsultationSummary:
@@ -135,21 +163,24 @@ class ConsultationQueries:
     ) -> ConsultationDetail | None:
         """The case row and its thread, oldest message first, attachments in message order.
 
-        With `read_by` the read is written to the access log (on the same connection); a case
-        not found is not logged.
+        With `read_by` the read is written to the access log, in the same statement on
+        PostgreSQL (else right after it, on the same connection); a case not found is not
+        logged.
         """
         async with autocommit(self._sessions) as connection:
-            rows = [
-                dict(row._mapping)
-                for row in await connection.execute(_DETAIL, {"id": consultation_id})
-            ]
+            in_one = read_by is not None and connection.dialect.name == "postgresql"
+            parameters: dict[str, Any] = {"id": consultation_id}
+            if in_one and read_by is not None:
+                parameters.update(read_by.model_dump(), at=datetime.now(UTC))
+            read = await connection.execute(_DETAIL_LOGGED if in_one else _DETAIL, parameters)
+            rows = [dict(row._mapping) for row in read]
             if not rows:
                 return None
+            if read_by is not None and not in_one:
+                await record_access(connection, consultation_id, read_by)
             messages = [_message(row) for row in rows if row["message_id"] is not None]
             attachment_ids = [a for m in messages for a in m["attachment_ids"]]
             infos = await attachment_infos(connection, attachment_ids) if attachment_ids else {}
-            if read_by is not None:
-                await record_access(connection, consultation_id, read_by)
         case = rows[0]
         detail = ConsultationDetail.model_validate(
             {**case, "copayment": Consultation.copayment_of(case)}
