@@ -171,6 +171,46 @@ async def _relation_on(
     return Relation.model_validate(row._mapping) if row else None
 
 
+async def _admit_recipient(
+    connection: AsyncConnection,
+    patient_id: str | None,
+    clinician_id: str,
+    recipient_id: str | None,
+    day: date,
+) -> DirectoryEntry:
+    if patient_id is not None:
+        _require_relation(
+            await _relation_on(connection, patient_id, clinician_id), clinician_id, day
+        )
+    clinician = await _entry_on(connection, clinician_id)
+    if clinician is None:
+        raise RecipientRefusedError(
+            Refusal.CLINICIAN_UNAVAILABLE,
+            f"clinician {clinician_id} does not accept e-consultations",
+        )
+    substitute = clinician.active_substitute(day)
+    if recipient_id is None and substitute is not None:
+        raise RecipientRefusedError(
+            Refusal.RECIPIENT_NOT_ALLOWED,
+            "the clinician has an active substitute: recipient_id must name the clinician "
+            "or the substitute",
+        )
+    if recipient_id is None or recipient_id == clinician.id:
+        return _can_receive(clinician, day)
+    if substitute is None or recipient_id != substitute.clinician_id:
+        raise RecipientRefusedError(
+            Refusal.RECIPIENT_NOT_ALLOWED,
+            "recipient_id must be the clinician or their active substitute",
+        )
+    found = await _entry_on(connection, substitute.clinician_id)
+    if found is None:
+        raise RecipientRefusedError(
+            Refusal.CLINICIAN_UNAVAILABLE,
+            f"substitute {substitute.clinician_id} does not accept e-consultations",
+        )
+    return _can_receive(found, day)
+
+
 class Directory:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -215,49 +255,7 @@ class Directory:
         """
         # One connection for the few reads: each is a fact on its own, no snapshot to share.
         async with autocommit(self._sessions) as connection:
-            return await self._admit_recipient_on(
-                connection, patient_id, clinician_id, recipient_id, day
-            )
-
-    async def _admit_recipient_on(
-        self,
-        connection: AsyncConnection,
-        patient_id: str | None,
-        clinician_id: str,
-        recipient_id: str | None,
-        day: date,
-    ) -> DirectoryEntry:
-        if patient_id is not None:
-            _require_relation(
-                await _relation_on(connection, patient_id, clinician_id), clinician_id, day
-            )
-        clinician = await _entry_on(connection, clinician_id)
-        if clinician is None:
-            raise RecipientRefusedError(
-                Refusal.CLINICIAN_UNAVAILABLE,
-                f"clinician {clinician_id} does not accept e-consultations",
-            )
-        substitute = clinician.active_substitute(day)
-        if recipient_id is None and substitute is not None:
-            raise RecipientRefusedError(
-                Refusal.RECIPIENT_NOT_ALLOWED,
-                "the clinician has an active substitute: recipient_id must name the clinician "
-                "or the substitute",
-            )
-        if recipient_id is None or recipient_id == clinician.id:
-            return _can_receive(clinician, day)
-        if substitute is None or recipient_id != substitute.clinician_id:
-            raise RecipientRefusedError(
-                Refusal.RECIPIENT_NOT_ALLOWED,
-                "recipient_id must be the clinician or their active substitute",
-            )
-        found = await _entry_on(connection, substitute.clinician_id)
-        if found is None:
-            raise RecipientRefusedError(
-                Refusal.CLINICIAN_UNAVAILABLE,
-                f"substitute {substitute.clinician_id} does not accept e-consultations",
-            )
-        return _can_receive(found, day)
+            return await _admit_recipient(connection, patient_id, clinician_id, recipient_id, day)
 
     async def admit_reassignment(
         self, recipient_id: str, practice_id: str, day: date
