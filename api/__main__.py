@@ -26,6 +26,9 @@ def main() -> None:
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
+        # Named, not "auto": the API never falls back unnoticed to the slower pure-Python pair.
+        loop="uvloop",
+        http="httptools",
         # Access lines would log paths, and some paths carry a patient id (docs/privacy.md).
         access_log=False,
         proxy_headers=True,

@@ -48,6 +48,15 @@ DESCRIPTION = (
     "clinicians. Errors are application/problem+json (RFC 9457)."
 )
 
+# Pre-ping costs a round trip on every checkout, a few per request. Connections go stale while
+# they sit unused (a server restart, a failover, an idle timeout on the way): only those are
+# pinged, so a busy API sends no pings and a quiet one pings a connection it has not used for
+# this long. A connection cut while in use, or within this window, fails its statement: the
+# driver's error is answered 503 with Retry-After (api/outages.py), never 500, and it
+# invalidates the pool, so the retry and every other request after it get new connections.
+# pool_recycle would not do instead: it replaces connections by age, dead or alive.
+PING_IDLE_CONNECTIONS_AFTER_SECONDS = 10.0
+
 
 def create_app(
     settings: Settings,
@@ -62,7 +71,11 @@ def create_app(
         engine = None
         case_store = sessions
         if case_store is None:
-            engine = create_engine(settings.database_url)
+            engine = create_engine(
+                settings.database_url,
+                pool_pre_ping=False,
+                ping_idle_after_seconds=PING_IDLE_CONNECTIONS_AFTER_SECONDS,
+            )
             case_store = create_session_factory(engine)
         # The Temporal client connects on first use: the API starts (and says it is not
         # ready) while Temporal is still coming up.

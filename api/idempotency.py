@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Header
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.auth import Caller
@@ -40,6 +40,23 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 
 def _canonical(value: object) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _digest(action: str, consultation_id: str | None, request: BaseModel | None) -> str:
+    """What a key stands for: the request (a create's body; else command, case and body)."""
+    body = request.model_dump(mode="json") if request is not None else None
+    fingerprint = (
+        body
+        if consultation_id is None
+        else {"command": action, "consultation_id": consultation_id, "body": body}
+    )
+    return hashlib.sha256(_canonical(fingerprint)).hexdigest()
+
+
+def json_answer(model: BaseModel, status_code: int = 200) -> Response:
+    """The model as JSONResponse(model.model_dump(mode="json")) renders it, byte for byte,
+    serialized in one step by pydantic instead of through a dict and json.dumps."""
+    return Response(model.model_dump_json(), status_code, media_type="application/json")
 
 
 class CommandOnce:
@@ -63,13 +80,7 @@ class CommandOnce:
         self._success_status = success_status
         # A create has no case yet: its id is made now, or taken from the key's first use.
         self.consultation_id = consultation_id or uuid.uuid4().hex
-        body = request.model_dump(mode="json") if request is not None else None
-        fingerprint = (
-            body
-            if consultation_id is None
-            else {"command": action, "consultation_id": consultation_id, "body": body}
-        )
-        self._digest = hashlib.sha256(_canonical(fingerprint)).hexdigest()
+        self._digest = _digest(action, consultation_id, request) if key else ""
         self._token = hashlib.sha256(_canonical([caller.subject, key])).hexdigest() if key else None
 
     @property
@@ -118,8 +129,7 @@ class CommandOnce:
             if self._key is not None and 400 <= refusal.status < 500:
                 await self._kept(problem_response(refusal))
             raise
-        answer = JSONResponse((await show(consultation_id)).model_dump(mode="json"))
-        answer.status_code = self._success_status
+        answer = json_answer(await show(consultation_id), self._success_status)
         if self._key is None:
             return answer
         kept = await self._kept(answer)

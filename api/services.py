@@ -78,7 +78,9 @@ async def temporal_answers(temporal: TemporalConnection) -> None:
         raise RuntimeError("Temporal reports not serving")
 
 
-def _services(request: Request) -> Services:
+# async, though it awaits nothing: FastAPI runs a plain `def` dependency in its thread pool,
+# a thread hop on every request.
+async def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 

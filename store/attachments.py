@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from store.database import autocommit
 from store.tables import Attachment
 
 
@@ -34,16 +36,31 @@ class AttachmentContent(BaseModel):
     content: bytes
 
 
-_INFO_COLUMNS = (
-    Attachment.id,
-    Attachment.filename,
-    Attachment.content_type,
-    Attachment.size,
-    Attachment.sha256,
-    Attachment.uploaded_by,
-    Attachment.consultation_id,
-    Attachment.message_id,
-)
+_ATTACHMENTS = cast(Table, Attachment.__table__)
+# Metadata only: the content stays in the database.
+_INFOS = select(
+    *(
+        _ATTACHMENTS.c[name]
+        for name in (
+            "id",
+            "filename",
+            "content_type",
+            "size",
+            "sha256",
+            "uploaded_by",
+            "consultation_id",
+            "message_id",
+        )
+    )
+).where(_ATTACHMENTS.c.id.in_(bindparam("ids", expanding=True)))
+
+
+async def attachment_infos(
+    connection: AsyncConnection, attachment_ids: list[str]
+) -> dict[str, AttachmentInfo]:
+    """Metadata of the given attachments, by id; one statement."""
+    rows = await connection.execute(_INFOS, {"ids": attachment_ids})
+    return {row.id: AttachmentInfo.model_validate(row._mapping) for row in rows}
 
 
 class Attachments:
@@ -80,11 +97,8 @@ class Attachments:
         """Metadata of the given attachments (content left in the database), by id."""
         if not attachment_ids:
             return {}
-        async with self._sessions() as session:
-            rows = await session.execute(
-                select(*_INFO_COLUMNS).where(Attachment.id.in_(attachment_ids))
-            )
-            return {row.id: AttachmentInfo.model_validate(row._mapping) for row in rows}
+        async with autocommit(self._sessions) as connection:
+            return await attachment_infos(connection, attachment_ids)
 
     async def unbound_of(
         self, uploaded_by: str, attachment_ids: list[str], message_id: str | None = None

@@ -6,7 +6,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.models import ConsultationRecord, MessageToStore, StoredMessage
-from store.database import single_statement
+from store.database import autocommit
 from store.idempotent import insert_once, upsert_newer
 from store.tables import Attachment, Consultation, Message
 
@@ -21,7 +21,7 @@ class Consultations:
 
     async def save(self, record: ConsultationRecord) -> bool:
         """Write the workflow's view of a case; a write older than the stored one is ignored."""
-        async with single_statement(self._sessions) as session:
+        async with autocommit(self._sessions) as session:
             return await upsert_newer(
                 session, Consultation, self._row(record), ["id"], newer="revision"
             )

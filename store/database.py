@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 from sqlalchemy import event
+from sqlalchemy import exc as db
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -53,7 +55,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str, *, ping_idle_after_seconds: float | None = None, **kwargs: Any
+) -> AsyncEngine:
+    """An engine for `url`; with `ping_idle_after_seconds` (and `pool_pre_ping=False`) only a
+    connection idle in the pool at least that long is pinged when checked out."""
     url = async_url(url)
     ensure_sqlite_folder(url)
     if make_url(url).get_backend_name() == "postgresql":
@@ -63,8 +69,42 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    if ping_idle_after_seconds is not None:
+        _ping_when_idle(engine, ping_idle_after_seconds)
     _trace_statements(engine)
     return engine
+
+
+_IDLE_SINCE = "econsult_idle_since"
+
+
+def _ping_when_idle(engine: AsyncEngine, seconds: float) -> None:
+    """Pre-ping, but only for a connection that has waited in the pool `seconds` or more.
+
+    The server or a middlebox drops connections that sit idle (a restart, a failover, an idle
+    timeout); those are the stale ones pre-ping guards against. A connection back in the
+    pool a moment ago was just used, so a busy process sends no ping at all. A dead one
+    invalidates the whole pool, as a failed pre-ping does: the connection is replaced and so
+    is every older one, each on its next checkout.
+    """
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    def checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop(_IDLE_SINCE, None)
+        if idle_since is None or time.monotonic() - idle_since < seconds:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            # The pool retries the checkout on a new connection (and raises if none comes).
+            raise db.InvalidatePoolError() from error
+
+    event.listen(pool, "checkin", checked_in)
+    event.listen(pool, "checkout", checked_out)
 
 
 def _trace_statements(engine: AsyncEngine) -> None:
@@ -90,14 +130,14 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
 
 
 @asynccontextmanager
-async def single_statement(
-    sessions: async_sessionmaker[AsyncSession],
-) -> AsyncIterator[AsyncConnection]:
-    """A connection for one statement that is atomic on its own (an insert-once, an upsert, an
-    update by key): autocommit, so no BEGIN and COMMIT round trips around it, and no ORM
-    session, whose set-up costs more than these statements. Never for two writes that must
-    land together."""
+async def autocommit(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection outside any transaction, for Core statements each of which stands
+    alone: reads whose every SELECT is consistent on its own (one statement, one snapshot) and
+    single-statement writes (an insert-once, an upsert, an update by key). No ORM session, no
+    BEGIN and COMMIT or ROLLBACK round trips. Statements that must see one snapshot together,
+    or writes that must land together, need a session."""
     engine = sessions.kw["bind"]
+    assert isinstance(engine, AsyncEngine), "sessions bound to an engine"
     async with engine.connect() as connection:
         await connection.execution_options(isolation_level="AUTOCOMMIT")
         yield connection

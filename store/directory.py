@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from typing import Any, cast
 
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Row, Table, bindparam, delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from domain.models import Refusal
+from store.database import autocommit
 from store.tables import Clinician, ClinicianAbsence, PatientRelation, PracticeClosedDay
 
 
@@ -78,7 +80,7 @@ class RecipientRefusedError(ValueError):
         self.refusal = refusal
 
 
-def _entry(row: Clinician, absences: list[Absence]) -> DirectoryEntry:
+def _entry(row: Row[Any], absences: list[Absence]) -> DirectoryEntry:
     substitute = None
     if row.substitute_id and row.substitute_valid_from and row.substitute_valid_to:
         substitute = Substitute(
@@ -113,23 +115,109 @@ def _can_receive(entry: DirectoryEntry, day: date) -> DirectoryEntry:
     return entry
 
 
+def _require_relation(relation: Relation | None, clinician_id: str, day: date) -> None:
+    if relation is not None and relation.active_on(day):
+        return
+    detail = f"the patient has no relation with clinician {clinician_id} on {day.isoformat()}"
+    if relation is not None and relation.valid_to is not None and relation.valid_to < day:
+        detail = (
+            f"the patient's relation with clinician {clinician_id} ended on "
+            f"{relation.valid_to.isoformat()}"
+        )
+    raise RecipientRefusedError(Refusal.NO_RELATION, detail)
+
+
+_CLINICIANS = cast(Table, Clinician.__table__)
+_ABSENCES = cast(Table, ClinicianAbsence.__table__)
+_RELATIONS = cast(Table, PatientRelation.__table__)
+# The clinician and their absences in one statement: one row per absence (the clinician's
+# columns repeated), or one row with null absence columns.
+_ENTRY = (
+    select(
+        _CLINICIANS,
+        _ABSENCES.c.starts_on.label("absence_starts_on"),
+        _ABSENCES.c.ends_on.label("absence_ends_on"),
+    )
+    .outerjoin(_ABSENCES, _ABSENCES.c.clinician_id == _CLINICIANS.c.id)
+    .where(_CLINICIANS.c.id == bindparam("id"))
+    .order_by(_ABSENCES.c.starts_on)
+)
+_RELATION = select(_RELATIONS).where(
+    _RELATIONS.c.patient_id == bindparam("patient_id"),
+    _RELATIONS.c.clinician_id == bindparam("clinician_id"),
+)
+
+
+async def _entry_on(connection: AsyncConnection, clinician_id: str) -> DirectoryEntry | None:
+    rows = (await connection.execute(_ENTRY, {"id": clinician_id})).all()
+    if not rows:
+        return None
+    absences = [
+        Absence(starts_on=row.absence_starts_on, ends_on=row.absence_ends_on)
+        for row in rows
+        if row.absence_starts_on is not None
+    ]
+    return _entry(rows[0], absences)
+
+
+async def _relation_on(
+    connection: AsyncConnection, patient_id: str, clinician_id: str
+) -> Relation | None:
+    row = (
+        await connection.execute(
+            _RELATION, {"patient_id": patient_id, "clinician_id": clinician_id}
+        )
+    ).first()
+    return Relation.model_validate(row._mapping) if row else None
+
+
+async def _admit_recipient(
+    connection: AsyncConnection,
+    patient_id: str | None,
+    clinician_id: str,
+    recipient_id: str | None,
+    day: date,
+) -> DirectoryEntry:
+    if patient_id is not None:
+        _require_relation(
+            await _relation_on(connection, patient_id, clinician_id), clinician_id, day
+        )
+    clinician = await _entry_on(connection, clinician_id)
+    if clinician is None:
+        raise RecipientRefusedError(
+            Refusal.CLINICIAN_UNAVAILABLE,
+            f"clinician {clinician_id} does not accept e-consultations",
+        )
+    substitute = clinician.active_substitute(day)
+    if recipient_id is None and substitute is not None:
+        raise RecipientRefusedError(
+            Refusal.RECIPIENT_NOT_ALLOWED,
+            "the clinician has an active substitute: recipient_id must name the clinician "
+            "or the substitute",
+        )
+    if recipient_id is None or recipient_id == clinician.id:
+        return _can_receive(clinician, day)
+    if substitute is None or recipient_id != substitute.clinician_id:
+        raise RecipientRefusedError(
+            Refusal.RECIPIENT_NOT_ALLOWED,
+            "recipient_id must be the clinician or their active substitute",
+        )
+    found = await _entry_on(connection, substitute.clinician_id)
+    if found is None:
+        raise RecipientRefusedError(
+            Refusal.CLINICIAN_UNAVAILABLE,
+            f"substitute {substitute.clinician_id} does not accept e-consultations",
+        )
+    return _can_receive(found, day)
+
+
 class Directory:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
     async def get(self, clinician_id: str) -> DirectoryEntry | None:
-        async with self._sessions() as session:
-            row = await session.get(Clinician, clinician_id)
-            if row is None:
-                return None
-            absences = await session.scalars(
-                select(ClinicianAbsence)
-                .where(ClinicianAbsence.clinician_id == clinician_id)
-                .order_by(ClinicianAbsence.starts_on)
-            )
-            return _entry(
-                row, [Absence(starts_on=a.starts_on, ends_on=a.ends_on) for a in absences]
-            )
+        async with autocommit(self._sessions) as connection:
+            return await _entry_on(connection, clinician_id)
 
     async def put(self, entry: DirectoryEntry) -> None:
         substitute = entry.substitute
@@ -165,35 +253,9 @@ class Directory:
         whom they chose); the recipient accepts e-consultations and is not absent. A start
         recorded before relations existed carries no patient id and skips the relation.
         """
-        if patient_id is not None:
-            await self._require_relation(patient_id, clinician_id, day)
-        clinician = await self.get(clinician_id)
-        if clinician is None:
-            raise RecipientRefusedError(
-                Refusal.CLINICIAN_UNAVAILABLE,
-                f"clinician {clinician_id} does not accept e-consultations",
-            )
-        substitute = clinician.active_substitute(day)
-        if recipient_id is None and substitute is not None:
-            raise RecipientRefusedError(
-                Refusal.RECIPIENT_NOT_ALLOWED,
-                "the clinician has an active substitute: recipient_id must name the clinician "
-                "or the substitute",
-            )
-        if recipient_id is None or recipient_id == clinician.id:
-            return _can_receive(clinician, day)
-        if substitute is None or recipient_id != substitute.clinician_id:
-            raise RecipientRefusedError(
-                Refusal.RECIPIENT_NOT_ALLOWED,
-                "recipient_id must be the clinician or their active substitute",
-            )
-        found = await self.get(substitute.clinician_id)
-        if found is None:
-            raise RecipientRefusedError(
-                Refusal.CLINICIAN_UNAVAILABLE,
-                f"substitute {substitute.clinician_id} does not accept e-consultations",
-            )
-        return _can_receive(found, day)
+        # One connection for the few reads: each is a fact on its own, no snapshot to share.
+        async with autocommit(self._sessions) as connection:
+            return await _admit_recipient(connection, patient_id, clinician_id, recipient_id, day)
 
     async def admit_reassignment(
         self, recipient_id: str, practice_id: str, day: date
@@ -207,24 +269,11 @@ class Directory:
             )
         return _can_receive(found, day)
 
-    async def _require_relation(self, patient_id: str, clinician_id: str, day: date) -> None:
-        relation = await self.relation(patient_id, clinician_id)
-        if relation is not None and relation.active_on(day):
-            return
-        detail = f"the patient has no relation with clinician {clinician_id} on {day.isoformat()}"
-        if relation is not None and relation.valid_to is not None and relation.valid_to < day:
-            detail = (
-                f"the patient's relation with clinician {clinician_id} ended on "
-                f"{relation.valid_to.isoformat()}"
-            )
-        raise RecipientRefusedError(Refusal.NO_RELATION, detail)
-
     # --- relations ---
 
     async def relation(self, patient_id: str, clinician_id: str) -> Relation | None:
-        async with self._sessions() as session:
-            row = await session.get(PatientRelation, (patient_id, clinician_id))
-            return Relation.model_validate(row, from_attributes=True) if row else None
+        async with autocommit(self._sessions) as connection:
+            return await _relation_on(connection, patient_id, clinician_id)
 
     async def put_relation(self, relation: Relation) -> bool:
         """Record (or replace) a relation; True when it is new."""

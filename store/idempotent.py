@@ -22,8 +22,13 @@ def _dialect(session: AsyncSession | AsyncConnection) -> str:
     return session.bind.dialect.name if session.bind else "sqlite"
 
 
+def insert_for(dialect: str) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT (PostgreSQL's and SQLite's are alike)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 def _insert(dialect: str, table: Table) -> Any:
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return insert_for(dialect)(table)
 
 
 @cache

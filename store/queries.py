@@ -6,15 +6,30 @@ when consultations are added between two page requests.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, computed_field
-from sqlalchemy import ColumnElement, Select, and_, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    String,
+    Table,
+    and_,
+    bindparam,
+    insert,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.models import ConsultationFacts, Representative, Status
-from store.attachments import AttachmentInfo, AttachmentMeta, Attachments
-from store.tables import Consultation, Message
+from store.access import ACCESS_LOG_TABLE, Reader, record_access
+from store.attachments import AttachmentInfo, AttachmentMeta, attachment_infos
+from store.database import autocommit
+from store.tables import Consultation, Message, UtcDateTime
 
 # Never submitted: nothing has reached the clinician yet, so their inbox leaves these out.
 UNSENT = (Status.DRAFT, Status.EXPIRED)
@@ -48,12 +63,12 @@ class MessageView(BaseModel):
     representative: Representative | None = None
 
     @classmethod
-    def of(cls, row: Message, attachments: dict[str, AttachmentInfo]) -> MessageView:
-        view = cls.model_validate(row, from_attributes=True)
+    def of(cls, values: dict[str, Any], attachments: dict[str, AttachmentInfo]) -> MessageView:
+        view = cls.model_validate(values)
         # Only what a party is shown: the uploader and the binding stay behind.
         view.attachments = [
             AttachmentMeta.model_validate(attachments[a].model_dump())
-            for a in row.attachment_ids
+            for a in values["attachment_ids"]
             if a in attachments
         ]
         return view
@@ -79,37 +94,97 @@ class PatientListKey(BaseModel):
     id: str
 
 
-def _summary(row: Consultation) -> ConsultationSummary:
-    return ConsultationSummary.model_validate(row, from_attributes=True)
+_CASES = cast(Table, Consultation.__table__)
+_MESSAGES = cast(Table, Message.__table__)
+_THREAD_COLUMNS = ("id", "author_role", "author_id", "body", "attachment_ids", "created_at")
+_REPRESENTATIVE_COLUMNS = ("representative_id", "representative_relation")
+# Statements built once: SQLAlchemy then reuses their cache keys and compiled SQL.
+_SUMMARY = select(_CASES).where(_CASES.c.id == bindparam("id"))
+# The case and its thread in one statement, so one snapshot: a row per message (the case's
+# columns repeated), or one row with null message columns for a case without messages.
+_DETAIL = (
+    select(
+        _CASES,
+        *(_MESSAGES.c[name].label(f"message_{name}") for name in _THREAD_COLUMNS),
+        *(_MESSAGES.c[name].label(f"message_{name}") for name in _REPRESENTATIVE_COLUMNS),
+    )
+    .outerjoin(_MESSAGES, _MESSAGES.c.consultation_id == _CASES.c.id)
+    .where(_CASES.c.id == bindparam("id"))
+    .order_by(_MESSAGES.c.created_at, _MESSAGES.c.id)
+)
+# PostgreSQL: the same read and its access log entry in one statement (a data-modifying WITH),
+# so one round trip and one transaction; the entry is written only if the case exists.
+_DETAIL_LOGGED = _DETAIL.add_cte(
+    insert(ACCESS_LOG_TABLE)
+    .from_select(
+        ["consultation_id", "actor_id", "role", "action", "at"],
+        select(
+            _CASES.c.id,
+            bindparam("actor_id", type_=String()),
+            bindparam("role", type_=String()),
+            bindparam("action", type_=String()),
+            bindparam("at", type_=UtcDateTime()),
+        ).where(_CASES.c.id == bindparam("id")),
+    )
+    .cte("logged")
+)
+
+
+def _summary(row: Row[Any]) -> ConsultationSummary:
+    values = row._mapping
+    return ConsultationSummary.model_validate(
+        {**values, "copayment": Consultation.copayment_of(values)}
+    )
+
+
+def _message(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **{name: values[f"message_{name}"] for name in _THREAD_COLUMNS},
+        "representative": Message.representative_of(
+            values["message_representative_id"], values["message_representative_relation"]
+        ),
+    }
 
 
 class ConsultationQueries:
+    """Each read is one statement on an autocommit connection (no BEGIN or ROLLBACK), or a
+    few on one connection where each stands alone."""
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        self._attachments = Attachments(sessions)
 
     async def summary(self, consultation_id: str) -> ConsultationSummary | None:
-        async with self._sessions() as session:
-            row = await session.get(Consultation, consultation_id)
-            return _summary(row) if row else None
+        async with autocommit(self._sessions) as connection:
+            row = (await connection.execute(_SUMMARY, {"id": consultation_id})).first()
+        return _summary(row) if row else None
 
-    async def detail(self, consultation_id: str) -> ConsultationDetail | None:
-        """The case row and its thread, oldest message first, attachments in message order."""
-        async with self._sessions() as session:
-            row = await session.get(Consultation, consultation_id)
-            if row is None:
+    async def detail(
+        self, consultation_id: str, read_by: Reader | None = None
+    ) -> ConsultationDetail | None:
+        """The case row and its thread, oldest message first, attachments in message order.
+
+        With `read_by` the read is written to the access log, in the same statement on
+        PostgreSQL (else right after it, on the same connection); a case not found is not
+        logged.
+        """
+        async with autocommit(self._sessions) as connection:
+            in_one = read_by is not None and connection.dialect.name == "postgresql"
+            parameters: dict[str, Any] = {"id": consultation_id}
+            if in_one and read_by is not None:
+                parameters.update(read_by.model_dump(), at=datetime.now(UTC))
+            read = await connection.execute(_DETAIL_LOGGED if in_one else _DETAIL, parameters)
+            rows = [dict(row._mapping) for row in read]
+            if not rows:
                 return None
-            messages = list(
-                await session.scalars(
-                    select(Message)
-                    .where(Message.consultation_id == consultation_id)
-                    .order_by(Message.created_at, Message.id)
-                )
-            )
-        infos = await self._attachments.infos(
-            [attachment_id for m in messages for attachment_id in m.attachment_ids]
+            if read_by is not None and not in_one:
+                await record_access(connection, consultation_id, read_by)
+            messages = [_message(row) for row in rows if row["message_id"] is not None]
+            attachment_ids = [a for m in messages for a in m["attachment_ids"]]
+            infos = await attachment_infos(connection, attachment_ids) if attachment_ids else {}
+        case = rows[0]
+        detail = ConsultationDetail.model_validate(
+            {**case, "copayment": Consultation.copayment_of(case)}
         )
-        detail = ConsultationDetail.model_validate(row, from_attributes=True)
         detail.messages = [MessageView.of(m, infos) for m in messages]
         return detail
 
@@ -123,47 +198,48 @@ class ConsultationQueries:
         after: InboxKey | None,
     ) -> list[ConsultationSummary]:
         """Consultations addressed to `recipient_id`, earliest deadline first, no deadline last."""
-        query = select(Consultation).where(Consultation.recipient_id == recipient_id)
+        cases = _CASES.c
+        query = select(_CASES).where(cases.recipient_id == recipient_id)
         if status is not None:
-            query = query.where(Consultation.status == status.value)
+            query = query.where(cases.status == status.value)
         else:
-            query = query.where(Consultation.status.not_in([s.value for s in UNSENT]))
+            query = query.where(cases.status.not_in([s.value for s in UNSENT]))
         if overdue is not None:
-            query = query.where(Consultation.overdue.is_(overdue))
+            query = query.where(cases.overdue.is_(overdue))
         if after is not None:
             query = query.where(_after_in_inbox(after))
-        query = query.order_by(
-            Consultation.reply_due_at.asc().nulls_last(), Consultation.id.asc()
-        ).limit(limit)
+        query = query.order_by(cases.reply_due_at.asc().nulls_last(), cases.id.asc()).limit(limit)
         return await self._page(query)
 
     async def of_patient(
         self, patient_id: str, *, limit: int, after: PatientListKey | None
     ) -> list[ConsultationSummary]:
         """The patient's consultations, newest first."""
-        query = select(Consultation).where(Consultation.patient_id == patient_id)
+        cases = _CASES.c
+        query = select(_CASES).where(cases.patient_id == patient_id)
         if after is not None:
             query = query.where(
                 or_(
-                    Consultation.created_at < after.created_at,
-                    and_(Consultation.created_at == after.created_at, Consultation.id < after.id),
+                    cases.created_at < after.created_at,
+                    and_(cases.created_at == after.created_at, cases.id < after.id),
                 )
             )
-        query = query.order_by(Consultation.created_at.desc(), Consultation.id.desc()).limit(limit)
+        query = query.order_by(cases.created_at.desc(), cases.id.desc()).limit(limit)
         return await self._page(query)
 
-    async def _page(self, query: Select[Consultation]) -> list[ConsultationSummary]:
-        async with self._sessions() as session:
-            return [_summary(row) for row in await session.scalars(query)]
+    async def _page(self, query: Select[Any]) -> list[ConsultationSummary]:
+        async with autocommit(self._sessions) as connection:
+            return [_summary(row) for row in await connection.execute(query)]
 
 
 def _after_in_inbox(key: InboxKey) -> ColumnElement[bool]:
+    cases = _CASES.c
     if key.reply_due_at is None:
-        return and_(Consultation.reply_due_at.is_(None), Consultation.id > key.id)
+        return and_(cases.reply_due_at.is_(None), cases.id > key.id)
     return or_(
-        Consultation.reply_due_at > key.reply_due_at,
-        and_(Consultation.reply_due_at == key.reply_due_at, Consultation.id > key.id),
-        Consultation.reply_due_at.is_(None),
+        cases.reply_due_at > key.reply_due_at,
+        and_(cases.reply_due_at == key.reply_due_at, cases.id > key.id),
+        cases.reply_due_at.is_(None),
     )
 
 

@@ -16,7 +16,7 @@ from domain.models import (
     NotificationInput,
     Patient,
 )
-from store.database import single_statement
+from store.database import autocommit
 from store.idempotent import insert_once
 from store.tables import Charge, JournalEntry, Notification
 
@@ -41,7 +41,7 @@ class JournalTable:
             author_role=entry.author_role.value,
             written_at=datetime.now(UTC),
         )
-        async with single_statement(self._sessions) as session:
+        async with autocommit(self._sessions) as session:
             await insert_once(session, JournalEntry, values, ["entry_key"])
         # The entry key is unique and stable, so it is the record reference (no re-read).
         return f"journal:{entry.entry_key}"
@@ -91,7 +91,7 @@ class Outbox:
             sent_at=None,
             attempts=0,
         )
-        async with single_statement(self._sessions) as session:
+        async with autocommit(self._sessions) as session:
             return await insert_once(session, Notification, values, ["notification_key"])
 
     async def settled(self, notification_key: str) -> OutboxState:
@@ -116,7 +116,7 @@ class Outbox:
         await self._count(notification_key, failed_status=http_status, failed_at=datetime.now(UTC))
 
     async def _count(self, notification_key: str, **values: object) -> None:
-        async with single_statement(self._sessions) as session:
+        async with autocommit(self._sessions) as session:
             await session.execute(
                 update(Notification)
                 .where(Notification.notification_key == notification_key)

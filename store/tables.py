@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -151,6 +153,15 @@ class Consultation(Base):
         )
 
     @staticmethod
+    def copayment_of(row: Mapping[Any, Any]) -> Copayment:
+        """The nested co-payment of a row read with Core (its columns by name)."""
+        return Copayment(
+            status=CopaymentStatus(row["copayment_status"]),
+            tariff=row["copayment_tariff"],
+            amount_nok=row["copayment_amount_nok"],
+        )
+
+    @staticmethod
     def copayment_columns(copayment: Copayment) -> dict[str, object]:
         return {
             "copayment_status": copayment.status.value,
@@ -193,12 +204,15 @@ class Message(Base):
     # Who wrote on the patient's behalf: nested everywhere else, flat only here.
     @property
     def representative(self) -> Representative | None:
-        if self.representative_id is None or self.representative_relation is None:
+        return Message.representative_of(self.representative_id, self.representative_relation)
+
+    @staticmethod
+    def representative_of(
+        representative_id: str | None, relation: str | None
+    ) -> Representative | None:
+        if representative_id is None or relation is None:
             return None
-        return Representative(
-            id=self.representative_id,
-            relation=RepresentativeRelation(self.representative_relation),
-        )
+        return Representative(id=representative_id, relation=RepresentativeRelation(relation))
 
     @staticmethod
     def representative_columns(representative: Representative | None) -> dict[str, str | None]:

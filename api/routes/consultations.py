@@ -41,6 +41,7 @@ from domain.models import (
 )
 from domain.representatives import representative_refusal
 from domain.working_days import oslo_day
+from store.access import Reader
 from store.directory import Directory, RecipientRefusedError
 from store.queries import ConsultationSummary
 
@@ -96,10 +97,10 @@ async def _shown(
     services: Services, caller: Caller, consultation_id: str, action: str
 ) -> ConsultationOut:
     """The consultation as GET shows it; content leaves the service only through the access log."""
-    detail = await services.queries.detail(consultation_id)
+    reader = Reader(actor_id=caller.actor_id, role=caller.role.value, action=action)
+    detail = await services.queries.detail(consultation_id, read_by=reader)
     if detail is None:
         raise not_found("consultation")
-    await services.access_log.record(consultation_id, caller.actor_id, caller.role.value, action)
     return ConsultationOut.of_detail(detail)
 
 

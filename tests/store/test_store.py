@@ -31,6 +31,7 @@ from domain.models import (
     Role,
     Status,
 )
+from store.access import AccessLog, Reader
 from store.consultations import Consultations, UnknownAttachmentError
 from store.database import create_engine, create_session_factory
 from store.directory import Directory, DirectoryEntry, Substitute
@@ -280,6 +281,24 @@ async def test_a_consultation_reads_back_with_every_fact_and_its_copayment_neste
         written.patient_id,
         written.practice_id,
     )
+
+
+async def test_a_read_for_a_reader_is_logged_once_and_a_missing_case_not_at_all(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    consultation_id = await new_consultation(store)
+    reader = Reader(actor_id="9100001", role="clinician", action="read")
+
+    found = await ConsultationQueries(store).detail(consultation_id, read_by=reader)
+    missing = await ConsultationQueries(store).detail(f"{consultation_id}-missing", read_by=reader)
+
+    assert found is not None and found.id == consultation_id
+    assert missing is None
+    log = AccessLog(store)
+    assert [(e.actor_id, e.role, e.action) for e in await log.entries(consultation_id)] == [
+        ("9100001", "clinician", "read")
+    ]
+    assert await log.entries(f"{consultation_id}-missing") == []
 
 
 async def test_a_message_reads_back_with_its_representative_nested(
