@@ -30,7 +30,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from bench.harness_run import bench_server, compile_bytecode, service_env
-from bench.stack import Tokens, api_env, consultation_body
+from bench.stack import BENCH_PATIENT, Tokens, api_env, consultation_body
 from infra.harness.ports import free_port, wait_for_port
 from infra.harness.processes import Processes, temporal_dev_server
 
@@ -94,27 +94,36 @@ class FaultStack:
 
 
 async def seed_clinician(stack: FaultStack) -> None:
-    """The directory entry through the API, once the API answers."""
+    """The directory entry, and the patient's relation to the clinician (no patient may write
+    to a clinician they have none with), through the API once it answers."""
+    seeds = [
+        (
+            f"/v1/clinicians/{CLINICIAN}",
+            {
+                "name": "Dr. Faults",
+                "practice_id": "faults-practice",
+                "accepts_econsultations": True,
+                "reply_within_working_days": 5,
+                "substitute": None,
+            },
+        ),
+        (
+            f"/v1/patients/{BENCH_PATIENT}/relations/{CLINICIAN}",
+            {"kind": "regular_gp", "valid_from": "2000-01-01", "valid_to": None},
+        ),
+    ]
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=10) as http:
-        for _ in range(60):
-            try:
-                response = await http.put(
-                    f"/v1/clinicians/{CLINICIAN}",
-                    json={
-                        "name": "Dr. Faults",
-                        "practice_id": "faults-practice",
-                        "accepts_econsultations": True,
-                        "reply_within_working_days": 5,
-                        "substitute": None,
-                    },
-                    headers=stack.tokens.admin(),
-                )
-                if response.status_code in (200, 201):
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(1)
-    raise RuntimeError("the API never accepted the directory entry")
+        for path, body in seeds:
+            for _ in range(60):
+                try:
+                    response = await http.put(path, json=body, headers=stack.tokens.admin())
+                    if response.status_code in (200, 201):
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(1)
+            else:
+                raise RuntimeError(f"the API never accepted PUT {path}")
 
 
 def log(started: float, line: str) -> None:
