@@ -96,7 +96,8 @@ def export_spans_of(provider: TracerProvider, processor: SpanProcessor) -> None:
 
 
 def configure_tracing(settings: Settings, service: str) -> TracerProvider:
-    """Spans always (logs carry their trace id); exported only when an OTLP endpoint is set.
+    """Spans recorded and exported only when an OTLP endpoint is set; trace ids always (logs
+    carry them, Temporal headers pass them on).
 
     Spans carry ids, route templates, Temporal type names and SQL with placeholders: never
     paths, payloads or bound values.
