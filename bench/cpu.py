@@ -2,7 +2,9 @@
 
 Processes are the stack's children by name, the benchmark's own process (`driver`), and
 PostgreSQL's backends serving the bench database (found by the database name in their
-command line; a backend that exits between two readings is not counted).
+command line). Backends come and go (a pool's overflow connections close when returned):
+each is counted by its own difference between two readings, from zero if it is new; one
+that exits between them is not counted, so the figure may be low, never negative.
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ def backends_of(database: str) -> list[int]:
     return pids
 
 
+class Reading(dict[str, float]):
+    """CPU seconds per named process, and per PostgreSQL backend (summed as `postgres`)."""
+
+    def __init__(self, seconds: Mapping[str, float], backends: Mapping[int, float]) -> None:
+        super().__init__(seconds, postgres=sum(backends.values()))
+        self.backends = dict(backends)
+
+
 class CpuMeter:
     """Reads CPU seconds per named process; `since` gives the difference to a reading."""
 
@@ -44,11 +54,20 @@ class CpuMeter:
         self._pids = {**pids, "driver": os.getpid()}
         self._database = database
 
-    def reading(self) -> dict[str, float]:
-        seconds = {name: cpu_seconds(pid) for name, pid in self._pids.items()}
-        seconds["postgres"] = sum(cpu_seconds(pid) for pid in backends_of(self._database))
-        return seconds
+    def reading(self) -> Reading:
+        return Reading(
+            {name: cpu_seconds(pid) for name, pid in self._pids.items()},
+            {pid: cpu_seconds(pid) for pid in backends_of(self._database)},
+        )
 
-    def since(self, earlier: Mapping[str, float]) -> dict[str, float]:
-        now = self.reading()
-        return {name: now[name] - earlier.get(name, 0.0) for name in now}
+    def since(self, earlier: Reading) -> dict[str, float]:
+        return spent_between(earlier, self.reading())
+
+
+def spent_between(earlier: Reading, now: Reading) -> dict[str, float]:
+    """CPU seconds each process spent between two readings; backends each by their own."""
+    spent = {name: now[name] - earlier.get(name, 0.0) for name in now}
+    spent["postgres"] = sum(
+        seconds - earlier.backends.get(pid, 0.0) for pid, seconds in now.backends.items()
+    )
+    return spent

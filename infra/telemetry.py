@@ -7,7 +7,7 @@ in a session share it; tests add their in-memory exporter with `add_span_exporte
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -55,6 +55,24 @@ class RecordWhileExporting(Sampler):
     def __init__(self) -> None:
         self.exporting = False
         self._recording = ParentBased(ALWAYS_ON)
+        self._on_export: list[Callable[[], None]] = []
+
+    def on_export(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once spans are exported: now, or when the first exporter is added.
+
+        For instrumentation that costs CPU on every call even for spans nobody records (the
+        SQL statement listeners): it is attached only when its spans have somewhere to go.
+        """
+        if self.exporting:
+            callback()
+        else:
+            self._on_export.append(callback)
+
+    def start_exporting(self) -> None:
+        self.exporting = True
+        waiting, self._on_export = self._on_export, []
+        for callback in waiting:
+            callback()
 
     def should_sample(
         self,
@@ -92,7 +110,16 @@ def export_spans_of(provider: TracerProvider, processor: SpanProcessor) -> None:
     """Hand `provider`'s spans to `processor`, and start recording them (RecordWhileExporting)."""
     provider.add_span_processor(processor)
     if isinstance(provider.sampler, RecordWhileExporting):
-        provider.sampler.exporting = True
+        provider.sampler.start_exporting()
+
+
+def when_exporting(callback: Callable[[], None]) -> None:
+    """Run `callback` once this process exports spans (now, if it already does)."""
+    sampler = tracer_provider().sampler
+    if isinstance(sampler, RecordWhileExporting):
+        sampler.on_export(callback)
+    else:
+        callback()
 
 
 def configure_tracing(settings: Settings, service: str) -> TracerProvider:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +21,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from infra.telemetry import when_exporting
 
 
 def async_url(url: str) -> str:
@@ -113,16 +116,23 @@ def _trace_statements(engine: AsyncEngine) -> None:
     OpenTelemetry's SQLAlchemy instrumentation, per engine (its instrumentor patches engine
     creation process-wide and instruments once). No sqlcommenter: comments would put trace
     ids into statements, and so into the database's own logs and statement statistics.
+    Attached once the process exports spans: its listeners run on every statement, recorded
+    or not. The engine is held weakly until then, so waiting keeps no engine alive.
     """
-    connections = metrics.get_meter("econsult.store").create_up_down_counter(
-        "db.client.connections.usage", unit="connections"
-    )
-    EngineTracer(  # type: ignore[no-untyped-call]
-        trace.get_tracer("econsult.store"),
-        engine.sync_engine,
-        connections,
-        enable_commenter=False,
-    )
+    waiting = weakref.ref(engine.sync_engine)
+
+    def attach() -> None:
+        sync_engine = waiting()
+        if sync_engine is None:
+            return
+        connections = metrics.get_meter("econsult.store").create_up_down_counter(
+            "db.client.connections.usage", unit="connections"
+        )
+        EngineTracer(  # type: ignore[no-untyped-call]
+            trace.get_tracer("econsult.store"), sync_engine, connections, enable_commenter=False
+        )
+
+    when_exporting(attach)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -167,3 +167,17 @@ def test_spans_are_recorded_only_once_an_exporter_is_added_and_always_carry_a_tr
     with tracer.start_as_current_span("after") as recorded:
         assert recorded.is_recording()
     assert [span.name for span in exported.get_finished_spans()] == ["after"]
+
+
+def test_instrumentation_that_waits_for_an_exporter_is_attached_once_one_is_added() -> None:
+    sampler = RecordWhileExporting()
+    provider = TracerProvider(sampler=sampler)
+    attached: list[str] = []
+
+    sampler.on_export(lambda: attached.append("before"))
+    assert attached == []  # nothing exports yet: the SQL listeners would cost for nothing
+
+    export_spans_of(provider, SimpleSpanProcessor(InMemorySpanExporter()))
+    sampler.on_export(lambda: attached.append("after"))
+
+    assert attached == ["before", "after"]
