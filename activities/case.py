@@ -86,9 +86,7 @@ class CaseActivities:
         try:
             applied = await self._consultations.save_with(event.record, event.message)
         except UnknownAttachmentError as error:
-            raise ApplicationError(
-                str(error), type=UNKNOWN_ATTACHMENT, non_retryable=True
-            ) from error
+            raise _refused(error) from error
         for entry in event.journal:
             await self._journal.write(entry)
         return CaseEventResult(applied=applied, forward=self._forward and bool(event.journal))
@@ -98,6 +96,9 @@ class CaseActivities:
         try:
             return await self._consultations.add_message(message)
         except UnknownAttachmentError as error:
-            raise ApplicationError(
-                str(error), type=UNKNOWN_ATTACHMENT, non_retryable=True
-            ) from error
+            raise _refused(error) from error
+
+
+def _refused(error: UnknownAttachmentError) -> ApplicationError:
+    """The workflow refuses the message (and its event) with this, without retrying."""
+    return ApplicationError(str(error), type=UNKNOWN_ATTACHMENT, non_retryable=True)

@@ -41,7 +41,6 @@ with workflow.unsafe.imports_passed_through():
         FrikortQuestion,
         JournalEntryInput,
         JournalEntryKind,
-        JournalEntryResult,
         JournalForward,
         MessageContent,
         MessageToStore,
@@ -100,7 +99,6 @@ LOCAL_CASE_STORE = "local-case-store-activities"
 FRIKORT_AT_REPLY = "frikort-at-reply"
 FORWARD_JOURNAL = "forward-journal-entries"
 SETTLE_IN_BACKGROUND = "settle-copayment-in-background"
-LOCAL_JOURNAL = "local-journal-write"
 SEARCH_ATTRIBUTES_ON_CHANGE = "search-attributes-on-change"
 TIMER_KEPT_WHILE_DUE = "timer-kept-while-due"
 ONE_WRITE_PER_EVENT = "one-write-per-event"
@@ -685,25 +683,17 @@ class EConsultation:
         )
         if self._patched(ONE_WRITE_PER_EVENT):
             return Unwritten(journal=[entry])
-        journaled = await self._journal_write(entry)
-        # Only a worker with a record system configured asks for this, so histories without
-        # it replay unchanged; the patch keeps a rolling deploy's older workers consistent.
-        if journaled.forward and self._patched(FORWARD_JOURNAL):
-            self._in_background(self._forward(JournalForward(entry_key=entry_key)))
-        return Unwritten()
-
-    async def _journal_write(self, entry: JournalEntryInput) -> JournalEntryResult:
-        """The journal table is this service's own database, like the case store: a local
-        activity, so a message costs no extra server round trip before the reply is answered.
-        Entries leave for the external record system separately (`_forward`)."""
-        if self._patched(LOCAL_JOURNAL):
-            return await self._case_store(JournalActivities.write_journal_entry, entry)
-        return await workflow.execute_activity_method(
+        journaled = await workflow.execute_activity_method(
             JournalActivities.write_journal_entry,
             entry,
             start_to_close_timeout=STORE_TIMEOUT,
             retry_policy=STORE_RETRY,
         )
+        # Only a worker with a record system configured asks for this, so histories without
+        # it replay unchanged; the patch keeps a rolling deploy's older workers consistent.
+        if journaled.forward and self._patched(FORWARD_JOURNAL):
+            self._in_background(self._forward(JournalForward(entry_key=entry_key)))
+        return Unwritten()
 
     async def _forward(self, forward: JournalForward) -> None:
         try:

@@ -123,6 +123,40 @@ async def test_a_message_with_an_unknown_attachment_is_refused_and_not_stored(
     assert await count(store, Message, consultation_id) == 0
 
 
+async def test_a_case_row_and_its_message_land_together_or_not_at_all(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    consultations = Consultations(store)
+    consultation_id = await new_consultation(store)
+
+    def message(attachments: list[AttachmentRef]) -> MessageToStore:
+        return MessageToStore(
+            message_id=uuid.uuid4().hex,
+            consultation_id=consultation_id,
+            author_role=Role.PATIENT,
+            author_id="patient-1",
+            content=MessageContent(body="See photo.", attachments=attachments),
+            created_at=NOW,
+        )
+
+    update = record(consultation_id, 2, Status.AWAITING_CLINICIAN)
+    refused = message([AttachmentRef(id="missing", sha256="0" * 64)])
+    with pytest.raises(UnknownAttachmentError):
+        await consultations.save_with(update, refused)
+    row = await consultations.get(consultation_id)
+    assert row is not None
+    assert (row.status, row.revision) == ("draft", 1)  # the row's upsert was rolled back
+    assert await count(store, Message, consultation_id) == 0
+
+    written = message([])
+    assert await consultations.save_with(update, written)
+    assert not await consultations.save_with(update, written)  # a retry repeats nothing
+    row = await consultations.get(consultation_id)
+    assert row is not None
+    assert (row.status, row.revision) == ("awaiting_clinician", 2)
+    assert await count(store, Message, consultation_id) == 1
+
+
 async def test_a_message_binds_its_uploaded_attachments(
     store: async_sessionmaker[AsyncSession],
 ) -> None:
