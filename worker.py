@@ -15,7 +15,6 @@ from activities.adapters import FrikortRegister, NotificationSender, RecordSyste
 from activities.billing import BillingActivities
 from activities.case import CaseActivities
 from activities.fhir import record_system_activities
-from activities.journal import JournalActivities
 from activities.notifications import NotificationActivities
 from activities.webhooks import notification_sender
 from infra.activity_metrics import ActivityMetricsInterceptor
@@ -61,7 +60,6 @@ def build_worker(
     journal_table = record_system or JournalTable(sessions)
     forward = forwarding is not None
     case = CaseActivities(directory, Consultations(sessions), journal_table, forward=forward)
-    journal = JournalActivities(journal_table, forward=forward)
     notifications = NotificationActivities(
         Outbox(sessions), sender or notification_sender(settings)
     )
@@ -81,7 +79,6 @@ def build_worker(
             case.record_consultation,
             case.record_event,
             case.store_message,
-            journal.write_journal_entry,
             notifications.send_notification,
             billing.ask_frikort_register,
             billing.settle_copayment,

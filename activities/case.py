@@ -15,12 +15,11 @@ from domain.models import (
     MessageToStore,
     ReassignmentCheck,
     RecordResult,
+    Refusal,
     StoredMessage,
 )
 from store.consultations import Consultations, UnknownAttachmentError
 from store.directory import Directory, DirectoryEntry, RecipientRefusedError
-
-UNKNOWN_ATTACHMENT = "UnknownAttachment"
 
 
 class CaseActivities:
@@ -101,4 +100,4 @@ class CaseActivities:
 
 def _refused(error: UnknownAttachmentError) -> ApplicationError:
     """The workflow refuses the message (and its event) with this, without retrying."""
-    return ApplicationError(str(error), type=UNKNOWN_ATTACHMENT, non_retryable=True)
+    return ApplicationError(str(error), type=Refusal.UNKNOWN_ATTACHMENT, non_retryable=True)

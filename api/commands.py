@@ -19,6 +19,7 @@ from typing import TypeVar
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
+    WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -27,7 +28,6 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
-from activities.case import UNKNOWN_ATTACHMENT
 from api.outages import COMMANDS_NOT_TAKEN, TEMPORAL, DependencyUnavailableError, retry_later
 from api.problems import Problem
 from domain.models import (
@@ -60,7 +60,7 @@ _STATUS_OF_REFUSAL = {
     Refusal.RECIPIENT_NOT_ALLOWED: 422,
     Refusal.NO_RELATION: 422,
     Refusal.REPRESENTATIVE_NOT_ALLOWED: 422,
-    UNKNOWN_ATTACHMENT: 422,
+    Refusal.UNKNOWN_ATTACHMENT: 422,
     # The server's answer when the case finished while the update was in flight.
     "AcceptedUpdateCompletedWorkflow": 409,
 }
@@ -210,7 +210,7 @@ class ConsultationCommands:
         update_id: str | None,
     ) -> ConsultationView:
         client = await self._temporal.client()
-        handle = client.get_workflow_handle_for(
+        handle: WorkflowHandle[EConsultation, ConsultationView] = client.get_workflow_handle_for(
             EConsultation.run, consultation_workflow_id(consultation_id)
         )
         async with refusals_as_problems(_name_of(update)):

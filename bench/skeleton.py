@@ -19,7 +19,7 @@ from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from bench.skeleton_plan import ActivityCall, Padded, SkeletonStart, padding
-    from workflows.econsultation import STORE_RETRY, STORE_TIMEOUT
+    from workflows.calls import STORE_RETRY, STORE_TIMEOUT
 
 SKELETON_TASK_QUEUE = "bench-skeleton"
 # Every call takes EConsultation's case-store options, imported so they cannot drift. Where

@@ -96,6 +96,7 @@ class Refusal(StrEnum):
     NOT_A_PARTY = "NotAParty"
     NO_RELATION = "NoRelation"
     REPRESENTATIVE_NOT_ALLOWED = "RepresentativeNotAllowed"
+    UNKNOWN_ATTACHMENT = "UnknownAttachment"
 
 
 # --- parties ---------------------------------------------------------------------------

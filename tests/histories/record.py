@@ -5,9 +5,10 @@ time-skipping test server, so timers fire), and commands sent through the HTTP A
 update-with-start and updates, as the portal and clinicians send them (API_SCENARIOS in
 through_api.py, on the dev server).
 
-`python -m tests.histories.record v6-what-changed` after a deliberate, patched workflow change
-(see README): the new folder joins the older ones, which keep replaying, so consultations
-started under every earlier version stay safe. Never re-record to make a failing replay pass.
+`python -m tests.histories.record 1.1-what-changed` after a deliberate, patched workflow change
+(docs/lifecycle.md): the new folder joins the older ones, which keep replaying, so
+consultations started under every earlier version stay safe. Never re-record to make a
+failing replay pass.
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ async def record_signals(folder: Path) -> None:
     )
     try:
         await register_search_attributes(env)
-        # With a record system configured, so the (patched) journal forwarding is recorded too.
+        # With a record system configured, so the journal forwarding is recorded too.
         fhir = FhirServer()
         async with (
             serving(fhir.app(), 0) as fhir_url,

@@ -160,7 +160,7 @@ async def test_each_journal_entry_gives_one_communication_that_validates_as_fhir
     assert (linked["contentType"], linked["size"]) == ("image/png", 19)
     assert linked["extension"] == [{"url": SHA256_EXTENSION, "valueString": scan.sha256}]
     assert set(server.posts) == {f"identifier={ENTRY_SYSTEM}|{row.entry_key}" for row in rows}
-    # The forwarding path (a patched change) replays deterministically.
+    # The forwarding path replays deterministically.
     replayer = Replayer(workflows=[EConsultation], data_converter=data_converter(Settings()))
     assert (
         await replayer.replay_workflow(history, raise_on_replay_failure=False)

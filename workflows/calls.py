@@ -1,0 +1,132 @@
+"""How the consultation workflow calls its activities: timeouts, retries, and one wrapper each.
+
+The workflow decides; these calls do. Each names the bound it waits within and what a failure
+means for the case, so the workflow module reads as the lifecycle and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.billing import BillingActivities
+    from activities.fhir import JOURNAL_REFUSED, RecordSystemActivities
+    from activities.notifications import NotificationActivities
+    from domain.models import (
+        DirectoryAnswer,
+        FrikortQuestion,
+        JournalForward,
+        NotificationInput,
+        Refusal,
+    )
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+# Case store: retried without limit; a database outage delays, never loses.
+STORE_TIMEOUT = timedelta(seconds=10)
+STORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=[*Refusal],
+)
+# Notifications: a gateway that is down delays them for up to a week, in the background.
+NOTIFY_TIMEOUT = timedelta(seconds=10)
+NOTIFY_GIVES_UP_AFTER = timedelta(days=7)
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=10)
+)
+# Frikort register: outside the service; while it cannot be reached settlement waits, as long
+# as it takes, and never charges on a guess.
+FRIKORT_TIMEOUT = timedelta(seconds=10)
+FRIKORT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5)
+)
+# The external record system (FHIR): a system that is down delays the entry without limit, in
+# the background, so the patient's notification never waits for it.
+FORWARD_TIMEOUT = timedelta(seconds=15)
+FORWARD_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=[JOURNAL_REFUSED],
+)
+
+
+def refuse(reason: str) -> ApplicationError:
+    """A command the current status does not allow (HTTP 409)."""
+    return ApplicationError(reason, type=Refusal.INVALID_TRANSITION, non_retryable=True)
+
+
+def refused(reason: str, refusal: Refusal) -> ApplicationError:
+    return ApplicationError(reason, type=refusal, non_retryable=True)
+
+
+async def case_store(activity: Callable[[Any, In], Awaitable[Out]], argument: In) -> Out:
+    """A short write to (or read of) the case store, as a local activity: no server round trip
+    per write, so a lifecycle costs the server a fraction of its events."""
+    return await workflow.execute_local_activity_method(
+        activity, argument, start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY
+    )
+
+
+async def refusal_or(activity: Callable[[Any, In], Awaitable[Out]], argument: In) -> Out:
+    """A case-store call that may refuse the command: refused with the store's own refusal
+    (its `Refusal` type), not a wrapped activity error."""
+    try:
+        return await case_store(activity, argument)
+    except ActivityError as error:
+        if isinstance(error.cause, ApplicationError):
+            raise error.cause from None
+        raise
+
+
+async def directory_answer(
+    check: Callable[[Any, In], Awaitable[DirectoryAnswer]], argument: In
+) -> DirectoryAnswer:
+    return await refusal_or(check, argument)
+
+
+async def holds_frikort(question: FrikortQuestion) -> bool:
+    answer = await workflow.execute_activity_method(
+        BillingActivities.ask_frikort_register,
+        question,
+        start_to_close_timeout=FRIKORT_TIMEOUT,
+        retry_policy=FRIKORT_RETRY,
+    )
+    return answer.holds_frikort
+
+
+async def forward_journal_entry(entry_key: str) -> None:
+    """Send a journal entry on to the record system; a refusal for good is logged, and the
+    journal row keeps the record system's answer for ops."""
+    try:
+        await workflow.execute_activity_method(
+            RecordSystemActivities.forward_journal_entry,
+            JournalForward(entry_key=entry_key),
+            start_to_close_timeout=FORWARD_TIMEOUT,
+            retry_policy=FORWARD_RETRY,
+        )
+    except ActivityError:
+        workflow.logger.error("journal entry refused", extra={"entry_key": entry_key})
+
+
+async def deliver(notification: NotificationInput) -> None:
+    """Send a notification; given up after a week, the outbox row stays unsent for ops."""
+    try:
+        await workflow.execute_activity_method(
+            NotificationActivities.send_notification,
+            notification,
+            start_to_close_timeout=NOTIFY_TIMEOUT,
+            schedule_to_close_timeout=NOTIFY_GIVES_UP_AFTER,
+            retry_policy=NOTIFY_RETRY,
+        )
+    except ActivityError:
+        workflow.logger.error(
+            "notification undelivered", extra={"notification_key": notification.notification_key}
+        )

@@ -1,0 +1,72 @@
+"""How the consultation's handlers take turns, and how its background work is drained.
+
+The pattern of Temporal's safe message handlers: one lock around every handler that awaits,
+handlers wait until the start checks passed, and the workflow completes or continues as new
+only when no handler runs and no background task (a delivery, a settlement) is in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+Command = TypeVar("Command")
+
+
+class TurnTaking:
+    def __init__(self, *, opened: bool) -> None:
+        self._lock = asyncio.Lock()
+        # Until the start checks passed, handlers wait and validators judge by the opening status.
+        self._opened = opened
+        # Notifications, journal forwards and settlement in flight, awaited before completing.
+        self._background: list[asyncio.Task[None]] = []
+
+    @asynccontextmanager
+    async def _turn(
+        self, check: Callable[[Command], None], command: Command
+    ) -> AsyncIterator[None]:
+        """Wait for the start checks to pass, take the lock, and check the command again:
+        another handler may have moved the case on since the validator said yes."""
+        await workflow.wait_condition(lambda: self._opened)
+        async with self._lock:
+            check(command)
+            yield
+
+    @staticmethod
+    async def _as_signal(handled: object) -> None:
+        """A command sent as a signal runs its update's body (`handled`: the update method
+        called, typed by the SDK as a value or an awaitable; ours are async).
+
+        A refused signal changes nothing; failing the workflow over it would lose the case.
+        """
+        try:
+            if inspect.isawaitable(handled):
+                await handled
+        except ApplicationError as refusal:
+            workflow.logger.warning(
+                "signal refused",
+                extra={"reason": refusal.type, "workflow_id": workflow.info().workflow_id},
+            )
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        self._background = [task for task in self._background if not task.done()]
+        self._background.append(asyncio.create_task(work))
+
+    async def _settle_in_flight_work(self) -> None:
+        """Before completing or continuing as new: no handler running, no delivery in flight.
+
+        A handler may start a notification while others drain, so look again until both are
+        quiet at once; the caller then completes without another await.
+        """
+        while True:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            pending = [task for task in self._background if not task.done()]
+            if not pending:
+                return
+            await asyncio.gather(*pending)
