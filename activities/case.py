@@ -88,7 +88,15 @@ class CaseActivities:
             raise _refused(error) from error
         for entry in event.journal:
             await self._journal.write(entry)
-        return CaseEventResult(applied=applied, forward=self._forward and bool(event.journal))
+        specialist = False
+        if event.billed_clinician_id is not None:
+            author = await self._directory.get(event.billed_clinician_id)
+            specialist = author is not None and author.specialist_in_general_practice
+        return CaseEventResult(
+            applied=applied,
+            forward=self._forward and bool(event.journal),
+            specialist_in_general_practice=specialist,
+        )
 
     @activity.defn
     async def store_message(self, message: MessageToStore) -> StoredMessage:

@@ -239,8 +239,12 @@ class ConsultationState(ConsultationFacts):
     status: Status = Status.DRAFT
     reminder_at: datetime | None = None
     reminded: bool = False
+    # The patient was told, at 08:00 the morning after the deadline, that the answer is late.
+    told_late: bool = False
     awaiting_patient_since: datetime | None = None
     clinician_has_replied: bool = False
+    # A billable clinician message was taken: it settles the co-payment, and no later one does.
+    billable_message_taken: bool = False
     copayment: CopaymentOutcome = CopaymentOutcome()
     message_count: int = 0
     # Every state change bumps it: the case store ignores a stale (retried, older) write.
@@ -361,12 +365,18 @@ class CaseEvent(Model):
     record: ConsultationRecord
     message: MessageToStore | None = None
     journal: list[JournalEntryInput] = []
+    # The author of the event's billable message: whether they are a specialist in general
+    # practice is read as the message is taken, so a later directory change never moves the
+    # charge.
+    billed_clinician_id: str | None = None
 
 
 class CaseEventResult(Model):
     applied: bool
     # The worker sends journal entries on to an external record system (FHIR).
     forward: bool = False
+    # For `billed_clinician_id`: the directory's answer when the message was taken.
+    specialist_in_general_practice: bool = False
 
 
 class JournalForward(Model):

@@ -159,3 +159,9 @@ def reply_due_at(
 def reminder_at(reply_due_at: datetime) -> datetime:
     """08:00 Oslo time on the Oslo day of the deadline, in UTC."""
     return _oslo_instant(oslo_day(reply_due_at), _REMINDER_TIME)
+
+
+def late_notice_at(reply_due_at: datetime) -> datetime:
+    """08:00 Oslo time on the morning after the deadline, in UTC: the patient hears that the
+    answer is late at a human hour, not at the deadline's 23:59:59."""
+    return _oslo_instant(oslo_day(reply_due_at) + timedelta(days=1), _REMINDER_TIME)

@@ -18,13 +18,19 @@ with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities
     from activities.fhir import JOURNAL_REFUSED, RecordSystemActivities
     from activities.notifications import NotificationActivities
+    from domain.copayment import exemption_reason
     from domain.models import (
+        ConsultationState,
+        CopaymentOutcome,
         DirectoryAnswer,
         FrikortQuestion,
         JournalForward,
         NotificationInput,
         Refusal,
+        SettleCopayment,
     )
+    from domain.working_days import oslo_day
+    from workflows.writes import Bill
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -92,14 +98,32 @@ async def directory_answer(
     return await refusal_or(check, argument)
 
 
-async def holds_frikort(question: FrikortQuestion) -> bool:
-    answer = await workflow.execute_activity_method(
-        BillingActivities.ask_frikort_register,
-        question,
-        start_to_close_timeout=FRIKORT_TIMEOUT,
-        retry_policy=FRIKORT_RETRY,
+async def settle_copayment(
+    state: ConsultationState, bill: Bill, specialist: bool
+) -> CopaymentOutcome:
+    """Ask the frikort register for the day of the billable message (unless the patient is
+    exempt anyway), then settle: one charge row per consultation."""
+    day = oslo_day(bill.at)
+    frikort = False
+    if exemption_reason(state.patient, day) is None:
+        answer = await workflow.execute_activity_method(
+            BillingActivities.ask_frikort_register,
+            FrikortQuestion(patient_id=state.patient.id, on_day=day),
+            start_to_close_timeout=FRIKORT_TIMEOUT,
+            retry_policy=FRIKORT_RETRY,
+        )
+        frikort = answer.holds_frikort
+    return await case_store(
+        BillingActivities.settle_copayment,
+        SettleCopayment(
+            consultation_id=state.consultation_id,
+            patient=state.patient,
+            replied_at=bill.at,
+            billable=True,
+            clinician_id=bill.clinician_id,
+            frikort_on_reply_day=frikort,
+        ),
     )
-    return answer.holds_frikort
 
 
 async def forward_journal_entry(entry_key: str) -> None:

@@ -11,17 +11,14 @@ command again under the lock, because another handler may have moved the case me
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.billing import BillingActivities
     from activities.case import CaseActivities
-    from domain.copayment import exemption_reason
     from domain.models import (
         OPEN_AFTER_SUBMIT,
         Audience,
@@ -34,11 +31,9 @@ with workflow.unsafe.imports_passed_through():
         CopaymentOutcome,
         CopaymentStatus,
         DirectoryCheck,
-        FrikortQuestion,
         JournalEntryInput,
         JournalEntryKind,
         MessageContent,
-        MessageToStore,
         NotificationEvent,
         ReassignCommand,
         ReassignmentCheck,
@@ -46,26 +41,25 @@ with workflow.unsafe.imports_passed_through():
         ReplyCommand,
         Representative,
         Role,
-        SettleCopayment,
         Status,
         SubmitCommand,
         WithdrawCommand,
     )
     from domain.representatives import on_behalf_text, representative_refusal
-    from domain.working_days import oslo_day, reminder_at, reply_due_at
+    from domain.working_days import late_notice_at, oslo_day, reminder_at, reply_due_at
     from workflows import search_attributes as sa
     from workflows.calls import (
         case_store,
         deliver,
         directory_answer,
         forward_journal_entry,
-        holds_frikort,
         refusal_or,
         refuse,
         refused,
+        settle_copayment,
     )
-    from workflows.turns import TurnTaking
-    from workflows.writes import EventWrites, journal_entry, notification
+    from workflows.turns import Timer, TurnTaking
+    from workflows.writes import Bill, EventWrites, journal_entry, message_to_store, notification
 
 DRAFT_EXPIRES_AFTER = timedelta(hours=24)
 INACTIVE_CLOSES_AFTER = timedelta(days=30)
@@ -147,7 +141,11 @@ class EConsultation(TurnTaking):
             else:
                 # The first message is written together with the case row: no draft row first.
                 await self._patient_writes(
-                    start.message_id, start.message, first=True, representative=start.representative
+                    SubmitCommand(
+                        message_id=start.message_id,
+                        message=start.message,
+                        representative=start.representative,
+                    )
                 )
             # Only now do validators judge by the stored status, and handlers take their turn.
             self._opened = True
@@ -165,12 +163,7 @@ class EConsultation(TurnTaking):
     async def submit(self, command: SubmitCommand) -> ConsultationView:
         async with self._turn(self._check_submit, command):
             if not self._is_duplicate(command.message_id):
-                await self._patient_writes(
-                    command.message_id,
-                    command.message,
-                    first=True,
-                    representative=command.representative,
-                )
+                await self._patient_writes(command)
         return self.view()
 
     @submit.validator
@@ -192,12 +185,7 @@ class EConsultation(TurnTaking):
             if self._is_duplicate(command.message_id):
                 pass
             elif command.author_role == Role.PATIENT:
-                await self._patient_writes(
-                    command.message_id,
-                    command.message,
-                    first=False,
-                    representative=command.representative,
-                )
+                await self._patient_writes(command)
             elif command.close:
                 await self._close_by_clinician(
                     CloseCommand(
@@ -311,25 +299,18 @@ class EConsultation(TurnTaking):
 
     # --- the effects of each event ------------------------------------------------------
 
-    async def _patient_writes(
-        self,
-        message_id: str | None,
-        content: MessageContent,
-        *,
-        first: bool,
-        representative: Representative | None = None,
-    ) -> None:
+    async def _patient_writes(self, command: SubmitCommand | ReplyCommand) -> None:
         """submit, or a follow-up: store, journal, fresh deadline, the clinician is told."""
         s = self.state
         writes = await self._store_message(
-            message_id, Role.PATIENT, s.patient.id, content, representative
+            command.message_id, Role.PATIENT, s.patient.id, command.message, command.representative
         )
         now = workflow.now()
-        if first:
+        if isinstance(command, SubmitCommand):
             s.submitted_at = now
         s.reply_due_at = reply_due_at(now, s.reply_within_working_days, s.closed_days)
         s.reminder_at = reminder_at(s.reply_due_at)
-        s.reminded = s.overdue = False
+        s.reminded = s.overdue = s.told_late = False
         s.awaiting_patient_since = None
         s.status = Status.AWAITING_CLINICIAN
         await self._record_change(writes)
@@ -340,7 +321,7 @@ class EConsultation(TurnTaking):
         writes = await self._store_message(
             command.message_id, Role.CLINICIAN, command.author_id, command.message
         )
-        self._settle_copayment_once(command.billable, command.author_id)
+        self._bill_if_first_billable(writes, command.billable, command.author_id)
         s.reply_due_at = s.reminder_at = None
         s.overdue = False
         s.awaiting_patient_since = workflow.now()
@@ -354,7 +335,7 @@ class EConsultation(TurnTaking):
             writes = await self._store_message(
                 command.message_id, Role.CLINICIAN, command.clinician_id, command.message
             )
-            self._settle_copayment_once(command.billable, command.clinician_id)
+            self._bill_if_first_billable(writes, command.billable, command.clinician_id)
         writes.journal.append(
             self._journal(
                 f"close:{self.state.consultation_id}",
@@ -399,9 +380,14 @@ class EConsultation(TurnTaking):
         s.close_reason = reason
         s.closed_at = workflow.now()
         s.reply_due_at = s.reminder_at = None
-        # A settlement still in flight decides the co-payment itself; none ever started: nothing.
+        # A settlement in flight decides the co-payment itself. Without one: no charge when
+        # the clinician wrote (none of it billable), else nothing to charge for.
         if s.copayment.status == CopaymentStatus.PENDING and not self._settling:
-            s.copayment = CopaymentOutcome(status=CopaymentStatus.NOT_APPLICABLE)
+            s.copayment = CopaymentOutcome(
+                status=CopaymentStatus.NO_CHARGE
+                if s.clinician_has_replied
+                else CopaymentStatus.NOT_APPLICABLE
+            )
         await self._record_change(writes)
 
     # --- timers -------------------------------------------------------------------------
@@ -419,6 +405,11 @@ class EConsultation(TurnTaking):
         self.state.overdue = True
         await self._record_change()
         self._notify(Audience.PRACTICE, NotificationEvent.OVERDUE)
+
+    async def _tell_patient_late(self) -> None:
+        """08:00 Oslo the morning after the deadline, if still unanswered: never at night."""
+        self.state.told_late = True
+        await self._record_change()
         self._notify(Audience.PATIENT, NotificationEvent.ANSWER_LATE)
 
     async def _close_for_inactivity(self) -> None:
@@ -433,7 +424,7 @@ class EConsultation(TurnTaking):
         await self._finish(Status.CLOSED, CloseReason.INACTIVE, EventWrites(journal=[journal]))
         self._notify(Audience.PATIENT, NotificationEvent.CLOSED)
 
-    def _next_timer(self) -> tuple[datetime, Callable[[], Awaitable[None]]] | None:
+    def _next_timer(self) -> Timer | None:
         """The one place that says which deadline the case waits for next."""
         s = self.state
         if s.status == Status.DRAFT:
@@ -443,43 +434,18 @@ class EConsultation(TurnTaking):
                 return s.reminder_at, self._remind
             if not s.overdue:
                 return s.reply_due_at, self._mark_overdue
+            if not s.told_late:
+                return late_notice_at(s.reply_due_at), self._tell_patient_late
         if s.status == Status.AWAITING_PATIENT and s.awaiting_patient_since:
             return s.awaiting_patient_since + INACTIVE_CLOSES_AFTER, self._close_for_inactivity
         return None
 
-    def _next_due(self) -> tuple[datetime, str] | None:
-        timer = self._next_timer()
-        return None if timer is None else (timer[0], timer[1].__name__)
-
     async def _wait_for_event_or_timer(self) -> None:
-        timer = self._next_timer()
-        due = self._next_due()
-
-        # Wake for a new deadline, not for every change: a change that leaves the deadline
-        # as it was (a settled co-payment, a reassignment) keeps the running timer.
-        def still_due() -> bool:
-            return not self.state.status.is_final and self._next_due() == due
-
-        def changed() -> bool:
-            return not still_due() or self._should_continue_as_new()
-
-        if timer is None:
-            await workflow.wait_condition(changed)
-            return
-        due_at, fire = timer
-        delay = due_at - workflow.now()
-        if delay > timedelta(0):
-            try:
-                await workflow.wait_condition(
-                    changed, timeout=delay, timeout_summary=fire.__name__.strip("_")
-                )
-                return
-            except TimeoutError:
-                pass
-        async with self._lock:
-            # A handler may have moved the case on while the timer fired.
-            if still_due():
-                await fire()
+        await self._wait_for_timer(
+            self._next_timer,
+            finished=lambda: self.state.status.is_final,
+            restart=self._should_continue_as_new,
+        )
 
     # --- checks -------------------------------------------------------------------------
 
@@ -520,14 +486,9 @@ class EConsultation(TurnTaking):
         (Refusal.UNKNOWN_ATTACHMENT), and then nothing else of the event may be written.
         """
         s = self.state
-        message = MessageToStore(
-            message_id=message_id or str(workflow.uuid4()),
-            consultation_id=s.consultation_id,
-            author_role=role,
-            author_id=author_id,
-            content=content,
-            created_at=workflow.now(),
-            representative=representative,
+        message_id = message_id or str(workflow.uuid4())
+        message = message_to_store(
+            s, message_id, role, author_id, content, workflow.now(), representative
         )
         if content.attachments:
             await refusal_or(CaseActivities.store_message, message)
@@ -550,39 +511,24 @@ class EConsultation(TurnTaking):
     ) -> JournalEntryInput:
         return journal_entry(self.state, key, kind, role, author, text, workflow.now(), [*files])
 
-    def _settle_copayment_once(self, billable: bool, clinician_id: str) -> None:
-        """At the first clinician message: bill the clinician who wrote it, at their rate.
-
-        In the background: a frikort register that cannot be reached delays the charge, never
-        the reply, the patient's notification or the next command. The charge row is keyed by
-        the consultation, so it is written once; the case completes only after it settled.
-        """
+    def _bill_if_first_billable(self, writes: EventWrites, billable: bool, author: str) -> None:
+        """The first clinician message marked billable settles the co-payment, once per case;
+        one marked not billable (a clarifying question) leaves it for the answer after it."""
         s = self.state
-        if s.clinician_has_replied:
-            return
         s.clinician_has_replied = True
-        self._settling = True
-        self._in_background(self._settle(billable, clinician_id, workflow.now()))
+        if billable and not s.billable_message_taken:
+            s.billable_message_taken = True
+            # From here the settlement decides the co-payment, even if the case closes first.
+            self._settling = True
+            writes.bill = Bill(clinician_id=author, at=workflow.now())
 
-    async def _settle(self, billable: bool, clinician_id: str, replied_at: datetime) -> None:
-        s = self.state
-        day = oslo_day(replied_at)
-        frikort = False
-        if billable and exemption_reason(s.patient, day) is None:
-            frikort = await holds_frikort(FrikortQuestion(patient_id=s.patient.id, on_day=day))
-        outcome = await case_store(
-            BillingActivities.settle_copayment,
-            SettleCopayment(
-                consultation_id=s.consultation_id,
-                patient=s.patient,
-                replied_at=replied_at,
-                billable=billable,
-                clinician_id=clinician_id,
-                frikort_on_reply_day=frikort,
-            ),
-        )
+    async def _settle(self, bill: Bill, specialist: bool) -> None:
+        """In the background: a frikort register that cannot be reached delays the charge,
+        never the reply, the patient's notification or the next command. The charge row is
+        keyed by the consultation, so it is written once; the case completes only after it."""
+        outcome = await settle_copayment(self.state, bill, specialist)
         async with self._lock:
-            s.copayment = outcome
+            self.state.copayment = outcome
             self._settling = False
             await self._record_change()
 
@@ -602,10 +548,18 @@ class EConsultation(TurnTaking):
         if writes is None or writes.empty:
             await case_store(CaseActivities.record_consultation, s.record())
             return
+        bill = writes.bill
         recorded = await case_store(
             CaseActivities.record_event,
-            CaseEvent(record=s.record(), message=writes.message, journal=writes.journal),
+            CaseEvent(
+                record=s.record(),
+                message=writes.message,
+                journal=writes.journal,
+                billed_clinician_id=bill.clinician_id if bill else None,
+            ),
         )
+        if bill is not None:
+            self._in_background(self._settle(bill, recorded.specialist_in_general_practice))
         if recorded.forward:
             for entry in writes.journal:
                 self._in_background(forward_journal_entry(entry.entry_key))

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 Command = TypeVar("Command")
+# When a timer fires, and what it does then.
+Timer = tuple[datetime, Callable[[], Awaitable[None]]]
 
 
 class TurnTaking:
@@ -70,3 +73,47 @@ class TurnTaking:
             if not pending:
                 return
             await asyncio.gather(*pending)
+
+    async def _wait_for_timer(
+        self,
+        next_timer: Callable[[], Timer | None],
+        *,
+        finished: Callable[[], bool],
+        restart: Callable[[], bool],
+    ) -> None:
+        """Wait until the next timer fires, the case finishes, or it should `restart` (continue
+        as new), whichever comes first; fire a due timer under the lock.
+
+        Wakes for a new deadline, not for every change: a change that leaves the deadline as
+        it was (a settled co-payment, a reassignment) keeps the running timer.
+        """
+
+        def due() -> tuple[datetime, str] | None:
+            timer = next_timer()
+            return None if timer is None else (timer[0], timer[1].__name__)
+
+        waiting_for, timer = due(), next_timer()
+
+        def still_due() -> bool:
+            return not finished() and due() == waiting_for
+
+        def changed() -> bool:
+            return not still_due() or restart()
+
+        if timer is None:
+            await workflow.wait_condition(changed)
+            return
+        due_at, fire = timer
+        delay = due_at - workflow.now()
+        if delay > timedelta(0):
+            try:
+                await workflow.wait_condition(
+                    changed, timeout=delay, timeout_summary=fire.__name__.strip("_")
+                )
+                return
+            except TimeoutError:
+                pass
+        async with self._lock:
+            # A handler may have moved the case on while the timer fired.
+            if still_due():
+                await fire()

@@ -14,24 +14,56 @@ with workflow.unsafe.imports_passed_through():
         ConsultationState,
         JournalEntryInput,
         JournalEntryKind,
+        MessageContent,
         MessageToStore,
         NotificationEvent,
         NotificationInput,
+        Representative,
         Role,
     )
 
 
 @dataclass
+class Bill:
+    """The billable clinician message that settles the co-payment: who wrote it, when, and an
+    exemption they recognised with it."""
+
+    clinician_id: str
+    at: datetime
+
+
+@dataclass
 class EventWrites:
     """What an event writes besides its case row, in the same activity: its message (unless
-    it was stored first, on its own) and its journal entries."""
+    it was stored first, on its own), its journal entries, and the message it bills for."""
 
     message: MessageToStore | None = None
     journal: list[JournalEntryInput] = field(default_factory=list)
+    bill: Bill | None = None
 
     @property
     def empty(self) -> bool:
         return self.message is None and not self.journal
+
+
+def message_to_store(
+    state: ConsultationState,
+    message_id: str,
+    role: Role,
+    author_id: str,
+    content: MessageContent,
+    at: datetime,
+    representative: Representative | None,
+) -> MessageToStore:
+    return MessageToStore(
+        message_id=message_id,
+        consultation_id=state.consultation_id,
+        author_role=role,
+        author_id=author_id,
+        content=content,
+        created_at=at,
+        representative=representative,
+    )
 
 
 def journal_entry(

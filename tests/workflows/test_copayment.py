@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.billing import BillingActivities
 from domain.copayment import DEFAULT_TARIFFS, is_evening_rate, tariff_on
 from domain.models import (
+    CloseCommand,
     ConsultationView,
     CopaymentStatus,
     Patient,
@@ -256,3 +257,72 @@ async def test_settlement_charges_the_shipped_table_amount_of_the_reply_date(
     assert tariff_on(oslo_day(replied_at), tariff, specialist, DEFAULT_TARIFFS).amount_nok == (
         Decimal(amount)
     )
+
+
+async def test_a_clarifying_question_not_billable_leaves_the_charge_for_the_answer_after_it(
+    dev_env: WorkflowEnvironment,
+    database_url: str,
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    clinician, _ = await seed_pair(store, specialist=False, substitute_specialist=False)
+    case = new_start(clinician_id=clinician, recipient_id=clinician)
+    question = reply_by(clinician).model_copy(update={"billable": False})
+    async with running_worker(dev_env.client, database_url) as queue:
+        handle = await start(dev_env.client, queue, case)
+        asked = await handle.execute_update(EConsultation.reply, question)
+        await handle.execute_update(EConsultation.reply, follow_up())
+        assert (await effects_when_quiet(store, case.consultation_id))["charges"] == 0
+        assert asked.copayment.status == CopaymentStatus.PENDING
+        answered = await handle.execute_update(EConsultation.reply, reply_by(clinician))
+        settled = await settled_view(handle)
+
+    assert settled.copayment.status == CopaymentStatus.CHARGED
+    assert settled.copayment.settled_at is not None and answered.revision > asked.revision
+    assert (await effects_when_quiet(store, case.consultation_id))["charges"] == 1
+    assert (await charge_row(store, case.consultation_id)).billed_clinician_id == clinician
+
+
+async def test_a_case_ending_with_no_billable_clinician_message_is_no_charge(
+    dev_env: WorkflowEnvironment,
+    database_url: str,
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    clinician, _ = await seed_pair(store, specialist=False, substitute_specialist=False)
+    case = new_start(clinician_id=clinician, recipient_id=clinician)
+    async with running_worker(dev_env.client, database_url) as queue:
+        handle = await start(dev_env.client, queue, case)
+        await handle.execute_update(
+            EConsultation.reply, reply_by(clinician).model_copy(update={"billable": False})
+        )
+        await handle.execute_update(
+            EConsultation.close,
+            CloseCommand(clinician_id=clinician, message=content("Bye."), billable=False),
+        )
+        result = await handle.result()
+
+    assert result.copayment.status == CopaymentStatus.NO_CHARGE
+    assert (await effects_when_quiet(store, case.consultation_id))["charges"] == 0
+
+
+async def test_the_specialist_rate_is_decided_when_the_message_is_taken_not_at_settlement(
+    dev_env: WorkflowEnvironment,
+    database_url: str,
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    clinician, _ = await seed_pair(store, specialist=False, substitute_specialist=False)
+    case = new_start(clinician_id=clinician, recipient_id=clinician)
+    register = RegisterDown()
+    async with running_worker(dev_env.client, database_url, frikort_register=register) as queue:
+        handle = await start(dev_env.client, queue, case)
+        await handle.execute_update(EConsultation.reply, reply_by(clinician))
+        await register.asked_again.wait()  # the settlement waits for the register
+        directory = Directory(store)
+        entry = await directory.get(clinician)
+        assert entry is not None
+        await directory.put(entry.model_copy(update={"specialist_in_general_practice": True}))
+        register.up.set()
+        settled = await settled_view(handle)
+
+    assert settled.copayment.status == CopaymentStatus.CHARGED
+    billed = await charge_row(store, case.consultation_id)
+    assert (billed.billed_clinician_id, billed.specialist_rate) == (clinician, False)

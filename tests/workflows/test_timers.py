@@ -1,4 +1,5 @@
-"""Every timer path on the time-skipping server: draft expiry, reminder, overdue, inactivity."""
+"""Every timer path on the time-skipping server: draft expiry, reminder, overdue, the late
+notice at 08:00 the morning after, inactivity."""
 
 from __future__ import annotations
 
@@ -84,17 +85,40 @@ async def test_submission_before_easter_2027_is_due_monday_after_easter_and_goes
     assert at_instant(reminder.occurred_at, oslo(2027, 4, 5, 8, 0, 0))
     assert not (await handle.query(EConsultation.view)).overdue
 
-    await sleep_until(env, oslo(2027, 4, 6, 0, 1, 0))
+    await sleep_until(env, oslo(2027, 4, 6, 7, 59, 0))
     sent = await notifications(sessions, case.consultation_id)
-    assert {(n.event, n.audience) for n in sent[2:]} == {
-        ("overdue", "practice"),
-        ("answer_late", "patient"),
-    }
-    assert all(at_instant(n.occurred_at, oslo(2027, 4, 5, 23, 59, 59)) for n in sent[2:])
+    # The practice is alerted at the deadline; the patient is not woken at midnight.
+    assert [(n.event, n.audience) for n in sent[2:]] == [("overdue", "practice")]
+    assert at_instant(sent[2].occurred_at, oslo(2027, 4, 5, 23, 59, 59))
     view = await handle.query(EConsultation.view)
     assert (view.status, view.overdue) == (Status.AWAITING_CLINICIAN, True)
     row = await Consultations(sessions).get(case.consultation_id)
     assert row is not None and row.overdue
+
+    await sleep_until(env, oslo(2027, 4, 6, 8, 1, 0))
+    late = (await notifications(sessions, case.consultation_id))[3:]
+    assert [(n.event, n.audience) for n in late] == [("answer_late", "patient")]
+    assert at_instant(late[0].occurred_at, oslo(2027, 4, 6, 8, 0, 0))
+
+
+async def test_a_reply_before_eight_the_morning_after_the_deadline_cancels_the_late_notice(
+    env: WorkflowEnvironment, task_queue: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await sleep_until(env, oslo(2027, 3, 24, 10, 0))
+    case = new_start()
+    handle = await start(env.client, task_queue, case)
+    await sleep_until(env, oslo(2027, 4, 6, 7, 30, 0))  # overdue since midnight
+    assert (await handle.query(EConsultation.view)).overdue
+    await handle.signal(
+        EConsultation.reply_signal,
+        ReplyCommand(author_role=Role.CLINICIAN, author_id=CLINICIAN, message=content()),
+    )
+
+    await sleep_until(env, oslo(2027, 4, 7, 9, 0, 0))
+
+    sent = await notifications(sessions, case.consultation_id)
+    assert ("answer_late", "patient") not in {(n.event, n.audience) for n in sent}
+    assert (sent[-1].event, sent[-1].audience) == ("reply_available", "patient")
 
 
 async def test_a_draft_never_submitted_expires_after_24_hours_leaving_no_effects(
