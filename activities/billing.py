@@ -11,7 +11,7 @@ from domain.copayment import DEFAULT_TARIFFS, TariffRate, decide_copayment, exem
 from domain.models import CopaymentOutcome, FrikortAnswer, FrikortQuestion, SettleCopayment
 from domain.working_days import oslo_day
 from store.directory import Directory
-from store.records import BilledClinician, Charges
+from store.charges import BilledClinician, Charges
 
 
 class BillingActivities:

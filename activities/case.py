@@ -17,7 +17,7 @@ from domain.models import (
     RecordResult,
     StoredMessage,
 )
-from store.consultations import Consultations, UnknownAttachmentError
+from store.case_writes import Consultations, UnknownAttachmentError
 from store.directory import Directory, DirectoryEntry, RecipientRefusedError
 
 UNKNOWN_ATTACHMENT = "UnknownAttachment"

@@ -18,7 +18,7 @@ from store.access import AccessLog
 from store.attachments import Attachments
 from store.command_keys import CommandKeys
 from store.directory import Directory
-from store.queries import ConsultationQueries, database_answers
+from store.case_reads import ConsultationQueries, database_answers
 from store.recipients import Recipients
 
 

@@ -19,7 +19,7 @@ from bench.progress import progress
 from domain.models import Status
 from store.database import create_engine, create_session_factory
 from store.operations import operational_figures
-from store.queries import ConsultationQueries
+from store.case_reads import ConsultationQueries
 
 SCRAPES = 20
 HOT_CLINICIAN = "hot-clinician"

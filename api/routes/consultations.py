@@ -43,7 +43,7 @@ from domain.representatives import representative_refusal
 from domain.working_days import oslo_day
 from store.access import Reader
 from store.directory import Directory, RecipientRefusedError
-from store.queries import ConsultationSummary
+from store.case_reads import ConsultationSummary
 
 router = APIRouter(
     prefix="/v1/consultations",

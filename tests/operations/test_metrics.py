@@ -19,7 +19,7 @@ from infra.harness.databases import migrate
 from infra.harness.ports import serving
 from infra.settings import Settings
 from store.database import create_engine, create_session_factory
-from store.records import JournalTable
+from store.journal import JournalTable
 from tests.api.support import SERVICE, Operated, api_serving, bearer, eventually
 from tests.support import (
     effects,

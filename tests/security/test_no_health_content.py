@@ -35,7 +35,7 @@ from infra.harness.ports import serving
 from infra.settings import Settings
 from infra.temporal import data_converter
 from store.database import create_engine, create_session_factory
-from store.records import JournalTable
+from store.journal import JournalTable
 from store.tables import JournalEntry, Notification
 from tests.api.support import PNG, Party, api_over_http, create_body, seed_clinicians, upload
 from tests.integrations.receivers import WebhookReceiver, new_secret

@@ -29,7 +29,7 @@ from domain.working_days import oslo_day
 from store.database import create_engine, create_session_factory
 from store.directory import Directory, DirectoryEntry, Substitute
 from store.frikort import FrikortTable
-from store.records import Charges
+from store.charges import Charges
 from store.tables import Charge
 from tests.support import (
     PATIENT,
