@@ -21,7 +21,7 @@ from temporalio.client import Client
 
 from api.app import create_app
 from api.auth import Scope
-from api.hardening import RateLimit
+from api.rate_limits import RateLimit
 from domain.working_days import oslo_day
 from infra.harness import tokens
 from infra.harness.ports import serving

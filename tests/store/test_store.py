@@ -32,11 +32,11 @@ from domain.models import (
     Status,
 )
 from store.access import AccessLog, Reader
+from store.case_reads import ConsultationQueries
 from store.case_writes import Consultations, UnknownAttachmentError
+from store.charges import Charges
 from store.database import create_engine, create_session_factory
 from store.directory import Directory, DirectoryEntry, Substitute
-from store.case_reads import ConsultationQueries
-from store.charges import Charges
 from store.journal import JournalTable
 from store.outbox import Outbox, OutboxState
 from store.tables import Attachment, JournalEntry, Message, Notification
