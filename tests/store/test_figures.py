@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dev.harness.databases import PostgresServer, alembic, libpq_url
 from domain.models import (
     Audience,
     ConsultationRecord,
@@ -23,7 +24,6 @@ from domain.models import (
     NotificationInput,
     Status,
 )
-from infra.harness.databases import PostgresServer, alembic, libpq_url
 from store.case_writes import Consultations
 from store.database import create_engine, create_session_factory
 from store.operations import OperationalFigures, operational_figures
