@@ -23,19 +23,21 @@ SERVICE_PACKAGES = {"domain", "store", "workflows", "activities", "api", "infra"
 
 
 def setuptools_config() -> dict[str, Any]:
-    config: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
-    return config["setuptools"]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    config: dict[str, Any] = pyproject["tool"]["setuptools"]
+    return config
 
 
 def shipped_packages() -> list[str]:
     """The packages `pip install .` puts in the image, found as setuptools finds them."""
     find = setuptools_config()["packages"]["find"]
     finder = find_namespace_packages if find.get("namespaces", True) else find_packages
-    return finder(
+    packages: list[str] = finder(
         where=str(ROOT / find.get("where", ["."])[0]),
         include=find.get("include", ["*"]),
         exclude=find.get("exclude", []),
     )
+    return packages
 
 
 def shipped_modules() -> Iterator[tuple[str, Path]]:
