@@ -22,6 +22,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.docs import DOCS_PAGES
 from api.problems import Problem, answer_unexpected, problem_response, route_template
 
+
+class HttpMiddleware:
+    """An ASGI middleware for HTTP requests; lifespan and websocket events pass straight through."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass one HTTP request on to the app, doing this middleware's part."""
+        raise NotImplementedError
+
+
 # --- security headers --------------------------------------------------------------------
 
 SECURITY_HEADERS = {
@@ -44,16 +62,10 @@ DOCS_CONTENT_SECURITY_POLICY = (
 )
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(HttpMiddleware):
     """Adds the security headers to every HTTP answer, errors included."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         policy = (
             DOCS_CONTENT_SECURITY_POLICY if scope["path"] in DOCS_PAGES else CONTENT_SECURITY_POLICY
         )
@@ -83,7 +95,7 @@ tracer = trace.get_tracer("econsult.api")
 NATIVE_TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
-class ResponseMiddleware:
+class ResponseMiddleware(HttpMiddleware):
     """A trace span and Prometheus metrics per request, named by route template; no-store.
 
     Spans and metrics name the route template, never the path: some paths carry a patient id.
@@ -99,13 +111,7 @@ class ResponseMiddleware:
     the semantic-convention method, route and status attributes, and an error status on 5xx.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
         content_api = scope["path"].startswith("/v1/")
@@ -161,7 +167,7 @@ def too_large(limit: int) -> Problem:
     return Problem(413, f"the request body is larger than {limit} bytes", kind="too-large")
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(HttpMiddleware):
     """Refuses bodies over the limit (413) before a handler parses them.
 
     The body is read up to the limit and replayed to the app, so a client that sends no or a
@@ -169,11 +175,11 @@ class BodyLimitMiddleware:
     """
 
     def __init__(self, app: ASGIApp, limit_for: Callable[[str], int | None] = body_limit_for):
-        self.app = app
+        super().__init__(app)
         self.limit_for = limit_for
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = self.limit_for(scope["path"]) if scope["type"] == "http" else None
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.limit_for(scope["path"])
         if limit is None or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
@@ -209,20 +215,14 @@ class BodyLimitMiddleware:
 # --- unexpected errors -------------------------------------------------------------------
 
 
-class UnexpectedErrorMiddleware:
+class UnexpectedErrorMiddleware(HttpMiddleware):
     """Answers an unexpected exception as a 500 problem inside the middleware stack.
 
     Starlette's own catch-all answers outside every middleware, so its 500 would miss the
     security headers and the metrics; this one answers where they still apply.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def send_tracked(message: Message) -> None:
