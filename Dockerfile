@@ -13,9 +13,10 @@ RUN groupadd --system --gid 10001 econsult \
 WORKDIR /app
 
 # The source stays in /app as well: alembic.ini and store/migrations are read from the working
-# directory, and worker.py is started from it.
+# directory, and worker.py is started from it. .dockerignore keeps dev/ (development-only code)
+# out of the context; the build fails if it got in all the same.
 COPY . .
-RUN pip install . && rm -rf build && python -m compileall -q /app
+RUN test ! -e dev && pip install . && rm -rf build && python -m compileall -q /app
 
 USER econsult:econsult
 

@@ -15,14 +15,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m infra.dev
+	$(BIN)/python -m dev.run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 types: $(STAMP)
-	$(BIN)/mypy domain store activities workflows infra api bench tests worker.py
+	$(BIN)/mypy domain store activities workflows infra api dev bench tests worker.py
 
 unit: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)

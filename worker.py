@@ -24,11 +24,13 @@ from infra.tariffs import load_tariffs
 from infra.telemetry import configure_tracing, temporal_runtime
 from infra.temporal import connect
 from store.attachments import Attachments
-from store.consultations import Consultations
+from store.case_writes import Consultations
+from store.charges import Charges
 from store.database import create_engine, create_session_factory
 from store.directory import Directory
 from store.frikort import FrikortTable
-from store.records import Charges, JournalTable, Outbox
+from store.journal import JournalTable
+from store.outbox import Outbox
 from workflows.econsultation import EConsultation
 
 log = logging.getLogger("econsult.worker")

@@ -10,8 +10,8 @@ from activities.adapters import FrikortRegister
 from domain.copayment import DEFAULT_TARIFFS, TariffRate, decide_copayment, exemption_reason
 from domain.models import CopaymentOutcome, FrikortAnswer, FrikortQuestion, SettleCopayment
 from domain.working_days import oslo_day
+from store.charges import BilledClinician, Charges
 from store.directory import Directory
-from store.records import BilledClinician, Charges
 
 
 class BillingActivities:

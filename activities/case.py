@@ -18,7 +18,7 @@ from domain.models import (
     Refusal,
     StoredMessage,
 )
-from store.consultations import Consultations, UnknownAttachmentError
+from store.case_writes import Consultations, UnknownAttachmentError
 from store.directory import Directory, DirectoryEntry, RecipientRefusedError
 
 

@@ -23,7 +23,7 @@ from activities.adapters import DeliveryRefusedError, refused_for_good
 from domain.models import JournalEntryInput, JournalForward, JournalForwardResult, Role
 from infra.settings import Settings
 from store.attachments import AttachmentInfo, Attachments
-from store.records import JournalTable
+from store.journal import JournalTable
 
 log = logging.getLogger("econsult.fhir")
 

@@ -7,7 +7,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.adapters import DeliveryRefusedError, NotificationSender
 from domain.models import NotificationInput, NotificationResult
-from store.records import Outbox
+from store.outbox import Outbox
 
 # A receiver refused the notification for good (a final 4xx); the outbox row says which.
 NOTIFICATION_REFUSED = "NotificationRefused"

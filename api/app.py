@@ -14,21 +14,17 @@ from temporalio.client import Client
 from api.auth import TokenVerifier
 from api.commands import TemporalConnection
 from api.docs import install_docs
-from api.hardening import (
+from api.middleware import (
+    NATIVE_TELEMETRY_OFF,
     BodyLimitMiddleware,
-    CallerRateLimiter,
-    RateLimit,
+    ResponseMiddleware,
     SecurityHeadersMiddleware,
+    UnexpectedErrorMiddleware,
 )
-from api.middleware import NATIVE_TELEMETRY_OFF, ResponseMiddleware
 from api.openapi import TAGS
 from api.outages import install_outage_handlers
-from api.problems import (
-    UnexpectedErrorMiddleware,
-    document_problems,
-    install_problem_handlers,
-    problem_responses,
-)
+from api.problems import document_problems, install_problem_handlers, problem_responses
+from api.rate_limits import CallerRateLimiter, RateLimit
 from api.routes import (
     attachments,
     clinicians,

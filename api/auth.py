@@ -12,8 +12,8 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.hardening import enforce_rate_limit
 from api.problems import Problem
+from api.rate_limits import enforce_rate_limit
 from infra.settings import Settings
 
 HPR_CLAIM = "helseid://claims/hpr/hpr_number"

@@ -22,7 +22,7 @@ DOCS = "/docs"
 REDOC = "/redoc"
 OAUTH2_REDIRECT = "/docs/oauth2-redirect"
 ASSETS = "/docs-assets"
-# The pages a browser renders; api/hardening.py gives them a CSP that allows this origin only.
+# The pages a browser renders; api/middleware.py gives them a CSP that allows this origin only.
 DOCS_PAGES = frozenset({DOCS, REDOC, OAUTH2_REDIRECT})
 # Swagger UI would otherwise ask an outside validator to check the document.
 SWAGGER_UI_PARAMETERS = {"validatorUrl": None}

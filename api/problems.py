@@ -12,7 +12,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("econsult.api")
 
@@ -218,7 +217,8 @@ async def _on_validation_error(_request: Request, exc: Exception) -> JSONRespons
     )
 
 
-def _unexpected(request: Request, exc: BaseException) -> JSONResponse:
+def answer_unexpected(request: Request, exc: BaseException) -> JSONResponse:
+    """Log an unexpected error with its route; answer 500 without its text."""
     log.error(
         "unexpected error",
         exc_info=exc,
@@ -230,37 +230,7 @@ def _unexpected(request: Request, exc: BaseException) -> JSONResponse:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    return _unexpected(request, exc)
-
-
-class UnexpectedErrorMiddleware:
-    """Answers an unexpected exception as a 500 problem inside the middleware stack.
-
-    Starlette's own catch-all answers outside every middleware, so its 500 would miss the
-    security headers and the metrics; this one answers where they still apply.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def send_tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_tracked)
-        except Exception as error:
-            if started:
-                raise
-            await _unexpected(Request(scope), error)(scope, receive, send)
+    return answer_unexpected(request, exc)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -27,8 +27,8 @@ from domain.models import (
 )
 from store.access import AccessRecord
 from store.attachments import AttachmentMeta
+from store.case_reads import ConsultationDetail, ConsultationSummary, MessageView
 from store.directory import RelationKind
-from store.queries import ConsultationDetail, ConsultationSummary, MessageView
 from store.recipients import Recipient
 
 

@@ -16,9 +16,9 @@ from api.workers import WorkerPresence
 from infra.settings import Settings
 from store.access import AccessLog
 from store.attachments import Attachments
+from store.case_reads import ConsultationQueries, database_answers
 from store.command_keys import CommandKeys
 from store.directory import Directory
-from store.queries import ConsultationQueries, database_answers
 from store.recipients import Recipients
 
 

@@ -31,8 +31,8 @@ from sqlalchemy.engine import make_url
 
 from bench.harness_run import bench_server, compile_bytecode, service_env
 from bench.stack import BENCH_PATIENT, Tokens, api_env, consultation_body
-from infra.harness.ports import free_port, wait_for_port
-from infra.harness.processes import Processes, temporal_dev_server
+from dev.harness.ports import free_port, wait_for_port
+from dev.harness.processes import Processes, temporal_dev_server
 
 RESULTS = Path(__file__).with_name("faults.json")
 CLINICIAN = "9100001"

@@ -17,9 +17,9 @@ from bench import recipients
 from bench.harness_run import bench_database
 from bench.progress import progress
 from domain.models import Status
+from store.case_reads import ConsultationQueries
 from store.database import create_engine, create_session_factory
 from store.operations import operational_figures
-from store.queries import ConsultationQueries
 
 SCRAPES = 20
 HOT_CLINICIAN = "hot-clinician"

@@ -1,5 +1,5 @@
 """What a benchmark runs against: PostgreSQL, a Temporal dev server, worker and API processes
-(started with infra.harness, as the tests and `make run` start them)."""
+(started with dev.harness, as the tests and `make run` start them)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from dev.harness import databases
+from dev.harness.databases import PostgresServer
+from dev.harness.ports import free_port, wait_for_port
+from dev.harness.processes import ROOT, Processes, temporal_dev_server
 from infra.codec import new_key_setting
-from infra.harness import databases
-from infra.harness.databases import PostgresServer
-from infra.harness.ports import free_port, wait_for_port
-from infra.harness.processes import ROOT, Processes, temporal_dev_server
 
 # A role there must be allowed to create databases; when nothing answers, a throw-away server.
 BENCH_DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", databases.DEFAULT_URL)

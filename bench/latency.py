@@ -25,7 +25,7 @@ import httpx
 from bench.cpu import CpuMeter
 from bench.progress import progress
 from bench.stack import REPLY_BODY, Stack, consultation_body, seed_clinician
-from infra.harness.processes import ROOT
+from dev.harness.processes import ROOT
 
 CLINICIAN = "bench-hpr-latency"
 PHASES = ("inbox", "read", "reply")

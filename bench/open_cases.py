@@ -18,8 +18,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from bench.harness_run import bench_database, rss_mb, service_env, start_temporal
 from bench.progress import progress
+from dev.harness.processes import Processes
 from domain.models import ConsultationStart, consultation_workflow_id
-from infra.harness.processes import Processes
 from infra.settings import Settings
 from infra.temporal import connect
 from store.database import create_engine, create_session_factory

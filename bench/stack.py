@@ -21,9 +21,9 @@ from api.auth import Scope
 from bench.harness_run import bench_database, service_env, start_temporal
 from bench.naive import NAIVE_TASK_QUEUE
 from bench.skeleton import SKELETON_TASK_QUEUE
-from infra.harness import tokens
-from infra.harness.ports import free_port
-from infra.harness.processes import Processes
+from dev.harness import tokens
+from dev.harness.ports import free_port
+from dev.harness.processes import Processes
 
 AUDIENCE = "econsult"
 TOKEN_LIFETIME_SECONDS = 6 * 3600

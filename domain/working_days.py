@@ -1,4 +1,12 @@
-"""Working-day calendar for reply deadlines (docs/deadlines.md); pure, no I/O."""
+"""Working-day calendar for reply deadlines; pure, no I/O.
+
+A working day is Monday to Friday, except Norway's ten public holidays and the days the
+practice has closed. The holidays are 1 January, 1 May, 17 May, 25 and 26 December, and the
+Easter-bound Maundy Thursday, Good Friday, Easter Monday, Ascension Day and Whit Monday;
+Christmas Eve and New Year's Eve are working days. A reply is due at 23:59:59 Oslo time on the
+Nth working day after the Oslo day the patient's message arrived (that day never counts), and
+the clinician is reminded at 08:00 Oslo time on the due day.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +21,11 @@ OSLO: ZoneInfo = ZoneInfo("Europe/Oslo")
 _END_OF_DAY = time(23, 59, 59)
 _REMINDER_TIME = time(8, 0)
 
-# docs/deadlines.md is the binding list. The package also names Easter Sunday and Whit Sunday
-# (and, if asked, every Sunday): those are left out, so that a renamed or newly added entry
-# in a future package version cannot silently move a deadline. Names are the package's
-# en_US names, pinned by asking for that language.
-_SPEC_HOLIDAYS = frozenset(
+# The ten holidays a deadline skips, by name, so that a renamed or newly added entry in a
+# future package version cannot silently move a deadline. The package also names Easter Sunday
+# and Whit Sunday (and, if asked, every Sunday): those fall on Sundays, so they are left out.
+# Names are the package's en_US names, pinned by asking for that language.
+_SKIPPED_HOLIDAYS = frozenset(
     {
         "New Year's Day",
         "Maundy Thursday",
@@ -39,15 +47,15 @@ SUPPORTED_YEARS = range(1990, 2100)
 
 
 def _load_public_holidays(years: range) -> frozenset[date]:
-    """The spec's Norwegian public holidays of the supported years."""
+    """The ten Norwegian public holidays of each supported year, as the package dates them."""
     calendar = Norway(years=years, include_sundays=False, language="en_US")
     return frozenset(
-        day for day in calendar if any(name in _SPEC_HOLIDAYS for name in calendar.get_list(day))
+        day for day in calendar if any(name in _SKIPPED_HOLIDAYS for name in calendar.get_list(day))
     )
 
 
 class CalendarSelfCheckError(RuntimeError):
-    """The holidays package no longer yields exactly the spec's holidays for some year."""
+    """The holidays package no longer yields exactly the ten expected holidays for some year."""
 
 
 def easter_sunday(year: int) -> date:
@@ -107,7 +115,7 @@ check_public_holidays(_PUBLIC_HOLIDAYS, SUPPORTED_YEARS)
 
 
 def is_public_holiday(day: date) -> bool:
-    """True on a Norwegian public holiday listed in docs/deadlines.md."""
+    """True on one of the ten Norwegian public holidays a deadline skips."""
     if day.year not in SUPPORTED_YEARS:
         raise ValueError(f"the calendar covers {SUPPORTED_YEARS.start}-{SUPPORTED_YEARS.stop - 1}")
     return day in _PUBLIC_HOLIDAYS

@@ -19,11 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from dev.harness import databases
+from dev.harness.databases import PostgresServer, sqlalchemy_url
+from dev.harness.ports import free_port
+from dev.harness.processes import BIN
 from infra.codec import new_key_setting
-from infra.harness import databases
-from infra.harness.databases import PostgresServer, sqlalchemy_url
-from infra.harness.ports import free_port
-from infra.harness.processes import BIN
 from infra.settings import Settings
 from infra.telemetry import add_span_exporter, temporal_runtime
 from infra.temporal import connect, data_converter

@@ -24,6 +24,8 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from dev.harness.ports import free_port
+from dev.harness.processes import BIN, Processes
 from domain.models import (
     ConsultationStart,
     ConsultationView,
@@ -31,8 +33,6 @@ from domain.models import (
     Patient,
     consultation_workflow_id,
 )
-from infra.harness.ports import free_port
-from infra.harness.processes import BIN, Processes
 from infra.logs import JsonFormatter
 from infra.settings import Settings
 from infra.temporal import data_converter

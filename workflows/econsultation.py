@@ -136,10 +136,11 @@ class EConsultation(TurnTaking):
         self.state.reply_within_working_days = directory.reply_within_working_days
         self.state.closed_days = directory.closed_days
         async with self._lock:
-            if start.message is None:
+            # A first message is written with the case row, unless it has attachments: those
+            # are bound first, to a case row that must exist by then.
+            if start.message is None or start.message.attachments:
                 await self._record_change()
-            else:
-                # The first message is written together with the case row: no draft row first.
+            if start.message is not None:
                 await self._patient_writes(
                     SubmitCommand(
                         message_id=start.message_id,

@@ -42,8 +42,8 @@ from domain.models import (
 from domain.representatives import representative_refusal
 from domain.working_days import oslo_day
 from store.access import Reader
+from store.case_reads import ConsultationSummary
 from store.directory import Directory, RecipientRefusedError
-from store.queries import ConsultationSummary
 
 router = APIRouter(
     prefix="/v1/consultations",

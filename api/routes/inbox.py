@@ -13,7 +13,7 @@ from api.problems import AUTHENTICATED, problem_responses
 from api.schemas import ConsultationPage, ConsultationSummaryOut
 from api.services import Deps
 from domain.models import Identifier, Status
-from store.queries import InboxKey, PatientListKey
+from store.case_reads import InboxKey, PatientListKey
 
 router = APIRouter(prefix="/v1", responses=problem_responses(*AUTHENTICATED))
 

@@ -21,10 +21,10 @@ from temporalio.client import Client
 
 from api.app import create_app
 from api.auth import Scope
-from api.hardening import RateLimit
+from api.rate_limits import RateLimit
+from dev.harness import tokens
+from dev.harness.ports import serving
 from domain.working_days import oslo_day
-from infra.harness import tokens
-from infra.harness.ports import serving
 from infra.settings import Settings
 from store.database import create_engine, create_session_factory
 from tests.api import files

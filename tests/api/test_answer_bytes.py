@@ -18,7 +18,7 @@ from domain.models import (
     Status,
 )
 from store.attachments import AttachmentMeta
-from store.queries import ConsultationDetail, MessageView
+from store.case_reads import ConsultationDetail, MessageView
 
 AT = datetime(2027, 3, 24, 9, 0, 0, 123456, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.models import ConsultationRecord, Status
-from store.consultations import Consultations
+from store.case_writes import Consultations
 from tests.api.support import Api, Party, create, seed_clinicians
 
 BASE = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

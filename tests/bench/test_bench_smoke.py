@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.harness.databases import PostgresServer
-from infra.harness.processes import ROOT
+from dev.harness.databases import PostgresServer
+from dev.harness.processes import ROOT
 
 EVERY_FIGURE = {
     "lifecycle_api_per_s",

@@ -25,6 +25,9 @@ from typing import Any
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from dev.harness.databases import migrate
+from dev.harness.ports import serving
+from dev.harness.processes import BIN
 from domain.models import (
     CloseCommand,
     ConsultationStart,
@@ -34,9 +37,6 @@ from domain.models import (
     WithdrawCommand,
     consultation_workflow_id,
 )
-from infra.harness.databases import migrate
-from infra.harness.ports import serving
-from infra.harness.processes import BIN
 from infra.settings import Settings
 from infra.temporal import data_converter
 from store.database import create_engine, create_session_factory

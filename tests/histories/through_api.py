@@ -22,7 +22,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from infra.harness.ports import serving
+from dev.harness.ports import serving
 from infra.settings import Settings
 from store.database import create_engine, create_session_factory
 from tests.api.support import Party, Tokens, assert_problem, create_body, seed_clinicians, unique

@@ -22,6 +22,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from activities.fhir import HPR_SYSTEM, NATIONAL_ID_SYSTEM, SHA256_EXTENSION
+from dev.harness.ports import free_port, serving
+from dev.harness.processes import Processes
 from domain.models import (
     AttachmentRef,
     CloseCommand,
@@ -31,8 +33,6 @@ from domain.models import (
     Status,
     SubmitCommand,
 )
-from infra.harness.ports import free_port, serving
-from infra.harness.processes import Processes
 from infra.settings import Settings
 from infra.temporal import data_converter
 from store.attachments import Attachments

@@ -18,8 +18,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import NOTIFICATION_REFUSED
+from dev.harness.ports import free_port, serving
 from domain.models import CloseCommand, ReplyCommand, Role, Status
-from infra.harness.ports import free_port, serving
 from infra.settings import Settings
 from store.database import create_engine, create_session_factory
 from store.tables import Notification

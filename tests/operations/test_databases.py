@@ -6,9 +6,9 @@ from pathlib import Path
 
 import psycopg
 
-from infra.harness import databases
-from infra.harness.databases import PostgresServer, answers, embedded_server
-from infra.harness.ports import free_port
+from dev.harness import databases
+from dev.harness.databases import PostgresServer, answers, embedded_server
+from dev.harness.ports import free_port
 
 
 def nothing_listens() -> str:

@@ -14,12 +14,12 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from dev.harness.databases import migrate
+from dev.harness.ports import serving
 from domain.models import JournalEntryInput
-from infra.harness.databases import migrate
-from infra.harness.ports import serving
 from infra.settings import Settings
 from store.database import create_engine, create_session_factory
-from store.records import JournalTable
+from store.journal import JournalTable
 from tests.api.support import SERVICE, Operated, api_serving, bearer, eventually
 from tests.support import (
     effects,

@@ -24,8 +24,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from infra.harness.databases import PostgresServer
-from infra.harness.ports import free_port
+from dev.harness.databases import PostgresServer
+from dev.harness.ports import free_port
 from infra.settings import Settings
 from store.database import create_engine, create_session_factory
 from store.tables import IdempotencyKey

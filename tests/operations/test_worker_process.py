@@ -13,8 +13,8 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
+from dev.harness.ports import free_port
 from domain.models import ReplyCommand, Role, Status
-from infra.harness.ports import free_port
 from tests.api.support import eventually
 from tests.support import (
     CLINICIAN,

@@ -38,7 +38,7 @@ from schemathesis.core.transport import Response
 from temporalio.testing import WorkflowEnvironment
 
 from api.auth import PRACTICE_CLAIM
-from api.hardening import RateLimit
+from api.rate_limits import RateLimit
 from store.tables import Message
 from tests.api.support import (
     ADMIN,

@@ -13,14 +13,9 @@ from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
 from api.auth import TokenVerifier
-from api.hardening import (
-    CONTENT_SECURITY_POLICY,
-    JSON_BODY_LIMIT,
-    SECURITY_HEADERS,
-    CallerRateLimiter,
-    RateLimit,
-)
+from api.middleware import CONTENT_SECURITY_POLICY, JSON_BODY_LIMIT, SECURITY_HEADERS
 from api.problems import Problem
+from api.rate_limits import CallerRateLimiter, RateLimit
 from infra.settings import Settings
 from tests.api.support import (
     ADMIN,

@@ -19,7 +19,7 @@ import pytest
 
 from api.app import create_app
 from api.routes.codec import LOCAL_UI, LocalUiTrustRefused
-from infra.harness.ports import free_port, serving
+from dev.harness.ports import free_port, serving
 from infra.settings import Settings
 from store.database import create_engine, create_session_factory
 from tests.api.support import ADMIN, Tokens, assert_problem, bearer

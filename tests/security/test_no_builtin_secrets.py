@@ -16,13 +16,13 @@ import httpx
 import jwt
 import pytest
 
-import api.dev_token
-import infra.dev
+import dev.run
+import dev.token
 from api.app import create_app
 from api.auth import MissingAuthSettings
+from dev.harness.ports import free_port
+from dev.harness.processes import ROOT
 from infra.codec import EncryptionCodec, KeyConfigError
-from infra.harness.ports import free_port
-from infra.harness.processes import ROOT
 from infra.settings import Settings, get_settings
 from tests.support import closed_temporal_address
 
@@ -133,15 +133,15 @@ def test_make_run_keeps_a_generated_secret_that_dev_tokens_are_signed_with(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kept = tmp_path / "dev-auth-secret"
-    monkeypatch.setattr(infra.dev, "DEV_AUTH_SECRET_FILE", kept)
-    monkeypatch.setattr(api.dev_token, "DEV_AUTH_SECRET_FILE", kept)
+    monkeypatch.setattr(dev.run, "DEV_AUTH_SECRET_FILE", kept)
+    monkeypatch.setattr(dev.token, "DEV_AUTH_SECRET_FILE", kept)
 
-    secret = infra.dev.development_auth_secret()
+    secret = dev.run.development_auth_secret()
 
     assert len(secret.encode()) >= 32
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
-    assert infra.dev.development_auth_secret() == secret  # kept across restarts
-    token = api.dev_token.mint("service", "dev-portal", None)
+    assert dev.run.development_auth_secret() == secret  # kept across restarts
+    token = dev.token.mint("service", "dev-portal", None)
     assert jwt.decode(token, secret, algorithms=["HS256"], audience="econsult")["sub"] == (
         "dev-portal"
     )
@@ -151,7 +151,7 @@ def test_make_run_keeps_a_generated_secret_that_dev_tokens_are_signed_with(
 def test_dev_token_prefers_the_secret_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     secret = secrets.token_hex(32)
     monkeypatch.setenv("AUTH_HS256_SECRET", secret)
-    token = api.dev_token.mint("admin", "ops", None)
+    token = dev.token.mint("admin", "ops", None)
     assert jwt.decode(token, secret, algorithms=["HS256"], audience="econsult")["sub"] == "ops"
 
 

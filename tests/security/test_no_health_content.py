@@ -30,12 +30,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.adapters import RecordSystem
 from activities.webhooks import notification_sender
+from dev.harness.ports import serving
 from domain.models import JournalEntryInput, Status, consultation_workflow_id
-from infra.harness.ports import serving
 from infra.settings import Settings
 from infra.temporal import data_converter
 from store.database import create_engine, create_session_factory
-from store.records import JournalTable
+from store.journal import JournalTable
 from store.tables import JournalEntry, Notification
 from tests.api.support import PNG, Party, api_over_http, create_body, seed_clinicians, upload
 from tests.integrations.receivers import WebhookReceiver, new_secret

@@ -13,7 +13,7 @@ from sqlalchemy import exc as db
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from infra.harness.databases import PostgresServer
+from dev.harness.databases import PostgresServer
 from store.database import autocommit, create_engine, create_session_factory
 
 

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dev.harness.databases import PostgresServer, alembic, libpq_url
 from domain.models import (
     Audience,
     ConsultationRecord,
@@ -23,11 +24,10 @@ from domain.models import (
     NotificationInput,
     Status,
 )
-from infra.harness.databases import PostgresServer, alembic, libpq_url
-from store.consultations import Consultations
+from store.case_writes import Consultations
 from store.database import create_engine, create_session_factory
 from store.operations import OperationalFigures, operational_figures
-from store.records import Outbox
+from store.outbox import Outbox
 from store.tables import Consultation, FigureCount, Notification
 
 NOW = datetime(2027, 3, 24, 9, 0, tzinfo=UTC)

@@ -32,11 +32,13 @@ from domain.models import (
     Status,
 )
 from store.access import AccessLog, Reader
-from store.consultations import Consultations, UnknownAttachmentError
+from store.case_reads import ConsultationQueries
+from store.case_writes import Consultations, UnknownAttachmentError
+from store.charges import Charges
 from store.database import create_engine, create_session_factory
 from store.directory import Directory, DirectoryEntry, Substitute
-from store.queries import ConsultationQueries
-from store.records import Charges, JournalTable, Outbox, OutboxState
+from store.journal import JournalTable
+from store.outbox import Outbox, OutboxState
 from store.tables import Attachment, JournalEntry, Message, Notification
 from tests.support import count, sha256
 

@@ -1,7 +1,7 @@
-"""`make run` (python -m infra.dev) on free ports, and Debian's chromium driven by Playwright.
+"""`make run` (python -m dev.run) on free ports, and Debian's chromium driven by Playwright.
 
 The stack is the real one an operator gets: the Temporal dev server with its Web UI, the
-worker and the API, each its own process, started and stopped by infra.dev. Only the ports,
+worker and the API, each its own process, started and stopped by dev.run. Only the ports,
 the data folder and the case store file differ, so it runs beside a developer's own.
 """
 
@@ -18,8 +18,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from infra.harness.ports import free_port
-from infra.harness.processes import Processes
+from dev.harness.ports import free_port
+from dev.harness.processes import Processes
 from infra.settings import Settings
 from tests.api.support import Tokens
 from tests.ui.support import DevStack
@@ -79,7 +79,7 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         "WORKER_METRICS_ADDRESS": "",
     }
     env.pop("ECONSULT_ENCRYPTION_KEYS", None)  # make run makes its own development key
-    # Ctrl-C's way: infra.dev stops its children on SIGTERM; its whole group is killed if not.
+    # Ctrl-C's way: dev.run stops its children on SIGTERM; its whole group is killed if not.
     with Processes(data) as processes:
         stack = DevStack(
             ui_port=ui_port,
@@ -88,7 +88,7 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
             tokens=Tokens(settings),
             log=processes.log("make-run"),
         )
-        processes.start("make-run", [sys.executable, "-m", "infra.dev"], env, own_session=True)
+        processes.start("make-run", [sys.executable, "-m", "dev.run"], env, own_session=True)
         _wait_until_ready(stack, processes)
         yield stack
 

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.harness.processes import ROOT
+from dev.harness.processes import ROOT
 from tests.api.support import Tokens
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "tmp" / "artifacts"))

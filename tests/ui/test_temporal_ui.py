@@ -20,8 +20,8 @@ import pytest
 from playwright.async_api import Browser, Page, Route, expect
 from temporalio.client import Client
 
-from infra.harness.processes import ROOT
-from store.demo_directory import DEMO_CLINICIAN
+from dev.demo_directory import DEMO_CLINICIAN
+from dev.harness.processes import ROOT
 from tests.api.support import ADMIN, SERVICE, bearer
 from tests.ui.support import ARTIFACTS, DevStack
 

@@ -27,10 +27,10 @@ from domain.models import (
     Status,
 )
 from domain.working_days import oslo_day
+from store.charges import Charges
 from store.database import create_engine, create_session_factory
 from store.directory import Directory, DirectoryEntry, Substitute
 from store.frikort import FrikortTable
-from store.records import Charges
 from store.tables import Charge
 from tests.support import (
     PATIENT,

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from dev.harness.processes import Processes
 from domain.models import (
     CloseCommand,
     ConsultationStart,
@@ -24,7 +25,6 @@ from domain.models import (
     Status,
     WithdrawCommand,
 )
-from infra.harness.processes import Processes
 from store.database import create_engine, create_session_factory
 from store.tables import Charge, JournalEntry
 from tests.support import (

@@ -26,7 +26,7 @@ from domain.models import (
     WithdrawCommand,
     consultation_workflow_id,
 )
-from store.consultations import Consultations
+from store.case_writes import Consultations
 from tests.support import (
     CLINICIAN,
     content,

@@ -18,7 +18,7 @@ from domain.models import (
     Status,
 )
 from domain.working_days import OSLO
-from store.consultations import Consultations
+from store.case_writes import Consultations
 from tests.support import (
     CLINICIAN,
     content,

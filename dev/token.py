@@ -1,4 +1,4 @@
-"""Development tokens for curl against `make run`: `python -m api.dev_token service`.
+"""Development tokens for curl against `make run`: `python -m dev.token service`.
 
 Signs with AUTH_HS256_SECRET, or else the development secret `make run` keeps in .data/, so it
 only works where that shared secret is trusted (never in production, which verifies against
@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 
 from api.auth import CallerRole
-from infra.dev import DEV_AUTH_SECRET_FILE
-from infra.harness import tokens
+from dev.harness import tokens
+from dev.run import DEV_AUTH_SECRET_FILE
 from infra.settings import get_settings
 
 LIFETIME_SECONDS = 8 * 3600

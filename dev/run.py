@@ -17,14 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from dev.harness.ports import NothingListens, wait_for_port
+from dev.harness.processes import BIN, ROOT, Processes, temporal_dev_server
 from infra.codec import new_key_setting
-from infra.harness.ports import NothingListens, wait_for_port
-from infra.harness.processes import BIN, ROOT, Processes, temporal_dev_server
 from infra.settings import get_settings
 
 # Overridable so a test can run `make run` beside a developer's own.
 DATA = Path(os.environ.get("ECONSULT_DEV_DATA", ROOT / ".data"))
-# The development token secret; `python -m api.dev_token` signs with it.
+# The development token secret; `python -m dev.token` signs with it.
 DEV_AUTH_SECRET_FILE = DATA / "dev-auth-secret"
 
 
@@ -85,7 +85,7 @@ def main() -> None:
             wait_for_port(settings.temporal_address)
             subprocess.run([str(BIN / "alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True)
             subprocess.run(
-                [sys.executable, "-m", "store.demo_directory"], cwd=ROOT, env=env, check=True
+                [sys.executable, "-m", "dev.demo_directory"], cwd=ROOT, env=env, check=True
             )
             start("worker", [sys.executable, "worker.py"])
             if (ROOT / "api" / "__main__.py").exists():

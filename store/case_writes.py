@@ -1,4 +1,7 @@
-"""Consultations and their messages: written by activities, read by the API."""
+"""The case store's writes: consultations and their messages, as the activities record them.
+
+People read them through the read models in store/case_reads.py.
+"""
 
 from __future__ import annotations
 
@@ -101,5 +104,6 @@ class Consultations:
             raise UnknownAttachmentError(f"attachments not available: {attachment_ids}")
 
     async def get(self, consultation_id: str) -> Consultation | None:
+        """The row as written, to check what was recorded."""
         async with self._sessions() as session:
             return await session.get(Consultation, consultation_id)

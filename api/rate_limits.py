@@ -1,0 +1,98 @@
+"""Per-caller rate limits on commands: a token bucket per caller, 429 with Retry-After.
+
+The rate limiter is in-process: with one API process it bounds each caller exactly; behind a
+load balancer with N processes a caller gets up to N times the rate. Deployments with more than
+one API instance should put a shared limiter in front (the gateway, or a Redis token bucket).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from api.problems import Problem
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A token bucket per caller: `burst` commands at once, then `per_second` on average."""
+
+    per_second: float = 20.0
+    burst: int = 100
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class CallerRateLimiter:
+    """In-process token buckets keyed by caller (portal subject or HPR number)."""
+
+    def __init__(
+        self,
+        limit: RateLimit,
+        clock: Callable[[], float] = time.monotonic,
+        max_callers: int = 10_000,
+    ) -> None:
+        self._limit = limit
+        self._clock = clock
+        self._max_callers = max_callers
+        self._buckets: dict[str, _Bucket] = {}
+
+    def __len__(self) -> int:
+        """How many callers have a bucket now."""
+        return len(self._buckets)
+
+    def wait_before(self, caller_key: str) -> float:
+        """Take one token for `caller_key`: 0 when admitted, else seconds until one is free."""
+        now = self._clock()
+        bucket = self._buckets.get(caller_key)
+        if bucket is None:
+            self._forget_idle_callers(now)
+            bucket = self._buckets[caller_key] = _Bucket(float(self._limit.burst), now)
+        bucket.tokens = min(
+            float(self._limit.burst),
+            bucket.tokens + (now - bucket.updated) * self._limit.per_second,
+        )
+        bucket.updated = now
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return 0.0
+        return (1 - bucket.tokens) / self._limit.per_second
+
+    def _forget_idle_callers(self, now: float) -> None:
+        # A bucket that has refilled is the same as no bucket: drop those to bound memory.
+        if len(self._buckets) < self._max_callers:
+            return
+        refill = self._limit.burst / self._limit.per_second
+        for key in [k for k, b in self._buckets.items() if now - b.updated >= refill]:
+            del self._buckets[key]
+
+
+# Commands (which land in a clinician's inbox or a case) are limited; reads are not.
+LIMITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def enforce_rate_limit(request: Request, caller_key: str) -> None:
+    """429 with Retry-After when this caller has used up its commands for now."""
+    limiter: CallerRateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if (
+        limiter is None
+        or request.method not in LIMITED_METHODS
+        or not request.url.path.startswith("/v1/")
+    ):
+        return
+    wait = limiter.wait_before(caller_key)
+    if wait > 0:
+        raise Problem(
+            429,
+            "too many commands from this caller; retry after the time in Retry-After",
+            kind="rate-limited",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )

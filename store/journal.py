@@ -1,0 +1,63 @@
+"""The journal kept in the case store: entries written once, with the record system's answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.models import JournalEntryInput
+from store.database import autocommit
+from store.idempotent import insert_once
+from store.tables import JournalEntry
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    entry: JournalEntryInput
+    external_status: int | None
+    external_id: str | None
+
+
+class JournalTable:
+    """Default record-system adapter: the journal lives in the case store."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def write(self, entry: JournalEntryInput) -> str:
+        values = entry.model_dump(mode="python")
+        values.update(
+            kind=entry.kind.value,
+            author_role=entry.author_role.value,
+            written_at=datetime.now(UTC),
+        )
+        async with autocommit(self._sessions) as session:
+            await insert_once(session, JournalEntry, values, ["entry_key"])
+        # The entry key is unique and stable, so it is the record reference (no re-read).
+        return f"journal:{entry.entry_key}"
+
+    async def read(self, entry_key: str) -> JournalRow:
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(JournalEntry).where(JournalEntry.entry_key == entry_key)
+            )
+            assert row is not None, "only journaled entries are forwarded"
+            return JournalRow(
+                entry=JournalEntryInput.model_validate(row, from_attributes=True),
+                external_status=row.external_status,
+                external_id=row.external_id,
+            )
+
+    async def mark_external(self, entry_key: str, status: int, external_id: str | None) -> None:
+        """Keep the external record system's answer (and its resource id) with the entry."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(JournalEntry)
+                .where(JournalEntry.entry_key == entry_key)
+                .values(
+                    external_status=status, external_id=external_id, external_at=datetime.now(UTC)
+                )
+            )

@@ -1,0 +1,68 @@
+"""The notification outbox: one row per event, counting the sender's attempts until delivered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.models import NotificationInput
+from store.database import autocommit
+from store.idempotent import insert_once
+from store.tables import Notification
+
+
+@dataclass(frozen=True)
+class OutboxState:
+    sent: bool
+    failed_status: int | None
+
+
+class Outbox:
+    """Notifications waiting for (or done with) the sender: one row per event."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def enqueue(self, notification: NotificationInput) -> bool:
+        values = notification.model_dump(mode="python")
+        values.update(
+            audience=notification.audience.value,
+            event=notification.event.value,
+            created_at=datetime.now(UTC),
+            sent_at=None,
+            attempts=0,
+        )
+        async with autocommit(self._sessions) as session:
+            return await insert_once(session, Notification, values, ["notification_key"])
+
+    async def settled(self, notification_key: str) -> OutboxState:
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(Notification.sent_at, Notification.failed_status).where(
+                        Notification.notification_key == notification_key
+                    )
+                )
+            ).one()
+            return OutboxState(sent=row.sent_at is not None, failed_status=row.failed_status)
+
+    async def mark_sent(self, notification_key: str) -> None:
+        """Delivered (sent_at is the delivery time), counting the attempt that delivered it."""
+        await self._count(notification_key, sent_at=datetime.now(UTC))
+
+    async def count_attempt(self, notification_key: str) -> None:
+        await self._count(notification_key)
+
+    async def mark_failed(self, notification_key: str, http_status: int) -> None:
+        await self._count(notification_key, failed_status=http_status, failed_at=datetime.now(UTC))
+
+    async def _count(self, notification_key: str, **values: object) -> None:
+        async with autocommit(self._sessions) as session:
+            await session.execute(
+                update(Notification)
+                .where(Notification.notification_key == notification_key)
+                .values(attempts=Notification.attempts + 1, **values)
+            )
