@@ -17,6 +17,7 @@ from activities.case import CaseActivities
 from activities.fhir import record_system_activities
 from activities.journal import JournalActivities
 from activities.notifications import NotificationActivities
+from activities.practices import PracticeActivities
 from activities.webhooks import notification_sender
 from infra.activity_metrics import ActivityMetricsInterceptor
 from infra.logs import configure_logging
@@ -29,6 +30,7 @@ from store.consultations import Consultations
 from store.database import create_engine, create_session_factory
 from store.directory import Directory
 from store.frikort import FrikortTable
+from store.practices import Practices
 from store.records import Charges, JournalTable, Outbox
 from workflows.econsultation import EConsultation
 
@@ -65,6 +67,7 @@ def build_worker(
     notifications = NotificationActivities(
         Outbox(sessions), sender or notification_sender(settings)
     )
+    practices = PracticeActivities(Practices(sessions))
     billing = BillingActivities(
         Charges(sessions),
         directory,
@@ -81,6 +84,7 @@ def build_worker(
             case.record_consultation,
             case.record_event,
             case.store_message,
+            practices.decline_message,
             journal.write_journal_entry,
             notifications.send_notification,
             billing.ask_frikort_register,
