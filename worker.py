@@ -16,6 +16,7 @@ from activities.billing import BillingActivities
 from activities.case import CaseActivities
 from activities.fhir import record_system_activities
 from activities.notifications import NotificationActivities
+from activities.practices import PracticeActivities
 from activities.webhooks import notification_sender
 from infra.activity_metrics import ActivityMetricsInterceptor
 from infra.logs import configure_logging
@@ -31,6 +32,7 @@ from store.directory import Directory
 from store.frikort import FrikortTable
 from store.journal import JournalTable
 from store.outbox import Outbox
+from store.practices import Practices
 from workflows.econsultation import EConsultation
 
 log = logging.getLogger("econsult.worker")
@@ -65,6 +67,7 @@ def build_worker(
     notifications = NotificationActivities(
         Outbox(sessions), sender or notification_sender(settings)
     )
+    practices = PracticeActivities(Practices(sessions))
     billing = BillingActivities(
         Charges(sessions),
         directory,
@@ -81,6 +84,7 @@ def build_worker(
             case.record_consultation,
             case.record_event,
             case.store_message,
+            practices.decline_message,
             notifications.send_notification,
             billing.ask_frikort_register,
             billing.settle_copayment,

@@ -3,8 +3,8 @@
 The journal table stays the exactly-once record; this activity forwards an entry already in it.
 Each POST is a conditional create (`If-None-Exist` on the entry's identifier), so a retried
 or crashed attempt finds the first resource instead of writing a second one. The models are
-fhir.resources' R4B package: R4B changed no element of Communication, Attachment, Reference
-or Identifier, so what validates there is a valid R4 resource.
+fhir.resources' R4B package: R4B changed no element of Communication, RelatedPerson,
+Attachment, Annotation, Reference or Identifier, so what validates there is a valid R4 resource.
 """
 
 from __future__ import annotations
@@ -20,7 +20,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.adapters import DeliveryRefusedError, refused_for_good
-from domain.models import JournalEntryInput, JournalForward, JournalForwardResult, Role
+from domain.models import (
+    JournalEntryInput,
+    JournalEntryKind,
+    JournalForward,
+    JournalForwardResult,
+    Representative,
+    RepresentativeRelation,
+    Role,
+)
 from infra.settings import Settings
 from store.attachments import AttachmentInfo, Attachments
 from store.journal import JournalTable
@@ -33,6 +41,18 @@ HPR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.4"
 # R4's Attachment.hash is SHA-1; the service's claim check is SHA-256, carried as an extension.
 SHA256_EXTENSION = "urn:econsult:attachment-sha256"
 ENTRY_KIND_SYSTEM = "urn:econsult:journal-entry-kind"
+# The service's practice ids; a deployment whose ids are organisation numbers names ENH's system.
+PRACTICE_SYSTEM = "urn:econsult:practice"
+# A representative's relation to the patient, in the code system R4's RelatedPerson.relationship
+# binding draws on: PRN is a family relation, GUARD and POWATT are responsible parties.
+ROLE_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+RELATION_CODES: dict[RepresentativeRelation, tuple[str, str]] = {
+    RepresentativeRelation.PARENT: ("PRN", "parent"),
+    RepresentativeRelation.GUARDIAN: ("GUARD", "guardian"),
+    RepresentativeRelation.POWER_OF_ATTORNEY: ("POWATT", "power of attorney"),
+}
+# The id of the RelatedPerson contained in the Communication, referenced from its sender.
+REPRESENTATIVE_ID = "representative"
 FHIR_JSON = "application/fhir+json"
 # A token request and a create together stay inside the activity's start-to-close timeout,
 # so a hung server fails only the attempt.
@@ -54,20 +74,73 @@ class FhirSystems:
     entry: str
     consultation: str
     attachments_url: str
+    practice: str = PRACTICE_SYSTEM
 
 
-def _sender(entry: JournalEntryInput) -> dict[str, Any]:
+def _patient(patient_id: str) -> dict[str, Any]:
+    return {"type": "Patient", "identifier": {"system": NATIONAL_ID_SYSTEM, "value": patient_id}}
+
+
+def _practitioner(hpr_number: str) -> dict[str, Any]:
+    return {"type": "Practitioner", "identifier": {"system": HPR_SYSTEM, "value": hpr_number}}
+
+
+def _related_person(representative: Representative, patient_id: str) -> dict[str, Any]:
+    """The representative, contained: the record system keeps no resource of its own for them,
+    and only a resource (not a bare identifier) carries the relation to the patient."""
+    code, display = RELATION_CODES[representative.relation]
+    return {
+        "resourceType": "RelatedPerson",
+        "id": REPRESENTATIVE_ID,
+        # The portal's identifier of the representative: the national identity number.
+        "identifier": [{"system": NATIONAL_ID_SYSTEM, "value": representative.id}],
+        "patient": _patient(patient_id),
+        "relationship": [
+            {"coding": [{"system": ROLE_CODE_SYSTEM, "code": code, "display": display}]}
+        ],
+    }
+
+
+def _sender(entry: JournalEntryInput, systems: FhirSystems) -> dict[str, Any]:
+    """Who really wrote: a representative, the practice (a reassignment), the patient or the
+    clinician; the service itself only for what nobody wrote (an automatic close)."""
+    if entry.representative is not None:
+        return {"type": "RelatedPerson", "reference": f"#{REPRESENTATIVE_ID}"}
+    if entry.kind == JournalEntryKind.REASSIGN and entry.practice_id is not None:
+        return {
+            "type": "Organization",
+            "identifier": {"system": systems.practice, "value": entry.practice_id},
+        }
     if entry.author_role == Role.CLINICIAN:
-        return {
-            "type": "Practitioner",
-            "identifier": {"system": HPR_SYSTEM, "value": entry.author_id},
-        }
+        return _practitioner(entry.author_id)
     if entry.author_role == Role.PATIENT:
-        return {
-            "type": "Patient",
-            "identifier": {"system": NATIONAL_ID_SYSTEM, "value": entry.author_id},
-        }
+        return _patient(entry.author_id)
     return {"type": "Device", "display": "E-consultation service"}
+
+
+def _recipient(entry: JournalEntryInput) -> list[dict[str, Any]]:
+    """The clinician the consultation is addressed to; the patient gets what a clinician wrote."""
+    if entry.author_role == Role.CLINICIAN:
+        return [_patient(entry.patient_id)]
+    return [_practitioner(entry.recipient_id)] if entry.recipient_id else []
+
+
+def _notes(entry: JournalEntryInput) -> list[dict[str, Any]]:
+    """The person who reassigned, named beside the practice that is the sender.
+
+    An administrator has no HPR number and no FHIR resource, and Communication has one sender,
+    so the user goes into an Annotation: a core element every record system stores and shows,
+    where an extension of our own would be dropped by one that does not know it.
+    """
+    if entry.kind != JournalEntryKind.REASSIGN:
+        return []
+    return [
+        {
+            "authorString": entry.author_id,
+            "time": entry.occurred_at.isoformat(),
+            "text": f"Reassigned by user {entry.author_id} on behalf of the practice.",
+        }
+    ]
 
 
 def _attachment(info: AttachmentInfo, systems: FhirSystems) -> dict[str, Any]:
@@ -86,9 +159,22 @@ def communication_for(
     """The entry as a validated Communication; entries of one consultation share `about`."""
     payload: list[dict[str, Any]] = [{"contentString": entry.text}]
     payload += [{"contentAttachment": _attachment(info, systems)} for info in attachments]
+    contained = (
+        [_related_person(entry.representative, entry.patient_id)] if entry.representative else []
+    )
+    optional = {
+        name: value
+        for name, value in (
+            ("contained", contained),
+            ("recipient", _recipient(entry)),
+            ("note", _notes(entry)),
+        )
+        if value
+    }
     return Communication.model_validate(
         {
             "resourceType": "Communication",
+            **optional,
             "identifier": [{"system": systems.entry, "value": entry.entry_key}],
             "status": "completed",
             "category": [
@@ -97,10 +183,7 @@ def communication_for(
                     "text": "E-consultation",
                 }
             ],
-            "subject": {
-                "type": "Patient",
-                "identifier": {"system": NATIONAL_ID_SYSTEM, "value": entry.patient_id},
-            },
+            "subject": _patient(entry.patient_id),
             "about": [
                 {
                     "identifier": {"system": systems.consultation, "value": entry.consultation_id},
@@ -108,7 +191,7 @@ def communication_for(
                 }
             ],
             "sent": entry.occurred_at.isoformat(),
-            "sender": _sender(entry),
+            "sender": _sender(entry, systems),
             "payload": payload,
         }
     )

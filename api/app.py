@@ -34,6 +34,7 @@ from api.routes import (
     health,
     inbox,
     patients,
+    practices,
 )
 from api.services import Services, forget_expired_keys
 from infra.settings import Settings
@@ -124,6 +125,17 @@ def create_app(
         allow_methods=["POST"],
         allow_headers=["Authorization", "Content-Type", "X-Namespace"],
     )
-    for module in (consultations, attachments, clinicians, frikort, inbox, patients, health, codec):
+    routers = (
+        consultations,
+        attachments,
+        clinicians,
+        practices,
+        frikort,
+        inbox,
+        patients,
+        health,
+        codec,
+    )
+    for module in routers:
         app.include_router(module.router)
     return app

@@ -258,6 +258,30 @@ class FrikortOut(BaseModel):
     valid_to: date
 
 
+# --- practices ---
+
+
+class PracticeIn(Strict):
+    name: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+        Field(json_schema_extra={"pattern": NOT_BLANK}),
+    ]
+    decline_message: Annotated[
+        MessageBody | None,
+        Field(
+            description="the patient's closing message when a clinician declines; "
+            "without it the service's default tells them to book an appointment"
+        ),
+    ] = None
+
+
+class PracticeOut(BaseModel):
+    practice_id: str
+    name: str
+    decline_message: str | None
+
+
 CreateConsultation.model_rebuild()
 PatientMessageIn.model_rebuild()
 ClinicianIn.model_rebuild()

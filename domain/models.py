@@ -349,6 +349,13 @@ class JournalEntryInput(Model):
     text: str
     attachment_ids: list[str] = []
     occurred_at: datetime
+    # Who really wrote, for the record system: the representative who wrote on the patient's
+    # behalf (then `author_id` is theirs), the practice (the author of a reassignment), and the
+    # clinician the consultation was addressed to when the entry was made. Absent on entries
+    # made before they were recorded.
+    representative: Representative | None = None
+    practice_id: str | None = None
+    recipient_id: str | None = None
 
 
 class JournalEntryResult(Model):

@@ -28,11 +28,13 @@ class JournalTable:
         self._sessions = sessions
 
     async def write(self, entry: JournalEntryInput) -> str:
-        values = entry.model_dump(mode="python")
+        values = entry.model_dump(mode="python", exclude={"representative"})
         values.update(
             kind=entry.kind.value,
             author_role=entry.author_role.value,
             written_at=datetime.now(UTC),
+            # Nested in the entry, flat in the table (as on messages).
+            **JournalEntry.representative_columns(entry.representative),
         )
         async with autocommit(self._sessions) as session:
             await insert_once(session, JournalEntry, values, ["entry_key"])

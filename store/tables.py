@@ -115,6 +115,17 @@ class PracticeClosedDay(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
 
 
+class Practice(Base):
+    """A practice's own settings (decline text); a practice without a row gets the defaults."""
+
+    __tablename__ = "practices"
+
+    practice_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    decline_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime]
+
+
 class Consultation(Base):
     __tablename__ = "consultations"
 
@@ -238,11 +249,27 @@ class JournalEntry(Base):
     attachment_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     occurred_at: Mapped[datetime]
     written_at: Mapped[datetime]
+    # Who wrote on the patient's behalf (null when nobody did), the practice and the clinician
+    # the consultation was addressed to when the entry was made: the record system's author and
+    # recipient. Null on entries journaled before 0008_practices.
+    representative_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    representative_relation: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    practice_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    recipient_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     # The external record system's answer (FHIR: 201 created, 200 already there, or a final
     # 4xx) and its resource id; null while the entry is only here.
     external_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     external_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     external_at: Mapped[datetime | None]
+
+    # Who wrote on the patient's behalf: nested everywhere else, flat only here (as on messages).
+    @property
+    def representative(self) -> Representative | None:
+        return Message.representative_of(self.representative_id, self.representative_relation)
+
+    @staticmethod
+    def representative_columns(representative: Representative | None) -> dict[str, str | None]:
+        return Message.representative_columns(representative)
 
 
 class Notification(Base):

@@ -64,6 +64,8 @@ ENDPOINTS = [
         (ADMIN,),
         body={"valid_from": "2026-01-01", "valid_to": "2026-12-31"},
     ),
+    Endpoint("PUT", "/v1/practices/{practice}", (ADMIN,), body={"name": "Legesenteret"}),
+    Endpoint("GET", "/v1/practices/{practice}", (ADMIN,)),
 ]
 
 
@@ -83,6 +85,7 @@ class Target:
             attachment=self.attachment,
             patient=self.party.patient,
             clinician=self.party.clinician,
+            practice=self.party.practice,
         )
         if endpoint.multipart:
             return await http.post(path, files={"file": ("x.png", PNG)}, headers=headers)

@@ -115,6 +115,7 @@ class Callers:
         if (
             path.startswith("/codec/")
             or (path.startswith("/v1/clinicians/") and method == "PUT")
+            or path.startswith("/v1/practices/")
             or "/relations/" in path
             or path.endswith("/frikort")
         ):

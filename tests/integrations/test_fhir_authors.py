@@ -1,0 +1,210 @@
+"""A journal entry reaches the record system naming who really wrote it, and to whom.
+
+Entries are written to the journal table as the workflow writes them, then forwarded by the
+activity to a real FHIR endpoint started by the test (tests/integrations/receivers.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fhir.resources.R4B.communication import Communication
+from infra.harness.ports import serving
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import ActivityEnvironment
+
+from activities.fhir import (
+    HPR_SYSTEM,
+    NATIONAL_ID_SYSTEM,
+    PRACTICE_SYSTEM,
+    ROLE_CODE_SYSTEM,
+    ClientCredentials,
+    FhirRecordSystem,
+    FhirSystems,
+    RecordSystemActivities,
+)
+from domain.models import (
+    JournalEntryInput,
+    JournalEntryKind,
+    JournalForward,
+    Representative,
+    RepresentativeRelation,
+    Role,
+)
+from infra.settings import Settings
+from store.attachments import Attachments
+from store.journal import JournalTable
+from tests.integrations.receivers import FhirServer
+
+PATIENT = "01017012345"
+REPRESENTATIVE = "02026512345"
+CLINICIAN = "9144889"
+PRACTICE = "practice-legesenteret"
+ADMIN_USER = "practice-admin-kari"
+SETTINGS = Settings()
+
+
+@dataclass
+class RecordSystem:
+    server: FhirServer
+    journal: JournalTable
+    activities: RecordSystemActivities
+
+    async def forwarded(self, entry: JournalEntryInput) -> dict[str, Any]:
+        """Journal the entry, forward it, and answer the resource the server stored."""
+        await self.journal.write(entry)
+        await ActivityEnvironment().run(
+            self.activities.forward_journal_entry, JournalForward(entry_key=entry.entry_key)
+        )
+        resource = self.server.resources[f"{SETTINGS.fhir_entry_system}|{entry.entry_key}"]
+        Communication.model_validate(resource)
+        return resource
+
+
+@pytest.fixture
+async def record_system(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[RecordSystem]:
+    server = FhirServer()
+    async with serving(server.app(), 0) as base_url:
+        credentials = ClientCredentials(
+            f"{base_url}/token", server.client_id, server.client_secret, None
+        )
+        systems = FhirSystems(
+            entry=SETTINGS.fhir_entry_system,
+            consultation=SETTINGS.fhir_consultation_system,
+            attachments_url="https://econsult.example",
+        )
+        journal = JournalTable(sessions)
+        activities = RecordSystemActivities(
+            journal,
+            Attachments(sessions),
+            FhirRecordSystem(f"{base_url}/fhir", credentials),
+            systems,
+        )
+        yield RecordSystem(server, journal, activities)
+
+
+def entry(kind: JournalEntryKind, role: Role, author_id: str, **fields: Any) -> JournalEntryInput:
+    key = uuid.uuid4().hex
+    return JournalEntryInput.model_validate(
+        {
+            "entry_key": f"{kind.value}:{key}",
+            "consultation_id": f"case-{key}",
+            "patient_id": PATIENT,
+            "kind": kind,
+            "author_role": role,
+            "author_id": author_id,
+            "text": "Text of the entry.",
+            "occurred_at": datetime(2027, 3, 24, 8, 0, tzinfo=UTC),
+            "practice_id": PRACTICE,
+            "recipient_id": CLINICIAN,
+            **fields,
+        }
+    )
+
+
+def practitioner(hpr_number: str) -> dict[str, Any]:
+    return {"type": "Practitioner", "identifier": {"system": HPR_SYSTEM, "value": hpr_number}}
+
+
+def patient(national_id: str) -> dict[str, Any]:
+    return {"type": "Patient", "identifier": {"system": NATIONAL_ID_SYSTEM, "value": national_id}}
+
+
+@pytest.mark.parametrize(
+    ("relation", "code"),
+    [
+        (RepresentativeRelation.PARENT, "PRN"),
+        (RepresentativeRelation.GUARDIAN, "GUARD"),
+        (RepresentativeRelation.POWER_OF_ATTORNEY, "POWATT"),
+    ],
+)
+async def test_a_representatives_message_is_sent_by_a_related_person_of_the_patient(
+    record_system: RecordSystem, relation: RepresentativeRelation, code: str
+) -> None:
+    written = entry(
+        JournalEntryKind.MESSAGE,
+        Role.PATIENT,
+        REPRESENTATIVE,
+        representative=Representative(id=REPRESENTATIVE, relation=relation),
+    )
+
+    resource = await record_system.forwarded(written)
+
+    [related] = resource["contained"]
+    assert resource["sender"] == {"type": "RelatedPerson", "reference": f"#{related['id']}"}
+    assert related["resourceType"] == "RelatedPerson"
+    assert related["identifier"] == [{"system": NATIONAL_ID_SYSTEM, "value": REPRESENTATIVE}]
+    assert related["patient"] == patient(PATIENT)
+    [coding] = related["relationship"][0]["coding"]
+    assert (coding["system"], coding["code"]) == (ROLE_CODE_SYSTEM, code)
+    assert resource["subject"] == patient(PATIENT)
+    assert resource["recipient"] == [practitioner(CLINICIAN)]
+
+
+async def test_a_patients_own_message_is_sent_by_the_patient_to_the_clinician(
+    record_system: RecordSystem,
+) -> None:
+    resource = await record_system.forwarded(entry(JournalEntryKind.MESSAGE, Role.PATIENT, PATIENT))
+
+    assert resource["sender"] == patient(PATIENT)
+    assert resource["recipient"] == [practitioner(CLINICIAN)]
+    assert "contained" not in resource
+
+
+async def test_a_clinicians_reply_is_sent_by_the_practitioner_to_the_patient(
+    record_system: RecordSystem,
+) -> None:
+    resource = await record_system.forwarded(
+        entry(JournalEntryKind.MESSAGE, Role.CLINICIAN, CLINICIAN)
+    )
+
+    assert resource["sender"] == practitioner(CLINICIAN)
+    assert resource["recipient"] == [patient(PATIENT)]
+
+
+async def test_a_reassignment_is_sent_by_the_practice_naming_the_user_who_reassigned(
+    record_system: RecordSystem,
+) -> None:
+    new_recipient = "9144890"
+    written = entry(JournalEntryKind.REASSIGN, Role.SYSTEM, ADMIN_USER, recipient_id=new_recipient)
+
+    resource = await record_system.forwarded(written)
+
+    assert resource["sender"] == {
+        "type": "Organization",
+        "identifier": {"system": PRACTICE_SYSTEM, "value": PRACTICE},
+    }
+    assert resource["recipient"] == [practitioner(new_recipient)]
+    [note] = resource["note"]
+    assert note["authorString"] == ADMIN_USER
+    assert ADMIN_USER in note["text"]
+
+
+async def test_an_automatic_close_is_sent_by_the_service(record_system: RecordSystem) -> None:
+    resource = await record_system.forwarded(
+        entry(JournalEntryKind.AUTO_CLOSE, Role.SYSTEM, "system")
+    )
+
+    assert resource["sender"]["type"] == "Device"
+    assert resource["recipient"] == [practitioner(CLINICIAN)]
+    assert "note" not in resource
+
+
+async def test_an_entry_journaled_before_authors_were_recorded_is_sent_as_before(
+    record_system: RecordSystem,
+) -> None:
+    written = entry(
+        JournalEntryKind.MESSAGE, Role.PATIENT, PATIENT, practice_id=None, recipient_id=None
+    )
+
+    resource = await record_system.forwarded(written)
+
+    assert resource["sender"] == patient(PATIENT)
+    assert "recipient" not in resource

@@ -1,0 +1,75 @@
+"""A journal entry keeps who really wrote it and to whom, for the record system to read back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.models import (
+    JournalEntryInput,
+    JournalEntryKind,
+    Representative,
+    RepresentativeRelation,
+    Role,
+)
+from store.database import create_engine, create_session_factory
+from store.journal import JournalTable
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+def _entry(**fields: object) -> JournalEntryInput:
+    key = uuid.uuid4().hex
+    return JournalEntryInput.model_validate(
+        {
+            "entry_key": f"message:{key}",
+            "consultation_id": f"case-{key}",
+            "patient_id": "01017012345",
+            "kind": JournalEntryKind.MESSAGE,
+            "author_role": Role.PATIENT,
+            "author_id": "01017012345",
+            "text": "A rash.",
+            "occurred_at": datetime(2027, 3, 24, 8, 0, tzinfo=UTC),
+            **fields,
+        }
+    )
+
+
+async def test_the_representative_practice_and_recipient_are_read_back_as_written(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    journal = JournalTable(store)
+    entry = _entry(
+        author_id="02026512345",
+        representative=Representative(
+            id="02026512345", relation=RepresentativeRelation.POWER_OF_ATTORNEY
+        ),
+        practice_id="practice-1",
+        recipient_id="hpr-1",
+    )
+
+    await journal.write(entry)
+
+    assert (await journal.read(entry.entry_key)).entry == entry
+
+
+async def test_an_entry_without_them_reads_back_without_them(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    journal = JournalTable(store)
+    entry = _entry()
+
+    await journal.write(entry)
+
+    read = (await journal.read(entry.entry_key)).entry
+    assert read == entry
+    assert (read.representative, read.practice_id, read.recipient_id) == (None, None, None)

@@ -1,0 +1,77 @@
+"""Practice records, and the decline text the workflow asks for, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import ActivityEnvironment
+
+from activities.practices import PracticeActivities
+from domain.practices import DEFAULT_DECLINE_MESSAGE, DeclineMessage, PracticeQuestion
+from store.database import create_engine, create_session_factory
+from store.practices import Practice, Practices
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+def _practice_id() -> str:
+    return f"practice-{uuid.uuid4().hex[:10]}"
+
+
+async def _asked(store: async_sessionmaker[AsyncSession], practice_id: str) -> DeclineMessage:
+    activities = PracticeActivities(Practices(store))
+    return await ActivityEnvironment().run(
+        activities.decline_message, PracticeQuestion(practice_id=practice_id)
+    )
+
+
+async def test_a_put_replaces_the_whole_record(store: async_sessionmaker[AsyncSession]) -> None:
+    practices, practice_id = Practices(store), _practice_id()
+    first = Practice(practice_id=practice_id, name="Legesenteret", decline_message="Ring oss.")
+    await practices.put(first)
+    assert await practices.get(practice_id) == first
+
+    renamed = Practice(practice_id=practice_id, name="Legesenteret Sentrum")
+    await practices.put(renamed)
+
+    assert await practices.get(practice_id) == renamed
+    assert await practices.get(_practice_id()) is None
+
+
+async def test_a_practice_without_a_record_declines_with_the_default_text(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    assert await _asked(store, _practice_id()) == DeclineMessage(text=DEFAULT_DECLINE_MESSAGE)
+
+
+async def test_a_practice_without_a_decline_text_declines_with_the_default_text(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    practice_id = _practice_id()
+    await Practices(store).put(Practice(practice_id=practice_id, name="Legesenteret"))
+
+    assert await _asked(store, practice_id) == DeclineMessage(text=DEFAULT_DECLINE_MESSAGE)
+
+
+async def test_a_practice_declines_with_its_own_text(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    practice_id, own = _practice_id(), "Dette passer best for en time. Ring 22 00 00 00."
+    await Practices(store).put(
+        Practice(practice_id=practice_id, name="Legesenteret", decline_message=own)
+    )
+
+    assert await _asked(store, practice_id) == DeclineMessage(text=own, from_practice=True)
+
+
+def test_the_default_text_tells_the_patient_to_book_an_appointment() -> None:
+    assert "not suited to an e-consultation" in DEFAULT_DECLINE_MESSAGE
+    assert "book an appointment" in DEFAULT_DECLINE_MESSAGE
