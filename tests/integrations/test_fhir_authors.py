@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from fhir.resources.R4B.communication import Communication
-from infra.harness.ports import serving
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
@@ -28,6 +27,7 @@ from activities.fhir import (
     FhirSystems,
     RecordSystemActivities,
 )
+from dev.harness.ports import serving
 from domain.models import (
     JournalEntryInput,
     JournalEntryKind,
