@@ -16,10 +16,13 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities
+    from activities.case import CaseActivities
     from activities.fhir import JOURNAL_REFUSED, RecordSystemActivities
     from activities.notifications import NotificationActivities
     from domain.copayment import exemption_reason
     from domain.models import (
+        CaseEvent,
+        CaseEventResult,
         ConsultationState,
         CopaymentOutcome,
         DirectoryAnswer,
@@ -30,7 +33,8 @@ with workflow.unsafe.imports_passed_through():
         SettleCopayment,
     )
     from domain.working_days import oslo_day
-    from workflows.writes import Bill
+    from workflows import search_attributes as sa
+    from workflows.writes import Bill, EventWrites
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -78,6 +82,33 @@ async def case_store(activity: Callable[[Any, In], Awaitable[Out]], argument: In
     per write, so a lifecycle costs the server a fraction of its events."""
     return await workflow.execute_local_activity_method(
         activity, argument, start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY
+    )
+
+
+async def record_change(state: ConsultationState, writes: EventWrites) -> CaseEventResult:
+    """Show the state to ops (search attributes) and to people (the case row), with the
+    event's message and journal entries: one local activity."""
+    # Each upsert is a history event and a visibility write on the server: send only what
+    # differs from what the workflow already shows (carried over continue-as-new).
+    updates = sa.changed(
+        workflow.info().typed_search_attributes,
+        sa.case_attributes(
+            state.status.value, state.recipient_id, state.reply_due_at, state.overdue
+        ),
+    )
+    if updates:
+        workflow.upsert_search_attributes(updates)
+    if writes.empty:
+        recorded = await case_store(CaseActivities.record_consultation, state.record())
+        return CaseEventResult(applied=recorded.applied)
+    return await case_store(
+        CaseActivities.record_event,
+        CaseEvent(
+            record=state.record(),
+            message=writes.message,
+            journal=writes.journal,
+            billed_clinician_id=writes.bill.clinician_id if writes.bill else None,
+        ),
     )
 
 

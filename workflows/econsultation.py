@@ -22,7 +22,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.models import (
         OPEN_AFTER_SUBMIT,
         Audience,
-        CaseEvent,
         CloseCommand,
         CloseReason,
         ConsultationStart,
@@ -31,8 +30,6 @@ with workflow.unsafe.imports_passed_through():
         CopaymentOutcome,
         CopaymentStatus,
         DirectoryCheck,
-        JournalEntryInput,
-        JournalEntryKind,
         MessageContent,
         NotificationEvent,
         ReassignCommand,
@@ -45,21 +42,21 @@ with workflow.unsafe.imports_passed_through():
         SubmitCommand,
         WithdrawCommand,
     )
-    from domain.representatives import on_behalf_text, representative_refusal
+    from domain.representatives import representative_refusal
     from domain.working_days import late_notice_at, oslo_day, reminder_at, reply_due_at
-    from workflows import search_attributes as sa
+    from workflows import writes as entries
     from workflows.calls import (
-        case_store,
         deliver,
         directory_answer,
         forward_journal_entry,
+        record_change,
         refusal_or,
         refuse,
         refused,
         settle_copayment,
     )
     from workflows.turns import Timer, TurnTaking
-    from workflows.writes import Bill, EventWrites, journal_entry, message_to_store, notification
+    from workflows.writes import Bill, EventWrites, message_to_store, notification
 
 DRAFT_EXPIRES_AFTER = timedelta(hours=24)
 INACTIVE_CLOSES_AFTER = timedelta(days=30)
@@ -248,13 +245,7 @@ class EConsultation(TurnTaking):
     async def withdraw(self, command: WithdrawCommand) -> ConsultationView:
         async with self._turn(self._check_withdraw, command):
             s = self.state
-            journal = self._journal(
-                f"withdraw:{s.consultation_id}",
-                JournalEntryKind.WITHDRAW,
-                Role.PATIENT,
-                s.patient.id,
-                "E-consultation withdrawn by the patient before any reply.",
-            )
+            journal = entries.withdrawn(s, workflow.now())
             await self._finish(Status.WITHDRAWN, None, EventWrites(journal=[journal]))
             self._notify(Audience.CLINICIAN, NotificationEvent.WITHDRAWN)
         return self.view()
@@ -337,15 +328,7 @@ class EConsultation(TurnTaking):
                 command.message_id, Role.CLINICIAN, command.clinician_id, command.message
             )
             self._bill_if_first_billable(writes, command.billable, command.clinician_id)
-        writes.journal.append(
-            self._journal(
-                f"close:{self.state.consultation_id}",
-                JournalEntryKind.CLOSE,
-                Role.CLINICIAN,
-                command.clinician_id,
-                "E-consultation closed by the clinician.",
-            )
-        )
+        writes.journal.append(entries.closed(self.state, command.clinician_id, workflow.now()))
         await self._finish(Status.CLOSED, CloseReason.CLINICIAN, writes)
         self._notify(Audience.PATIENT, NotificationEvent.CLOSED)
 
@@ -362,14 +345,7 @@ class EConsultation(TurnTaking):
         former, s.recipient_id = s.recipient_id, directory.recipient_id
         # Later patient messages get the new recipient's reply time; this deadline stays.
         s.reply_within_working_days = directory.reply_within_working_days
-        journal = self._journal(
-            f"reassign:{s.consultation_id}:{s.revision}",
-            JournalEntryKind.REASSIGN,
-            Role.SYSTEM,
-            command.by,
-            f"E-consultation reassigned by {command.by} from clinician {former} to clinician "
-            f"{s.recipient_id}. Reason: {command.reason}",
-        )
+        journal = entries.reassigned(s, command, former, workflow.now())
         await self._record_change(EventWrites(journal=[journal]))
         self._notify(Audience.CLINICIAN, NotificationEvent.REASSIGNED)
 
@@ -415,13 +391,7 @@ class EConsultation(TurnTaking):
 
     async def _close_for_inactivity(self) -> None:
         s = self.state
-        journal = self._journal(
-            f"auto_close:{s.consultation_id}",
-            JournalEntryKind.AUTO_CLOSE,
-            Role.SYSTEM,
-            "econsult",
-            "E-consultation closed automatically after 30 days without an answer from the patient.",
-        )
+        journal = entries.closed_for_inactivity(s, workflow.now())
         await self._finish(Status.CLOSED, CloseReason.INACTIVE, EventWrites(journal=[journal]))
         self._notify(Audience.PATIENT, NotificationEvent.CLOSED)
 
@@ -496,21 +466,8 @@ class EConsultation(TurnTaking):
         s.seen_message_ids.append(message.message_id)
         s.message_count += 1
         self._messages_this_run += 1
-        # Written on the patient's behalf: the representative is the entry's author.
-        journal = self._journal(
-            f"message:{message.message_id}",
-            JournalEntryKind.MESSAGE,
-            role,
-            representative.id if representative else author_id,
-            on_behalf_text(s.patient.id, representative, content.body),
-            *(a.id for a in content.attachments),
-        )
+        journal = entries.message_written(s, message)
         return EventWrites(None if content.attachments else message, [journal])
-
-    def _journal(
-        self, key: str, kind: JournalEntryKind, role: Role, author: str, text: str, *files: str
-    ) -> JournalEntryInput:
-        return journal_entry(self.state, key, kind, role, author, text, workflow.now(), [*files])
 
     def _bill_if_first_billable(self, writes: EventWrites, billable: bool, author: str) -> None:
         """The first clinician message marked billable settles the co-payment, once per case;
@@ -534,34 +491,14 @@ class EConsultation(TurnTaking):
             await self._record_change()
 
     async def _record_change(self, writes: EventWrites | None = None) -> None:
-        """Bump the revision, show it to ops (search attributes) and to people (case store),
-        with the event's message and journal entries, in one local activity."""
-        s = self.state
-        s.revision += 1
-        # Each upsert is a history event and a visibility write on the server: send only what
-        # differs from what the workflow already shows (carried over continue-as-new).
-        updates = sa.changed(
-            workflow.info().typed_search_attributes,
-            sa.case_attributes(s.status.value, s.recipient_id, s.reply_due_at, s.overdue),
-        )
-        if updates:
-            workflow.upsert_search_attributes(updates)
-        if writes is None or writes.empty:
-            await case_store(CaseActivities.record_consultation, s.record())
-            return
-        bill = writes.bill
-        recorded = await case_store(
-            CaseActivities.record_event,
-            CaseEvent(
-                record=s.record(),
-                message=writes.message,
-                journal=writes.journal,
-                billed_clinician_id=bill.clinician_id if bill else None,
-            ),
-        )
-        if bill is not None:
-            self._in_background(self._settle(bill, recorded.specialist_in_general_practice))
-        if recorded.forward:
+        """Bump the revision and show the change to ops and people, with what the event writes;
+        then settle the co-payment and forward the journal entries in the background."""
+        self.state.revision += 1
+        recorded = await record_change(self.state, writes or EventWrites())
+        if writes is not None and writes.bill is not None:
+            specialist = recorded.specialist_in_general_practice
+            self._in_background(self._settle(writes.bill, specialist))
+        if recorded.forward and writes is not None:
             for entry in writes.journal:
                 self._in_background(forward_journal_entry(entry.entry_key))
 

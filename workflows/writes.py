@@ -18,9 +18,11 @@ with workflow.unsafe.imports_passed_through():
         MessageToStore,
         NotificationEvent,
         NotificationInput,
+        ReassignCommand,
         Representative,
         Role,
     )
+    from domain.representatives import on_behalf_text
 
 
 @dataclass
@@ -75,7 +77,10 @@ def journal_entry(
     text: str,
     at: datetime,
     attachment_ids: list[str] | None = None,
+    representative: Representative | None = None,
 ) -> JournalEntryInput:
+    """An entry naming who really wrote it (the record system shows a representative, the
+    practice for a reassignment) and whom the consultation is addressed to at that moment."""
     return JournalEntryInput(
         entry_key=entry_key,
         consultation_id=state.consultation_id,
@@ -86,6 +91,9 @@ def journal_entry(
         text=text,
         attachment_ids=attachment_ids or [],
         occurred_at=at,
+        representative=representative,
+        practice_id=state.practice_id,
+        recipient_id=state.recipient_id,
     )
 
 
@@ -106,4 +114,81 @@ def notification(
         event=event,
         reply_due_at=state.reply_due_at,
         occurred_at=at,
+    )
+
+
+# The journal entry of each event, in the words the record system shows.
+
+
+def message_written(state: ConsultationState, message: MessageToStore) -> JournalEntryInput:
+    """Written on the patient's behalf: the representative is the entry's author."""
+    by = message.representative
+    return journal_entry(
+        state,
+        f"message:{message.message_id}",
+        JournalEntryKind.MESSAGE,
+        message.author_role,
+        by.id if by else message.author_id,
+        on_behalf_text(state.patient.id, by, message.content.body),
+        message.created_at,
+        [a.id for a in message.content.attachments],
+        by,
+    )
+
+
+def closed(state: ConsultationState, clinician_id: str, at: datetime) -> JournalEntryInput:
+    text = "E-consultation closed by the clinician."
+    return journal_entry(
+        state,
+        f"close:{state.consultation_id}",
+        JournalEntryKind.CLOSE,
+        Role.CLINICIAN,
+        clinician_id,
+        text,
+        at,
+    )
+
+
+def withdrawn(state: ConsultationState, at: datetime) -> JournalEntryInput:
+    text = "E-consultation withdrawn by the patient before any reply."
+    return journal_entry(
+        state,
+        f"withdraw:{state.consultation_id}",
+        JournalEntryKind.WITHDRAW,
+        Role.PATIENT,
+        state.patient.id,
+        text,
+        at,
+    )
+
+
+def reassigned(
+    state: ConsultationState, command: ReassignCommand, former: str, at: datetime
+) -> JournalEntryInput:
+    """Written by the practice: its administrator (`command.by`) is the entry's author."""
+    text = (
+        f"E-consultation reassigned by {command.by} from clinician {former} to clinician "
+        f"{state.recipient_id}. Reason: {command.reason}"
+    )
+    return journal_entry(
+        state,
+        f"reassign:{state.consultation_id}:{state.revision}",
+        JournalEntryKind.REASSIGN,
+        Role.SYSTEM,
+        command.by,
+        text,
+        at,
+    )
+
+
+def closed_for_inactivity(state: ConsultationState, at: datetime) -> JournalEntryInput:
+    text = "E-consultation closed automatically after 30 days without an answer from the patient."
+    return journal_entry(
+        state,
+        f"auto_close:{state.consultation_id}",
+        JournalEntryKind.AUTO_CLOSE,
+        Role.SYSTEM,
+        "econsult",
+        text,
+        at,
     )

@@ -86,7 +86,8 @@ FULL = LifePath(
 NOT_BILLABLE = LifePath(
     "answered as not billable, closed",
     Status.CLOSED,
-    {"messages": 2, "journal": 3, "notifications": 3, "charges": 1},
+    # No billable clinician message: no_charge on the case, and no charge row at all.
+    {"messages": 2, "journal": 3, "notifications": 3, "charges": 0},
     charged=0,
 )
 WITHDRAWN = LifePath(
