@@ -67,7 +67,6 @@ def build_worker(
     )
     billing = BillingActivities(
         Charges(sessions),
-        directory,
         frikort_register or FrikortTable(sessions),
         load_tariffs(settings.econsult_tariffs_file),
     )

@@ -289,7 +289,9 @@ class Charge(Base):
     status: Mapped[str] = mapped_column(String(32))
     tariff: Mapped[str | None] = mapped_column(String(16))
     amount_nok: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
-    reason: Mapped[str | None] = mapped_column(String(200))
+    # Why an `exempt` charge is free (an ExemptionCode), and with `other` what it is.
+    exemption: Mapped[str | None] = mapped_column(String(32))
+    exemption_note: Mapped[str | None] = mapped_column(String(200))
     replied_at: Mapped[datetime]
     recorded_at: Mapped[datetime]
     # The clinician who replied, who is billed (after a reassignment: the new recipient), and
