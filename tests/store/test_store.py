@@ -254,8 +254,8 @@ async def test_a_consultation_is_charged_at_most_once(
     )
     retry = first.model_copy(update={"tariff": "2aek", "settled_at": NOW + timedelta(hours=9)})
 
-    assert await charges.record_once(consultation_id, patient, first, None) == first
-    assert await charges.record_once(consultation_id, patient, retry, None) == first
+    assert await charges.record_once(consultation_id, patient, first) == first
+    assert await charges.record_once(consultation_id, patient, retry) == first
 
 
 async def test_a_substitute_is_active_between_its_dates_inclusive(
