@@ -27,6 +27,7 @@ from domain.models import (
     NotificationInput,
     Patient,
     Representative,
+    RepresentativeRef,
     RepresentativeRelation,
     Role,
     Status,
@@ -357,6 +358,6 @@ async def test_a_message_reads_back_with_its_representative_nested(
 
     assert detail is not None
     assert [(m.body, m.representative) for m in detail.messages] == [
-        ("by-parent", parent),
+        ("by-parent", RepresentativeRef(id="parent-1", relation=RepresentativeRelation.PARENT)),
         ("by-patient", None),
     ]
