@@ -123,7 +123,6 @@ DEFAULT_TARIFFS: tuple[TariffRate, ...] = (
 )
 
 
-
 class AgeLimit(BaseModel):
     """Patients younger than `age_limit` on the day of the billable message pay nothing, from
     `valid_from` on (until a later row). A row in the same file as the tariffs: a budget that

@@ -64,10 +64,7 @@ def _power_of_attorney_refusal(born: date, holder_born: date | None, on_day: dat
             f"{POWER_OF_ATTORNEY_GIVER_FROM} or more; none exists for a child"
         )
     if is_younger_than(holder_born, POWER_OF_ATTORNEY_HOLDER_FROM, on_day):
-        return (
-            f"the holder of a power of attorney must be {POWER_OF_ATTORNEY_HOLDER_FROM} "
-            "or older"
-        )
+        return f"the holder of a power of attorney must be {POWER_OF_ATTORNEY_HOLDER_FROM} or older"
     return None
 
 

@@ -251,9 +251,7 @@ async def test_a_clinicians_exemption_is_a_known_code_with_a_note_only_for_other
 
 
 @pytest.mark.parametrize("reason", ["clinician", "inactive", "DECLINED", 1])
-async def test_a_close_reason_is_declined_or_absent(
-    api: Api, party: Party, reason: Any
-) -> None:
+async def test_a_close_reason_is_declined_or_absent(api: Api, party: Party, reason: Any) -> None:
     await seed_clinicians(api.http, party)
     cid = (await create(api.http, party))["id"]
     response = await api.http.post(

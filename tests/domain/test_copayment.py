@@ -45,9 +45,7 @@ def oslo(
 
 def settle(replied_at: datetime, patient: Patient = ADULT, **fields: Any) -> SettleCopayment:
     """A settle request for the first billable message at `replied_at`."""
-    return SettleCopayment(
-        consultation_id="c-1", patient=patient, replied_at=replied_at, **fields
-    )
+    return SettleCopayment(consultation_id="c-1", patient=patient, replied_at=replied_at, **fields)
 
 
 def charge(replied_at: datetime, patient: Patient = ADULT) -> tuple[str | None, Decimal | None]:

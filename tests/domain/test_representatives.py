@@ -86,9 +86,7 @@ def test_a_29_february_patient_turns_18_on_1_march_in_a_common_year() -> None:
 
 def test_a_power_of_attorney_without_the_holders_birth_date_is_refused() -> None:
     refusal = representative_refusal(patient(date(1980, 1, 1)), attorney(None), date(2027, 3, 1))
-    assert refusal == (
-        "a power of attorney needs the holder's birth_date (judged on 2027-03-01)"
-    )
+    assert refusal == "a power of attorney needs the holder's birth_date (judged on 2027-03-01)"
 
 
 @given(born=ANY_BIRTH_DATE, days=st.integers(min_value=0, max_value=110 * 366))

@@ -59,9 +59,7 @@ async def test_an_exempt_charge_keeps_its_code_and_the_note_of_other(store: Sess
         exemption=ExemptionCode.OTHER,
         exemption_note="war injury (krigsskade)",
     )
-    retry = exempt.model_copy(
-        update={"exemption": ExemptionCode.FRIKORT, "exemption_note": None}
-    )
+    retry = exempt.model_copy(update={"exemption": ExemptionCode.FRIKORT, "exemption_note": None})
     charges = Charges(store)
 
     assert await charges.record_once(consultation_id, ADULT, exempt) == exempt
