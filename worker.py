@@ -70,7 +70,6 @@ def build_worker(
     practices = PracticeActivities(Practices(sessions))
     billing = BillingActivities(
         Charges(sessions),
-        directory,
         frikort_register or FrikortTable(sessions),
         load_tariffs(settings.econsult_tariffs_file),
     )

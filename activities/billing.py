@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from temporalio import activity
 
 from activities.adapters import FrikortRegister
-from domain.copayment import DEFAULT_TARIFFS, TariffRate, decide_copayment, exemption_reason
+from domain.copayment import DEFAULT_TABLE, CopaymentTable, decide_copayment
 from domain.models import CopaymentOutcome, FrikortAnswer, FrikortQuestion, SettleCopayment
-from domain.working_days import oslo_day
 from store.charges import BilledClinician, Charges
-from store.directory import Directory
 
 
 class BillingActivities:
     def __init__(
         self,
         charges: Charges,
-        directory: Directory,
         frikort_register: FrikortRegister,
-        tariffs: Sequence[TariffRate] = DEFAULT_TARIFFS,
+        table: CopaymentTable = DEFAULT_TABLE,
     ) -> None:
         self._charges = charges
-        self._directory = directory
         self._frikort_register = frikort_register
-        self._tariffs = tariffs
+        self._table = table
 
     @activity.defn
     async def ask_frikort_register(self, question: FrikortQuestion) -> FrikortAnswer:
@@ -35,23 +29,14 @@ class BillingActivities:
 
     @activity.defn
     async def settle_copayment(self, request: SettleCopayment) -> CopaymentOutcome:
-        billed = await self._billed_clinician(request.clinician_id)
-        outcome = decide_copayment(
-            request, self._tariffs, specialist=billed.specialist if billed else False
-        )
-        reason = exemption_reason(
-            request.patient,
-            oslo_day(request.replied_at),
-            frikort_on_day=request.frikort_on_reply_day,
+        """Decide from the request alone (the workflow fixed the rate and the frikort answer
+        when it took the message) and record the charge once per consultation."""
+        outcome = decide_copayment(request, self._table)
+        billed = (
+            BilledClinician(request.clinician_id, request.specialist_in_general_practice)
+            if request.clinician_id is not None
+            else None
         )
         return await self._charges.record_once(
-            request.consultation_id, request.patient, outcome, reason, billed
+            request.consultation_id, request.patient, outcome, billed
         )
-
-    async def _billed_clinician(self, clinician_id: str | None) -> BilledClinician | None:
-        """The replying clinician's rate; one missing from the directory pays the lower rate."""
-        if clinician_id is None:
-            return None
-        entry = await self._directory.get(clinician_id)
-        specialist = entry.specialist_in_general_practice if entry else False
-        return BilledClinician(clinician_id, specialist)

@@ -25,7 +25,7 @@ from domain.models import (
     JournalEntryKind,
     JournalForward,
     JournalForwardResult,
-    Representative,
+    RepresentativeRef,
     RepresentativeRelation,
     Role,
 )
@@ -85,7 +85,7 @@ def _practitioner(hpr_number: str) -> dict[str, Any]:
     return {"type": "Practitioner", "identifier": {"system": HPR_SYSTEM, "value": hpr_number}}
 
 
-def _related_person(representative: Representative, patient_id: str) -> dict[str, Any]:
+def _related_person(representative: RepresentativeRef, patient_id: str) -> dict[str, Any]:
     """The representative, contained: the record system keeps no resource of its own for them,
     and only a resource (not a bare identifier) carries the relation to the patient."""
     code, display = RELATION_CODES[representative.relation]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -15,15 +15,19 @@ from pydantic import (
     PlainSerializer,
     StrictBool,
     StringConstraints,
+    model_validator,
 )
 
 from domain.models import (
     MAX_ATTACHMENTS_PER_MESSAGE,
     NOT_BLANK,
     Copayment,
+    ExemptionCode,
+    ExemptionNote,
     Identifier,
     MessageBody,
     RepresentativeRelation,
+    exemption_note_refusal,
 )
 from store.access import AccessRecord
 from store.attachments import AttachmentMeta
@@ -66,13 +70,25 @@ def _integral_number(value: object) -> object:
 # --- requests ------------------------------------------------------------------------------
 
 
-class PatientIn(Strict):
+class ExemptionIn(Strict):
+    """An exemption from the co-payment: a code, and with `other` a note saying what it is."""
+
+    exemption: ExemptionCode | None = None
+    exemption_note: Annotated[
+        ExemptionNote | None, Field(description="what the exemption is; with `other` only")
+    ] = None
+
+    @model_validator(mode="after")
+    def _note_goes_with_other(self) -> Self:
+        if refusal := exemption_note_refusal(self.exemption, self.exemption_note):
+            raise ValueError(refusal)
+        return self
+
+
+class PatientIn(ExemptionIn):
     id: Identifier
     birth_date: date
     frikort: StrictBool = False
-    exemption: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = (
-        None
-    )
 
 
 class MessageIn(Strict):
@@ -102,14 +118,16 @@ class PatientMessageIn(MessageIn):
     representative: RepresentativeIn | None = None
 
 
-class ClinicianReply(MessageIn):
+class ClinicianReply(MessageIn, ExemptionIn):
     billable: StrictBool = True
     close: StrictBool = False
 
 
-class CloseRequest(Strict):
+class CloseRequest(ExemptionIn):
     message: MessageIn | None = None
     billable: StrictBool = True
+    # `declined`: not suited to an e-consultation; nothing is billed whatever `billable` says.
+    reason: Literal["declined"] | None = None
 
 
 class SubstituteIn(Strict):
@@ -170,6 +188,10 @@ class AbsenceIn(Strict):
 class RepresentativeIn(Strict):
     id: Identifier
     relation: RepresentativeRelation
+    birth_date: Annotated[
+        date | None,
+        Field(description="the representative's; required for a power_of_attorney"),
+    ] = None
 
 
 class ReassignIn(Strict):

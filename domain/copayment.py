@@ -9,12 +9,18 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.models import CopaymentOutcome, CopaymentStatus, Patient, SettleCopayment
+from domain.ages import is_younger_than
+from domain.models import (
+    CopaymentOutcome,
+    CopaymentStatus,
+    ExemptionCode,
+    Patient,
+    SettleCopayment,
+)
 from domain.working_days import OSLO, is_public_holiday, oslo_day
 
 DAY_STARTS = time(8, 0)
 EVENING_STARTS = time(16, 0)
-EXEMPTION_AGE = 16
 
 Amount = Annotated[Decimal, Field(ge=0)]
 
@@ -117,6 +123,59 @@ DEFAULT_TARIFFS: tuple[TariffRate, ...] = (
 )
 
 
+class AgeLimit(BaseModel):
+    """Patients younger than `age_limit` on the day of the billable message pay nothing, from
+    `valid_from` on (until a later row). A row in the same file as the tariffs: a budget that
+    changes the limit is one more row, no code change."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    valid_from: date
+    age_limit: int = Field(ge=1, le=30)
+    source: str = Field(min_length=1)
+    confirmed: bool
+
+
+_UNDER_16 = (
+    "helsenorge.no: children under 16 pay no co-payment for GP care (egenandelstak 1), "
+    "https://helsenorge.no/betaling-for-helsetjenester/frikort-for-helsetjenester "
+    "(Grupper som er fritatt for å betale egenandeler: Barn under 16 år)"
+)
+
+DEFAULT_AGE_LIMITS: tuple[AgeLimit, ...] = (
+    AgeLimit(valid_from=date(2020, 7, 6), age_limit=16, source=_UNDER_16, confirmed=True),
+)
+
+
+class CopaymentTable(BaseModel):
+    """The dated configuration of settlement: amounts per tariff, and the age limit."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tariffs: tuple[TariffRate, ...] = DEFAULT_TARIFFS
+    age_limits: tuple[AgeLimit, ...] = DEFAULT_AGE_LIMITS
+
+
+DEFAULT_TABLE = CopaymentTable()
+
+
+def age_limit_on(day: date, age_limits: Sequence[AgeLimit] = DEFAULT_AGE_LIMITS) -> int:
+    """The age limit in force on `day`: the row with the latest `valid_from` by then."""
+    in_force = [row for row in age_limits if row.valid_from <= day]
+    if not in_force:
+        raise ValueError(f"no co-payment age limit in force on {day.isoformat()}")
+    return max(in_force, key=lambda row: row.valid_from).age_limit
+
+
+def check_age_limits(age_limits: Sequence[AgeLimit]) -> None:
+    """At least one row, and one row per date, so every day has exactly one limit."""
+    if not age_limits:
+        raise ValueError("the co-payment table needs at least one age limit row")
+    dates = [row.valid_from for row in age_limits]
+    if len(set(dates)) != len(dates):
+        raise ValueError("age limit rows must each start on a different date")
+
+
 def check_tariff_table(tariffs: Sequence[TariffRate]) -> None:
     """Every period names each (code, specialist) once, so every reply finds its row."""
     periods: dict[date, list[tuple[str, bool]]] = {}
@@ -131,13 +190,15 @@ def check_tariff_table(tariffs: Sequence[TariffRate]) -> None:
             )
 
 
-def unconfirmed_rows(tariffs: Sequence[TariffRate]) -> list[str]:
+def unconfirmed_rows(
+    tariffs: Sequence[TariffRate], age_limits: Sequence[AgeLimit] = ()
+) -> list[str]:
     """Short labels of the rows no primary source confirms, for the startup warning."""
     return [
         f"{row.valid_from.isoformat()} {row.tariff}{' specialist' if row.specialist else ''}"
         for row in tariffs
         if not row.confirmed
-    ]
+    ] + [f"{row.valid_from.isoformat()} age limit" for row in age_limits if not row.confirmed]
 
 
 def tariff_on(
@@ -162,58 +223,78 @@ def is_evening_rate(at: datetime) -> bool:
     return not daytime or day.weekday() >= 5 or is_public_holiday(day)
 
 
-def _birthday(birth_date: date, age: int) -> date:
-    """The day a person reaches `age`; 29 February birthdays fall on 1 March in common years."""
-    year = birth_date.year + age
-    try:
-        return birth_date.replace(year=year)
-    except ValueError:
-        return date(year, 3, 1)
+def start_frikort_counts(started_at: datetime, message_at: datetime) -> bool:
+    """The portal's frikort flag at start holds for a message in the same Oslo calendar year:
+    a frikort lasts the rest of the calendar year it is granted in."""
+    return oslo_day(started_at).year == oslo_day(message_at).year
 
 
-def is_under_16(birth_date: date, on_day: date) -> bool:
-    """True before the 16th birthday (co-payment exemption, and a parent may write for them)."""
-    return on_day < _birthday(birth_date, EXEMPTION_AGE)
+def exemption_reason(
+    patient: Patient,
+    on_day: date,
+    *,
+    declared: ExemptionCode | None = None,
+    frikort_on_day: bool = False,
+    age_limits: Sequence[AgeLimit] = DEFAULT_AGE_LIMITS,
+) -> ExemptionCode | None:
+    """Why the patient pays nothing for a message on `on_day`, or None if they pay.
 
-
-def exemption_reason(patient: Patient, on_day: date, *, frikort_on_day: bool = False) -> str | None:
-    """Why the patient pays nothing on `on_day`, or None if they pay.
-
-    `frikort_on_day` is the frikort register's answer for `on_day`; the portal's flag at
-    start counts as well.
+    In this order: the code the clinician declared with the message, the patient's code
+    from the start, younger than the age limit on `on_day`, then `frikort_on_day` (the
+    effective frikort answer; the patient's start flag is not read here).
     """
-    if is_under_16(patient.birth_date, on_day):
-        return "under_16"
-    if patient.frikort or frikort_on_day:
-        return "frikort"
-    if patient.exemption and patient.exemption.strip():
-        return patient.exemption.strip()
+    if declared is not None:
+        return declared
+    if patient.exemption is not None:
+        return patient.exemption
+    if is_younger_than(patient.birth_date, age_limit_on(on_day, age_limits), on_day):
+        return ExemptionCode.UNDER_AGE
+    if frikort_on_day:
+        return ExemptionCode.FRIKORT
     return None
 
 
+def _exemption_note(request: SettleCopayment, code: ExemptionCode) -> str | None:
+    """The note of `other`, from whoever declared it (the clinician first)."""
+    if code != ExemptionCode.OTHER:
+        return None
+    if request.exemption is not None:
+        return request.exemption_note
+    return request.patient.exemption_note
+
+
 def decide_copayment(
-    request: SettleCopayment,
-    tariffs: Sequence[TariffRate] = DEFAULT_TARIFFS,
-    *,
-    specialist: bool = False,
+    request: SettleCopayment, table: CopaymentTable = DEFAULT_TABLE
 ) -> CopaymentOutcome:
-    """Settle the co-payment at the first clinician reply; `specialist` is the replier's flag."""
+    """Settle the co-payment on the first billable clinician message.
+
+    The tariff is the one of the message's time (2ae by day, 2aek in the evening, on
+    weekends and public holidays); the amount is that tariff's, at the specialist rate when
+    the author was a specialist in general practice, on the message's Oslo day.
+    """
     settled_at = request.replied_at
-    if not request.clinician_replied:
-        return CopaymentOutcome(status=CopaymentStatus.NOT_APPLICABLE, settled_at=settled_at)
     if not request.billable:
         return CopaymentOutcome(status=CopaymentStatus.NO_CHARGE, settled_at=settled_at)
     day = oslo_day(request.replied_at)
     tariff = EVENING_TARIFF if is_evening_rate(request.replied_at) else DAY_TARIFF
-    exempt = exemption_reason(request.patient, day, frikort_on_day=request.frikort_on_reply_day)
+    exempt = exemption_reason(
+        request.patient,
+        day,
+        declared=request.exemption,
+        frikort_on_day=request.frikort_on_reply_day,
+        age_limits=table.age_limits,
+    )
     if exempt is not None:
         return CopaymentOutcome(
             status=CopaymentStatus.EXEMPT,
             tariff=tariff,
             amount_nok=Decimal(0),
             settled_at=settled_at,
+            exemption=exempt,
+            exemption_note=_exemption_note(request, exempt),
         )
-    amount = tariff_on(day, tariff, specialist, tariffs).amount_nok
+    specialist = request.specialist_in_general_practice
+    amount = tariff_on(day, tariff, specialist, table.tariffs).amount_nok
     return CopaymentOutcome(
         status=CopaymentStatus.CHARGED, tariff=tariff, amount_nok=amount, settled_at=settled_at
     )

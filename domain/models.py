@@ -12,7 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 MAX_BODY_CHARS = 5000
 MAX_ATTACHMENTS_PER_MESSAGE = 5
@@ -76,6 +76,8 @@ class Role(StrEnum):
 class CloseReason(StrEnum):
     CLINICIAN = "clinician"
     INACTIVE = "inactive"
+    # The clinician found the matter not suited to an e-consultation; never billed.
+    DECLINED = "declined"
 
 
 class CopaymentStatus(StrEnum):
@@ -99,6 +101,47 @@ class Refusal(StrEnum):
     UNKNOWN_ATTACHMENT = "UnknownAttachment"
 
 
+# --- co-payment exemptions -----------------------------------------------------------------
+
+
+class ExemptionCode(StrEnum):
+    """Why a patient pays no co-payment, recorded on the charge (docs/copayment.md)."""
+
+    UNDER_AGE = "under_age"
+    FRIKORT = "frikort"
+    PSYCHOTHERAPY_UNDER_18 = "psychotherapy_under_18"
+    OCCUPATIONAL_INJURY = "occupational_injury"
+    MILITARY_SERVICE = "military_service"
+    PREGNANCY_CHECKUP = "pregnancy_checkup"
+    NOTIFIABLE_INFECTIOUS_DISEASE = "notifiable_infectious_disease"
+    VIOLENCE_OR_ABUSE = "violence_or_abuse"
+    OTHER = "other"
+
+
+EXEMPTION_CODES = frozenset(code.value for code in ExemptionCode)
+MAX_EXEMPTION_NOTE_CHARS = 200
+
+ExemptionNote = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_EXEMPTION_NOTE_CHARS),
+    _NOT_BLANK_SCHEMA,
+]
+
+
+def exemption_note_refusal(code: ExemptionCode | None, note: str | None) -> str | None:
+    """Why a code and a note do not go together, or None: `other` needs a note saying what
+    the exemption is, and only `other` takes one (a note beside another code would be lost).
+
+    The API refuses such a pair (422); the domain models accept what they are given, so that
+    no payload already recorded in a history fails to decode.
+    """
+    if code == ExemptionCode.OTHER and note is None:
+        return "exemption 'other' needs an exemption_note saying what the exemption is"
+    if note is not None and code != ExemptionCode.OTHER:
+        return "exemption_note is only taken with exemption 'other'"
+    return None
+
+
 # --- parties ---------------------------------------------------------------------------
 
 
@@ -106,7 +149,30 @@ class Patient(Model):
     id: Identifier
     birth_date: date
     frikort: bool = False
-    exemption: Annotated[str, StringConstraints(max_length=200)] | None = None
+    exemption: ExemptionCode | None = None
+    # What the exemption is, with `other` only.
+    exemption_note: ExemptionNote | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _free_text_exemption(cls, data: object) -> object:
+        """Before exemptions were codes, the portal sent free text: it reads as `other` with
+        the text as its note (a blank text as no exemption), so older histories replay."""
+        if not isinstance(data, dict):
+            return data
+        given = data.get("exemption")
+        if not isinstance(given, str) or given in EXEMPTION_CODES:
+            return data
+        text = given.strip()
+        if not text:
+            return {**data, "exemption": None}
+        if text in EXEMPTION_CODES:
+            return {**data, "exemption": text}
+        return {
+            **data,
+            "exemption": ExemptionCode.OTHER.value,
+            "exemption_note": data.get("exemption_note") or text[:MAX_EXEMPTION_NOTE_CHARS],
+        }
 
 
 class RepresentativeRelation(StrEnum):
@@ -115,11 +181,19 @@ class RepresentativeRelation(StrEnum):
     POWER_OF_ATTORNEY = "power_of_attorney"
 
 
-class Representative(Model):
-    """Someone who writes for the patient (a parent, a guardian, a power of attorney)."""
+class RepresentativeRef(Model):
+    """Who wrote on the patient's behalf, as a stored message names them (no birth date)."""
 
     id: Identifier
     relation: RepresentativeRelation
+
+
+class Representative(RepresentativeRef):
+    """Someone who writes for the patient (a parent, a guardian, a power of attorney)."""
+
+    # Required for a power of attorney (its holder must be 18 or older); the rules are in
+    # domain/representatives.py.
+    birth_date: date | None = None
 
 
 class AttachmentRef(Model):
@@ -171,6 +245,9 @@ class ReplyCommand(Model):
     close: bool = False
     # A patient's follow-up written by someone on the patient's behalf.
     representative: Representative | None = None
+    # An exemption the clinician recognises, declared with a billable message.
+    exemption: ExemptionCode | None = None
+    exemption_note: ExemptionNote | None = None
 
 
 class CloseCommand(Model):
@@ -180,6 +257,11 @@ class CloseCommand(Model):
     clinician_id: Identifier
     message: MessageContent | None = None
     billable: bool = True
+    # An exemption the clinician recognises, declared with the closing message.
+    exemption: ExemptionCode | None = None
+    exemption_note: ExemptionNote | None = None
+    # `declined`: not suited to an e-consultation; nothing is billed. None: a plain close.
+    reason: CloseReason | None = None
 
 
 class WithdrawCommand(Model):
@@ -209,6 +291,9 @@ class CopaymentOutcome(Copayment):
     """What settling the co-payment decided, and when (the reply's instant)."""
 
     settled_at: datetime | None = None
+    # Set when the status is `exempt`: why (and with `other`, what the exemption is).
+    exemption: ExemptionCode | None = None
+    exemption_note: str | None = None
 
 
 class ConsultationFacts(Model):
@@ -353,7 +438,7 @@ class JournalEntryInput(Model):
     # behalf (then `author_id` is theirs), the practice (the author of a reassignment), and the
     # clinician the consultation was addressed to when the entry was made. Absent on entries
     # made before they were recorded.
-    representative: Representative | None = None
+    representative: RepresentativeRef | None = None
     practice_id: str | None = None
     recipient_id: str | None = None
 
@@ -433,15 +518,28 @@ class NotificationResult(Model):
 
 
 class SettleCopayment(Model):
+    """Settle the co-payment on the first billable clinician message.
+
+    Everything the decision needs travels here, decided by the workflow when it took the
+    message: settlement reads neither the directory nor the patient's start flags.
+    """
+
     consultation_id: str
     patient: Patient
     replied_at: datetime
-    billable: bool
-    clinician_replied: bool = True
-    # The reply's author (billed at their rate), and the frikort register's answer for the
-    # Oslo day of the reply; both absent in settlements recorded before they existed.
+    # The message's author, billed at their rate: a specialist in general practice when
+    # the message was taken. Absent in settlements recorded before it existed.
     clinician_id: str | None = None
+    specialist_in_general_practice: bool = False
+    # The effective frikort answer for the Oslo day of the message: the portal's start
+    # flag when the message falls in the start's Oslo calendar year, else the register's.
     frikort_on_reply_day: bool = False
+    # Declared by the clinician with the message.
+    exemption: ExemptionCode | None = None
+    exemption_note: str | None = None
+    # Only workflows recorded before settlement was asked for billable messages alone pass
+    # false (a clarifying question): it is answered `no_charge`, as then.
+    billable: bool = True
 
 
 class FrikortQuestion(Model):

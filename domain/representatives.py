@@ -1,11 +1,23 @@
-"""Who may write on a patient's behalf, and how the journal names them; pure, no I/O."""
+"""Who may write on a patient's behalf, and how the journal names them; pure, no I/O.
+
+The rules, judged on the Oslo day of each message (docs/parties.md gives the sources):
+- a parent writes for a child under 12 only;
+- a power of attorney is given by a patient aged 16 or more to a holder aged 18 or more,
+  so none exists for a child, and its holder's birth date must be given;
+- a guardian writes for an adult, or for a child under 12 in place of a parent.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 
-from domain.copayment import is_under_16
-from domain.models import Patient, Representative, RepresentativeRelation
+from domain.ages import is_younger_than
+from domain.models import Patient, Representative, RepresentativeRef, RepresentativeRelation
+
+PARENT_ACTS_UNDER = 12
+POWER_OF_ATTORNEY_GIVER_FROM = 16
+POWER_OF_ATTORNEY_HOLDER_FROM = 18
+ADULT_FROM = 18
 
 
 def representative_refusal(
@@ -13,19 +25,50 @@ def representative_refusal(
 ) -> str | None:
     """Why `representative` may not write for `patient` on `on_day` (Oslo), or None.
 
-    A parent represents a child under 16 only; a guardian or a power of attorney at any age.
+    The refusal names the rule and the day it was judged on.
     """
-    if representative is None or representative.relation != RepresentativeRelation.PARENT:
+    if representative is None:
         return None
-    if is_under_16(patient.birth_date, on_day):
-        return None
-    return (
-        f"a parent may write only for a patient under 16; patient {patient.id} "
-        f"is 16 or older on {on_day.isoformat()}"
-    )
+    broken = _broken_rule(patient.birth_date, representative, on_day)
+    return f"{broken} (judged on {on_day.isoformat()})" if broken else None
 
 
-def on_behalf_text(patient_id: str, representative: Representative | None, body: str) -> str:
+def _broken_rule(born: date, representative: Representative, on_day: date) -> str | None:
+    child_under_12 = is_younger_than(born, PARENT_ACTS_UNDER, on_day)
+    match representative.relation:
+        case RepresentativeRelation.PARENT:
+            if child_under_12:
+                return None
+            return (
+                f"a parent may write only for a child under {PARENT_ACTS_UNDER}; "
+                f"the patient is {PARENT_ACTS_UNDER} or older"
+            )
+        case RepresentativeRelation.GUARDIAN:
+            if child_under_12 or not is_younger_than(born, ADULT_FROM, on_day):
+                return None
+            return (
+                f"a guardian may write only for an adult ({ADULT_FROM} or older) or for a "
+                f"child under {PARENT_ACTS_UNDER}; the patient is between "
+                f"{PARENT_ACTS_UNDER} and {ADULT_FROM - 1}"
+            )
+        case RepresentativeRelation.POWER_OF_ATTORNEY:
+            return _power_of_attorney_refusal(born, representative.birth_date, on_day)
+
+
+def _power_of_attorney_refusal(born: date, holder_born: date | None, on_day: date) -> str | None:
+    if holder_born is None:
+        return "a power of attorney needs the holder's birth_date"
+    if is_younger_than(born, POWER_OF_ATTORNEY_GIVER_FROM, on_day):
+        return (
+            f"a power of attorney is given only by a patient aged "
+            f"{POWER_OF_ATTORNEY_GIVER_FROM} or more; none exists for a child"
+        )
+    if is_younger_than(holder_born, POWER_OF_ATTORNEY_HOLDER_FROM, on_day):
+        return f"the holder of a power of attorney must be {POWER_OF_ATTORNEY_HOLDER_FROM} or older"
+    return None
+
+
+def on_behalf_text(patient_id: str, representative: RepresentativeRef | None, body: str) -> str:
     """Journal text: who wrote on whose behalf, then the message."""
     if representative is None:
         return body

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.models import ConsultationFacts, Representative, Status
+from domain.models import ConsultationFacts, RepresentativeRef, Status
 from store.access import ACCESS_LOG_TABLE, Reader, record_access
 from store.attachments import AttachmentInfo, AttachmentMeta, attachment_infos
 from store.database import autocommit
@@ -60,7 +60,7 @@ class MessageView(BaseModel):
     body: str
     attachments: list[AttachmentMeta] = []
     created_at: datetime
-    representative: Representative | None = None
+    representative: RepresentativeRef | None = None
 
     @classmethod
     def of(cls, values: dict[str, Any], attachments: dict[str, AttachmentInfo]) -> MessageView:

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.models import CopaymentOutcome, CopaymentStatus, Patient
+from domain.models import CopaymentOutcome, CopaymentStatus, ExemptionCode, Patient
 from store.idempotent import insert_once
 from store.tables import Charge
 
@@ -28,7 +28,6 @@ class Charges:
         consultation_id: str,
         patient: Patient,
         outcome: CopaymentOutcome,
-        reason: str | None,
         billed: BilledClinician | None = None,
     ) -> CopaymentOutcome:
         """Record the settlement; if one exists already (a retry), return that one unchanged."""
@@ -43,7 +42,8 @@ class Charges:
                     "status": outcome.status.value,
                     "tariff": outcome.tariff,
                     "amount_nok": outcome.amount_nok,
-                    "reason": reason,
+                    "exemption": outcome.exemption.value if outcome.exemption else None,
+                    "exemption_note": outcome.exemption_note,
                     "replied_at": outcome.settled_at,
                     "recorded_at": datetime.now(UTC),
                     "billed_clinician_id": billed.clinician_id if billed else None,
@@ -58,4 +58,6 @@ class Charges:
                 tariff=row.tariff,
                 amount_nok=row.amount_nok,
                 settled_at=row.replied_at,
+                exemption=ExemptionCode(row.exemption) if row.exemption else None,
+                exemption_note=row.exemption_note,
             )

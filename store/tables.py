@@ -27,7 +27,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from domain.models import Copayment, CopaymentStatus, Representative, RepresentativeRelation
+from domain.models import (
+    Copayment,
+    CopaymentStatus,
+    RepresentativeRef,
+    RepresentativeRelation,
+)
 
 # Stable constraint names, so migrations are identical on SQLite and PostgreSQL.
 NAMING = {
@@ -214,19 +219,20 @@ class Message(Base):
 
     # Who wrote on the patient's behalf: nested everywhere else, flat only here.
     @property
-    def representative(self) -> Representative | None:
+    def representative(self) -> RepresentativeRef | None:
         return Message.representative_of(self.representative_id, self.representative_relation)
 
     @staticmethod
     def representative_of(
         representative_id: str | None, relation: str | None
-    ) -> Representative | None:
+    ) -> RepresentativeRef | None:
+        # The representative's birth date is checked when the message is taken, not kept.
         if representative_id is None or relation is None:
             return None
-        return Representative(id=representative_id, relation=RepresentativeRelation(relation))
+        return RepresentativeRef(id=representative_id, relation=RepresentativeRelation(relation))
 
     @staticmethod
-    def representative_columns(representative: Representative | None) -> dict[str, str | None]:
+    def representative_columns(representative: RepresentativeRef | None) -> dict[str, str | None]:
         return {
             "representative_id": representative.id if representative else None,
             "representative_relation": representative.relation.value if representative else None,
@@ -264,11 +270,11 @@ class JournalEntry(Base):
 
     # Who wrote on the patient's behalf: nested everywhere else, flat only here (as on messages).
     @property
-    def representative(self) -> Representative | None:
+    def representative(self) -> RepresentativeRef | None:
         return Message.representative_of(self.representative_id, self.representative_relation)
 
     @staticmethod
-    def representative_columns(representative: Representative | None) -> dict[str, str | None]:
+    def representative_columns(representative: RepresentativeRef | None) -> dict[str, str | None]:
         return Message.representative_columns(representative)
 
 
@@ -316,7 +322,9 @@ class Charge(Base):
     status: Mapped[str] = mapped_column(String(32))
     tariff: Mapped[str | None] = mapped_column(String(16))
     amount_nok: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
-    reason: Mapped[str | None] = mapped_column(String(200))
+    # Why an `exempt` charge is free (an ExemptionCode), and with `other` what it is.
+    exemption: Mapped[str | None] = mapped_column(String(32))
+    exemption_note: Mapped[str | None] = mapped_column(String(200))
     replied_at: Mapped[datetime]
     recorded_at: Mapped[datetime]
     # The clinician who replied, who is billed (after a reassignment: the new recipient), and

@@ -19,7 +19,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.case import CaseActivities
     from activities.fhir import JOURNAL_REFUSED, RecordSystemActivities
     from activities.notifications import NotificationActivities
-    from domain.copayment import exemption_reason
+    from activities.practices import PracticeActivities
+    from domain.copayment import start_frikort_counts
     from domain.models import (
         CaseEvent,
         CaseEventResult,
@@ -32,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         Refusal,
         SettleCopayment,
     )
+    from domain.practices import PracticeQuestion
     from domain.working_days import oslo_day
     from workflows import search_attributes as sa
     from workflows.writes import Bill, EventWrites
@@ -132,14 +134,14 @@ async def directory_answer(
 async def settle_copayment(
     state: ConsultationState, bill: Bill, specialist: bool
 ) -> CopaymentOutcome:
-    """Ask the frikort register for the day of the billable message (unless the patient is
-    exempt anyway), then settle: one charge row per consultation."""
-    day = oslo_day(bill.at)
-    frikort = False
-    if exemption_reason(state.patient, day) is None:
+    """Settle on the billable message: the portal's frikort flag counts in the start's calendar
+    year; otherwise the frikort register is asked for the message's day, unless an exemption
+    was declared (by the portal at start, or by the clinician with the message)."""
+    frikort = state.patient.frikort and start_frikort_counts(state.created_at, bill.at)
+    if not frikort and bill.exemption is None and state.patient.exemption is None:
         answer = await workflow.execute_activity_method(
             BillingActivities.ask_frikort_register,
-            FrikortQuestion(patient_id=state.patient.id, on_day=day),
+            FrikortQuestion(patient_id=state.patient.id, on_day=oslo_day(bill.at)),
             start_to_close_timeout=FRIKORT_TIMEOUT,
             retry_policy=FRIKORT_RETRY,
         )
@@ -150,11 +152,21 @@ async def settle_copayment(
             consultation_id=state.consultation_id,
             patient=state.patient,
             replied_at=bill.at,
-            billable=True,
             clinician_id=bill.clinician_id,
+            specialist_in_general_practice=specialist,
             frikort_on_reply_day=frikort,
+            exemption=bill.exemption,
+            exemption_note=bill.exemption_note,
         ),
     )
+
+
+async def decline_text(practice_id: str) -> str:
+    """The practice's standard text for a declined consultation (a default without one)."""
+    answer = await case_store(
+        PracticeActivities.decline_message, PracticeQuestion(practice_id=practice_id)
+    )
+    return answer.text
 
 
 async def forward_journal_entry(entry_key: str) -> None:

@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.working_days import late_notice_at, oslo_day, reminder_at, reply_due_at
     from workflows import writes as entries
     from workflows.calls import (
+        decline_text,
         deliver,
         directory_answer,
         forward_journal_entry,
@@ -191,6 +192,8 @@ class EConsultation(TurnTaking):
                         clinician_id=command.author_id,
                         message=command.message,
                         billable=command.billable,
+                        exemption=command.exemption,
+                        exemption_note=command.exemption_note,
                     )
                 )
             else:
@@ -313,7 +316,7 @@ class EConsultation(TurnTaking):
         writes = await self._store_message(
             command.message_id, Role.CLINICIAN, command.author_id, command.message
         )
-        self._bill_if_first_billable(writes, command.billable, command.author_id)
+        self._bill_if_first_billable(writes, command)
         s.reply_due_at = s.reminder_at = None
         s.overdue = False
         s.awaiting_patient_since = workflow.now()
@@ -322,14 +325,27 @@ class EConsultation(TurnTaking):
         self._notify(Audience.PATIENT, NotificationEvent.REPLY_AVAILABLE)
 
     async def _close_by_clinician(self, command: CloseCommand) -> None:
+        """close, with a final message settled as a reply; or declined as not suited to an
+        e-consultation: the practice's standard text unless the close carries its own, and
+        nothing billed whatever `billable` says."""
+        s = self.state
+        declined = command.reason == CloseReason.DECLINED
+        message = command.message
+        if declined and message is None:
+            message = MessageContent(body=await decline_text(s.practice_id))
         writes = EventWrites()
-        if command.message is not None:
+        if message is not None:
             writes = await self._store_message(
-                command.message_id, Role.CLINICIAN, command.clinician_id, command.message
+                command.message_id, Role.CLINICIAN, command.clinician_id, message
             )
-            self._bill_if_first_billable(writes, command.billable, command.clinician_id)
-        writes.journal.append(entries.closed(self.state, command.clinician_id, workflow.now()))
-        await self._finish(Status.CLOSED, CloseReason.CLINICIAN, writes)
+            s.clinician_has_replied = True
+            if not declined:
+                self._bill_if_first_billable(writes, command)
+        writes.journal.append(
+            entries.closed(s, command.clinician_id, workflow.now(), declined=declined)
+        )
+        reason = CloseReason.DECLINED if declined else CloseReason.CLINICIAN
+        await self._finish(Status.CLOSED, reason, writes)
         self._notify(Audience.PATIENT, NotificationEvent.CLOSED)
 
     async def _hand_over(self, command: ReassignCommand) -> None:
@@ -360,10 +376,9 @@ class EConsultation(TurnTaking):
         # A settlement in flight decides the co-payment itself. Without one: no charge when
         # the clinician wrote (none of it billable), else nothing to charge for.
         if s.copayment.status == CopaymentStatus.PENDING and not self._settling:
+            wrote = s.clinician_has_replied or reason == CloseReason.DECLINED
             s.copayment = CopaymentOutcome(
-                status=CopaymentStatus.NO_CHARGE
-                if s.clinician_has_replied
-                else CopaymentStatus.NOT_APPLICABLE
+                status=CopaymentStatus.NO_CHARGE if wrote else CopaymentStatus.NOT_APPLICABLE
             )
         await self._record_change(writes)
 
@@ -469,16 +484,26 @@ class EConsultation(TurnTaking):
         journal = entries.message_written(s, message)
         return EventWrites(None if content.attachments else message, [journal])
 
-    def _bill_if_first_billable(self, writes: EventWrites, billable: bool, author: str) -> None:
+    def _bill_if_first_billable(
+        self, writes: EventWrites, command: ReplyCommand | CloseCommand
+    ) -> None:
         """The first clinician message marked billable settles the co-payment, once per case;
         one marked not billable (a clarifying question) leaves it for the answer after it."""
         s = self.state
         s.clinician_has_replied = True
-        if billable and not s.billable_message_taken:
+        if command.billable and not s.billable_message_taken:
             s.billable_message_taken = True
             # From here the settlement decides the co-payment, even if the case closes first.
             self._settling = True
-            writes.bill = Bill(clinician_id=author, at=workflow.now())
+            author = (
+                command.author_id if isinstance(command, ReplyCommand) else command.clinician_id
+            )
+            writes.bill = Bill(
+                clinician_id=author,
+                at=workflow.now(),
+                exemption=command.exemption,
+                exemption_note=command.exemption_note,
+            )
 
     async def _settle(self, bill: Bill, specialist: bool) -> None:
         """In the background: a frikort register that cannot be reached delays the charge,

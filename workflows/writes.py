@@ -12,6 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.models import (
         Audience,
         ConsultationState,
+        ExemptionCode,
         JournalEntryInput,
         JournalEntryKind,
         MessageContent,
@@ -20,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         NotificationInput,
         ReassignCommand,
         Representative,
+        RepresentativeRef,
         Role,
     )
     from domain.representatives import on_behalf_text
@@ -32,6 +34,8 @@ class Bill:
 
     clinician_id: str
     at: datetime
+    exemption: ExemptionCode | None = None
+    exemption_note: str | None = None
 
 
 @dataclass
@@ -77,7 +81,7 @@ def journal_entry(
     text: str,
     at: datetime,
     attachment_ids: list[str] | None = None,
-    representative: Representative | None = None,
+    representative: RepresentativeRef | None = None,
 ) -> JournalEntryInput:
     """An entry naming who really wrote it (the record system shows a representative, the
     practice for a reassignment) and whom the consultation is addressed to at that moment."""
@@ -132,12 +136,19 @@ def message_written(state: ConsultationState, message: MessageToStore) -> Journa
         on_behalf_text(state.patient.id, by, message.content.body),
         message.created_at,
         [a.id for a in message.content.attachments],
-        by,
+        # The record system learns who wrote and as what; the birth date was checked, not kept.
+        RepresentativeRef(id=by.id, relation=by.relation) if by else None,
     )
 
 
-def closed(state: ConsultationState, clinician_id: str, at: datetime) -> JournalEntryInput:
-    text = "E-consultation closed by the clinician."
+def closed(
+    state: ConsultationState, clinician_id: str, at: datetime, *, declined: bool = False
+) -> JournalEntryInput:
+    text = (
+        "E-consultation declined by the clinician as not suited to an e-consultation."
+        if declined
+        else "E-consultation closed by the clinician."
+    )
     return journal_entry(
         state,
         f"close:{state.consultation_id}",

@@ -1,4 +1,5 @@
-"""Representatives over HTTP: a parent writes for a child under 16, a guardian at any age."""
+"""Representatives over HTTP: a parent writes for a child under 12, a guardian for an adult or
+a child under 12, a power of attorney is given at 16 or more to a holder of 18 or more."""
 
 from __future__ import annotations
 
@@ -35,6 +36,13 @@ def _patient(party: Party, birth_date: date) -> dict[str, Any]:
 PARENT = {"id": "parent-of-child", "relation": "parent"}
 
 
+def _attorney(holder_born: date | None) -> dict[str, Any]:
+    attorney: dict[str, Any] = {"id": "attorney-1", "relation": "power_of_attorney"}
+    if holder_born is not None:
+        attorney["birth_date"] = holder_born.isoformat()
+    return attorney
+
+
 async def _journal(api: Api, consultation_id: str) -> list[tuple[str, str]]:
     async with api.sessions() as session:
         result = await session.execute(
@@ -45,16 +53,16 @@ async def _journal(api: Api, consultation_id: str) -> list[tuple[str, str]]:
         return [(row.author_id, row.text) for row in result]
 
 
-async def test_a_parent_writes_for_a_fifteen_year_old(any_api: Api) -> None:
+async def test_a_parent_writes_for_an_eleven_year_old(any_api: Api) -> None:
     http, party = any_api.http, any_api.party()
     await seed_clinicians(http, party)
-    fifteen = _years_before(today() + timedelta(days=1), 16)  # 16 tomorrow
+    eleven = _years_before(today() + timedelta(days=1), 12)  # 12 tomorrow
 
     case = await create(
         http,
         party,
         message="She has had a fever for three days.",
-        patient=_patient(party, fifteen),
+        patient=_patient(party, eleven),
         representative=PARENT,
     )
 
@@ -75,31 +83,68 @@ async def test_a_parent_writes_for_a_fifteen_year_old(any_api: Api) -> None:
     assert PARENT["id"] not in (notification.recipient_id or "")
 
 
-async def test_a_parent_is_refused_from_the_sixteenth_birthday(any_api: Api) -> None:
-    http, party = any_api.http, any_api.party()
-    await seed_clinicians(http, party)
-    sixteen_today = _years_before(today(), 16)
-
-    response = await http.post(
+async def _refused_at_create(
+    api: Api, party: Party, patient_born: date, representative: dict[str, Any]
+) -> str:
+    """The create's 422 detail; nothing was written (no case row)."""
+    await seed_clinicians(api.http, party)
+    response = await api.http.post(
         "/v1/consultations",
         json=create_body(
             party,
             message="Fever.",
-            patient=_patient(party, sixteen_today),
-            representative=PARENT,
+            patient=_patient(party, patient_born),
+            representative=representative,
         ),
         headers=party.service,
     )
+    detail = str(assert_problem(response, 422)["detail"])
+    assert await rows(api.sessions, Consultation, patient_id=party.patient) == 0
+    return detail
 
-    assert "under 16" in assert_problem(response, 422)["detail"]
-    assert await rows(any_api.sessions, Consultation, patient_id=party.patient) == 0
+
+async def test_a_parent_is_refused_from_the_twelfth_birthday(any_api: Api) -> None:
+    party = any_api.party()
+    detail = await _refused_at_create(any_api, party, _years_before(today(), 12), PARENT)
+
+    assert "a parent may write only for a child under 12" in detail
+    assert f"(judged on {today().isoformat()})" in detail
 
 
-async def test_a_parent_submitting_a_draft_for_a_sixteen_year_old_is_refused(api: Api) -> None:
+async def test_a_power_of_attorney_without_the_holders_birth_date_is_refused(
+    api: Api,
+) -> None:
+    detail = await _refused_at_create(api, api.party(), date(1950, 1, 1), _attorney(None))
+
+    assert "needs the holder's birth_date" in detail
+
+
+async def test_a_power_of_attorney_held_by_a_seventeen_year_old_is_refused(api: Api) -> None:
+    seventeen = _years_before(today() + timedelta(days=1), 18)  # 18 tomorrow
+    detail = await _refused_at_create(api, api.party(), date(1950, 1, 1), _attorney(seventeen))
+
+    assert "the holder of a power of attorney must be 18 or older" in detail
+
+
+async def test_a_power_of_attorney_for_a_fifteen_year_old_is_refused(api: Api) -> None:
+    fifteen = _years_before(today() + timedelta(days=1), 16)  # 16 tomorrow
+    detail = await _refused_at_create(api, api.party(), fifteen, _attorney(date(1970, 1, 1)))
+
+    assert "none exists for a child" in detail
+
+
+async def test_a_guardian_of_a_fourteen_year_old_is_refused(api: Api) -> None:
+    guardian = {"id": "guardian-1", "relation": "guardian"}
+    detail = await _refused_at_create(api, api.party(), _years_before(today(), 14), guardian)
+
+    assert "a guardian may write only for an adult" in detail
+
+
+async def test_a_parent_submitting_a_draft_for_a_twelve_year_old_is_refused(api: Api) -> None:
     http, party = api.http, api.party()
     await seed_clinicians(http, party)
     draft = await create(
-        http, party, message=None, patient=_patient(party, _years_before(today(), 17))
+        http, party, message=None, patient=_patient(party, _years_before(today(), 12))
     )
 
     refused = await http.post(
@@ -108,16 +153,16 @@ async def test_a_parent_submitting_a_draft_for_a_sixteen_year_old_is_refused(api
         headers=party.service,
     )
 
-    assert_problem(refused, 422)
+    assert "a parent may write only for a child under 12" in assert_problem(refused, 422)["detail"]
     shown = (await http.get(f"/v1/consultations/{draft['id']}", headers=party.service)).json()
     assert (shown["status"], shown["messages"]) == ("draft", [])
 
 
-async def test_a_guardian_and_a_power_of_attorney_write_at_any_age(api: Api) -> None:
+async def test_a_guardian_and_a_power_of_attorney_write_for_an_adult(api: Api) -> None:
     http, party = api.http, api.party()
     await seed_clinicians(http, party)
     guardian = {"id": "guardian-1", "relation": "guardian"}
-    attorney = {"id": "attorney-1", "relation": "power_of_attorney"}
+    attorney = _attorney(date(1970, 6, 1))
     case = await create(
         http,
         party,
@@ -140,7 +185,8 @@ async def test_a_guardian_and_a_power_of_attorney_write_at_any_age(api: Api) -> 
 
     assert followed.status_code == 200, followed.text
     reps = [m["representative"] for m in followed.json()["messages"]]
-    assert reps == [guardian, None, attorney]
+    # A message names who wrote; the holder's birth date is checked, not kept or shown.
+    assert reps == [guardian, None, {"id": "attorney-1", "relation": "power_of_attorney"}]
     journal = await _journal(api, case["id"])
     assert journal[2][0] == attorney["id"]
     assert "power of attorney" in journal[2][1]

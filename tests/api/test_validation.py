@@ -36,6 +36,13 @@ def _set(path: str, value: Any) -> Edit:
     return edit
 
 
+def _merge(path: str, values: dict[str, Any]) -> Edit:
+    def edit(body: dict[str, Any], _party: Party) -> None:
+        body[path].update(values)
+
+    return edit
+
+
 def _drop(path: str) -> Edit:
     def edit(body: dict[str, Any], _party: Party) -> None:
         *parents, leaf = path.split(".")
@@ -61,6 +68,15 @@ CREATE_CASES: dict[str, Edit] = {
     "birth_date_not_a_date": _set("patient.birth_date", "17.05.1980"),
     "frikort_not_a_boolean": _set("patient.frikort", "yes"),
     "exemption_too_long": _set("patient.exemption", "x" * 201),
+    "exemption_unknown_code": _set("patient.exemption", "pregnancy"),
+    "exemption_other_without_note": _set("patient.exemption", "other"),
+    "exemption_note_without_other": _merge("patient", {"exemption_note": "in prison"}),
+    "exemption_note_beside_another_code": _merge(
+        "patient", {"exemption": "frikort", "exemption_note": "from March"}
+    ),
+    "exemption_note_too_long": _merge(
+        "patient", {"exemption": "other", "exemption_note": "x" * 201}
+    ),
     "patient_unknown_field": _set("patient.ssn", "01018012345"),
     "clinician_id_missing": _drop("clinician_id"),
     "clinician_id_not_a_string": _set("clinician_id", 9100001),
@@ -206,6 +222,44 @@ async def test_clinician_reply_flags_must_be_booleans(
     )
     assert_problem(response, 422)
     assert await rows(api.sessions, Message, consultation_id=cid) == 1
+
+
+CLINICIAN_EXEMPTIONS: dict[str, dict[str, Any]] = {
+    "unknown_code": {"exemption": "student"},
+    "other_without_note": {"exemption": "other"},
+    "note_without_other": {"exemption_note": "war injury"},
+    "note_beside_another_code": {"exemption": "military_service", "exemption_note": "x"},
+    "note_too_long": {"exemption": "other", "exemption_note": "x" * 201},
+}
+
+
+@pytest.mark.parametrize("case", list(CLINICIAN_EXEMPTIONS))
+@pytest.mark.parametrize("command", ["replies", "close"])
+async def test_a_clinicians_exemption_is_a_known_code_with_a_note_only_for_other(
+    api: Api, party: Party, command: str, case: str
+) -> None:
+    await seed_clinicians(api.http, party)
+    cid = (await create(api.http, party))["id"]
+    body = {"body": "Answer."} if command == "replies" else {"message": {"body": "Answer."}}
+    response = await api.http.post(
+        f"/v1/consultations/{cid}/{command}",
+        json=body | CLINICIAN_EXEMPTIONS[case],
+        headers=party.doctor,
+    )
+    assert_problem(response, 422)
+    assert await rows(api.sessions, Message, consultation_id=cid) == 1
+
+
+@pytest.mark.parametrize("reason", ["clinician", "inactive", "DECLINED", 1])
+async def test_a_close_reason_is_declined_or_absent(api: Api, party: Party, reason: Any) -> None:
+    await seed_clinicians(api.http, party)
+    cid = (await create(api.http, party))["id"]
+    response = await api.http.post(
+        f"/v1/consultations/{cid}/close", json={"reason": reason}, headers=party.doctor
+    )
+    assert_problem(response, 422)
+    shown = (await api.http.get(f"/v1/consultations/{cid}", headers=party.service)).json()
+    assert shown["status"] == "awaiting_clinician"
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ from domain.models import (
     NotificationInput,
     Patient,
     Representative,
+    RepresentativeRef,
     RepresentativeRelation,
     Role,
     Status,
@@ -256,8 +257,8 @@ async def test_a_consultation_is_charged_at_most_once(
     )
     retry = first.model_copy(update={"tariff": "2aek", "settled_at": NOW + timedelta(hours=9)})
 
-    assert await charges.record_once(consultation_id, patient, first, None) == first
-    assert await charges.record_once(consultation_id, patient, retry, None) == first
+    assert await charges.record_once(consultation_id, patient, first) == first
+    assert await charges.record_once(consultation_id, patient, retry) == first
 
 
 async def test_a_substitute_is_active_between_its_dates_inclusive(
@@ -359,6 +360,6 @@ async def test_a_message_reads_back_with_its_representative_nested(
 
     assert detail is not None
     assert [(m.body, m.representative) for m in detail.messages] == [
-        ("by-parent", parent),
+        ("by-parent", RepresentativeRef(id="parent-1", relation=RepresentativeRelation.PARENT)),
         ("by-patient", None),
     ]

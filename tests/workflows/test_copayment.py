@@ -150,7 +150,7 @@ async def test_frikort_granted_after_submission_and_before_the_reply_is_exempt(
     assert view.copayment.status == CopaymentStatus.EXEMPT
     assert view.copayment.amount_nok == Decimal(0)
     row = await charge_row(store, case.consultation_id)
-    assert (row.status, row.reason) == ("exempt", "frikort")
+    assert (row.status, row.exemption) == ("exempt", "frikort")
 
 
 async def test_frikort_register_down_at_the_reply_settles_once_when_it_is_back(
@@ -241,14 +241,14 @@ async def test_settlement_charges_the_shipped_table_amount_of_the_reply_date(
     amount: str,
 ) -> None:
     clinician, _ = await seed_pair(store, specialist=specialist, substitute_specialist=False)
-    billing = BillingActivities(Charges(store), Directory(store), FrikortTable(store))
+    billing = BillingActivities(Charges(store), FrikortTable(store))
     consultation_id = uuid.uuid4().hex
     request = SettleCopayment(
         consultation_id=consultation_id,
         patient=Patient(id=f"patient-{consultation_id[:8]}", birth_date=date(1980, 5, 17)),
         replied_at=replied_at,
-        billable=True,
         clinician_id=clinician,
+        specialist_in_general_practice=specialist,
     )
 
     outcome = await billing.settle_copayment(request)

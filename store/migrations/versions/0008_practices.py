@@ -1,7 +1,7 @@
 """practices: a practice's own decline text; who really wrote a journal entry, and to whom
 
 Revision ID: 0008_practices
-Revises: 0006_figure_counts
+Revises: 0007_exemption_codes
 
 Journal entries made before this revision keep null in the new columns: the record system
 then gets them as it did before (the author as recorded, no recipient).
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0008_practices'
-down_revision: str | None = '0006_figure_counts'
+down_revision: str | None = '0007_exemption_codes'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,174 @@
+"""Who may write for a patient, judged on the Oslo day of each message (docs/parties.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.ages import birthday
+from domain.models import Patient, Representative, RepresentativeRelation
+from domain.representatives import representative_refusal
+from domain.working_days import oslo_day
+
+PARENT = Representative(id="r-parent", relation=RepresentativeRelation.PARENT)
+GUARDIAN = Representative(id="r-guardian", relation=RepresentativeRelation.GUARDIAN)
+ADULT_HOLDER_BORN = date(1970, 5, 5)
+
+BIRTH_DATES = st.dates(min_value=date(1920, 1, 1), max_value=date(2080, 12, 31))
+# 29 February births, drawn often: the day their birthdays move.
+LEAP_BIRTH_DATES = st.sampled_from([date(y, 2, 29) for y in range(1924, 2081, 4)])
+ANY_BIRTH_DATE = BIRTH_DATES | LEAP_BIRTH_DATES
+
+
+def patient(born: date) -> Patient:
+    return Patient(id="p-1", birth_date=born)
+
+
+def attorney(holder_born: date | None = ADULT_HOLDER_BORN) -> Representative:
+    return Representative(
+        id="r-attorney", relation=RepresentativeRelation.POWER_OF_ATTORNEY, birth_date=holder_born
+    )
+
+
+def allowed(born: date, representative: Representative, on_day: date) -> bool:
+    return representative_refusal(patient(born), representative, on_day) is None
+
+
+# --- parent: a child under 12 only --------------------------------------------------------
+
+
+@given(born=ANY_BIRTH_DATE)
+def test_a_parent_writes_the_day_before_the_12th_birthday_and_not_on_it(born: date) -> None:
+    twelfth = birthday(born, 12)
+    assert allowed(born, PARENT, twelfth - timedelta(days=1))
+    refusal = representative_refusal(patient(born), PARENT, twelfth)
+    assert refusal is not None
+    assert "a parent may write only for a child under 12" in refusal
+    assert f"(judged on {twelfth.isoformat()})" in refusal
+
+
+@given(born=ANY_BIRTH_DATE, days=st.integers(min_value=0, max_value=110 * 366))
+def test_a_parent_is_allowed_exactly_before_the_12th_birthday(born: date, days: int) -> None:
+    on_day = born + timedelta(days=days)
+    assert allowed(born, PARENT, on_day) == (on_day < birthday(born, 12))
+
+
+@pytest.mark.parametrize(
+    ("born", "representative", "last_allowed", "first_refused"),
+    [
+        # 12 years after a leap year is a leap year, except across 2100 (a common year).
+        (date(2016, 2, 29), PARENT, date(2028, 2, 28), date(2028, 2, 29)),
+        (date(2088, 2, 29), PARENT, date(2100, 2, 28), date(2100, 3, 1)),
+        # 18 years after a leap year is a common year: a guardian of a 12-17-year-old is
+        # refused, and the patient turns 18 on 1 March.
+        (date(2008, 2, 29), GUARDIAN, date(2020, 2, 28), date(2020, 2, 29)),
+    ],
+    ids=["parent-leap-year", "parent-2100", "guardian-at-12"],
+)
+def test_a_29_february_birth_reaches_its_age_on_the_day_or_on_1_march(
+    born: date, representative: Representative, last_allowed: date, first_refused: date
+) -> None:
+    assert allowed(born, representative, last_allowed)
+    assert not allowed(born, representative, first_refused)
+
+
+def test_a_29_february_patient_turns_18_on_1_march_in_a_common_year() -> None:
+    born = date(2008, 2, 29)
+    assert not allowed(born, GUARDIAN, date(2026, 2, 28))
+    assert allowed(born, GUARDIAN, date(2026, 3, 1))
+
+
+# --- power of attorney: given at 16 or more, held at 18 or more --------------------------
+
+
+def test_a_power_of_attorney_without_the_holders_birth_date_is_refused() -> None:
+    refusal = representative_refusal(patient(date(1980, 1, 1)), attorney(None), date(2027, 3, 1))
+    assert refusal == "a power of attorney needs the holder's birth_date (judged on 2027-03-01)"
+
+
+@given(born=ANY_BIRTH_DATE, days=st.integers(min_value=0, max_value=110 * 366))
+def test_a_power_of_attorney_exists_only_from_the_patients_16th_birthday(
+    born: date, days: int
+) -> None:
+    on_day = born + timedelta(days=days)
+    holder_born = date(on_day.year - 40, 1, 1)
+    refusal = representative_refusal(patient(born), attorney(holder_born), on_day)
+    if on_day < birthday(born, 16):
+        assert refusal is not None and "aged 16 or more; none exists for a child" in refusal
+    else:
+        assert refusal is None
+
+
+@given(holder_born=ANY_BIRTH_DATE)
+def test_the_holder_of_a_power_of_attorney_must_be_18_on_the_day(holder_born: date) -> None:
+    eighteenth = birthday(holder_born, 18)
+    adult_patient = date(holder_born.year - 30, 1, 1)
+    assert allowed(adult_patient, attorney(holder_born), eighteenth)
+    refusal = representative_refusal(
+        patient(adult_patient), attorney(holder_born), eighteenth - timedelta(days=1)
+    )
+    assert refusal is not None and "must be 18 or older" in refusal
+
+
+def test_a_29_february_holder_turns_18_on_1_march_in_a_common_year() -> None:
+    adult = date(1960, 1, 1)
+    assert not allowed(adult, attorney(date(2008, 2, 29)), date(2026, 2, 28))
+    assert allowed(adult, attorney(date(2008, 2, 29)), date(2026, 3, 1))
+
+
+# --- guardian: an adult, or a child under 12 in place of a parent -----------------------
+
+
+@given(born=ANY_BIRTH_DATE, days=st.integers(min_value=0, max_value=110 * 366))
+def test_a_guardian_writes_for_an_adult_or_a_child_under_12(born: date, days: int) -> None:
+    on_day = born + timedelta(days=days)
+    expected = on_day < birthday(born, 12) or on_day >= birthday(born, 18)
+    assert allowed(born, GUARDIAN, on_day) == expected
+
+
+def test_a_guardian_of_a_15_year_old_is_refused_naming_the_rule() -> None:
+    refusal = representative_refusal(patient(date(2012, 1, 1)), GUARDIAN, date(2027, 6, 1))
+    assert refusal is not None
+    assert "a guardian may write only for an adult (18 or older) or for a child under 12" in (
+        refusal
+    )
+    assert refusal.endswith("(judged on 2027-06-01)")
+
+
+def test_no_representative_is_never_refused() -> None:
+    assert representative_refusal(patient(date(2020, 1, 1)), None, date(2027, 1, 1)) is None
+
+
+# --- the day is the Oslo day: the rule flips at Oslo midnight, not UTC midnight ----------
+
+
+@pytest.mark.parametrize(
+    ("born", "last_allowed", "first_refused"),
+    [
+        # Winter time (UTC+1): Oslo midnight of 10 January 2027 is 23:00 UTC on the 9th.
+        (
+            date(2015, 1, 10),
+            datetime(2027, 1, 9, 22, 59, 59, tzinfo=UTC),
+            datetime(2027, 1, 9, 23, 0, 0, tzinfo=UTC),
+        ),
+        # Summer time (UTC+2): Oslo midnight of 10 June 2027 is 22:00 UTC on the 9th.
+        (
+            date(2015, 6, 10),
+            datetime(2027, 6, 9, 21, 59, 59, tzinfo=UTC),
+            datetime(2027, 6, 9, 22, 0, 0, tzinfo=UTC),
+        ),
+    ],
+    ids=["winter", "summer"],
+)
+def test_a_parent_is_refused_from_oslo_midnight_of_the_12th_birthday(
+    born: date, last_allowed: datetime, first_refused: datetime
+) -> None:
+    assert last_allowed.date() == first_refused.date()  # still the same UTC day
+    assert oslo_day(last_allowed) == birthday(born, 12) - timedelta(days=1)
+    assert oslo_day(first_refused) == birthday(born, 12)
+
+    assert allowed(born, PARENT, oslo_day(last_allowed))
+    assert not allowed(born, PARENT, oslo_day(first_refused))

@@ -1,0 +1,191 @@
+"""Charges on SQLite and PostgreSQL: the exemption code (and the note of `other`) recorded once
+per consultation, by the settle activity; free-text reasons of older charges become codes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from activities.billing import BillingActivities
+from dev.harness.databases import PostgresServer, alembic
+from domain.models import (
+    CopaymentOutcome,
+    CopaymentStatus,
+    ExemptionCode,
+    Patient,
+    SettleCopayment,
+)
+from store.charges import Charges
+from store.database import create_engine, create_session_factory
+from store.frikort import FrikortTable
+from store.tables import Charge
+
+Sessions = async_sessionmaker[AsyncSession]
+
+NOW = datetime(2027, 3, 24, 9, 0, tzinfo=UTC)  # a Wednesday, 10:00 in Oslo
+ADULT = Patient(id="patient-1", birth_date=date(1980, 1, 1))
+BEFORE_CODES = "0006_figure_counts"
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Sessions]:
+    engine = create_engine(database_url)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+async def charge_row(store: Sessions, consultation_id: str) -> Charge:
+    async with store() as session:
+        row = await session.scalar(select(Charge).where(Charge.consultation_id == consultation_id))
+        assert row is not None
+        return row
+
+
+async def test_an_exempt_charge_keeps_its_code_and_the_note_of_other(store: Sessions) -> None:
+    consultation_id = uuid.uuid4().hex
+    exempt = CopaymentOutcome(
+        status=CopaymentStatus.EXEMPT,
+        tariff="2ae",
+        amount_nok=Decimal(0),
+        settled_at=NOW,
+        exemption=ExemptionCode.OTHER,
+        exemption_note="war injury (krigsskade)",
+    )
+    retry = exempt.model_copy(update={"exemption": ExemptionCode.FRIKORT, "exemption_note": None})
+    charges = Charges(store)
+
+    assert await charges.record_once(consultation_id, ADULT, exempt) == exempt
+    assert await charges.record_once(consultation_id, ADULT, retry) == exempt
+    row = await charge_row(store, consultation_id)
+    assert (row.exemption, row.exemption_note) == ("other", "war injury (krigsskade)")
+
+
+async def test_the_settle_activity_records_the_declared_code_and_the_rate_it_was_given(
+    store: Sessions,
+) -> None:
+    billing = BillingActivities(Charges(store), FrikortTable(store))
+    consultation_id = uuid.uuid4().hex
+    declared = SettleCopayment(
+        consultation_id=consultation_id,
+        patient=ADULT,
+        replied_at=NOW,
+        clinician_id="9100001",
+        specialist_in_general_practice=True,
+        exemption=ExemptionCode.OCCUPATIONAL_INJURY,
+    )
+
+    outcome = await billing.settle_copayment(declared)
+    again = await billing.settle_copayment(declared.model_copy(update={"exemption": None}))
+
+    assert (outcome.status, outcome.exemption) == (
+        CopaymentStatus.EXEMPT,
+        ExemptionCode.OCCUPATIONAL_INJURY,
+    )
+    assert again == outcome
+    row = await charge_row(store, consultation_id)
+    assert (row.exemption, row.billed_clinician_id, row.specialist_rate) == (
+        "occupational_injury",
+        "9100001",
+        True,
+    )
+
+
+async def test_the_settle_activity_charges_the_specialist_rate_without_the_directory(
+    store: Sessions,
+) -> None:
+    """The clinician is in no directory: the flag in the request is the rate."""
+    billing = BillingActivities(Charges(store), FrikortTable(store))
+    request = SettleCopayment(
+        consultation_id=uuid.uuid4().hex,
+        patient=ADULT,
+        replied_at=NOW,
+        clinician_id=f"not-in-directory-{uuid.uuid4().hex[:8]}",
+    )
+
+    general = await billing.settle_copayment(request)
+    specialist = await billing.settle_copayment(
+        request.model_copy(
+            update={"consultation_id": uuid.uuid4().hex, "specialist_in_general_practice": True}
+        )
+    )
+
+    assert general.status == specialist.status == CopaymentStatus.CHARGED
+    assert general.exemption is None
+    assert general.amount_nok is not None and specialist.amount_nok is not None
+    assert specialist.amount_nok > general.amount_nok
+
+
+# --- 0007_exemption_codes: free-text reasons already stored --------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_before_codes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh store at the revision before exemption codes."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'before.db'}"
+        alembic(url, "upgrade", BEFORE_CODES)
+        yield url
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    with server.fresh_database("econsult_codes", revision=BEFORE_CODES) as url:
+        yield url
+
+
+# (status, the free-text reason stored before the codes) -> (exemption, note) after.
+STORED = {
+    "under-16": ("exempt", "under_16", "under_age", None),
+    "frikort": ("exempt", "frikort", "frikort", None),
+    "portal-text": ("exempt", " pregnancy ", "other", "pregnancy"),
+    "portal-text-a-code": ("exempt", "military_service", "military_service", None),
+    "charged": ("charged", None, None, None),
+    "not-billable": ("no_charge", "under_16", None, None),
+}
+
+
+async def execute(url: str, statement: str, **values: Any) -> list[Any]:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            result = await connection.execute(text(statement), values)
+            return list(result.all()) if result.returns_rows else []
+    finally:
+        await engine.dispose()
+
+
+async def test_the_migration_turns_stored_free_text_into_codes_and_back(
+    database_before_codes: str,
+) -> None:
+    url = database_before_codes
+    for name, (status, reason, _, _) in STORED.items():
+        await execute(
+            url,
+            "INSERT INTO charges (consultation_id, patient_id, status, tariff, amount_nok, "
+            "reason, replied_at, recorded_at) VALUES (:id, 'p', :status, '2ae', 0, :reason, "
+            ":at, :at)",
+            id=name,
+            status=status,
+            reason=reason,
+            at=NOW - timedelta(days=1),
+        )
+
+    alembic(url, "upgrade", "head")
+    rows = await execute(url, "SELECT consultation_id, exemption, exemption_note FROM charges")
+
+    assert {row[0]: (row[1], row[2]) for row in rows} == {
+        name: (exemption, note) for name, (_, _, exemption, note) in STORED.items()
+    }
+
+    alembic(url, "downgrade", BEFORE_CODES)
+    rows = await execute(url, "SELECT consultation_id, reason FROM charges")
+    back = {row[0]: row[1] for row in rows}
+    assert back["under-16"] == "under_16"
+    assert back["portal-text"] == "pregnancy"
+    assert back["charged"] is None
