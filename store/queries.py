@@ -25,6 +25,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.sql.expression import Selectable
 
 from domain.models import ConsultationFacts, Representative, Status
 from store.access import ACCESS_LOG_TABLE, Reader, record_access
@@ -113,23 +114,29 @@ _DETAIL = (
     .where(_CASES.c.id == bindparam("id"))
     .order_by(_MESSAGES.c.created_at, _MESSAGES.c.id)
 )
-# PostgreSQL: the same read and its access log entry in one statement (a data-modifying WITH),
-# so one round trip and one transaction; the entry is written only if the case exists.
-_DETAIL_LOGGED = _DETAIL.add_cte(
-    insert(ACCESS_LOG_TABLE)
-    .from_select(
-        ["consultation_id", "actor_id", "role", "action", "at"],
-        select(
-            _CASES.c.id,
-            bindparam("actor_id", type_=String()),
-            bindparam("role", type_=String()),
-            bindparam("action", type_=String()),
-            bindparam("at", type_=UtcDateTime()),
-        ).where(_CASES.c.id == bindparam("id")),
-    )
-    .cte("logged")
+# Who reads, as what, and when: the access log entry's values beside the case's id.
+_READER = (
+    bindparam("actor_id", type_=String()),
+    bindparam("role", type_=String()),
+    bindparam("action", type_=String()),
+    bindparam("at", type_=UtcDateTime()),
 )
 
+
+def _logged(read: Select[Any], entry: Selectable) -> Select[Any]:
+    """PostgreSQL: `read` and the access log `entry` in one statement (a data-modifying
+    WITH), so one round trip and one transaction."""
+    return read.add_cte(
+        insert(ACCESS_LOG_TABLE)
+        .from_select(["consultation_id", "actor_id", "role", "action", "at"], entry)
+        .cte("logged")
+    )
+
+
+# The entry is written only if the case exists.
+_DETAIL_LOGGED = _logged(
+    _DETAIL, select(_CASES.c.id, *_READER).where(_CASES.c.id == bindparam("id"))
+)
 
 # A command's answer: the case's fields come from the workflow's answer, the thread from here.
 _THREAD = (
@@ -140,21 +147,7 @@ _THREAD = (
     .where(_MESSAGES.c.consultation_id == bindparam("id"))
     .order_by(_MESSAGES.c.created_at, _MESSAGES.c.id)
 )
-# PostgreSQL: the thread and its access log entry in one statement, as _DETAIL_LOGGED.
-_THREAD_LOGGED = _THREAD.add_cte(
-    insert(ACCESS_LOG_TABLE)
-    .from_select(
-        ["consultation_id", "actor_id", "role", "action", "at"],
-        select(
-            bindparam("id", type_=String()),
-            bindparam("actor_id", type_=String()),
-            bindparam("role", type_=String()),
-            bindparam("action", type_=String()),
-            bindparam("at", type_=UtcDateTime()),
-        ),
-    )
-    .cte("logged")
-)
+_THREAD_LOGGED = _logged(_THREAD, select(bindparam("id", type_=String()), *_READER))
 
 
 def _summary(row: Row[Any]) -> ConsultationSummary:

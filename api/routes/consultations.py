@@ -87,6 +87,7 @@ _NEXT = {
 ConsultationId = Annotated[Identifier, Path(description="consultation id")]
 RequestT = TypeVar("RequestT")
 CommandT = TypeVar("CommandT", bound=BaseModel)
+RouteT = TypeVar("RouteT", bound=Callable[..., Awaitable[Response]])
 
 
 # --- who sees a case ----------------------------------------------------------------------
@@ -380,13 +381,18 @@ REASSIGN = CaseCommand("reassign", _practice_sees, True, _reassigned, EConsultat
 # --- the routes: the portal's, the clinician's, the practice's -----------------------------
 
 
-@router.post(
-    "/{consultation_id}/submit",
-    operation_id="submitConsultation",
-    tags=[PORTAL],
-    response_model=ConsultationOut,
-    responses={200: _NEXT},
-)
+def _command_route(path: str, operation_id: str, tag: str) -> Callable[[RouteT], RouteT]:
+    """A command's route: answered with the consultation, and links to what may follow."""
+    return router.post(
+        f"/{{consultation_id}}/{path}",
+        operation_id=operation_id,
+        tags=[tag],
+        response_model=ConsultationOut,
+        responses={200: _NEXT},
+    )
+
+
+@_command_route("submit", "submitConsultation", PORTAL)
 async def submit(
     consultation_id: ConsultationId,
     body: PatientMessageIn,
@@ -398,13 +404,7 @@ async def submit(
     return await _run(SUBMIT, services, caller, consultation_id, body, idempotency_key)
 
 
-@router.post(
-    "/{consultation_id}/patient-replies",
-    operation_id="replyAsPatient",
-    tags=[PORTAL],
-    response_model=ConsultationOut,
-    responses={200: _NEXT},
-)
+@_command_route("patient-replies", "replyAsPatient", PORTAL)
 async def patient_reply(
     consultation_id: ConsultationId,
     body: PatientMessageIn,
@@ -416,13 +416,7 @@ async def patient_reply(
     return await _run(PATIENT_REPLY, services, caller, consultation_id, body, idempotency_key)
 
 
-@router.post(
-    "/{consultation_id}/withdraw",
-    operation_id="withdrawConsultation",
-    tags=[PORTAL],
-    response_model=ConsultationOut,
-    responses={200: _NEXT},
-)
+@_command_route("withdraw", "withdrawConsultation", PORTAL)
 async def withdraw(
     consultation_id: ConsultationId,
     caller: ServiceCaller,
@@ -433,13 +427,7 @@ async def withdraw(
     return await _run(WITHDRAW, services, caller, consultation_id, None, idempotency_key)
 
 
-@router.post(
-    "/{consultation_id}/replies",
-    operation_id="replyToConsultation",
-    tags=[CLINICIAN],
-    response_model=ConsultationOut,
-    responses={200: _NEXT},
-)
+@_command_route("replies", "replyToConsultation", CLINICIAN)
 async def clinician_reply(
     consultation_id: ConsultationId,
     body: ClinicianReply,
@@ -451,13 +439,7 @@ async def clinician_reply(
     return await _run(CLINICIAN_REPLY, services, caller, consultation_id, body, idempotency_key)
 
 
-@router.post(
-    "/{consultation_id}/close",
-    operation_id="closeConsultation",
-    tags=[CLINICIAN],
-    response_model=ConsultationOut,
-    responses={200: _NEXT},
-)
+@_command_route("close", "closeConsultation", CLINICIAN)
 async def close(
     consultation_id: ConsultationId,
     caller: ClinicianCaller,
@@ -470,13 +452,7 @@ async def close(
     return await _run(CLOSE, services, caller, consultation_id, request, idempotency_key)
 
 
-@router.post(
-    "/{consultation_id}/reassign",
-    operation_id="reassignConsultation",
-    tags=[PRACTICE],
-    response_model=ConsultationOut,
-    responses={200: _NEXT},
-)
+@_command_route("reassign", "reassignConsultation", PRACTICE)
 async def reassign(
     consultation_id: ConsultationId,
     body: ReassignIn,
