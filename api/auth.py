@@ -41,33 +41,26 @@ def require_auth_settings(settings: Settings) -> None:
     )
 
 
+SCOPE_PREFIX = "econsult:"
+
+
 class Scope(StrEnum):
-    SERVICE = "econsult:service"
-    CLINICIAN = "econsult:clinician"
-    PRACTICE = "econsult:practice"
-    ADMIN = "econsult:admin"
-
-
-class CallerRole(StrEnum):
-    """Whom an API caller acts as (from the token's scope); recorded in the access log.
+    """A token scope, and so whom its holder acts as (`role`, recorded in the access log).
 
     Not the domain's `Role` (who wrote a message or journal entry: patient, clinician,
     system): the portal backend calls for the patient, a practice or an admin writes no
     message, and a clinician is the only one in both.
     """
 
-    SERVICE = "service"
-    CLINICIAN = "clinician"
-    PRACTICE = "practice"
-    ADMIN = "admin"
+    SERVICE = "econsult:service"
+    CLINICIAN = "econsult:clinician"
+    PRACTICE = "econsult:practice"
+    ADMIN = "econsult:admin"
 
-
-_ROLE_OF_SCOPE = {
-    Scope.SERVICE: CallerRole.SERVICE,
-    Scope.CLINICIAN: CallerRole.CLINICIAN,
-    Scope.PRACTICE: CallerRole.PRACTICE,
-    Scope.ADMIN: CallerRole.ADMIN,
-}
+    @property
+    def role(self) -> str:
+        """Whom the holder acts as: the scope's name after `econsult:`."""
+        return self.value.removeprefix(SCOPE_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -77,21 +70,25 @@ class Caller:
     subject: str
     scopes: frozenset[str]
     hpr_number: str | None
-    role: CallerRole
+    # The scope the caller acts under, the first of those a route accepts that it holds.
+    scope: Scope
     # A practice administrator's practice (claim econsult:practice_id).
     practice_id: str | None = None
 
     @property
+    def role(self) -> str:
+        """Whom the caller acts as, as the access log records it."""
+        return self.scope.role
+
+    @property
     def actor_id(self) -> str:
         return (
-            self.hpr_number
-            if self.role == CallerRole.CLINICIAN and self.hpr_number
-            else self.subject
+            self.hpr_number if self.scope == Scope.CLINICIAN and self.hpr_number else self.subject
         )
 
     @property
     def is_service(self) -> bool:
-        return self.role == CallerRole.SERVICE
+        return self.scope == Scope.SERVICE
 
 
 def unauthorized(detail: str, *, token_given: bool = True) -> Problem:
@@ -152,14 +149,14 @@ def _caller(claims: dict[str, Any], allowed: tuple[Scope, ...]) -> Caller:
     if not granted:
         raise Problem(403, f"this call needs one of the scopes {', '.join(allowed)}")
     # Acting for the portal outranks acting as a clinician, which outranks admin.
-    role = _ROLE_OF_SCOPE[granted[0]]
+    scope = granted[0]
     hpr = claims.get(HPR_CLAIM)
     hpr_number = str(hpr) if isinstance(hpr, str | int) and str(hpr) else None
-    if role == CallerRole.CLINICIAN and hpr_number is None:
+    if scope == Scope.CLINICIAN and hpr_number is None:
         raise Problem(403, f"a clinician token must carry the claim {HPR_CLAIM}")
     practice = claims.get(PRACTICE_CLAIM)
     practice_id = str(practice) if isinstance(practice, str | int) and str(practice) else None
-    if role == CallerRole.PRACTICE and (practice_id is None or len(practice_id) > MAX_ACTOR_ID):
+    if scope == Scope.PRACTICE and (practice_id is None or len(practice_id) > MAX_ACTOR_ID):
         raise Problem(403, f"a practice token must carry the claim {PRACTICE_CLAIM}")
     subject = str(claims.get("sub") or claims.get("client_id") or "")
     if not subject and hpr_number is None:
@@ -170,7 +167,7 @@ def _caller(claims: dict[str, Any], allowed: tuple[Scope, ...]) -> Caller:
         subject=subject or str(hpr_number),
         scopes=scopes,
         hpr_number=hpr_number,
-        role=role,
+        scope=scope,
         practice_id=practice_id,
     )
 
@@ -186,7 +183,7 @@ def require(*allowed: Scope) -> Callable[..., Awaitable[Caller]]:
             raise unauthorized("a bearer token is required", token_given=False)
         verifier: TokenVerifier = request.app.state.token_verifier
         caller = _caller(await verifier.claims(credentials.credentials), allowed)
-        enforce_rate_limit(request, f"{caller.role.value}:{caller.actor_id}")
+        enforce_rate_limit(request, f"{caller.role}:{caller.actor_id}")
         return caller
 
     return dependency

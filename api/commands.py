@@ -30,17 +30,7 @@ from temporalio.workflow import UpdateMethodMultiParam
 
 from api.outages import COMMANDS_NOT_TAKEN, TEMPORAL, DependencyUnavailableError, retry_later
 from api.problems import Problem
-from domain.models import (
-    CloseCommand,
-    ConsultationStart,
-    ConsultationView,
-    ReassignCommand,
-    Refusal,
-    ReplyCommand,
-    SubmitCommand,
-    WithdrawCommand,
-    consultation_workflow_id,
-)
+from domain.models import ConsultationStart, ConsultationView, Refusal, consultation_workflow_id
 from infra.settings import Settings
 from infra.temporal import connect
 from workflows.econsultation import EConsultation
@@ -48,6 +38,8 @@ from workflows.econsultation import EConsultation
 log = logging.getLogger("econsult.api")
 
 Command = TypeVar("Command")
+# A command's update on the case's workflow (`EConsultation.submit`, ...): answered by the view.
+CaseUpdate = UpdateMethodMultiParam[[EConsultation, Command], ConsultationView]
 
 # How long a command waits for the workflow's answer before it is answered 503.
 COMMAND_TAKEN_WITHIN = timedelta(seconds=10)
@@ -146,7 +138,7 @@ def _name_of(update: Callable[..., object]) -> str:
 
 
 class ConsultationCommands:
-    """One method per command, each answered by the workflow's view.
+    """Starts a case and sends it commands, each answered by the workflow's view.
 
     Updates are called by method reference, so the workflow's types reach the caller: the
     view comes back typed from the workflow's data converter, with nothing to re-validate.
@@ -177,38 +169,14 @@ class ConsultationCommands:
                 rpc_timeout=COMMAND_TAKEN_WITHIN,
             )
 
-    async def submit(
-        self, consultation_id: str, command: SubmitCommand, update_id: str | None = None
-    ) -> ConsultationView:
-        return await self._update(consultation_id, EConsultation.submit, command, update_id)
-
-    async def reply(
-        self, consultation_id: str, command: ReplyCommand, update_id: str | None = None
-    ) -> ConsultationView:
-        return await self._update(consultation_id, EConsultation.reply, command, update_id)
-
-    async def close(
-        self, consultation_id: str, command: CloseCommand, update_id: str | None = None
-    ) -> ConsultationView:
-        return await self._update(consultation_id, EConsultation.close, command, update_id)
-
-    async def withdraw(
-        self, consultation_id: str, command: WithdrawCommand, update_id: str | None = None
-    ) -> ConsultationView:
-        return await self._update(consultation_id, EConsultation.withdraw, command, update_id)
-
-    async def reassign(
-        self, consultation_id: str, command: ReassignCommand, update_id: str | None = None
-    ) -> ConsultationView:
-        return await self._update(consultation_id, EConsultation.reassign, command, update_id)
-
-    async def _update(
+    async def send(
         self,
         consultation_id: str,
-        update: UpdateMethodMultiParam[[EConsultation, Command], ConsultationView],
+        update: CaseUpdate[Command],
         command: Command,
-        update_id: str | None,
+        update_id: str | None = None,
     ) -> ConsultationView:
+        """Send `command` to the case as `update`; the case's view after it, or its refusal."""
         client = await self._temporal.client()
         handle: WorkflowHandle[EConsultation, ConsultationView] = client.get_workflow_handle_for(
             EConsultation.run, consultation_workflow_id(consultation_id)

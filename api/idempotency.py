@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Annotated
+from collections.abc import Awaitable
+from typing import Annotated, TypeVar
 
 from fastapi import Header
 from fastapi.responses import Response
@@ -25,7 +25,10 @@ from pydantic import BaseModel
 from api.auth import Caller
 from api.problems import PROBLEM_JSON, Problem, problem_response
 from api.services import Services
+from domain.models import ConsultationView
 from store.command_keys import KeyedCommand
+
+T = TypeVar("T")
 
 IdempotencyKey = Annotated[
     str | None,
@@ -60,7 +63,14 @@ def json_answer(model: BaseModel, status_code: int = 200) -> Response:
 
 
 class CommandOnce:
-    """One command request, sent to the workflow at most once per caller and key."""
+    """One command request under its caller's Idempotency-Key, if it has one: the ids the key
+    fixes, its claim on the key, and the answer kept for it. Without a key: random ids and
+    nothing kept.
+
+    The key is claimed first, so a repeat answers its first answer before anything is checked
+    again; an answer given before the command is sent (a check refused it) releases the key,
+    so a corrected retry may use it.
+    """
 
     def __init__(
         self,
@@ -82,6 +92,7 @@ class CommandOnce:
         self.consultation_id = consultation_id or uuid.uuid4().hex
         self._digest = _digest(action, consultation_id, request) if key else ""
         self._token = hashlib.sha256(_canonical([caller.subject, key])).hexdigest() if key else None
+        self._claim: KeyedCommand | None = None
 
     @property
     def message_id(self) -> str:
@@ -93,50 +104,53 @@ class CommandOnce:
         """The Temporal update id: the same on every repeat of the key (None: a random one)."""
         return f"{self._action}-{self._token}" if self._token else None
 
-    async def earlier_answer(self) -> Response | None:
-        """The first answer to this key, if it has one; 422 if the key meant another request."""
+    async def claim(self) -> Response | None:
+        """Claim the key: its first answer again if it has one (422 if it meant another
+        request); else None, and the command goes on (on the case the key's first use chose)."""
         if self._key is None:
             return None
-        earlier = await self._services.command_keys.find(self._caller.subject, self._key)
-        if earlier is None:
-            return None
-        self._check_same_request(earlier)
-        self.consultation_id = earlier.consultation_id
-        return await self._replayed(earlier) if earlier.answered else None
+        claimed = await self._services.command_keys.claim(
+            self._caller.subject, self._key, self._digest, self.consultation_id
+        )
+        self._check_same_request(claimed)
+        self.consultation_id = claimed.consultation_id
+        if claimed.answered:
+            return await self._replayed(claimed)
+        # Only a claim this request made is released; an earlier one may have been sent.
+        self._claim = claimed if claimed.new else None
+        return None
 
-    async def run(
-        self,
-        apply: Callable[[str], Awaitable[object]],
-        show: Callable[[str], Awaitable[BaseModel]],
-    ) -> Response:
-        """Claim the key, send the command (`apply`), answer what `show` shows, keep the answer.
-
-        Refusals (4xx) are kept and replayed too; a 503 is not, so the retry sends again.
-        """
-        consultation_id = self.consultation_id
-        if self._key is not None:
-            claimed = await self._services.command_keys.claim(
-                self._caller.subject, self._key, self._digest, consultation_id
-            )
-            self._check_same_request(claimed)
-            if claimed.answered:
-                return await self._replayed(claimed)
-            # A concurrent first use of the key claimed it first: its case is this one.
-            consultation_id = claimed.consultation_id
+    async def checked(self, checks: Awaitable[T]) -> T:
+        """What the checks before sending give; a refusal there is not kept for the key."""
         try:
-            await apply(consultation_id)
+            return await checks
+        except Exception:
+            if self._key is not None and self._claim is not None:
+                await self._services.command_keys.release(
+                    self._caller.subject, self._key, self._claim
+                )
+            raise
+
+    async def sent(self, sending: Awaitable[ConsultationView]) -> ConsultationView:
+        """The workflow's answer to the command; its refusal (4xx) is kept for the key, a 503
+        is not, so a retry sends again."""
+        try:
+            return await sending
         except Problem as refusal:
             if self._key is not None and 400 <= refusal.status < 500:
                 await self._kept(problem_response(refusal))
             raise
-        answer = json_answer(await show(consultation_id), self._success_status)
+
+    async def answered(self, answer: BaseModel) -> Response:
+        """The command's answer, kept for the key; the one kept first if a concurrent request
+        under the key answered before this one."""
+        response = json_answer(answer, self._success_status)
         if self._key is None:
-            return answer
-        kept = await self._kept(answer)
-        if kept.answer != bytes(answer.body).decode():
-            # A concurrent request under the key answered first: every repeat gets that one.
+            return response
+        kept = await self._kept(response)
+        if kept is not None and kept.answer != bytes(response.body).decode():
             return await self._replayed(kept)
-        return answer
+        return response
 
     def _check_same_request(self, earlier: KeyedCommand) -> None:
         if earlier.request_sha256 != self._digest:
@@ -147,7 +161,7 @@ class CommandOnce:
                 title="Invalid request",
             )
 
-    async def _kept(self, answer: Response) -> KeyedCommand:
+    async def _kept(self, answer: Response) -> KeyedCommand | None:
         assert self._key is not None
         return await self._services.command_keys.answer(
             self._caller.subject, self._key, answer.status_code, bytes(answer.body).decode()
@@ -158,10 +172,7 @@ class CommandOnce:
         if earlier.status_code < 300:
             # The answer shows the consultation's content: a replay is a read, and logged.
             await self._services.access_log.record(
-                earlier.consultation_id,
-                self._caller.actor_id,
-                self._caller.role.value,
-                self._action,
+                earlier.consultation_id, self._caller.actor_id, self._caller.role, self._action
             )
         return Response(
             earlier.answer,

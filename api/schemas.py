@@ -21,6 +21,7 @@ from pydantic import (
 from domain.models import (
     MAX_ATTACHMENTS_PER_MESSAGE,
     NOT_BLANK,
+    ConsultationView,
     Copayment,
     ExemptionCode,
     ExemptionNote,
@@ -242,6 +243,12 @@ class ConsultationOut(ConsultationSummaryOut):
     @classmethod
     def of_detail(cls, detail: ConsultationDetail) -> Self:
         return cls.model_validate(detail, from_attributes=True)
+
+    @classmethod
+    def of_view(cls, view: ConsultationView, messages: list[MessageView]) -> Self:
+        """A command's answer: the case as the workflow answered it, with its thread."""
+        case = view.model_dump(exclude={"consultation_id"})
+        return cls.model_validate({**case, "id": view.consultation_id, "messages": messages})
 
 
 class ConsultationPage(BaseModel):

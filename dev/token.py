@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from api.auth import CallerRole
+from api.auth import Scope
 from dev.harness import tokens
 from dev.run import DEV_AUTH_SECRET_FILE
 from infra.settings import get_settings
@@ -42,7 +42,7 @@ def mint(role: str, subject: str, hpr_number: str | None, practice_id: str | Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("role", choices=[role.value for role in CallerRole])
+    parser.add_argument("role", choices=[scope.role for scope in Scope])
     parser.add_argument("--sub", default="dev-portal")
     parser.add_argument("--hpr", help="HPR number of the clinician (role clinician)")
     parser.add_argument("--practice", help="the administrator's practice id (role practice)")

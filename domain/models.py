@@ -66,7 +66,7 @@ def consultation_workflow_id(consultation_id: str) -> str:
 
 
 class Role(StrEnum):
-    """Who wrote a message or journal entry (not whom an API caller acts as: `CallerRole`)."""
+    """Who wrote a message or journal entry (not whom an API caller acts as: its scope's role)."""
 
     PATIENT = "patient"
     CLINICIAN = "clinician"
@@ -362,6 +362,9 @@ class ConsultationView(ConsultationFacts):
     copayment: CopaymentOutcome
     message_count: int
     revision: int
+    # Fixed for the case's life; empty only in answers recorded before they were added.
+    patient_id: str = ""
+    practice_id: str = ""
 
 
 # --- activities ----------------------------------------------------------------------------

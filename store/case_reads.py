@@ -1,4 +1,5 @@
-"""Read models for people: consultation detail, the clinician's inbox, the patient's list.
+"""Read models for people: consultation detail and thread, the clinician's inbox, the
+patient's list.
 
 Lists use keyset pagination on the columns of their index, so a page boundary stays put
 when consultations are added between two page requests.
@@ -23,7 +24,8 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.sql.expression import Selectable
 
 from domain.models import ConsultationFacts, RepresentativeRef, Status
 from store.access import ACCESS_LOG_TABLE, Reader, record_access
@@ -112,22 +114,40 @@ _DETAIL = (
     .where(_CASES.c.id == bindparam("id"))
     .order_by(_MESSAGES.c.created_at, _MESSAGES.c.id)
 )
-# PostgreSQL: the same read and its access log entry in one statement (a data-modifying WITH),
-# so one round trip and one transaction; the entry is written only if the case exists.
-_DETAIL_LOGGED = _DETAIL.add_cte(
-    insert(ACCESS_LOG_TABLE)
-    .from_select(
-        ["consultation_id", "actor_id", "role", "action", "at"],
-        select(
-            _CASES.c.id,
-            bindparam("actor_id", type_=String()),
-            bindparam("role", type_=String()),
-            bindparam("action", type_=String()),
-            bindparam("at", type_=UtcDateTime()),
-        ).where(_CASES.c.id == bindparam("id")),
-    )
-    .cte("logged")
+# Who reads, as what, and when: the access log entry's values beside the case's id.
+_READER = (
+    bindparam("actor_id", type_=String()),
+    bindparam("role", type_=String()),
+    bindparam("action", type_=String()),
+    bindparam("at", type_=UtcDateTime()),
 )
+
+
+def _logged(read: Select[Any], entry: Selectable) -> Select[Any]:
+    """PostgreSQL: `read` and the access log `entry` in one statement (a data-modifying
+    WITH), so one round trip and one transaction."""
+    return read.add_cte(
+        insert(ACCESS_LOG_TABLE)
+        .from_select(["consultation_id", "actor_id", "role", "action", "at"], entry)
+        .cte("logged")
+    )
+
+
+# The entry is written only if the case exists.
+_DETAIL_LOGGED = _logged(
+    _DETAIL, select(_CASES.c.id, *_READER).where(_CASES.c.id == bindparam("id"))
+)
+
+# A command's answer: the case's fields come from the workflow's answer, the thread from here.
+_THREAD = (
+    select(
+        *(_MESSAGES.c[name].label(f"message_{name}") for name in _THREAD_COLUMNS),
+        *(_MESSAGES.c[name].label(f"message_{name}") for name in _REPRESENTATIVE_COLUMNS),
+    )
+    .where(_MESSAGES.c.consultation_id == bindparam("id"))
+    .order_by(_MESSAGES.c.created_at, _MESSAGES.c.id)
+)
+_THREAD_LOGGED = _logged(_THREAD, select(bindparam("id", type_=String()), *_READER))
 
 
 def _summary(row: Row[Any]) -> ConsultationSummary:
@@ -144,6 +164,14 @@ def _message(values: dict[str, Any]) -> dict[str, Any]:
             values["message_representative_id"], values["message_representative_relation"]
         ),
     }
+
+
+async def _thread_of(connection: AsyncConnection, rows: list[dict[str, Any]]) -> list[MessageView]:
+    """The messages of rows read with their `message_` columns, attachments in message order."""
+    messages = [_message(row) for row in rows if row["message_id"] is not None]
+    attachment_ids = [a for m in messages for a in m["attachment_ids"]]
+    infos = await attachment_infos(connection, attachment_ids) if attachment_ids else {}
+    return [MessageView.of(m, infos) for m in messages]
 
 
 class ConsultationQueries:
@@ -178,15 +206,28 @@ class ConsultationQueries:
                 return None
             if read_by is not None and not in_one:
                 await record_access(connection, consultation_id, read_by)
-            messages = [_message(row) for row in rows if row["message_id"] is not None]
-            attachment_ids = [a for m in messages for a in m["attachment_ids"]]
-            infos = await attachment_infos(connection, attachment_ids) if attachment_ids else {}
+            messages = await _thread_of(connection, rows)
         case = rows[0]
         detail = ConsultationDetail.model_validate(
             {**case, "copayment": Consultation.copayment_of(case)}
         )
-        detail.messages = [MessageView.of(m, infos) for m in messages]
+        detail.messages = messages
         return detail
+
+    async def thread(self, consultation_id: str, read_by: Reader) -> list[MessageView]:
+        """The thread of a case known to exist, oldest message first, attachments in message
+        order; the read is written to the access log, in the same statement on PostgreSQL
+        (else right after it, on the same connection)."""
+        async with autocommit(self._sessions) as connection:
+            in_one = connection.dialect.name == "postgresql"
+            parameters: dict[str, Any] = {"id": consultation_id}
+            if in_one:
+                parameters.update(read_by.model_dump(), at=datetime.now(UTC))
+            read = await connection.execute(_THREAD_LOGGED if in_one else _THREAD, parameters)
+            rows = [dict(row._mapping) for row in read]
+            if not in_one:
+                await record_access(connection, consultation_id, read_by)
+            return await _thread_of(connection, rows)
 
     async def inbox(
         self,

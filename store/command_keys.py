@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import Row, Table, bindparam, delete, select, update
+from sqlalchemy import Row, Table, bindparam, case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store.database import autocommit
@@ -25,8 +25,12 @@ class KeyedCommand(BaseModel):
 
     request_sha256: str
     consultation_id: str
+    # When the request that claimed the key did; with caller and key, names one claim.
+    created_at: datetime
     status_code: int | None = None
     answer: str | None = None
+    # Set by `claim`: this request registered the key (it was free).
+    new: bool = False
 
     @property
     def answered(self) -> bool:
@@ -52,13 +56,31 @@ _ANSWERED = (
 )
 
 
+# What a claim writes, and takes over from an expired key.
+_CLAIMED = (
+    "request_sha256",
+    "consultation_id",
+    "created_at",
+    "expires_at",
+    "status_code",
+    "answer",
+    "answered_at",
+)
+_RELEASED = delete(_KEYS).where(
+    _KEYS.c.caller == bindparam("the_caller"),
+    _KEYS.c.key == bindparam("the_key"),
+    _KEYS.c.created_at == bindparam("the_created_at"),
+    _KEYS.c.status_code.is_(None),
+)
+
+
 def _keyed(row: Row[Any]) -> KeyedCommand:
     return KeyedCommand.model_validate(row._mapping)
 
 
 class CommandKeys:
-    """Each operation is one statement, atomic alone, on an autocommit connection; a second
-    (a read) only when the first found the key taken or answered by another request."""
+    """Each operation is one statement, atomic alone, on an autocommit connection; `answer`
+    reads a second only when another request answered the key first."""
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], kept_for: timedelta = KEYS_KEPT_FOR
@@ -77,50 +99,52 @@ class CommandKeys:
     async def claim(
         self, caller: str, key: str, request_sha256: str, consultation_id: str
     ) -> KeyedCommand:
-        """Register the key for this request, or return what an earlier request registered."""
-        async with autocommit(self._sessions) as connection:
-            # Twice at most: a key that expires between the two statements is free again.
-            for _ in range(2):
-                now = datetime.now(UTC)
-                claimed = _KEYS.c
-                statement = insert_for(connection.dialect.name)(_KEYS).values(
-                    caller=caller,
-                    key=key,
-                    request_sha256=request_sha256,
-                    consultation_id=consultation_id,
-                    created_at=now,
-                    expires_at=now + self._kept_for,
-                    status_code=None,
-                    answer=None,
-                    answered_at=None,
-                )
-                # An expired key is free again: its first use no longer binds it, so its row
-                # is taken over; a live one is left as it is and read below.
-                statement = statement.on_conflict_do_update(
-                    index_elements=[claimed.caller, claimed.key],
-                    set_={
-                        name: statement.excluded[name]
-                        for name in (
-                            "request_sha256",
-                            "consultation_id",
-                            "created_at",
-                            "expires_at",
-                            "status_code",
-                            "answer",
-                            "answered_at",
-                        )
-                    },
-                    where=claimed.expires_at <= now,
-                ).returning(*_KEYS.c)
-                row = (await connection.execute(statement)).first()
-                if row is None:
-                    row = (await connection.execute(_FOUND, {"caller": caller, "key": key})).first()
-                if row is not None:
-                    return _keyed(row)
-        raise AssertionError("an Idempotency-Key neither claimed nor found")
+        """Register the key for this request, or return what an earlier request registered
+        (and its answer, if it has one): one statement either way.
 
-    async def answer(self, caller: str, key: str, status_code: int, answer: str) -> KeyedCommand:
-        """Keep the command's answer unless another request answered it first; the kept one."""
+        An expired key is free again: its row is taken over. A live one is returned as it is
+        (the upsert writes its own values back, which is what makes it return the row).
+        """
+        now = datetime.now(UTC)
+        async with autocommit(self._sessions) as connection:
+            statement = insert_for(connection.dialect.name)(_KEYS).values(
+                caller=caller,
+                key=key,
+                request_sha256=request_sha256,
+                consultation_id=consultation_id,
+                created_at=now,
+                expires_at=now + self._kept_for,
+                status_code=None,
+                answer=None,
+                answered_at=None,
+            )
+            expired = _KEYS.c.expires_at <= now
+            statement = statement.on_conflict_do_update(
+                index_elements=[_KEYS.c.caller, _KEYS.c.key],
+                set_={
+                    name: case((expired, statement.excluded[name]), else_=_KEYS.c[name])
+                    for name in _CLAIMED
+                },
+            ).returning(*_KEYS.c)
+            row = (await connection.execute(statement)).one()
+        claimed = _keyed(row)
+        claimed.new = claimed.created_at == now and claimed.request_sha256 == request_sha256
+        return claimed
+
+    async def release(self, caller: str, key: str, claimed: KeyedCommand) -> None:
+        """Free a key this request claimed and answered nothing under (an answer given before
+        the command was sent), so a corrected retry may use it; another's claim stays."""
+        async with autocommit(self._sessions) as connection:
+            await connection.execute(
+                _RELEASED,
+                {"the_caller": caller, "the_key": key, "the_created_at": claimed.created_at},
+            )
+
+    async def answer(
+        self, caller: str, key: str, status_code: int, answer: str
+    ) -> KeyedCommand | None:
+        """Keep the command's answer unless another request answered it first; the kept one
+        (None if the key was released meanwhile)."""
         async with autocommit(self._sessions) as connection:
             row = (
                 await connection.execute(
@@ -136,7 +160,9 @@ class CommandKeys:
             ).first()
             if row is None:
                 row = (await connection.execute(_FOUND, {"caller": caller, "key": key})).first()
-        assert row is not None
+        if row is None:
+            # Released meanwhile by a request that failed its checks: nothing else is kept.
+            return None
         return _keyed(row)
 
     async def forget_expired(self, now: datetime | None = None) -> int:

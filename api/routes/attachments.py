@@ -180,7 +180,7 @@ async def download_attachment(
         raise not_found("attachment")
     if found.info.consultation_id is not None:
         await services.access_log.record(
-            found.info.consultation_id, caller.actor_id, caller.role.value, "attachment"
+            found.info.consultation_id, caller.actor_id, caller.role, "attachment"
         )
     return Response(
         found.content,

@@ -112,7 +112,7 @@ async def codec_reader(
     if credentials is None and _from_trusted_local_ui(request):
         return CodecReader(actor_id=LOCAL_UI, role="local_ui")
     caller = await _admin(request, credentials)
-    return CodecReader(actor_id=caller.actor_id, role=caller.role.value)
+    return CodecReader(actor_id=caller.actor_id, role=caller.role)
 
 
 CodecCaller = Annotated[CodecReader, Depends(codec_reader)]

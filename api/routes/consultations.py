@@ -1,18 +1,24 @@
-"""Consultations: create, read, and the commands of docs/lifecycle.md on behalf of each party."""
+"""Consultations: create, read, and the commands of docs/lifecycle.md on behalf of each party.
+
+Every command on a case takes one path (`_run`), driven by its entry in the table below: who
+may see the case, how the workflow's command is built from the request, which update it is.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel
 
-from api.auth import Caller, CallerRole, ClinicianCaller, PartyCaller, PracticeCaller, ServiceCaller
+from api.auth import Caller, ClinicianCaller, PartyCaller, PracticeCaller, Scope, ServiceCaller
+from api.commands import CaseUpdate
 from api.idempotency import CommandOnce, IdempotencyKey
 from api.openapi import CLINICIAN, PARTIES, PORTAL, PRACTICE
-from api.problems import AUTHENTICATED, invalid, not_found, problem_responses
+from api.problems import AUTHENTICATED, Problem, invalid, not_found, problem_responses
 from api.schemas import (
     AccessLogOut,
     ClinicianReply,
@@ -29,6 +35,7 @@ from domain.models import (
     AttachmentRef,
     CloseCommand,
     ConsultationStart,
+    ConsultationView,
     Identifier,
     MessageContent,
     Patient,
@@ -44,6 +51,7 @@ from domain.working_days import oslo_day
 from store.access import Reader
 from store.case_reads import ConsultationSummary
 from store.directory import Directory, RecipientRefusedError
+from workflows.econsultation import EConsultation
 
 router = APIRouter(
     prefix="/v1/consultations",
@@ -77,38 +85,49 @@ _NEXT = {
 }
 
 ConsultationId = Annotated[Identifier, Path(description="consultation id")]
+RequestT = TypeVar("RequestT")
 CommandT = TypeVar("CommandT", bound=BaseModel)
+RouteT = TypeVar("RouteT", bound=Callable[..., Awaitable[Response]])
 
 
-# --- helpers ---------------------------------------------------------------------------------
+# --- who sees a case ----------------------------------------------------------------------
 
 
-async def _visible_case(
-    services: Services, caller: Caller, consultation_id: str
+def _party_sees(caller: Caller, case: ConsultationSummary) -> bool:
+    """The portal sees every case; a clinician only those addressed to them."""
+    return caller.is_service or case.recipient_id == caller.hpr_number
+
+
+def _practice_sees(caller: Caller, case: ConsultationSummary) -> bool:
+    """A practice administrator sees the cases of their practice; an admin every case."""
+    return caller.scope != Scope.PRACTICE or case.practice_id == caller.practice_id
+
+
+async def _found(
+    services: Services,
+    caller: Caller,
+    consultation_id: str,
+    sees: Callable[[Caller, ConsultationSummary], bool],
 ) -> ConsultationSummary:
-    """The case if the caller is a party (the portal, or the clinician addressed); else 404."""
+    """The case if the caller may see it; else 404."""
     case = await services.queries.summary(consultation_id)
-    if case is None or (not caller.is_service and case.recipient_id != caller.hpr_number):
+    if case is None or not sees(caller, case):
         raise not_found("consultation")
     return case
 
 
-async def _shown(
-    services: Services, caller: Caller, consultation_id: str, action: str
+async def _answer(
+    services: Services, caller: Caller, view: ConsultationView, action: str
 ) -> ConsultationOut:
-    """The consultation as GET shows it; content leaves the service only through the access log."""
-    reader = Reader(actor_id=caller.actor_id, role=caller.role.value, action=action)
-    detail = await services.queries.detail(consultation_id, read_by=reader)
-    if detail is None:
-        raise not_found("consultation")
-    return ConsultationOut.of_detail(detail)
+    """The consultation as GET shows it, from the workflow's answer and the stored thread;
+    content leaves the service only through the access log."""
+    reader = Reader(actor_id=caller.actor_id, role=caller.role, action=action)
+    return ConsultationOut.of_view(
+        view, await services.queries.thread(view.consultation_id, reader)
+    )
 
 
-def _shows(
-    services: Services, caller: Caller, action: str
-) -> Callable[[str], Awaitable[ConsultationOut]]:
-    """What a command answers: the consultation as GET shows it after the command."""
-    return lambda consultation_id: _shown(services, caller, consultation_id, action)
+# --- what commands are built from ---------------------------------------------------------
 
 
 async def _claim_checks(
@@ -123,15 +142,6 @@ async def _claim_checks(
             + ", ".join(missing)
         )
     return [AttachmentRef(id=a, sha256=available[a]) for a in attachment_ids]
-
-
-async def _content(
-    services: Services, caller: Caller, message: MessageIn, message_id: str
-) -> MessageContent:
-    return MessageContent(
-        body=message.body,
-        attachments=await _claim_checks(services, caller, message.attachment_ids, message_id),
-    )
 
 
 async def _recipient(directory: Directory, body: CreateConsultation, today: date) -> str:
@@ -172,17 +182,14 @@ async def create_consultation(
         request=body,
         success_status=201,
     )
-    if (earlier := await once.earlier_answer()) is not None:
+    # The key's first use, if any, chose the case's id.
+    if (earlier := await once.claim()) is not None:
         return earlier
-    start = await _admitted_start(services, caller, body, once.consultation_id, once.message_id)
-
-    async def apply(consultation_id: str) -> None:
-        # A concurrent first use of the key may have chosen the case's id.
-        await services.commands.open(
-            start.model_copy(update={"consultation_id": consultation_id}), once.update_id
-        )
-
-    return await once.run(apply, _shows(services, caller, "create"))
+    start = await once.checked(
+        _admitted_start(services, caller, body, once.consultation_id, once.message_id)
+    )
+    view = await once.sent(services.commands.open(start, once.update_id))
+    return await once.answered(await _answer(services, caller, view, "create"))
 
 
 async def _admitted_start(
@@ -218,46 +225,174 @@ def _representative(given: RepresentativeIn | None) -> Representative | None:
     return Representative.model_validate(given.model_dump()) if given else None
 
 
-async def _command_on_case(
+# --- the commands on a case: one table, one path ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Asked(Generic[RequestT]):
+    """A command as asked on a case: what its workflow command is built from."""
+
+    services: Services
+    caller: Caller
+    body: RequestT
+    # Read only when a key must be checked against it or the command is built from it.
+    case: ConsultationSummary | None
+    message_id: str
+
+    @property
+    def found_case(self) -> ConsultationSummary:
+        assert self.case is not None, "a command built from the case has it read first"
+        return self.case
+
+    async def content(self, message: MessageIn) -> MessageContent:
+        """The message with its attachments as claim checks (422 for one not the caller's)."""
+        return await _content(self.services, self.caller, message, self.message_id)
+
+
+@dataclass(frozen=True)
+class CaseCommand(Generic[RequestT, CommandT]):
+    """One command on a case: who may see the case, how its workflow command is built from
+    the request, and the workflow update it is sent as."""
+
+    action: str
+    sees: Callable[[Caller, ConsultationSummary], bool]
+    # Whether the command is built from the case's row; otherwise the workflow's validators
+    # refuse a caller who is not its party, and the case is read only on a refusal.
+    reads_case: bool
+    build: Callable[[Asked[RequestT]], Awaitable[CommandT]]
+    update: CaseUpdate[CommandT]
+
+
+async def _run(
+    command: CaseCommand[RequestT, CommandT],
     services: Services,
     caller: Caller,
-    idempotency_key: str | None,
     consultation_id: str,
-    *,
-    action: str,
-    request: BaseModel | None,
-    build: Callable[[ConsultationSummary, str], Awaitable[CommandT]],
-    send: Callable[[str, CommandT, str | None], Awaitable[object]],
-    visible: Callable[[Services, Caller, str], Awaitable[ConsultationSummary]] = _visible_case,
+    body: RequestT,
+    idempotency_key: str | None,
 ) -> Response:
-    """A command on a case: the first answer again for a repeated key; otherwise checked (404
-    unless `visible`, 422), built with the key's message id (`build`), sent once (`send`, with
-    the key's update id) and answered."""
+    """The path of every command on a case: found (404), the key's first answer again, checked
+    and built (422, not kept), sent once (the workflow's refusal is kept), answered."""
     once = CommandOnce(
         services,
         caller,
         idempotency_key,
-        action=action,
+        action=command.action,
         consultation_id=consultation_id,
-        request=request,
+        request=body if isinstance(body, BaseModel) else None,
     )
     # Visibility first: a clinician the case was moved away from gets no replay of its content.
-    case = await visible(services, caller, consultation_id)
-    if (earlier := await once.earlier_answer()) is not None:
+    case = None
+    if idempotency_key is not None or command.reads_case:
+        case = await _found(services, caller, consultation_id, command.sees)
+    if (earlier := await once.claim()) is not None:
         return earlier
-    command = await build(case, once.message_id)
-    return await once.run(
-        lambda case_id: send(case_id, command, once.update_id), _shows(services, caller, action)
+    try:
+        asked = Asked(services, caller, body, case, once.message_id)
+        built = await once.checked(command.build(asked))
+        view = await once.sent(
+            services.commands.send(consultation_id, command.update, built, once.update_id)
+        )
+    except Problem as problem:
+        if case is None and problem.status < 500:
+            # As if read first: one who may not see the case learns nothing else of it.
+            await _found(services, caller, consultation_id, command.sees)
+        raise
+    return await once.answered(await _answer(services, caller, view, command.action))
+
+
+async def _content(
+    services: Services, caller: Caller, message: MessageIn, message_id: str
+) -> MessageContent:
+    return MessageContent(
+        body=message.body,
+        attachments=await _claim_checks(services, caller, message.attachment_ids, message_id),
     )
 
 
-@router.post(
-    "/{consultation_id}/submit",
-    operation_id="submitConsultation",
-    tags=[PORTAL],
-    response_model=ConsultationOut,
-    responses={200: _NEXT},
+async def _submitted(asked: Asked[PatientMessageIn]) -> SubmitCommand:
+    return SubmitCommand(
+        message_id=asked.message_id,
+        message=await asked.content(asked.body),
+        representative=_representative(asked.body.representative),
+    )
+
+
+async def _patient_replied(asked: Asked[PatientMessageIn]) -> ReplyCommand:
+    return ReplyCommand(
+        message_id=asked.message_id,
+        author_role=Role.PATIENT,
+        author_id=asked.found_case.patient_id,
+        message=await asked.content(asked.body),
+        representative=_representative(asked.body.representative),
+    )
+
+
+async def _withdrawn(asked: Asked[None]) -> WithdrawCommand:
+    return WithdrawCommand(patient_id=asked.found_case.patient_id)
+
+
+async def _clinician_replied(asked: Asked[ClinicianReply]) -> ReplyCommand:
+    assert asked.caller.hpr_number is not None
+    return ReplyCommand(
+        message_id=asked.message_id,
+        author_role=Role.CLINICIAN,
+        author_id=asked.caller.hpr_number,
+        message=await asked.content(asked.body),
+        billable=asked.body.billable,
+        close=asked.body.close,
+    )
+
+
+async def _closed(asked: Asked[CloseRequest]) -> CloseCommand:
+    assert asked.caller.hpr_number is not None
+    final = asked.body.message
+    return CloseCommand(
+        message_id=asked.message_id if final else None,
+        clinician_id=asked.caller.hpr_number,
+        message=await asked.content(final) if final else None,
+        billable=asked.body.billable,
+    )
+
+
+async def _reassigned(asked: Asked[ReassignIn]) -> ReassignCommand:
+    today = oslo_day(datetime.now(UTC))
+    try:
+        await asked.services.directory.admit_reassignment(
+            asked.body.recipient_id, asked.found_case.practice_id, today
+        )
+    except RecipientRefusedError as refused:
+        raise invalid(str(refused)) from refused
+    return ReassignCommand(
+        recipient_id=asked.body.recipient_id, reason=asked.body.reason, by=asked.caller.actor_id
+    )
+
+
+SUBMIT = CaseCommand("submit", _party_sees, False, _submitted, EConsultation.submit)
+PATIENT_REPLY = CaseCommand(
+    "patient_reply", _party_sees, True, _patient_replied, EConsultation.reply
 )
+WITHDRAW = CaseCommand("withdraw", _party_sees, True, _withdrawn, EConsultation.withdraw)
+CLINICIAN_REPLY = CaseCommand("reply", _party_sees, False, _clinician_replied, EConsultation.reply)
+CLOSE = CaseCommand("close", _party_sees, False, _closed, EConsultation.close)
+REASSIGN = CaseCommand("reassign", _practice_sees, True, _reassigned, EConsultation.reassign)
+
+
+# --- the routes: the portal's, the clinician's, the practice's -----------------------------
+
+
+def _command_route(path: str, operation_id: str, tag: str) -> Callable[[RouteT], RouteT]:
+    """A command's route: answered with the consultation, and links to what may follow."""
+    return router.post(
+        f"/{{consultation_id}}/{path}",
+        operation_id=operation_id,
+        tags=[tag],
+        response_model=ConsultationOut,
+        responses={200: _NEXT},
+    )
+
+
+@_command_route("submit", "submitConsultation", PORTAL)
 async def submit(
     consultation_id: ConsultationId,
     body: PatientMessageIn,
@@ -266,34 +401,10 @@ async def submit(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """The patient (or their representative) sends the drafted consultation."""
-
-    async def build(_case: ConsultationSummary, message_id: str) -> SubmitCommand:
-        content = await _content(services, caller, body, message_id)
-        return SubmitCommand(
-            message_id=message_id,
-            message=content,
-            representative=_representative(body.representative),
-        )
-
-    return await _command_on_case(
-        services,
-        caller,
-        idempotency_key,
-        consultation_id,
-        action="submit",
-        request=body,
-        build=build,
-        send=services.commands.submit,
-    )
+    return await _run(SUBMIT, services, caller, consultation_id, body, idempotency_key)
 
 
-@router.post(
-    "/{consultation_id}/patient-replies",
-    operation_id="replyAsPatient",
-    tags=[PORTAL],
-    response_model=ConsultationOut,
-    responses={200: _NEXT},
-)
+@_command_route("patient-replies", "replyAsPatient", PORTAL)
 async def patient_reply(
     consultation_id: ConsultationId,
     body: PatientMessageIn,
@@ -302,35 +413,10 @@ async def patient_reply(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """A follow-up from the patient (or their representative) while the case awaits them."""
-
-    async def build(case: ConsultationSummary, message_id: str) -> ReplyCommand:
-        return ReplyCommand(
-            message_id=message_id,
-            author_role=Role.PATIENT,
-            author_id=case.patient_id,
-            message=await _content(services, caller, body, message_id),
-            representative=_representative(body.representative),
-        )
-
-    return await _command_on_case(
-        services,
-        caller,
-        idempotency_key,
-        consultation_id,
-        action="patient_reply",
-        request=body,
-        build=build,
-        send=services.commands.reply,
-    )
+    return await _run(PATIENT_REPLY, services, caller, consultation_id, body, idempotency_key)
 
 
-@router.post(
-    "/{consultation_id}/withdraw",
-    operation_id="withdrawConsultation",
-    tags=[PORTAL],
-    response_model=ConsultationOut,
-    responses={200: _NEXT},
-)
+@_command_route("withdraw", "withdrawConsultation", PORTAL)
 async def withdraw(
     consultation_id: ConsultationId,
     caller: ServiceCaller,
@@ -338,32 +424,10 @@ async def withdraw(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """The patient takes the question back before any clinician reply."""
-
-    async def build(case: ConsultationSummary, _message_id: str) -> WithdrawCommand:
-        return WithdrawCommand(patient_id=case.patient_id)
-
-    return await _command_on_case(
-        services,
-        caller,
-        idempotency_key,
-        consultation_id,
-        action="withdraw",
-        request=None,
-        build=build,
-        send=services.commands.withdraw,
-    )
+    return await _run(WITHDRAW, services, caller, consultation_id, None, idempotency_key)
 
 
-# --- the clinician's commands -------------------------------------------------------------------
-
-
-@router.post(
-    "/{consultation_id}/replies",
-    operation_id="replyToConsultation",
-    tags=[CLINICIAN],
-    response_model=ConsultationOut,
-    responses={200: _NEXT},
-)
+@_command_route("replies", "replyToConsultation", CLINICIAN)
 async def clinician_reply(
     consultation_id: ConsultationId,
     body: ClinicianReply,
@@ -372,38 +436,10 @@ async def clinician_reply(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """The clinician answers; `close` ends the case with this answer as the final message."""
-    assert caller.hpr_number is not None
-    author_id = caller.hpr_number
-
-    async def build(_case: ConsultationSummary, message_id: str) -> ReplyCommand:
-        return ReplyCommand(
-            message_id=message_id,
-            author_role=Role.CLINICIAN,
-            author_id=author_id,
-            message=await _content(services, caller, body, message_id),
-            billable=body.billable,
-            close=body.close,
-        )
-
-    return await _command_on_case(
-        services,
-        caller,
-        idempotency_key,
-        consultation_id,
-        action="reply",
-        request=body,
-        build=build,
-        send=services.commands.reply,
-    )
+    return await _run(CLINICIAN_REPLY, services, caller, consultation_id, body, idempotency_key)
 
 
-@router.post(
-    "/{consultation_id}/close",
-    operation_id="closeConsultation",
-    tags=[CLINICIAN],
-    response_model=ConsultationOut,
-    responses={200: _NEXT},
-)
+@_command_route("close", "closeConsultation", CLINICIAN)
 async def close(
     consultation_id: ConsultationId,
     caller: ClinicianCaller,
@@ -412,53 +448,11 @@ async def close(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """The clinician closes the case, with or without a final message."""
-    assert caller.hpr_number is not None
-    clinician_id = caller.hpr_number
     request = body or CloseRequest()
-
-    async def build(_case: ConsultationSummary, message_id: str) -> CloseCommand:
-        final = request.message
-        return CloseCommand(
-            message_id=message_id if final else None,
-            clinician_id=clinician_id,
-            message=await _content(services, caller, final, message_id) if final else None,
-            billable=request.billable,
-        )
-
-    return await _command_on_case(
-        services,
-        caller,
-        idempotency_key,
-        consultation_id,
-        action="close",
-        request=request,
-        build=build,
-        send=services.commands.close,
-    )
+    return await _run(CLOSE, services, caller, consultation_id, request, idempotency_key)
 
 
-# --- the practice: reassignment ---------------------------------------------------------------
-
-
-async def _case_of_practice(
-    services: Services, caller: Caller, consultation_id: str
-) -> ConsultationSummary:
-    """The case if the caller administers its practice (or is an admin); else 404."""
-    case = await services.queries.summary(consultation_id)
-    if case is None or (
-        caller.role == CallerRole.PRACTICE and case.practice_id != caller.practice_id
-    ):
-        raise not_found("consultation")
-    return case
-
-
-@router.post(
-    "/{consultation_id}/reassign",
-    operation_id="reassignConsultation",
-    tags=[PRACTICE],
-    response_model=ConsultationOut,
-    responses={200: _NEXT},
-)
+@_command_route("reassign", "reassignConsultation", PRACTICE)
 async def reassign(
     consultation_id: ConsultationId,
     body: ReassignIn,
@@ -467,28 +461,7 @@ async def reassign(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Another clinician of the practice answers from now on; the reply deadline is kept."""
-
-    async def build(case: ConsultationSummary, _message_id: str) -> ReassignCommand:
-        today = oslo_day(datetime.now(UTC))
-        try:
-            await services.directory.admit_reassignment(body.recipient_id, case.practice_id, today)
-        except RecipientRefusedError as refused:
-            raise invalid(str(refused)) from refused
-        return ReassignCommand(
-            recipient_id=body.recipient_id, reason=body.reason, by=caller.actor_id
-        )
-
-    return await _command_on_case(
-        services,
-        caller,
-        idempotency_key,
-        consultation_id,
-        action="reassign",
-        request=body,
-        build=build,
-        send=services.commands.reassign,
-        visible=_case_of_practice,
-    )
+    return await _run(REASSIGN, services, caller, consultation_id, body, idempotency_key)
 
 
 # --- both parties: reading --------------------------------------------------------------------
@@ -504,8 +477,12 @@ async def read_consultation(
     consultation_id: ConsultationId, caller: PartyCaller, services: Deps
 ) -> ConsultationOut:
     """The consultation with its messages; the read is written to the access log."""
-    await _visible_case(services, caller, consultation_id)
-    return await _shown(services, caller, consultation_id, "read")
+    await _found(services, caller, consultation_id, _party_sees)
+    reader = Reader(actor_id=caller.actor_id, role=caller.role, action="read")
+    detail = await services.queries.detail(consultation_id, read_by=reader)
+    if detail is None:
+        raise not_found("consultation")
+    return ConsultationOut.of_detail(detail)
 
 
 @router.get(
@@ -518,6 +495,6 @@ async def access_log(
     consultation_id: ConsultationId, caller: PartyCaller, services: Deps
 ) -> AccessLogOut:
     """Who read this consultation's content, as what, and when."""
-    await _visible_case(services, caller, consultation_id)
+    await _found(services, caller, consultation_id, _party_sees)
     entries = await services.access_log.entries(consultation_id)
     return AccessLogOut(consultation_id=consultation_id, entries=entries)

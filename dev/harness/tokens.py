@@ -10,11 +10,12 @@ from typing import Any
 
 import jwt
 
-from api.auth import HPR_CLAIM, PRACTICE_CLAIM, CallerRole, Scope
+from api.auth import HPR_CLAIM, PRACTICE_CLAIM, Scope
 
 
-def scope_of(role: CallerRole | str) -> Scope:
-    return Scope[CallerRole(role).name]
+def scope_of(role: str) -> Scope:
+    """The scope whose holder acts as `role` (service, clinician, practice, admin)."""
+    return next(scope for scope in Scope if scope.role == role)
 
 
 def mint(

@@ -47,6 +47,7 @@ async def test_the_first_answer_is_kept(store: async_sessionmaker[AsyncSession])
     again = await keys.answer(caller, key, 409, '{"n": 2}')
     found = await keys.find(caller, key)
 
+    assert kept is not None and again is not None
     assert (kept.status_code, kept.answer) == (200, '{"n": 1}')
     assert (again.status_code, again.answer) == (200, '{"n": 1}')
     assert found is not None and found.answered and found.answer == '{"n": 1}'
@@ -70,3 +71,19 @@ async def test_keys_are_kept_at_least_a_day_then_forgotten_and_free_again(
     assert forgotten >= 1
     assert await keys.find(caller, key) is not None
     assert await keys.find(other_caller, other_key) is None
+
+
+async def test_a_claim_returns_the_earlier_one_and_only_its_own_claim_is_released(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    keys = CommandKeys(store)
+    caller, key = fresh()
+    mine = await keys.claim(caller, key, "digest", "case")
+    earlier = await keys.claim(caller, key, "other digest", "other case")
+    assert mine.new and not earlier.new
+    assert (earlier.request_sha256, earlier.consultation_id) == ("digest", "case")
+
+    await keys.release(caller, key, earlier.model_copy(update={"created_at": datetime.now(UTC)}))
+    assert await keys.find(caller, key) is not None
+    await keys.release(caller, key, mine)
+    assert await keys.find(caller, key) is None
