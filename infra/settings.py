@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     auth_audience: str = "econsult"
     auth_jwks_url: str | None = None
     auth_issuer: str | None = None
+    auth_require_dpop: bool = Field(
+        default=False,
+        description="Refuse plain bearer tokens: only DPoP-bound tokens with their proof (RFC "
+        "9449). A token bound to a key (claim cnf.jkt) needs its proof whatever this says.",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # Comma-separated key_id:base64_key; the first encrypts, all decrypt. No default: a
