@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Reverse proxies (comma-separated addresses, or *) whose X-Forwarded-Proto "
+        "and X-Forwarded-For the API believes: DPoP proofs name the URL the client called.",
+    )
     # Comma-separated key_id:base64_key; the first encrypts, all decrypt. No default: a
     # process that needs it refuses to start without it; `make run` generates one in .data/.
     econsult_encryption_keys: str | None = None

@@ -170,6 +170,20 @@ async def test_the_url_is_compared_as_rfc_9449_says_without_query_case_or_defaul
     assert response.status_code == 200, response.text
 
 
+async def test_behind_a_proxy_the_proof_names_the_url_the_client_called(
+    helseid_api: Api, clinician: str, record_system: KeyPair, bound_token: str
+) -> None:
+    """The proxy terminates TLS, passes the Host header on and sets X-Forwarded-Proto; the API
+    (which believes the proxy, FORWARDED_ALLOW_IPS) sees the URL the client called."""
+    called = f"https://api.econsult.example{clinician}"
+    signed = proof(record_system, "GET", called, bound_token)
+    forwarded = {"Host": "api.econsult.example", "X-Forwarded-Proto": "https"}
+    response = await helseid_api.http.get(
+        clinician, headers={**dpop(bound_token, signed), **forwarded}
+    )
+    assert response.status_code == 200, response.text
+
+
 async def test_a_replayed_proof_is_refused(
     helseid_api: Api, clinician: str, record_system: KeyPair, bound_token: str
 ) -> None:
