@@ -53,11 +53,14 @@ class KeyPair:
         return {k: v for k, v in jwk.items() if k != "key_ops"}
 
     def thumbprint(self) -> str:
-        """RFC 7638: SHA-256 over the required members, sorted, without whitespace."""
-        jwk = self.public_jwk()
-        required = ("e", "kty", "n") if jwk["kty"] == "RSA" else ("crv", "kty", "x", "y")
-        members = ",".join(f'"{name}":"{jwk[name]}"' for name in required)
-        return b64url(hashlib.sha256(f"{{{members}}}".encode()).digest())
+        return jwk_thumbprint(self.public_jwk())
+
+
+def jwk_thumbprint(jwk: dict[str, Any]) -> str:
+    """RFC 7638: SHA-256 over the required members, sorted, without whitespace."""
+    required = ("e", "kty", "n") if jwk["kty"] == "RSA" else ("crv", "kty", "x", "y")
+    members = ",".join(f'"{name}":"{jwk[name]}"' for name in required)
+    return b64url(hashlib.sha256(f"{{{members}}}".encode()).digest())
 
 
 @dataclass

@@ -3,7 +3,10 @@ with a fresh proof signed by that key for this very request, once, on any API re
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +21,7 @@ from tests.api.issuer import (
     access_token_hash,
     dpop,
     issuer_settings,
+    jwk_thumbprint,
     proof,
 )
 from tests.api.support import (
@@ -30,6 +34,7 @@ from tests.api.support import (
     bearer,
     clinician_body,
     unique,
+    upload,
 )
 
 ALGS = 'algs="RS256 PS256 ES256"'
@@ -334,3 +339,31 @@ async def test_an_unreachable_case_store_during_the_jti_check_is_503_with_retry_
         )
     assert_problem(response, 503)
     assert response.headers["retry-after"]
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_dpop_example() -> list[str]:
+    """The Python blocks of the README's DPoP section: the proof maker, then the call."""
+    section = README.read_text().split("### HelseID tokens and DPoP")[1]
+    section = re.split(r"\n##+ ", section)[0]
+    return re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+
+
+async def test_the_readme_example_calls_the_api_with_dpop(helseid_api: Api, issuer: Issuer) -> None:
+    make_proofs, call = readme_dpop_example()
+    example: dict[str, Any] = {}
+    exec(make_proofs, example)  # noqa: S102 - the README's own code, run as a reader would
+    portal = unique("portal")
+    uploader = issuer.token(issuer.published[0], SERVICE, sub=portal)
+    attachment = (await upload(helseid_api.http, bearer(uploader))).json()["id"]
+    example.update(
+        API=str(helseid_api.http.base_url).rstrip("/"),
+        ACCESS_TOKEN=issuer.token(
+            issuer.published[0], SERVICE, sub=portal, jkt=jwk_thumbprint(example["public_jwk"])
+        ),
+        attachment_id=attachment,
+    )
+    await asyncio.to_thread(exec, call, example)
+    assert example["answer"].status_code == 200
