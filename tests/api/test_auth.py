@@ -225,7 +225,7 @@ def refused_with_a_jwks(issuer: Issuer, api: Api) -> dict[str, str]:
     return {
         # The shared secret of development is never a key while a JWKS is set.
         "hs256": jwt.encode(claims, secret, headers={"kid": key.kid}),
-        "alg_none": jwt.encode(claims, None, algorithm="none"),
+        "alg_none": jwt.encode(claims, "", algorithm="none"),
         "another_issuer": Issuer(issuer="https://elsewhere.example").token(key, SERVICE),
         "no_issuer": jwt.encode(
             {k: v for k, v in claims.items() if k != "iss"},

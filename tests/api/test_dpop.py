@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from temporalio.testing import WorkflowEnvironment
 
 from infra.settings import Settings
@@ -283,6 +284,7 @@ async def test_a_proof_carrying_a_private_key_is_refused(
     helseid_api: Api, clinician: str, bound_token: str
 ) -> None:
     key = KeyPair("ES256")
+    assert isinstance(key.private, ec.EllipticCurvePrivateKey)
     jwk = jwt.algorithms.ECAlgorithm.to_jwk(key.private, as_dict=True)  # with its private d
     signed = proof(key, "GET", url_of(helseid_api, clinician), bound_token, header={"jwk": jwk})
     assert (
