@@ -31,7 +31,10 @@ def main() -> None:
         http="httptools",
         # Access lines would log paths, and some paths carry a patient id (docs/privacy.md).
         access_log=False,
+        # The scheme the client used, from the proxies named here: DPoP proofs are checked
+        # against the URL as the client called it (the proxy passes the Host header on).
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         # No "server: uvicorn" banner: it tells an attacker which CVEs to try.
         server_header=False,
         log_config=None,

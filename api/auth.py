@@ -1,8 +1,8 @@
-"""Bearer JWTs: HS256 with a shared secret in development, the issuer's JWKS in production."""
+"""Access tokens: HS256 with a shared secret in development, the issuer's JWKS in production
+(RS256, PS256, ES256); a token bound to a key (DPoP) only with its proof (api/dpop.py)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -10,8 +10,12 @@ from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
+from fastapi.requests import HTTPConnection
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.dpop import SenderConstraint, dpop_unauthorized
+from api.issuer_keys import IssuerKeys, IssuerKeysUnavailable
+from api.outages import retry_later
 from api.problems import Problem
 from api.rate_limits import enforce_rate_limit
 from infra.settings import Settings
@@ -21,6 +25,8 @@ PRACTICE_CLAIM = "econsult:practice_id"
 MAX_ACTOR_ID = 64
 # RFC 7518 section 3.2: an HS256 key at least as long as the hash output.
 MIN_HS256_SECRET_BYTES = 32
+# What HelseID signs access tokens with; never `none`, never a shared-secret HS* with a JWKS.
+ISSUER_ALGORITHMS = ("RS256", "PS256", "ES256")
 
 
 class MissingAuthSettings(RuntimeError):
@@ -30,6 +36,11 @@ class MissingAuthSettings(RuntimeError):
 def require_auth_settings(settings: Settings) -> None:
     """Refuse to serve with no way to verify tokens, or a guessable shared secret."""
     if settings.auth_jwks_url:
+        if not settings.auth_issuer:
+            raise MissingAuthSettings(
+                "set AUTH_ISSUER (the issuer the tokens must name in `iss`, e.g. "
+                "https://helseid-sts.nhn.no) whenever AUTH_JWKS_URL is set"
+            )
         return
     size = len(settings.auth_hs256_secret.encode()) if settings.auth_hs256_secret else 0
     if size >= MIN_HS256_SECRET_BYTES:
@@ -110,11 +121,13 @@ class TokenVerifier:
         self._audience = settings.auth_audience
         self._issuer = settings.auth_issuer
         self._secret = settings.auth_hs256_secret
-        self._jwks = jwt.PyJWKClient(settings.auth_jwks_url) if settings.auth_jwks_url else None
+        self._keys = IssuerKeys(settings.auth_jwks_url) if settings.auth_jwks_url else None
+        self.senders = SenderConstraint(settings.auth_require_dpop)
 
-    async def claims(self, token: str) -> dict[str, Any]:
+    async def claims(self, token: str, scheme: str = "bearer") -> dict[str, Any]:
+        """The token's claims once verified; 401 (challenging `scheme`) when it is not valid."""
         try:
-            if self._jwks is None:
+            if self._keys is None:
                 if self._secret is None:
                     # Refused at start (require_auth_settings); fail closed all the same.
                     raise unauthorized("token verification is not configured")
@@ -125,21 +138,49 @@ class TokenVerifier:
                     audience=self._audience,
                     options={"require": ["exp", "aud"]},
                 )
-            # PyJWKClient fetches (and caches) the key set over blocking HTTP.
-            key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
-            return jwt.decode(
-                token,
-                key.key,
-                algorithms=["RS256"],
-                audience=self._audience,
-                issuer=self._issuer,
-                options={"require": ["exp", "aud", *(["iss"] if self._issuer else [])]},
-            )
+            return await self._issued_claims(self._keys, token)
+        except IssuerKeysUnavailable as error:
+            raise retry_later("the token issuer's key set is unavailable; try again") from error
         except jwt.PyJWTError as error:
+            if scheme == "dpop":
+                raise dpop_unauthorized(f"invalid token: {error}") from error
             raise unauthorized(f"invalid token: {error}") from error
 
+    async def _issued_claims(self, keys: IssuerKeys, token: str) -> dict[str, Any]:
+        header = jwt.get_unverified_header(token)
+        algorithm = header.get("alg")
+        if algorithm not in ISSUER_ALGORITHMS:
+            raise jwt.InvalidAlgorithmError(
+                f"the token is signed with {algorithm!r}, not one of {', '.join(ISSUER_ALGORITHMS)}"
+            )
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise jwt.InvalidTokenError("the token names no signing key (kid)")
+        return jwt.decode(
+            token,
+            await keys.key(kid, algorithm),
+            algorithms=[algorithm],
+            audience=self._audience,
+            issuer=self._issuer,
+            options={"require": ["exp", "aud", "iss"], "enforce_minimum_key_length": True},
+        )
 
-_bearer = HTTPBearer(auto_error=False, description="JWT with econsult:* scopes")
+
+class _BearerOrDPoP(HTTPBearer):
+    """The token of `Authorization: Bearer` or `Authorization: DPoP` (RFC 9449)."""
+
+    async def __call__(self, request: HTTPConnection) -> HTTPAuthorizationCredentials | None:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() not in ("bearer", "dpop") or not token.strip():
+            return None
+        return HTTPAuthorizationCredentials(scheme=scheme.lower(), credentials=token.strip())
+
+
+_bearer = _BearerOrDPoP(
+    auto_error=False,
+    scheme_name="HTTPBearer",
+    description="JWT with econsult:* scopes, as Bearer or, bound to a key, as DPoP with a proof",
+)
 
 
 def _caller(claims: dict[str, Any], allowed: tuple[Scope, ...]) -> Caller:
@@ -179,10 +220,15 @@ def require(*allowed: Scope) -> Callable[..., Awaitable[Caller]]:
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Caller:
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise unauthorized("a bearer token is required", token_given=False)
         verifier: TokenVerifier = request.app.state.token_verifier
-        caller = _caller(await verifier.claims(credentials.credentials), allowed)
+        if credentials is None:
+            if verifier.senders.require_dpop:
+                raise dpop_unauthorized("a DPoP-bound token and its DPoP proof are required", None)
+            raise unauthorized("a bearer token is required", token_given=False)
+        scheme, token = credentials.scheme, credentials.credentials
+        claims = await verifier.claims(token, scheme)
+        await verifier.senders.check(request, scheme, token, claims)
+        caller = _caller(claims, allowed)
         enforce_rate_limit(request, f"{caller.role}:{caller.actor_id}")
         return caller
 

@@ -94,7 +94,10 @@ def _problem_description(status: int) -> str:
 
 _HEADERS: dict[int, dict[str, Any]] = {
     401: {
-        "WWW-Authenticate": {"description": "the Bearer challenge", "schema": {"type": "string"}}
+        "WWW-Authenticate": {
+            "description": "the Bearer challenge, or the DPoP one (RFC 9449) for DPoP",
+            "schema": {"type": "string"},
+        }
     },
     **{
         status: {

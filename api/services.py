@@ -19,6 +19,7 @@ from store.attachments import Attachments
 from store.case_reads import ConsultationQueries, database_answers
 from store.command_keys import CommandKeys
 from store.directory import Directory
+from store.dpop_proofs import DPoPProofs
 from store.recipients import Recipients
 
 
@@ -36,6 +37,7 @@ class Services:
     outages: Outages
     workers: WorkerPresence
     recipients: Recipients
+    dpop_proofs: DPoPProofs
 
     @classmethod
     def build(
@@ -62,6 +64,7 @@ class Services:
             ),
             workers=WorkerPresence(temporal, settings.econsult_task_queue),
             recipients=Recipients(sessions),
+            dpop_proofs=DPoPProofs(sessions),
         )
 
     async def database_answers(self) -> None:

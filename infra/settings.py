@@ -23,8 +23,18 @@ class Settings(BaseSettings):
     auth_audience: str = "econsult"
     auth_jwks_url: str | None = None
     auth_issuer: str | None = None
+    auth_require_dpop: bool = Field(
+        default=False,
+        description="Refuse plain bearer tokens: only DPoP-bound tokens with their proof (RFC "
+        "9449). A token bound to a key (claim cnf.jkt) needs its proof whatever this says.",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Reverse proxies (comma-separated addresses, or *) whose X-Forwarded-Proto "
+        "and X-Forwarded-For the API believes: DPoP proofs name the URL the client called.",
+    )
     # Comma-separated key_id:base64_key; the first encrypts, all decrypt. No default: a
     # process that needs it refuses to start without it; `make run` generates one in .data/.
     econsult_encryption_keys: str | None = None

@@ -376,3 +376,13 @@ class IdempotencyKey(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     answer: Mapped[str | None] = mapped_column(Text, nullable=True)
     answered_at: Mapped[datetime | None]
+
+
+class DPoPProof(Base):
+    """A DPoP proof already presented (by the SHA-256 of its `jti`), until it could no longer
+    be accepted anyway: every API replica refuses its replay."""
+
+    __tablename__ = "dpop_proofs"
+
+    jti_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

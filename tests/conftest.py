@@ -28,6 +28,7 @@ from infra.settings import Settings
 from infra.telemetry import add_span_exporter, temporal_runtime
 from infra.temporal import connect, data_converter
 from store.database import create_engine, create_session_factory
+from tests.api.issuer import Issuer, KeyPair, issuer_settings
 from tests.api.support import Api, Operated, Party, api_over_http
 from tests.support import temporal_address
 from workflows import search_attributes
@@ -168,3 +169,22 @@ def any_api(request: pytest.FixtureRequest) -> Api:
 @pytest.fixture
 def party(api: Api) -> Party:
     return api.party()
+
+
+@pytest.fixture(scope="session")
+async def issuer() -> AsyncIterator[Issuer]:
+    """A HelseID-like issuer publishing an RS256, a PS256 and an ES256 key over real HTTP."""
+    helseid = Issuer()
+    helseid.publish(KeyPair("RS256"), KeyPair("PS256"), KeyPair("ES256"))
+    async with helseid.serving():
+        yield helseid
+
+
+@pytest.fixture(scope="session")
+async def helseid_api(
+    dev_env: WorkflowEnvironment, postgres_url: str, issuer: Issuer
+) -> AsyncIterator[Api]:
+    """The API on PostgreSQL verifying tokens against the issuer's JWKS, as in production."""
+    settings = {**SESSION_SETTINGS, **issuer_settings(issuer)}
+    async with api_over_http(dev_env.client, postgres_url, settings=settings) as stack:
+        yield stack

@@ -34,6 +34,7 @@ from api.services import Deps, Services
 from domain.models import (
     AttachmentRef,
     CloseCommand,
+    CloseReason,
     ConsultationStart,
     ConsultationView,
     Identifier,
@@ -341,6 +342,8 @@ async def _clinician_replied(asked: Asked[ClinicianReply]) -> ReplyCommand:
         message=await asked.content(asked.body),
         billable=asked.body.billable,
         close=asked.body.close,
+        exemption=asked.body.exemption,
+        exemption_note=asked.body.exemption_note,
     )
 
 
@@ -352,6 +355,9 @@ async def _closed(asked: Asked[CloseRequest]) -> CloseCommand:
         clinician_id=asked.caller.hpr_number,
         message=await asked.content(final) if final else None,
         billable=asked.body.billable,
+        exemption=asked.body.exemption,
+        exemption_note=asked.body.exemption_note,
+        reason=CloseReason.DECLINED if asked.body.reason == "declined" else None,
     )
 
 

@@ -8,8 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import jwt
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
+from api.app import create_app
+from api.auth import MissingAuthSettings
+from dev.harness.ports import free_port
+from infra.settings import Settings
+from tests.api.issuer import Issuer, KeyPair, issuer_settings
 from tests.api.support import (
     ADMIN,
     CLINICIAN,
@@ -17,11 +24,13 @@ from tests.api.support import (
     SERVICE,
     Api,
     Party,
+    api_over_http,
     assert_problem,
     bearer,
     clinician_body,
     create,
     seed_clinicians,
+    unique,
     upload,
 )
 
@@ -197,3 +206,113 @@ async def test_operations_endpoints_need_no_token(api: Api) -> None:
     assert {"temporal": "ok", "database": "ok"}.items() <= ready.json()["checks"].items()
     assert (await api.http.get("/metrics")).status_code == 200
     assert "/v1/consultations" in (await api.http.get("/openapi.json")).json()["paths"]
+
+
+# --- Tokens issued by HelseID (verified against its JWKS) --------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "PS256", "ES256"])
+async def test_each_algorithm_helseid_signs_with_verifies(
+    helseid_api: Api, issuer: Issuer, algorithm: str
+) -> None:
+    key = next(key for key in issuer.published if key.algorithm == algorithm)
+    token = issuer.token(key, SERVICE)
+    response = await helseid_api.http.get(f"/v1/clinicians/{unique('hpr')}", headers=bearer(token))
+    assert_problem(response, 404)  # past authentication: the clinician is simply unknown
+
+
+def refused_with_a_jwks(issuer: Issuer, api: Api) -> dict[str, str]:
+    key = issuer.published[0]
+    secret = api.settings.auth_hs256_secret or "s" * 32
+    claims = {"iss": issuer.issuer, "aud": "econsult", "sub": "x", "scope": SERVICE, "exp": 2**31}
+    return {
+        # The shared secret of development is never a key while a JWKS is set.
+        "hs256": jwt.encode(claims, secret, headers={"kid": key.kid}),
+        "alg_none": jwt.encode(claims, "", algorithm="none"),
+        "another_issuer": Issuer(issuer="https://elsewhere.example").token(key, SERVICE),
+        "no_issuer": jwt.encode(
+            {k: v for k, v in claims.items() if k != "iss"},
+            key.private,
+            algorithm=key.algorithm,
+            headers={"kid": key.kid},
+        ),
+        "unpublished_key": issuer.token(KeyPair("RS256"), SERVICE),
+        "key_for_another_alg": jwt.encode(
+            claims, key.private, algorithm="PS256", headers={"kid": key.kid}
+        ),
+        "expired": issuer.token(key, SERVICE, expires_in=-120),
+        "wrong_audience": issuer.token(key, SERVICE, audience="someone-else"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "because"),
+    [
+        ("hs256", "not one of RS256, PS256, ES256"),
+        ("alg_none", "not one of RS256, PS256, ES256"),
+        ("another_issuer", "issuer"),
+        ("no_issuer", '"iss"'),
+        ("unpublished_key", "publishes no key"),
+        ("key_for_another_alg", "is for RS256, not PS256"),
+        ("expired", "expired"),
+        ("wrong_audience", "Audience"),
+    ],
+)
+async def test_a_token_helseid_did_not_issue_as_it_does_is_refused_with_401(
+    helseid_api: Api, issuer: Issuer, kind: str, because: str
+) -> None:
+    token = refused_with_a_jwks(issuer, helseid_api)[kind]
+    response = await helseid_api.http.get("/v1/clinicians/anyone", headers=bearer(token))
+    assert because in assert_problem(response, 401)["detail"]
+    assert response.headers["www-authenticate"].startswith('Bearer realm="econsult", error=')
+
+
+async def test_a_key_removed_from_the_jwks_no_longer_verifies_while_its_successor_does(
+    dev_env: WorkflowEnvironment, postgres_url: str
+) -> None:
+    old, new = KeyPair("RS256"), KeyPair("RS256")
+    helseid = Issuer()
+    helseid.publish(old)
+    async with (
+        helseid.serving(),
+        api_over_http(dev_env.client, postgres_url, settings=issuer_settings(helseid)) as api,
+    ):
+        path = f"/v1/clinicians/{unique('hpr')}"
+        before = await api.http.get(path, headers=bearer(helseid.token(old, SERVICE)))
+        assert before.status_code == 404, before.text
+
+        helseid.publish(new)  # the rotation is over: the old key is withdrawn
+        after = await api.http.get(path, headers=bearer(helseid.token(new, SERVICE)))
+        assert after.status_code == 404, after.text
+        withdrawn = await api.http.get(path, headers=bearer(helseid.token(old, SERVICE)))
+        assert "publishes no key" in assert_problem(withdrawn, 401)["detail"]
+
+
+async def test_unknown_key_ids_refetch_the_jwks_at_most_once_a_while(
+    helseid_api: Api, issuer: Issuer
+) -> None:
+    path = "/v1/clinicians/anyone"
+    await helseid_api.http.get(path, headers=bearer(issuer.token(issuer.published[0], SERVICE)))
+    fetched = issuer.fetches
+    for _ in range(5):
+        stranger = issuer.token(KeyPair("RS256"), SERVICE)
+        assert_problem(await helseid_api.http.get(path, headers=bearer(stranger)), 401)
+    assert issuer.fetches - fetched <= 1
+
+
+async def test_an_unreachable_jwks_is_503_with_retry_after(
+    dev_env: WorkflowEnvironment, postgres_url: str
+) -> None:
+    helseid = Issuer()
+    helseid.jwks_url = f"http://127.0.0.1:{free_port()}/jwks"  # nothing listens there
+    token = helseid.token(KeyPair("RS256"), SERVICE)
+    settings = issuer_settings(helseid)
+    async with api_over_http(dev_env.client, postgres_url, settings=settings) as api:
+        response = await api.http.get("/v1/clinicians/anyone", headers=bearer(token))
+    assert_problem(response, 503)
+    assert response.headers["retry-after"]
+
+
+def test_an_app_with_a_jwks_url_and_no_issuer_is_refused() -> None:
+    with pytest.raises(MissingAuthSettings, match="AUTH_ISSUER"):
+        create_app(Settings(auth_jwks_url="https://issuer.example/jwks", auth_issuer=None))

@@ -107,7 +107,7 @@ UI_SERVER_SETTINGS = frozenset(
 # `make run` only (api/routes/codec.py): the production shape must never trust a UI unasked.
 DEV_TRUST = "DEV_CODEC_TRUSTS_LOCAL_UI"
 # Values that must come from the operator's environment, never from this file.
-SECRET = re.compile(r"(PASSWORD|PWD|SECRET|ENCRYPTION_KEYS)$|^AUTH_")
+SECRET = re.compile(r"(PASSWORD|PWD|SECRET|ENCRYPTION_KEYS)$|^AUTH_(?!REQUIRE_DPOP$)")
 CLI_TYPE = {
     SearchAttributeIndexedValueType.TEXT: "Text",
     SearchAttributeIndexedValueType.KEYWORD: "Keyword",
@@ -332,7 +332,9 @@ def test_app_environment_parses_as_settings(name: str) -> None:
     # Strings, as the environment gives them: Settings parses each to its field's type.
     values: dict[str, Any] = {k.lower(): v for k, v in resolved_environment(name).items()}
     settings = Settings(**values)
-    assert {k: str(getattr(settings, k)) for k in values} == values
+    # A boolean reads back as Python spells it (False), the environment as people do (false).
+    parsed = {k: str(getattr(settings, k)) for k in values}
+    assert {k: v.lower() if v in ("True", "False") else v for k, v in parsed.items()} == values
 
 
 def test_secrets_are_required_from_the_environment_never_written_here() -> None:

@@ -75,6 +75,15 @@ def test_the_api_refuses_to_start_without_a_jwks_url_or_a_32_byte_secret(
     assert found in refused.stderr
 
 
+def test_the_api_refuses_to_start_with_a_jwks_url_and_no_issuer(tmp_path: Path) -> None:
+    env = api_environment(tmp_path, AUTH_JWKS_URL="https://issuer.invalid/.well-known/jwks.json")
+    refused = start_api(env)
+
+    assert refused.returncode != 0
+    [line] = refused.stderr.strip().splitlines()
+    assert "AUTH_ISSUER" in line
+
+
 @pytest.fixture
 def running_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     env = api_environment(tmp_path, **request.param)
@@ -106,9 +115,12 @@ def running_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
     "running_api",
     [
         {"AUTH_HS256_SECRET": "x" * 32},
-        {"AUTH_JWKS_URL": "https://issuer.invalid/.well-known/jwks.json"},
+        {
+            "AUTH_JWKS_URL": "https://issuer.invalid/.well-known/jwks.json",
+            "AUTH_ISSUER": "https://issuer.invalid",
+        },
     ],
-    ids=["secret_of_32_bytes", "jwks_url"],
+    ids=["secret_of_32_bytes", "jwks_url_and_issuer"],
     indirect=True,
 )
 def test_the_api_starts_with_a_jwks_url_or_a_32_byte_secret(running_api: str) -> None:

@@ -1,0 +1,108 @@
+"""The token issuer's signing keys (its JWKS), fetched and cached by this API process.
+
+The issuer rotates its keys: a new key is published before tokens are signed with it, and an
+old one is removed once no valid token can carry it. So a token naming a key id the cache
+lacks triggers a refetch, at most once per REFETCH_AT_MOST_EVERY_SECONDS (made-up key ids
+cannot make the API hammer the issuer); and every fetch replaces the whole set, so a removed
+key stops verifying at the next fetch, KEYS_FRESH_FOR_SECONDS after the last at the latest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from typing import Any
+
+import httpx
+import jwt
+
+log = logging.getLogger("econsult.api")
+
+KEYS_FRESH_FOR_SECONDS = 300.0
+REFETCH_AT_MOST_EVERY_SECONDS = 30.0
+FETCH_TIMEOUT_SECONDS = 5.0
+# Key types of the algorithms the API accepts from the issuer (RS256, PS256, ES256).
+SIGNING_KEY_TYPES = ("RSA", "EC")
+
+
+class IssuerKeysUnavailable(Exception):
+    """The key set could not be fetched, and no key for the token is known: retry later."""
+
+
+class UnknownSigningKey(jwt.PyJWTError):
+    """The token names a key the issuer does not publish (or no longer does)."""
+
+
+def _signing_keys(document: Any) -> dict[str, dict[str, Any]]:
+    """The set's signature keys by key id; keys of other uses and types are left out."""
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(keys, list):
+        raise ValueError("the key set has no `keys` list")
+    return {
+        key["kid"]: key
+        for key in keys
+        if isinstance(key, dict)
+        and isinstance(key.get("kid"), str)
+        and key.get("kty") in SIGNING_KEY_TYPES
+        and key.get("use", "sig") == "sig"
+    }
+
+
+class IssuerKeys:
+    def __init__(
+        self,
+        url: str,
+        *,
+        fresh_for: float = KEYS_FRESH_FOR_SECONDS,
+        refetch_every: float = REFETCH_AT_MOST_EVERY_SECONDS,
+    ) -> None:
+        self._url = url
+        self._fresh_for = fresh_for
+        self._refetch_every = refetch_every
+        self._keys: dict[str, dict[str, Any]] | None = None
+        self._fetched_at = -math.inf
+        self._refetched_at = -math.inf
+        # One fetch at a time; requests that need the keys meanwhile wait for its result.
+        self._lock = asyncio.Lock()
+
+    async def key(self, kid: str, algorithm: str) -> jwt.PyJWK:
+        """The issuer's key `kid`, bound to `algorithm` (refused unless the key is for it)."""
+        jwk = await self._jwk(kid)
+        declared = jwk.get("alg")
+        if declared is not None and declared != algorithm:
+            raise UnknownSigningKey(f"the issuer's key {kid} is for {declared}, not {algorithm}")
+        return jwt.PyJWK(jwk, algorithm)
+
+    async def _jwk(self, kid: str) -> dict[str, Any]:
+        async with self._lock:
+            now = time.monotonic()
+            if self._keys is None or now - self._fetched_at >= self._fresh_for:
+                await self._fetch(now)
+            assert self._keys is not None
+            if kid not in self._keys and now - self._refetched_at >= self._refetch_every:
+                self._refetched_at = now
+                await self._fetch(now)
+            jwk = self._keys.get(kid)
+        if jwk is None:
+            raise UnknownSigningKey(f"the issuer publishes no key {kid}")
+        return jwk
+
+    async def _fetch(self, now: float) -> None:
+        try:
+            async with httpx.AsyncClient(timeout=FETCH_TIMEOUT_SECONDS) as http:
+                response = await http.get(self._url, headers={"Accept": "application/json"})
+                response.raise_for_status()
+                keys = _signing_keys(response.json())
+        except (httpx.HTTPError, ValueError) as error:
+            log.warning(
+                "the token issuer's key set could not be fetched", extra={"reason": str(error)}
+            )
+            if self._keys is None:
+                raise IssuerKeysUnavailable("the token issuer's key set is unavailable") from error
+            # The keys known so far keep verifying; the next try waits as a refetch would.
+            self._fetched_at = now - self._fresh_for + self._refetch_every
+            return
+        self._keys = keys
+        self._fetched_at = now
