@@ -30,6 +30,7 @@ from dev.harness.ports import serving
 from dev.harness.processes import BIN
 from domain.models import (
     CloseCommand,
+    CloseReason,
     ConsultationStart,
     ReplyCommand,
     Role,
@@ -128,6 +129,20 @@ async def long_thread(env: WorkflowEnvironment, client: Client, queue: str) -> A
     return handle
 
 
+async def question_not_billable_then_declined(
+    env: WorkflowEnvironment, client: Client, queue: str
+) -> Any:
+    case = new_start()
+    handle = await start(client, queue, case)
+    await env.sleep(timedelta(hours=1))
+    await handle.signal("reply", clinician("Which arm?", billable=False))
+    await env.sleep(timedelta(hours=1))
+    await handle.signal("reply", patient(case))
+    await env.sleep(timedelta(hours=1))
+    await handle.signal("close", CloseCommand(clinician_id=CLINICIAN, reason=CloseReason.DECLINED))
+    return handle
+
+
 async def copayment_refused(env: WorkflowEnvironment, client: Client, queue: str) -> Any:
     return await start(client, queue, new_start(copayment_accepted=False))
 
@@ -140,6 +155,7 @@ SCENARIOS: dict[str, Scenario] = {
     "refused_signals": refused_signals,
     "long_thread": long_thread,
     "copayment_refused": copayment_refused,
+    "question_not_billable_then_declined": question_not_billable_then_declined,
 }
 
 
