@@ -71,8 +71,19 @@ def _integral_number(value: object) -> object:
 # --- requests ------------------------------------------------------------------------------
 
 
+# The pair rule in the document too, so clients (and the fuzzer) know a note goes with
+# `other` only, and `other` needs one.
+_NOTE_WITH_OTHER_ONLY = {
+    "if": {"properties": {"exemption": {"const": "other"}}, "required": ["exemption"]},
+    "then": {"required": ["exemption_note"], "properties": {"exemption_note": {"type": "string"}}},
+    "else": {"properties": {"exemption_note": {"type": "null"}}},
+}
+
+
 class ExemptionIn(Strict):
     """An exemption from the co-payment: a code, and with `other` a note saying what it is."""
+
+    model_config = ConfigDict(json_schema_extra=_NOTE_WITH_OTHER_ONLY)
 
     exemption: ExemptionCode | None = None
     exemption_note: Annotated[

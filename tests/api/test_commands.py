@@ -200,7 +200,8 @@ async def test_close_with_a_final_message_journals_it_settles_once_and_ends_repl
         lambda: rows(api.sessions, JournalEntry, consultation_id=cid), lambda n: n == 3
     )
     assert journal == 3
-    assert await rows(api.sessions, Charge, consultation_id=cid) == 1
+    # No clinician message was billable: no_charge, and no charge row.
+    assert await rows(api.sessions, Charge, consultation_id=cid) == 0
     reply = await api.http.post(
         f"/v1/consultations/{cid}/patient-replies", json={"body": "Ok"}, headers=party.service
     )

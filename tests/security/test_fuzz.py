@@ -216,6 +216,10 @@ def _run_stateful(openapi_url: str, callers: Callers) -> None:
 
     class Scenarios(schema.as_state_machine()):  # type: ignore[misc]
         def before_call(self, case: Case[Any]) -> None:
+            # A negative case is meant to be refused: rewriting its key or body below could
+            # turn it valid, and the API's acceptance would then read as a failure.
+            if case.meta is not None and case.meta.generation.mode == GenerationMode.NEGATIVE:
+                return
             # Derandomized scenarios draw the same keys again; the API remembers keys, so a
             # repeated key would answer differently from run to run and hypothesis calls the
             # scenarios flaky. Each call gets a key of its own.

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.models import (
     JournalEntryInput,
     JournalEntryKind,
-    Representative,
+    RepresentativeRef,
     RepresentativeRelation,
     Role,
 )
@@ -50,7 +50,7 @@ async def test_the_representative_practice_and_recipient_are_read_back_as_writte
     journal = JournalTable(store)
     entry = _entry(
         author_id="02026512345",
-        representative=Representative(
+        representative=RepresentativeRef(
             id="02026512345", relation=RepresentativeRelation.POWER_OF_ATTORNEY
         ),
         practice_id="practice-1",
