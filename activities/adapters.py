@@ -6,7 +6,7 @@ import logging
 from datetime import date
 from typing import Protocol
 
-from domain.models import JournalEntryInput, NotificationInput
+from domain.effects import JournalEntryInput, NotificationInput
 
 log = logging.getLogger("econsult.notifications")
 

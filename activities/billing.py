@@ -6,7 +6,8 @@ from temporalio import activity
 
 from activities.adapters import FrikortRegister
 from domain.copayment import DEFAULT_TABLE, CopaymentTable, decide_copayment
-from domain.models import CopaymentOutcome, FrikortAnswer, FrikortQuestion, SettleCopayment
+from domain.effects import FrikortAnswer, FrikortQuestion, SettleCopayment
+from domain.models import CopaymentOutcome
 from store.charges import BilledClinician, Charges
 
 

@@ -6,18 +6,17 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.adapters import RecordSystem
-from domain.models import (
+from domain.effects import (
     CaseEvent,
     CaseEventResult,
-    ConsultationRecord,
     DirectoryAnswer,
     DirectoryCheck,
     MessageToStore,
     ReassignmentCheck,
     RecordResult,
-    Refusal,
     StoredMessage,
 )
+from domain.models import ConsultationRecord, Refusal
 from store.case_writes import Consultations, UnknownAttachmentError
 from store.directory import Directory, DirectoryEntry, RecipientRefusedError
 

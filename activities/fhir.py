@@ -20,15 +20,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.adapters import DeliveryRefusedError, refused_for_good
-from domain.models import (
-    JournalEntryInput,
-    JournalEntryKind,
-    JournalForward,
-    JournalForwardResult,
-    RepresentativeRef,
-    RepresentativeRelation,
-    Role,
-)
+from domain.effects import JournalEntryInput, JournalEntryKind, JournalForward, JournalForwardResult
+from domain.models import Role
+from domain.parties import RepresentativeRef, RepresentativeRelation
 from infra.settings import Settings
 from store.attachments import AttachmentInfo, Attachments
 from store.journal import JournalTable

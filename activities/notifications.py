@@ -6,7 +6,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.adapters import DeliveryRefusedError, NotificationSender
-from domain.models import NotificationInput, NotificationResult
+from domain.effects import NotificationInput, NotificationResult
 from store.outbox import Outbox
 
 # A receiver refused the notification for good (a final 4xx); the outbox row says which.

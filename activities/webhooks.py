@@ -24,7 +24,7 @@ from activities.adapters import (
     NotificationSender,
     refused_for_good,
 )
-from domain.models import Audience, NotificationInput
+from domain.effects import Audience, NotificationInput
 from infra.settings import Settings
 
 log = logging.getLogger("econsult.webhooks")

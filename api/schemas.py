@@ -17,16 +17,13 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic.config import JsonDict
 
-from domain.models import (
-    MAX_ATTACHMENTS_PER_MESSAGE,
-    NOT_BLANK,
-    ConsultationView,
-    Copayment,
+from domain.base import MAX_ATTACHMENTS_PER_MESSAGE, NOT_BLANK, Identifier, MessageBody
+from domain.models import ConsultationView, Copayment
+from domain.parties import (
     ExemptionCode,
     ExemptionNote,
-    Identifier,
-    MessageBody,
     RepresentativeRelation,
     exemption_note_refusal,
 )
@@ -73,7 +70,7 @@ def _integral_number(value: object) -> object:
 
 # The pair rule in the document too, so clients (and the fuzzer) know a note goes with
 # `other` only, and `other` needs one.
-_NOTE_WITH_OTHER_ONLY = {
+_NOTE_WITH_OTHER_ONLY: JsonDict = {
     "if": {"properties": {"exemption": {"const": "other"}}, "required": ["exemption"]},
     "then": {"required": ["exemption_note"], "properties": {"exemption_note": {"type": "string"}}},
     "else": {"properties": {"exemption_note": {"type": "null"}}},

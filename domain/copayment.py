@@ -10,13 +10,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.ages import is_younger_than
-from domain.models import (
-    CopaymentOutcome,
-    CopaymentStatus,
-    ExemptionCode,
-    Patient,
-    SettleCopayment,
-)
+from domain.effects import SettleCopayment
+from domain.models import CopaymentOutcome, CopaymentStatus
+from domain.parties import ExemptionCode, Patient
 from domain.working_days import OSLO, is_public_holiday, oslo_day
 
 DAY_STARTS = time(8, 0)

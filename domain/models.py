@@ -1,9 +1,6 @@
-"""The consultation's vocabulary: one pydantic model in and one out at every boundary.
-
-Pure data, no I/O: the workflow sandbox, the activities, the API and the tests share it.
-Every model ignores unknown fields on the way in, so a newer field in an old history
-(or an older worker reading a newer payload) never breaks a running consultation.
-"""
+"""The consultation's vocabulary: statuses, refusals, the workflow's input, commands, state
+and answer. One pydantic model in and one out at every boundary; pure data, no I/O: the
+workflow sandbox, the activities, the API and the tests share it."""
 
 from __future__ import annotations
 
@@ -12,29 +9,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints
 
-MAX_BODY_CHARS = 5000
-MAX_ATTACHMENTS_PER_MESSAGE = 5
-
-# For JSON schemas (the API's OpenAPI document): a string that is not all whitespace, as
-# pydantic's strip_whitespace counts it (Unicode White_Space). Documentation only: the
-# constraints below are what validates.
-NOT_BLANK = r"[^\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-_NOT_BLANK_SCHEMA = Field(json_schema_extra={"pattern": NOT_BLANK})
-
-MessageBody = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_BODY_CHARS),
-    _NOT_BLANK_SCHEMA,
-]
-Identifier = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), _NOT_BLANK_SCHEMA
-]
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=False)
+from domain.base import MAX_ATTACHMENTS_PER_MESSAGE, Identifier, MessageBody, Model
+from domain.parties import ExemptionCode, ExemptionNote, Patient, Representative
 
 
 class Status(StrEnum):
@@ -99,101 +77,6 @@ class Refusal(StrEnum):
     NO_RELATION = "NoRelation"
     REPRESENTATIVE_NOT_ALLOWED = "RepresentativeNotAllowed"
     UNKNOWN_ATTACHMENT = "UnknownAttachment"
-
-
-# --- co-payment exemptions -----------------------------------------------------------------
-
-
-class ExemptionCode(StrEnum):
-    """Why a patient pays no co-payment, recorded on the charge (docs/copayment.md)."""
-
-    UNDER_AGE = "under_age"
-    FRIKORT = "frikort"
-    PSYCHOTHERAPY_UNDER_18 = "psychotherapy_under_18"
-    OCCUPATIONAL_INJURY = "occupational_injury"
-    MILITARY_SERVICE = "military_service"
-    PREGNANCY_CHECKUP = "pregnancy_checkup"
-    NOTIFIABLE_INFECTIOUS_DISEASE = "notifiable_infectious_disease"
-    VIOLENCE_OR_ABUSE = "violence_or_abuse"
-    OTHER = "other"
-
-
-EXEMPTION_CODES = frozenset(code.value for code in ExemptionCode)
-MAX_EXEMPTION_NOTE_CHARS = 200
-
-ExemptionNote = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_EXEMPTION_NOTE_CHARS),
-    _NOT_BLANK_SCHEMA,
-]
-
-
-def exemption_note_refusal(code: ExemptionCode | None, note: str | None) -> str | None:
-    """Why a code and a note do not go together, or None: `other` needs a note saying what
-    the exemption is, and only `other` takes one (a note beside another code would be lost).
-
-    The API refuses such a pair (422); the domain models accept what they are given, so that
-    no payload already recorded in a history fails to decode.
-    """
-    if code == ExemptionCode.OTHER and note is None:
-        return "exemption 'other' needs an exemption_note saying what the exemption is"
-    if note is not None and code != ExemptionCode.OTHER:
-        return "exemption_note is only taken with exemption 'other'"
-    return None
-
-
-# --- parties ---------------------------------------------------------------------------
-
-
-class Patient(Model):
-    id: Identifier
-    birth_date: date
-    frikort: bool = False
-    exemption: ExemptionCode | None = None
-    # What the exemption is, with `other` only.
-    exemption_note: ExemptionNote | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _free_text_exemption(cls, data: object) -> object:
-        """Before exemptions were codes, the portal sent free text: it reads as `other` with
-        the text as its note (a blank text as no exemption), so older histories replay."""
-        if not isinstance(data, dict):
-            return data
-        given = data.get("exemption")
-        if not isinstance(given, str) or given in EXEMPTION_CODES:
-            return data
-        text = given.strip()
-        if not text:
-            return {**data, "exemption": None}
-        if text in EXEMPTION_CODES:
-            return {**data, "exemption": text}
-        return {
-            **data,
-            "exemption": ExemptionCode.OTHER.value,
-            "exemption_note": data.get("exemption_note") or text[:MAX_EXEMPTION_NOTE_CHARS],
-        }
-
-
-class RepresentativeRelation(StrEnum):
-    PARENT = "parent"
-    GUARDIAN = "guardian"
-    POWER_OF_ATTORNEY = "power_of_attorney"
-
-
-class RepresentativeRef(Model):
-    """Who wrote on the patient's behalf, as a stored message names them (no birth date)."""
-
-    id: Identifier
-    relation: RepresentativeRelation
-
-
-class Representative(RepresentativeRef):
-    """Someone who writes for the patient (a parent, a guardian, a power of attorney)."""
-
-    # Required for a power of attorney (its holder must be 18 or older); the rules are in
-    # domain/representatives.py.
-    birth_date: date | None = None
 
 
 class AttachmentRef(Model):
@@ -367,30 +250,6 @@ class ConsultationView(ConsultationFacts):
     practice_id: str = ""
 
 
-# --- activities ----------------------------------------------------------------------------
-
-
-class DirectoryCheck(Model):
-    clinician_id: str
-    recipient_id: str
-    on_day: date
-    # None only in histories recorded before relations existed.
-    patient_id: str | None = None
-
-
-class ReassignmentCheck(Model):
-    recipient_id: str
-    practice_id: str
-    on_day: date
-
-
-class DirectoryAnswer(Model):
-    recipient_id: str
-    practice_id: str
-    reply_within_working_days: int
-    closed_days: list[date] = []
-
-
 class ConsultationRecord(ConsultationFacts):
     """The case store's row for a consultation, written on every state change."""
 
@@ -398,160 +257,6 @@ class ConsultationRecord(ConsultationFacts):
     patient_id: str
     practice_id: str
     revision: int
-
-
-class RecordResult(Model):
-    applied: bool
-
-
-class MessageToStore(Model):
-    message_id: str
-    consultation_id: str
-    author_role: Role
-    author_id: str
-    content: MessageContent
-    created_at: datetime
-    representative: Representative | None = None
-
-
-class StoredMessage(Model):
-    message_id: str
-    created_at: datetime
-
-
-class JournalEntryKind(StrEnum):
-    MESSAGE = "message"
-    CLOSE = "close"
-    WITHDRAW = "withdraw"
-    AUTO_CLOSE = "auto_close"
-    REASSIGN = "reassign"
-
-
-class JournalEntryInput(Model):
-    entry_key: str
-    consultation_id: str
-    patient_id: str
-    kind: JournalEntryKind
-    author_role: Role
-    author_id: str
-    text: str
-    attachment_ids: list[str] = []
-    occurred_at: datetime
-    # Who really wrote, for the record system: the representative who wrote on the patient's
-    # behalf (then `author_id` is theirs), the practice (the author of a reassignment), and the
-    # clinician the consultation was addressed to when the entry was made. Absent on entries
-    # made before they were recorded.
-    representative: RepresentativeRef | None = None
-    practice_id: str | None = None
-    recipient_id: str | None = None
-
-
-class JournalEntryResult(Model):
-    entry_key: str
-    record_reference: str
-    # The worker sends journal entries on to an external record system (FHIR).
-    forward: bool = False
-
-
-class CaseEvent(Model):
-    """One event's writes in one activity: the case row, and the message and journal entries
-    the event brings (the message after the row it belongs to, the entries last)."""
-
-    record: ConsultationRecord
-    message: MessageToStore | None = None
-    journal: list[JournalEntryInput] = []
-    # The author of the event's billable message: whether they are a specialist in general
-    # practice is read as the message is taken, so a later directory change never moves the
-    # charge.
-    billed_clinician_id: str | None = None
-
-
-class CaseEventResult(Model):
-    applied: bool
-    # The worker sends journal entries on to an external record system (FHIR).
-    forward: bool = False
-    # For `billed_clinician_id`: the directory's answer when the message was taken.
-    specialist_in_general_practice: bool = False
-
-
-class JournalForward(Model):
-    """An entry already in the journal table, to be sent on to the record system."""
-
-    entry_key: str
-
-
-class JournalForwardResult(Model):
-    entry_key: str
-    http_status: int
-    resource_id: str
-
-
-class Audience(StrEnum):
-    PATIENT = "patient"
-    CLINICIAN = "clinician"
-    PRACTICE = "practice"
-
-
-class NotificationEvent(StrEnum):
-    NEW_MESSAGE = "new_message"
-    REPLY_AVAILABLE = "reply_available"
-    REMINDER = "reminder"
-    OVERDUE = "overdue"
-    ANSWER_LATE = "answer_late"
-    WITHDRAWN = "withdrawn"
-    CLOSED = "closed"
-    REASSIGNED = "reassigned"
-
-
-class NotificationInput(Model):
-    """Ids, event and deadline only: a notification never carries health content."""
-
-    notification_key: str
-    consultation_id: str
-    audience: Audience
-    recipient_id: str | None = None
-    event: NotificationEvent
-    reply_due_at: datetime | None = None
-    occurred_at: datetime
-
-
-class NotificationResult(Model):
-    notification_key: str
-    delivered: bool
-
-
-class SettleCopayment(Model):
-    """Settle the co-payment on the first billable clinician message.
-
-    Everything the decision needs travels here, decided by the workflow when it took the
-    message: settlement reads neither the directory nor the patient's start flags.
-    """
-
-    consultation_id: str
-    patient: Patient
-    replied_at: datetime
-    # The message's author, billed at their rate: a specialist in general practice when
-    # the message was taken. Absent in settlements recorded before it existed.
-    clinician_id: str | None = None
-    specialist_in_general_practice: bool = False
-    # The effective frikort answer for the Oslo day of the message: the portal's start
-    # flag when the message falls in the start's Oslo calendar year, else the register's.
-    frikort_on_reply_day: bool = False
-    # Declared by the clinician with the message.
-    exemption: ExemptionCode | None = None
-    exemption_note: str | None = None
-    # Only workflows recorded before settlement was asked for billable messages alone pass
-    # false (a clarifying question): it is answered `no_charge`, as then.
-    billable: bool = True
-
-
-class FrikortQuestion(Model):
-    patient_id: str
-    on_day: date
-
-
-class FrikortAnswer(Model):
-    holds_frikort: bool
 
 
 ConsultationStart.model_rebuild()

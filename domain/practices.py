@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.models import Identifier, Model
+from domain.base import Identifier, Model
 
 # The closing message of a declined consultation when the practice has no text of its own.
 DEFAULT_DECLINE_MESSAGE = (

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 
 from domain.ages import is_younger_than
-from domain.models import Patient, Representative, RepresentativeRef, RepresentativeRelation
+from domain.parties import Patient, Representative, RepresentativeRef, RepresentativeRelation
 
 PARENT_ACTS_UNDER = 12
 POWER_OF_ATTORNEY_GIVER_FROM = 16

@@ -27,7 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.expression import Selectable
 
-from domain.models import ConsultationFacts, RepresentativeRef, Status
+from domain.models import ConsultationFacts, Status
+from domain.parties import RepresentativeRef
 from store.access import ACCESS_LOG_TABLE, Reader, record_access
 from store.attachments import AttachmentInfo, AttachmentMeta, attachment_infos
 from store.database import autocommit

@@ -8,7 +8,8 @@ from __future__ import annotations
 from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.models import ConsultationRecord, MessageToStore, StoredMessage
+from domain.effects import MessageToStore, StoredMessage
+from domain.models import ConsultationRecord
 from store.database import autocommit
 from store.idempotent import insert_once, upsert_newer
 from store.tables import Attachment, Consultation, Message

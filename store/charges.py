@@ -7,7 +7,8 @@ from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.models import CopaymentOutcome, CopaymentStatus, ExemptionCode, Patient
+from domain.models import CopaymentOutcome, CopaymentStatus
+from domain.parties import ExemptionCode, Patient
 from store.idempotent import insert_once
 from store.tables import Charge
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.models import JournalEntryInput
+from domain.effects import JournalEntryInput
 from store.database import autocommit
 from store.idempotent import insert_once
 from store.tables import JournalEntry

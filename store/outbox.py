@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.models import NotificationInput
+from domain.effects import NotificationInput
 from store.database import autocommit
 from store.idempotent import insert_once
 from store.tables import Notification

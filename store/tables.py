@@ -27,12 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from domain.models import (
-    Copayment,
-    CopaymentStatus,
-    RepresentativeRef,
-    RepresentativeRelation,
-)
+from domain.models import Copayment, CopaymentStatus
+from domain.parties import RepresentativeRef, RepresentativeRelation
 
 # Stable constraint names, so migrations are identical on SQLite and PostgreSQL.
 NAMING = {

@@ -30,9 +30,9 @@ from domain.models import (
     ConsultationStart,
     ConsultationView,
     MessageContent,
-    Patient,
     consultation_workflow_id,
 )
+from domain.parties import Patient
 from infra.logs import JsonFormatter
 from infra.settings import Settings
 from infra.temporal import data_converter

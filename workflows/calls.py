@@ -21,18 +21,16 @@ with workflow.unsafe.imports_passed_through():
     from activities.notifications import NotificationActivities
     from activities.practices import PracticeActivities
     from domain.copayment import start_frikort_counts
-    from domain.models import (
+    from domain.effects import (
         CaseEvent,
         CaseEventResult,
-        ConsultationState,
-        CopaymentOutcome,
         DirectoryAnswer,
         FrikortQuestion,
         JournalForward,
         NotificationInput,
-        Refusal,
         SettleCopayment,
     )
+    from domain.models import ConsultationState, CopaymentOutcome, Refusal
     from domain.practices import PracticeQuestion
     from domain.working_days import oslo_day
     from workflows import search_attributes as sa

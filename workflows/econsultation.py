@@ -19,9 +19,9 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.case import CaseActivities
+    from domain.effects import Audience, DirectoryCheck, NotificationEvent, ReassignmentCheck
     from domain.models import (
         OPEN_AFTER_SUBMIT,
-        Audience,
         CloseCommand,
         CloseReason,
         ConsultationStart,
@@ -29,19 +29,16 @@ with workflow.unsafe.imports_passed_through():
         ConsultationView,
         CopaymentOutcome,
         CopaymentStatus,
-        DirectoryCheck,
         MessageContent,
-        NotificationEvent,
         ReassignCommand,
-        ReassignmentCheck,
         Refusal,
         ReplyCommand,
-        Representative,
         Role,
         Status,
         SubmitCommand,
         WithdrawCommand,
     )
+    from domain.parties import Representative
     from domain.representatives import representative_refusal
     from domain.working_days import late_notice_at, oslo_day, reminder_at, reply_due_at
     from workflows import writes as entries

@@ -9,21 +9,16 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.models import (
+    from domain.effects import (
         Audience,
-        ConsultationState,
-        ExemptionCode,
         JournalEntryInput,
         JournalEntryKind,
-        MessageContent,
         MessageToStore,
         NotificationEvent,
         NotificationInput,
-        ReassignCommand,
-        Representative,
-        RepresentativeRef,
-        Role,
     )
+    from domain.models import ConsultationState, MessageContent, ReassignCommand, Role
+    from domain.parties import ExemptionCode, Representative, RepresentativeRef
     from domain.representatives import on_behalf_text
 
 

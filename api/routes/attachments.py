@@ -25,7 +25,7 @@ from api.openapi import PARTIES
 from api.problems import AUTHENTICATED, Problem, invalid, not_found, problem_responses
 from api.schemas import AttachmentOut
 from api.services import Deps
-from domain.models import Identifier
+from domain.base import Identifier
 
 router = APIRouter(prefix="/v1/attachments", responses=problem_responses(*AUTHENTICATED, 404))
 

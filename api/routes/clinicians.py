@@ -12,7 +12,7 @@ from api.openapi import ADMIN, DIRECTORY_READERS
 from api.problems import AUTHENTICATED, invalid, not_found, problem_responses
 from api.schemas import AbsenceIn, ClinicianIn, ClinicianOut, SubstituteOut
 from api.services import Deps, Services
-from domain.models import Identifier
+from domain.base import Identifier
 from domain.working_days import oslo_day, reply_due_at
 from store.directory import Absence, DirectoryEntry, Substitute
 

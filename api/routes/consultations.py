@@ -31,22 +31,21 @@ from api.schemas import (
     RepresentativeIn,
 )
 from api.services import Deps, Services
+from domain.base import Identifier
 from domain.models import (
     AttachmentRef,
     CloseCommand,
     CloseReason,
     ConsultationStart,
     ConsultationView,
-    Identifier,
     MessageContent,
-    Patient,
     ReassignCommand,
     ReplyCommand,
-    Representative,
     Role,
     SubmitCommand,
     WithdrawCommand,
 )
+from domain.parties import Patient, Representative
 from domain.representatives import representative_refusal
 from domain.working_days import oslo_day
 from store.access import Reader

@@ -11,7 +11,7 @@ from api.openapi import ADMIN
 from api.problems import AUTHENTICATED, invalid, problem_responses
 from api.schemas import FrikortIn, FrikortOut
 from api.services import Deps
-from domain.models import Identifier
+from domain.base import Identifier
 from store.frikort import FrikortTable
 
 router = APIRouter(prefix="/v1/patients", responses=problem_responses(*AUTHENTICATED))

@@ -12,7 +12,8 @@ from api.openapi import CLINICIAN, PORTAL
 from api.problems import AUTHENTICATED, problem_responses
 from api.schemas import ConsultationPage, ConsultationSummaryOut
 from api.services import Deps
-from domain.models import Identifier, Status
+from domain.base import Identifier
+from domain.models import Status
 from store.case_reads import InboxKey, PatientListKey
 
 router = APIRouter(prefix="/v1", responses=problem_responses(*AUTHENTICATED))

@@ -12,7 +12,7 @@ from api.openapi import ADMIN, PORTAL
 from api.problems import AUTHENTICATED, invalid, not_found, problem_responses
 from api.schemas import RecipientsOut, RelationIn, RelationOut
 from api.services import Deps
-from domain.models import Identifier
+from domain.base import Identifier
 from domain.working_days import oslo_day
 from store.directory import Relation
 

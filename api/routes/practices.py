@@ -11,7 +11,7 @@ from api.openapi import ADMIN
 from api.problems import AUTHENTICATED, not_found, problem_responses
 from api.schemas import PracticeIn, PracticeOut
 from api.services import Deps
-from domain.models import Identifier
+from domain.base import Identifier
 from store.practices import Practice, Practices
 
 router = APIRouter(prefix="/v1/practices", responses=problem_responses(*AUTHENTICATED))

@@ -10,13 +10,8 @@ from fastapi.responses import JSONResponse
 
 from api.idempotency import json_answer
 from api.schemas import ConsultationOut
-from domain.models import (
-    CloseReason,
-    CopaymentStatus,
-    Representative,
-    RepresentativeRelation,
-    Status,
-)
+from domain.models import CloseReason, CopaymentStatus, Status
+from domain.parties import Representative, RepresentativeRelation
 from store.attachments import AttachmentMeta
 from store.case_reads import ConsultationDetail, MessageView
 

@@ -25,7 +25,9 @@ from domain.copayment import (
     tariff_on,
     tariff_rows,
 )
-from domain.models import CopaymentStatus, ExemptionCode, Patient, SettleCopayment
+from domain.effects import SettleCopayment
+from domain.models import CopaymentStatus
+from domain.parties import ExemptionCode, Patient
 from domain.working_days import OSLO
 
 ADULT = Patient(id="p-adult", birth_date=date(1980, 1, 1))

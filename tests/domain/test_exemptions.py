@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from domain.models import EXEMPTION_CODES, ExemptionCode, Patient, exemption_note_refusal
+from domain.parties import EXEMPTION_CODES, ExemptionCode, Patient, exemption_note_refusal
 
 
 def patient(**fields: Any) -> Patient:

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.ages import birthday
-from domain.models import Patient, Representative, RepresentativeRelation
+from domain.parties import Patient, Representative, RepresentativeRelation
 from domain.representatives import representative_refusal
 from domain.working_days import oslo_day
 

@@ -20,7 +20,9 @@ from domain.copayment import (
     decide_copayment,
     tariff_on,
 )
-from domain.models import CopaymentStatus, ExemptionCode, Patient, SettleCopayment
+from domain.effects import SettleCopayment
+from domain.models import CopaymentStatus
+from domain.parties import ExemptionCode, Patient
 from domain.working_days import OSLO
 from infra.tariffs import load_tariffs
 

@@ -28,14 +28,9 @@ from activities.fhir import (
     RecordSystemActivities,
 )
 from dev.harness.ports import serving
-from domain.models import (
-    JournalEntryInput,
-    JournalEntryKind,
-    JournalForward,
-    Representative,
-    RepresentativeRelation,
-    Role,
-)
+from domain.effects import JournalEntryInput, JournalEntryKind, JournalForward
+from domain.models import Role
+from domain.parties import Representative, RepresentativeRelation
 from infra.settings import Settings
 from store.attachments import Attachments
 from store.journal import JournalTable

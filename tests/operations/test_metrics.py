@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from dev.harness.databases import migrate
 from dev.harness.ports import serving
-from domain.models import JournalEntryInput
+from domain.effects import JournalEntryInput
 from infra.settings import Settings
 from store.database import create_engine, create_session_factory
 from store.journal import JournalTable

@@ -31,7 +31,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.adapters import RecordSystem
 from activities.webhooks import notification_sender
 from dev.harness.ports import serving
-from domain.models import JournalEntryInput, Status, consultation_workflow_id
+from domain.effects import JournalEntryInput
+from domain.models import Status, consultation_workflow_id
 from infra.settings import Settings
 from infra.temporal import data_converter
 from store.database import create_engine, create_session_factory

@@ -16,13 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.billing import BillingActivities
 from dev.harness.databases import PostgresServer, alembic
-from domain.models import (
-    CopaymentOutcome,
-    CopaymentStatus,
-    ExemptionCode,
-    Patient,
-    SettleCopayment,
-)
+from domain.effects import SettleCopayment
+from domain.models import CopaymentOutcome, CopaymentStatus
+from domain.parties import ExemptionCode, Patient
 from store.charges import Charges
 from store.database import create_engine, create_session_factory
 from store.frikort import FrikortTable

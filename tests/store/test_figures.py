@@ -17,13 +17,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dev.harness.databases import PostgresServer, alembic, libpq_url
-from domain.models import (
-    Audience,
-    ConsultationRecord,
-    NotificationEvent,
-    NotificationInput,
-    Status,
-)
+from domain.effects import Audience, NotificationEvent, NotificationInput
+from domain.models import ConsultationRecord, Status
 from store.case_writes import Consultations
 from store.database import create_engine, create_session_factory
 from store.operations import OperationalFigures, operational_figures

@@ -9,13 +9,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.models import (
-    JournalEntryInput,
-    JournalEntryKind,
-    RepresentativeRef,
-    RepresentativeRelation,
-    Role,
-)
+from domain.effects import JournalEntryInput, JournalEntryKind
+from domain.models import Role
+from domain.parties import RepresentativeRef, RepresentativeRelation
 from store.database import create_engine, create_session_factory
 from store.journal import JournalTable
 

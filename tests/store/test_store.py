@@ -10,28 +10,27 @@ from decimal import Decimal
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.effects import (
+    Audience,
+    JournalEntryInput,
+    JournalEntryKind,
+    MessageToStore,
+    NotificationEvent,
+    NotificationInput,
+)
 from domain.models import (
     AttachmentRef,
-    Audience,
     CloseReason,
     ConsultationFacts,
     ConsultationRecord,
     Copayment,
     CopaymentOutcome,
     CopaymentStatus,
-    JournalEntryInput,
-    JournalEntryKind,
     MessageContent,
-    MessageToStore,
-    NotificationEvent,
-    NotificationInput,
-    Patient,
-    Representative,
-    RepresentativeRef,
-    RepresentativeRelation,
     Role,
     Status,
 )
+from domain.parties import Patient, Representative, RepresentativeRef, RepresentativeRelation
 from store.access import AccessLog, Reader
 from store.case_reads import ConsultationQueries
 from store.case_writes import Consultations, UnknownAttachmentError

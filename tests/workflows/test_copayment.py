@@ -16,16 +16,16 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.billing import BillingActivities
 from domain.copayment import DEFAULT_TARIFFS, is_evening_rate, tariff_on
+from domain.effects import SettleCopayment
 from domain.models import (
     CloseCommand,
     ConsultationView,
     CopaymentStatus,
-    Patient,
     ReplyCommand,
     Role,
-    SettleCopayment,
     Status,
 )
+from domain.parties import Patient
 from domain.working_days import oslo_day
 from store.charges import Charges
 from store.database import create_engine, create_session_factory

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from domain.models import CopaymentStatus, ExemptionCode, Patient, ReplyCommand, Role
+from domain.models import CopaymentStatus, ReplyCommand, Role
+from domain.parties import ExemptionCode, Patient
 from domain.working_days import OSLO
 from tests.support import (
     CLINICIAN,

@@ -10,13 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from domain.models import (
-    CloseReason,
-    CopaymentStatus,
-    ReplyCommand,
-    Role,
-    Status,
-)
+from domain.models import CloseReason, CopaymentStatus, ReplyCommand, Role, Status
 from domain.working_days import OSLO
 from store.case_writes import Consultations
 from tests.support import (

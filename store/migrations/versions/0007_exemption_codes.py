@@ -21,7 +21,7 @@ down_revision: str | None = '0006_figure_counts'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The codes as of this revision (domain.models.ExemptionCode).
+# The codes as of this revision (domain.parties.ExemptionCode).
 CODES = (
     'under_age', 'frikort', 'psychotherapy_under_18', 'occupational_injury', 'military_service',
     'pregnancy_checkup', 'notifiable_infectious_disease', 'violence_or_abuse', 'other',

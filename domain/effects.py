@@ -1,0 +1,181 @@
+"""What activities take and answer: directory checks, case-store writes, journal entries,
+notifications and the co-payment settlement. Pure data, no I/O."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from domain.base import Model
+from domain.models import ConsultationRecord, MessageContent, Role
+from domain.parties import ExemptionCode, Patient, Representative, RepresentativeRef
+
+# --- activities ----------------------------------------------------------------------------
+
+
+class DirectoryCheck(Model):
+    clinician_id: str
+    recipient_id: str
+    on_day: date
+    # None only in histories recorded before relations existed.
+    patient_id: str | None = None
+
+
+class ReassignmentCheck(Model):
+    recipient_id: str
+    practice_id: str
+    on_day: date
+
+
+class DirectoryAnswer(Model):
+    recipient_id: str
+    practice_id: str
+    reply_within_working_days: int
+    closed_days: list[date] = []
+
+
+class RecordResult(Model):
+    applied: bool
+
+
+class MessageToStore(Model):
+    message_id: str
+    consultation_id: str
+    author_role: Role
+    author_id: str
+    content: MessageContent
+    created_at: datetime
+    representative: Representative | None = None
+
+
+class StoredMessage(Model):
+    message_id: str
+    created_at: datetime
+
+
+class JournalEntryKind(StrEnum):
+    MESSAGE = "message"
+    CLOSE = "close"
+    WITHDRAW = "withdraw"
+    AUTO_CLOSE = "auto_close"
+    REASSIGN = "reassign"
+
+
+class JournalEntryInput(Model):
+    entry_key: str
+    consultation_id: str
+    patient_id: str
+    kind: JournalEntryKind
+    author_role: Role
+    author_id: str
+    text: str
+    attachment_ids: list[str] = []
+    occurred_at: datetime
+    # Who really wrote, for the record system: the representative who wrote on the patient's
+    # behalf (then `author_id` is theirs), the practice (the author of a reassignment), and the
+    # clinician the consultation was addressed to when the entry was made. Absent on entries
+    # made before they were recorded.
+    representative: RepresentativeRef | None = None
+    practice_id: str | None = None
+    recipient_id: str | None = None
+
+
+class CaseEvent(Model):
+    """One event's writes in one activity: the case row, and the message and journal entries
+    the event brings (the message after the row it belongs to, the entries last)."""
+
+    record: ConsultationRecord
+    message: MessageToStore | None = None
+    journal: list[JournalEntryInput] = []
+    # The author of the event's billable message: whether they are a specialist in general
+    # practice is read as the message is taken, so a later directory change never moves the
+    # charge.
+    billed_clinician_id: str | None = None
+
+
+class CaseEventResult(Model):
+    applied: bool
+    # The worker sends journal entries on to an external record system (FHIR).
+    forward: bool = False
+    # For `billed_clinician_id`: the directory's answer when the message was taken.
+    specialist_in_general_practice: bool = False
+
+
+class JournalForward(Model):
+    """An entry already in the journal table, to be sent on to the record system."""
+
+    entry_key: str
+
+
+class JournalForwardResult(Model):
+    entry_key: str
+    http_status: int
+    resource_id: str
+
+
+class Audience(StrEnum):
+    PATIENT = "patient"
+    CLINICIAN = "clinician"
+    PRACTICE = "practice"
+
+
+class NotificationEvent(StrEnum):
+    NEW_MESSAGE = "new_message"
+    REPLY_AVAILABLE = "reply_available"
+    REMINDER = "reminder"
+    OVERDUE = "overdue"
+    ANSWER_LATE = "answer_late"
+    WITHDRAWN = "withdrawn"
+    CLOSED = "closed"
+    REASSIGNED = "reassigned"
+
+
+class NotificationInput(Model):
+    """Ids, event and deadline only: a notification never carries health content."""
+
+    notification_key: str
+    consultation_id: str
+    audience: Audience
+    recipient_id: str | None = None
+    event: NotificationEvent
+    reply_due_at: datetime | None = None
+    occurred_at: datetime
+
+
+class NotificationResult(Model):
+    notification_key: str
+    delivered: bool
+
+
+class SettleCopayment(Model):
+    """Settle the co-payment on the first billable clinician message.
+
+    Everything the decision needs travels here, decided by the workflow when it took the
+    message: settlement reads neither the directory nor the patient's start flags.
+    """
+
+    consultation_id: str
+    patient: Patient
+    replied_at: datetime
+    # The message's author, billed at their rate: a specialist in general practice when
+    # the message was taken. Absent in settlements recorded before it existed.
+    clinician_id: str | None = None
+    specialist_in_general_practice: bool = False
+    # The effective frikort answer for the Oslo day of the message: the portal's start
+    # flag when the message falls in the start's Oslo calendar year, else the register's.
+    frikort_on_reply_day: bool = False
+    # Declared by the clinician with the message.
+    exemption: ExemptionCode | None = None
+    exemption_note: str | None = None
+    # Only workflows recorded before settlement was asked for billable messages alone pass
+    # false (a clarifying question): it is answered `no_charge`, as then.
+    billable: bool = True
+
+
+class FrikortQuestion(Model):
+    patient_id: str
+    on_day: date
+
+
+class FrikortAnswer(Model):
+    holds_frikort: bool
