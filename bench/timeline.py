@@ -42,11 +42,11 @@ def _task_span(event: HistoryEvent) -> tuple[str, int] | None:
     if kind == E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
         return "activity_run_ms", event.activity_task_completed_event_attributes.started_event_id
     if kind == E.EVENT_TYPE_WORKFLOW_TASK_STARTED:
-        attributes = event.workflow_task_started_event_attributes
-        return "workflow_task_queue_ms", attributes.scheduled_event_id
+        started = event.workflow_task_started_event_attributes
+        return "workflow_task_queue_ms", started.scheduled_event_id
     if kind == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-        attributes = event.workflow_task_completed_event_attributes
-        return "workflow_task_run_ms", attributes.started_event_id
+        completed = event.workflow_task_completed_event_attributes
+        return "workflow_task_run_ms", completed.started_event_id
     return None
 
 
