@@ -43,28 +43,20 @@ class Sizes:
     open_cases: int
 
 
-FULL = Sizes(
-    repeats=3,
-    lifecycles=200,
-    lifecycle_concurrency=16,
-    latency_cases=200,
-    latency_requests=1000,
-    latency_concurrency=8,
-    growth_small=10_000,
-    growth_large=1_000_000,
-    open_cases=10_000,
-)
-SMOKE = Sizes(
-    repeats=1,
-    lifecycles=5,
-    lifecycle_concurrency=4,
-    latency_cases=10,
-    latency_requests=50,
-    latency_concurrency=4,
-    growth_small=1_000,
-    growth_large=5_000,
-    open_cases=50,
-)
+# Each size as the full run and the smoke run (`--smoke`) take it, side by side.
+SIZE_TABLE = {
+    "repeats": (3, 1),
+    "lifecycles": (200, 5),
+    "lifecycle_concurrency": (16, 4),
+    "latency_cases": (200, 10),
+    "latency_requests": (1000, 50),
+    "latency_concurrency": (8, 4),
+    "growth_small": (10_000, 1_000),
+    "growth_large": (1_000_000, 5_000),
+    "open_cases": (10_000, 50),
+}
+FULL = Sizes(**{name: full for name, (full, _) in SIZE_TABLE.items()})
+SMOKE = Sizes(**{name: smoke for name, (_, smoke) in SIZE_TABLE.items()})
 
 
 @dataclass(frozen=True)

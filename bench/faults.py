@@ -200,27 +200,19 @@ async def faults(stack: FaultStack, started: float) -> list[str]:
     stack.allow_connections(True)
     done.append("case store away 40 s")
     log(started, "case store: back")
-    await asyncio.sleep(15)
-    log(started, "worker: SIGKILL")
-    stack.processes.kill("worker")
-    await asyncio.sleep(5)
-    stack.start_worker()
-    done.append("worker killed, restarted after 5 s")
-    log(started, "worker: restarted")
-    await asyncio.sleep(15)
-    log(started, "API: SIGKILL")
-    stack.processes.kill("api")
-    await asyncio.sleep(3)
-    stack.start_api()
-    done.append("API killed, restarted after 3 s")
-    log(started, "API: restarted")
-    await asyncio.sleep(15)
-    log(started, "Temporal: SIGKILL")
-    stack.processes.kill("temporal")
-    await asyncio.sleep(3)
-    stack.start_temporal()
-    done.append("Temporal killed, restarted after 3 s")
-    log(started, "Temporal: restarted")
+    # Then each process in turn, killed hard and started again after a pause.
+    for name, label, restart, down_seconds in (
+        ("worker", "worker", stack.start_worker, 5),
+        ("api", "API", stack.start_api, 3),
+        ("temporal", "Temporal", stack.start_temporal, 3),
+    ):
+        await asyncio.sleep(15)
+        log(started, f"{label}: SIGKILL")
+        stack.processes.kill(name)
+        await asyncio.sleep(down_seconds)
+        restart()
+        done.append(f"{label} killed, restarted after {down_seconds} s")
+        log(started, f"{label}: restarted")
     return done
 
 

@@ -30,6 +30,26 @@ def _ms(later: HistoryEvent, earlier: HistoryEvent) -> float:
     return delta.total_seconds() * 1000
 
 
+# The run phase of a task ends with its completion, which counts the task.
+_COUNTED = {"activity_run_ms": "activities", "workflow_task_run_ms": "workflow_tasks"}
+
+
+def _task_span(event: HistoryEvent) -> tuple[str, int] | None:
+    """The phase a task event ends and the id of the event that began it, or None."""
+    kind = event.event_type
+    if kind == E.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+        return "activity_queue_ms", event.activity_task_started_event_attributes.scheduled_event_id
+    if kind == E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+        return "activity_run_ms", event.activity_task_completed_event_attributes.started_event_id
+    if kind == E.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+        started = event.workflow_task_started_event_attributes
+        return "workflow_task_queue_ms", started.scheduled_event_id
+    if kind == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+        completed = event.workflow_task_completed_event_attributes
+        return "workflow_task_run_ms", completed.started_event_id
+    return None
+
+
 def breakdown(events: Sequence[HistoryEvent]) -> dict[str, float]:
     """Milliseconds per phase for one workflow run, and its counts of tasks."""
     by_id = {event.event_id: event for event in events}
@@ -38,20 +58,12 @@ def breakdown(events: Sequence[HistoryEvent]) -> dict[str, float]:
     accepted: dict[str, HistoryEvent] = {}
     for event in events:
         kind = event.event_type
-        if kind == E.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            scheduled = by_id[event.activity_task_started_event_attributes.scheduled_event_id]
-            totals["activity_queue_ms"] += _ms(event, scheduled)
-        elif kind == E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            started = by_id[event.activity_task_completed_event_attributes.started_event_id]
-            totals["activity_run_ms"] += _ms(event, started)
-            counts["activities"] += 1
-        elif kind == E.EVENT_TYPE_WORKFLOW_TASK_STARTED:
-            scheduled = by_id[event.workflow_task_started_event_attributes.scheduled_event_id]
-            totals["workflow_task_queue_ms"] += _ms(event, scheduled)
-        elif kind == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-            started = by_id[event.workflow_task_completed_event_attributes.started_event_id]
-            totals["workflow_task_run_ms"] += _ms(event, started)
-            counts["workflow_tasks"] += 1
+        span = _task_span(event)
+        if span is not None:
+            phase, began = span
+            totals[phase] += _ms(event, by_id[began])
+            if phase in _COUNTED:
+                counts[_COUNTED[phase]] += 1
         elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             request = event.workflow_execution_update_accepted_event_attributes.accepted_request
             accepted[request.meta.update_id] = event

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel
 
 from api.auth import ClinicianCaller, ServiceCaller
 from api.cursors import decode_cursor, encode_cursor
@@ -14,7 +16,7 @@ from api.schemas import ConsultationPage, ConsultationSummaryOut
 from api.services import Deps
 from domain.base import Identifier
 from domain.models import Status
-from store.case_reads import InboxKey, PatientListKey
+from store.case_reads import ConsultationSummary, InboxKey, PatientListKey
 
 router = APIRouter(prefix="/v1", responses=problem_responses(*AUTHENTICATED))
 
@@ -29,6 +31,17 @@ Cursor = Annotated[
     str | None,
     Query(min_length=1, max_length=512, pattern="^[A-Za-z0-9_-]+$", description=CURSOR_DESCRIPTION),
 ]
+
+
+def _page(
+    items: list[ConsultationSummary], limit: int, key: Callable[[ConsultationSummary], BaseModel]
+) -> ConsultationPage:
+    """The first `limit` of `items` (read one more to know), and the cursor after the last."""
+    page, more = items[:limit], len(items) > limit
+    return ConsultationPage(
+        items=[ConsultationSummaryOut.of(item) for item in page],
+        next_cursor=encode_cursor(key(page[-1])) if more and page else None,
+    )
 
 
 @router.get("/inbox", operation_id="listInbox", tags=[CLINICIAN], response_model=ConsultationPage)
@@ -49,14 +62,7 @@ async def clinician_inbox(
         limit=limit + 1,
         after=decode_cursor(cursor, InboxKey),
     )
-    page, more = items[:limit], len(items) > limit
-    last = page[-1] if page else None
-    return ConsultationPage(
-        items=[ConsultationSummaryOut.of(item) for item in page],
-        next_cursor=encode_cursor(InboxKey(reply_due_at=last.reply_due_at, id=last.id))
-        if more and last
-        else None,
-    )
+    return _page(items, limit, lambda item: InboxKey(reply_due_at=item.reply_due_at, id=item.id))
 
 
 @router.get(
@@ -76,11 +82,4 @@ async def patient_consultations(
     items = await services.queries.of_patient(
         patient_id, limit=limit + 1, after=decode_cursor(cursor, PatientListKey)
     )
-    page, more = items[:limit], len(items) > limit
-    last = page[-1] if page else None
-    return ConsultationPage(
-        items=[ConsultationSummaryOut.of(item) for item in page],
-        next_cursor=encode_cursor(PatientListKey(created_at=last.created_at, id=last.id))
-        if more and last
-        else None,
-    )
+    return _page(items, limit, lambda item: PatientListKey(created_at=item.created_at, id=item.id))

@@ -314,3 +314,17 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert {"type", "title", "status", "detail"} <= problem.keys()
     assert problem["status"] == status
     return problem
+
+
+async def message(
+    http: httpx.AsyncClient, path: str, headers: dict[str, str], body: str, **fields: Any
+) -> dict[str, Any]:
+    """A message with no attachments posted to `path` under the case; the case as answered (200)."""
+    response = await http.post(
+        f"/v1/consultations/{path}",
+        json={"body": body, "attachment_ids": [], **fields},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer

@@ -8,6 +8,7 @@ from tests.api.support import (
     assert_problem,
     create,
     eventually,
+    message,
     seed_clinicians,
     settled_copayment,
     upload,
@@ -73,15 +74,10 @@ async def test_patient_and_clinician_complete_an_econsultation_over_http(any_api
     }
 
     # The clinician answers; the patient is told (without content) and follows up.
-    replied = await http.post(
-        f"/v1/consultations/{cid}/replies",
-        json={"body": "Use the cream twice a day.", "attachment_ids": []},
-        headers=party.doctor,
-    )
-    assert replied.status_code == 200, replied.text
-    assert replied.json()["status"] == "awaiting_patient"
-    assert replied.json()["can_patient_reply"] is True
-    assert replied.json()["copayment"]["status"] in ("pending", "charged")
+    replied = await message(http, f"{cid}/replies", party.doctor, "Use the cream twice a day.")
+    assert replied["status"] == "awaiting_patient"
+    assert replied["can_patient_reply"] is True
+    assert replied["copayment"]["status"] in ("pending", "charged")
     assert (await settled_copayment(http, cid, party.doctor))["status"] == "charged"
     told = await eventually(
         lambda: notifications(any_api.sessions, cid),
@@ -90,13 +86,10 @@ async def test_patient_and_clinician_complete_an_econsultation_over_http(any_api
     # The patient is told there is news, by consultation id: no patient id, no content.
     assert [n.audience for n in told if n.event == "reply_available"] == ["patient"]
     assert all(n.recipient_id != party.patient for n in told)
-    follow_up = await http.post(
-        f"/v1/consultations/{cid}/patient-replies",
-        json={"body": "It is better, but still itches.", "attachment_ids": []},
-        headers=party.service,
+    follow_up = await message(
+        http, f"{cid}/patient-replies", party.service, "It is better, but still itches."
     )
-    assert follow_up.status_code == 200, follow_up.text
-    assert follow_up.json()["status"] == "awaiting_clinician"
+    assert follow_up["status"] == "awaiting_clinician"
 
     # The clinician answers and closes in one go; the patient can no longer reply.
     closed = await http.post(

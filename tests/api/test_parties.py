@@ -11,6 +11,7 @@ from tests.api.support import (
     clinician_body,
     create,
     create_body,
+    message,
     relate,
     rows,
     seed_clinicians,
@@ -118,12 +119,7 @@ async def test_delete_ends_the_relation_and_leaves_open_consultations_alone(api:
         "/v1/consultations", json=create_body(party, message="Again"), headers=party.service
     )
     assert_problem(refused, 422)
-    reply = await http.post(
-        f"/v1/consultations/{case['id']}/replies",
-        json={"body": "Still answering.", "attachment_ids": []},
-        headers=party.doctor,
-    )
-    assert reply.status_code == 200, reply.text
+    await message(http, f"{case['id']}/replies", party.doctor, "Still answering.")
     again = await http.delete(
         f"/v1/patients/{party.patient}/relations/{party.clinician}", headers=party.admin
     )

@@ -16,6 +16,7 @@ from tests.api.support import (
     create,
     create_body,
     eventually,
+    message,
     rows,
     seed_clinicians,
     today,
@@ -170,21 +171,16 @@ async def test_a_guardian_and_a_power_of_attorney_write_for_an_adult(api: Api) -
         patient=_patient(party, date(1940, 2, 29)),
         representative=guardian,
     )
-    answered = await http.post(
-        f"/v1/consultations/{case['id']}/replies",
-        json={"body": "Take one a day.", "attachment_ids": []},
-        headers=party.doctor,
-    )
-    assert answered.status_code == 200, answered.text
-
-    followed = await http.post(
-        f"/v1/consultations/{case['id']}/patient-replies",
-        json={"body": "Thank you.", "attachment_ids": [], "representative": attorney},
-        headers=party.service,
+    await message(http, f"{case['id']}/replies", party.doctor, "Take one a day.")
+    followed = await message(
+        http,
+        f"{case['id']}/patient-replies",
+        party.service,
+        "Thank you.",
+        representative=attorney,
     )
 
-    assert followed.status_code == 200, followed.text
-    reps = [m["representative"] for m in followed.json()["messages"]]
+    reps = [m["representative"] for m in followed["messages"]]
     # A message names who wrote; the holder's birth date is checked, not kept or shown.
     assert reps == [guardian, None, {"id": "attorney-1", "relation": "power_of_attorney"}]
     journal = await _journal(api, case["id"])

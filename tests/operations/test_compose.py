@@ -16,32 +16,36 @@ import copy
 import hashlib
 import json
 import re
-import shlex
 import tomllib
-from collections.abc import Iterator, Mapping
-from datetime import timedelta
-from fnmatch import fnmatchcase
-from functools import cache
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
-import yaml
-from starlette.routing import Match
-from temporalio.common import SearchAttributeIndexedValueType
 
 from infra.settings import Settings
-from workflows import search_attributes
+from tests.operations.compose_file import (
+    APP_SERVICES,
+    ROOT,
+    command,
+    compose,
+    dockerfile_instructions,
+    environment,
+    excluded_by_dockerignore,
+    image,
+    interpolate,
+    required_variable,
+    resolved_environment,
+    service,
+    settings_field_names,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-COMPOSE_FILE = ROOT / "docker-compose.yml"
 COMPOSE_SPEC = HERE / "compose-spec.json"
 COMPOSE_SPEC_SHA256 = "d549057ebc2925f39f62799eab0db7b9e2c18b35b6c00595199116da3ed10e64"
 
-APP_SERVICES = ("api", "worker", "migrate")
 COMMANDS = {
     "api": ["python", "-m", "api"],
     "worker": ["python", "worker.py"],
@@ -64,220 +68,8 @@ MUST_SET = {
         "temporal_ui_origin",
     },
 }
-# The environment variables the Temporal UI server image reads (its docker config template,
-# server/docker/config-template.yaml of temporalio/ui, and the UI's environment variables
-# reference); anything else in temporal-ui's environment would be silently ignored.
-UI_SERVER_SETTINGS = frozenset(
-    {
-        "TEMPORAL_ADDRESS",
-        "TEMPORAL_UI_PORT",
-        "TEMPORAL_UI_PUBLIC_PATH",
-        "TEMPORAL_UI_ENABLED",
-        "TEMPORAL_BANNER_TEXT",
-        "TEMPORAL_CLOUD_UI",
-        "TEMPORAL_DEFAULT_NAMESPACE",
-        "TEMPORAL_FEEDBACK_URL",
-        "TEMPORAL_NOTIFY_ON_NEW_VERSION",
-        "TEMPORAL_CONFIG_REFRESH_INTERVAL",
-        "TEMPORAL_SHOW_TEMPORAL_SYSTEM_NAMESPACE",
-        "TEMPORAL_DISABLE_WRITE_ACTIONS",
-        "TEMPORAL_CORS_ORIGINS",
-        "TEMPORAL_CSRF_COOKIE_INSECURE",
-        "TEMPORAL_TLS_CA",
-        "TEMPORAL_TLS_CERT",
-        "TEMPORAL_TLS_KEY",
-        "TEMPORAL_TLS_ENABLE_HOST_VERIFICATION",
-        "TEMPORAL_TLS_SERVER_NAME",
-        "TEMPORAL_AUTH_ENABLED",
-        "TEMPORAL_AUTH_LABEL",
-        "TEMPORAL_AUTH_TYPE",
-        "TEMPORAL_AUTH_PROVIDER_URL",
-        "TEMPORAL_AUTH_ISSUER_URL",
-        "TEMPORAL_AUTH_CLIENT_ID",
-        "TEMPORAL_AUTH_CLIENT_SECRET",
-        "TEMPORAL_AUTH_CALLBACK_URL",
-        "TEMPORAL_AUTH_SCOPES",
-        "TEMPORAL_CODEC_ENDPOINT",
-        "TEMPORAL_CODEC_PASS_ACCESS_TOKEN",
-        "TEMPORAL_CODEC_INCLUDE_CREDENTIALS",
-        "TEMPORAL_FORWARD_HEADERS",
-        "TEMPORAL_HIDE_LOGS",
-    }
-)
-# `make run` only (api/routes/codec.py): the production shape must never trust a UI unasked.
-DEV_TRUST = "DEV_CODEC_TRUSTS_LOCAL_UI"
 # Values that must come from the operator's environment, never from this file.
 SECRET = re.compile(r"(PASSWORD|PWD|SECRET|ENCRYPTION_KEYS)$|^AUTH_(?!REQUIRE_DPOP$)")
-CLI_TYPE = {
-    SearchAttributeIndexedValueType.TEXT: "Text",
-    SearchAttributeIndexedValueType.KEYWORD: "Keyword",
-    SearchAttributeIndexedValueType.INT: "Int",
-    SearchAttributeIndexedValueType.DOUBLE: "Double",
-    SearchAttributeIndexedValueType.BOOL: "Bool",
-    SearchAttributeIndexedValueType.DATETIME: "Datetime",
-    SearchAttributeIndexedValueType.KEYWORD_LIST: "KeywordList",
-}
-# Where temporalio/admin-tools keeps each database's versioned schema, by the variable naming it.
-TEMPORAL_SCHEMAS = {
-    "DBNAME": "/etc/temporal/schema/postgresql/v12/temporal/versioned",
-    "VISIBILITY_DBNAME": "/etc/temporal/schema/postgresql/v12/visibility/versioned",
-}
-
-# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?message}, ${NAME?message}, $NAME, $$
-INTERPOLATION = re.compile(
-    r"\$\$|\$\{(?P<braced>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}|\$(?P<bare>[A-Za-z_]\w*)"
-)
-
-
-# --- Reading the file as Compose would, with no variable set --------------------------------
-
-
-@cache
-def compose() -> dict[str, Any]:
-    document = yaml.safe_load(COMPOSE_FILE.read_text())
-    assert isinstance(document, dict)
-    return document
-
-
-def service(name: str) -> dict[str, Any]:
-    services = compose()["services"]
-    assert name in services, f"docker-compose.yml has no service {name!r}"
-    found: dict[str, Any] = services[name]
-    return found
-
-
-def interpolate(value: object) -> str:
-    """The value with defaults applied; a required variable becomes `<NAME>`."""
-
-    def replace(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name = match.group("braced") or match.group("bare")
-        op = match.group("op") or ""
-        if op.endswith("-"):
-            return match.group("arg")
-        if op.endswith("?"):
-            return f"<{name}>"
-        return ""
-
-    return INTERPOLATION.sub(replace, str(value))
-
-
-def required_variable(value: object) -> str | None:
-    """NAME when the whole value is `${NAME:?message}`, else None."""
-    match = INTERPOLATION.fullmatch(str(value))
-    if match and match.group("op") == ":?":
-        return match.group("braced")
-    return None
-
-
-def environment(name: str) -> dict[str, object]:
-    """The service's environment as written: a null value is passed through from the host."""
-    raw = service(name).get("environment") or {}
-    if isinstance(raw, list):
-        return {k: v for k, _, v in (item.partition("=") for item in raw)}
-    return dict(raw)
-
-
-def resolved_environment(name: str) -> dict[str, str]:
-    return {k: interpolate(v) for k, v in environment(name).items() if v is not None}
-
-
-def command(name: str) -> list[str]:
-    raw = service(name).get("command")
-    return shlex.split(raw) if isinstance(raw, str) else list(raw or [])
-
-
-def image(name: str) -> tuple[str, str]:
-    reference = interpolate(service(name)["image"])
-    repository, _, tag = reference.rpartition(":")
-    return (repository, tag) if repository and "/" not in tag else (reference, "")
-
-
-def published_ports(name: str) -> list[tuple[str, str]]:
-    """(host port, container port) pairs; host port is "" when Docker picks one."""
-    pairs = []
-    for entry in service(name).get("ports") or []:
-        if isinstance(entry, dict):
-            pairs.append((interpolate(entry.get("published", "")), str(entry["target"])))
-            continue
-        parts = interpolate(entry).split("/")[0].split(":")
-        pairs.append((parts[-2] if len(parts) > 1 else "", parts[-1]))
-    return pairs
-
-
-def depends_on(name: str) -> dict[str, str]:
-    raw = service(name).get("depends_on") or {}
-    if isinstance(raw, list):
-        return dict.fromkeys(raw, "service_started")
-    return {k: (v or {}).get("condition", "service_started") for k, v in raw.items()}
-
-
-def healthcheck_url(name: str) -> str:
-    test = service(name)["healthcheck"]["test"]
-    text = test if isinstance(test, str) else " ".join(test)
-    match = re.search(r"https?://[^'\"\s]+", text)
-    assert match, f"{name}'s healthcheck requests no URL: {text}"
-    return match.group(0)
-
-
-def duration(text: str) -> timedelta:
-    units = {"h": "hours", "m": "minutes", "s": "seconds", "ms": "milliseconds"}
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", text)
-    assert parts and "".join(n + u for n, u in parts) == text, f"not a duration: {text}"
-    return sum((timedelta(**{units[u]: float(n)}) for n, u in parts), timedelta())
-
-
-def settings_field_names() -> set[str]:
-    return {name.upper() for name in Settings.model_fields}
-
-
-def every_image() -> Iterator[tuple[str, str, str]]:
-    for name, spec in compose()["services"].items():
-        if "image" in spec:
-            yield (name, *image(name))
-
-
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
-    lines = (line.strip() for line in text.splitlines())
-    return [
-        (keyword.upper(), rest.strip())
-        for keyword, _, rest in (line.partition(" ") for line in lines if line)
-        if not keyword.startswith("#")
-    ]
-
-
-def excluded_by_dockerignore(path: str) -> bool:
-    patterns = [
-        line.strip()
-        for line in (ROOT / ".dockerignore").read_text().splitlines()
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
-    assert not any(p.startswith("!") for p in patterns), "re-inclusions are not checked here"
-    parts = path.split("/")
-    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    for pattern in (p.strip("/") for p in patterns):
-        for prefix in prefixes:
-            if fnmatchcase(prefix, pattern):
-                return True
-            if pattern.startswith("**/") and fnmatchcase(prefix.split("/")[-1], pattern[3:]):
-                return True
-    return False
-
-
-@cache
-def api_app() -> Any:
-    from api.app import create_app
-
-    return create_app(Settings())
-
-
-def api_serves(method: str, path: str) -> bool:
-    """Whether the API routes `method path` to an endpoint (routing only, nothing runs)."""
-    scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": []}
-    return any(route.matches(scope)[0] == Match.FULL for route in api_app().routes)
-
 
 # --- The Compose specification --------------------------------------------------------------
 
@@ -410,214 +202,3 @@ def test_application_image_contains_what_the_commands_need() -> None:
     ):
         assert not excluded_by_dockerignore(path), f".dockerignore leaves {path} out of the image"
     assert excluded_by_dockerignore(".env"), "the image must never contain the secrets file"
-
-
-# --- Ports and health ------------------------------------------------------------------------
-
-
-def test_api_listens_where_compose_publishes_and_probes_it() -> None:
-    env = resolved_environment("api")
-    port = env.get("API_PORT", str(Settings.model_fields["api_port"].default))
-    assert env.get("API_HOST") == "0.0.0.0", "inside a container the API must not bind loopback"
-    assert [container for _, container in published_ports("api")] == [port]
-    assert urlsplit(healthcheck_url("api")).port == int(port)
-
-
-def test_api_healthcheck_probes_healthz_or_readyz_which_the_api_serves() -> None:
-    path = urlsplit(healthcheck_url("api")).path
-    assert path in {"/healthz", "/readyz"}
-    assert api_serves("GET", path), f"the API does not serve GET {path}"
-
-
-def test_services_that_others_wait_for_have_healthchecks() -> None:
-    for name in compose()["services"]:
-        for target, condition in depends_on(name).items():
-            assert target in compose()["services"], f"{name} waits for unknown {target}"
-            if condition == "service_healthy":
-                assert "healthcheck" in service(target), f"{name} waits for {target}'s health"
-
-
-# --- Start order ----------------------------------------------------------------------------
-
-
-def test_start_order_migrates_and_registers_before_the_app_starts() -> None:
-    done = "service_completed_successfully"
-    assert depends_on("temporal-schema") == {"temporal-postgresql": "service_healthy"}
-    assert depends_on("temporal") == {"temporal-schema": done}
-    assert depends_on("temporal-namespace") == {"temporal": "service_healthy"}
-    assert depends_on("migrate") == {"postgresql": "service_healthy"}
-    for name in ("api", "worker"):
-        assert depends_on(name) == {"migrate": done, "temporal-namespace": done}, name
-    for one_shot in ("temporal-schema", "temporal-namespace", "migrate"):
-        assert service(one_shot).get("restart") == "no", f"{one_shot} runs once"
-
-
-def test_start_order_has_no_cycle() -> None:
-    services = compose()["services"]
-    remaining = {name: set(depends_on(name)) for name in services}
-    while remaining:
-        ready = {name for name, needs in remaining.items() if not needs & remaining.keys()}
-        assert ready, f"services wait for each other: {sorted(remaining)}"
-        for name in ready:
-            del remaining[name]
-
-
-def test_app_services_address_services_of_this_file() -> None:
-    host, port = resolved_environment("api")["TEMPORAL_ADDRESS"].rsplit(":", 1)
-    assert host == "temporal" and port in service("temporal").get("expose", [])
-    for name in APP_SERVICES:
-        url = urlsplit(resolved_environment(name)["DATABASE_URL"])
-        assert url.scheme == "postgresql+psycopg", "the case store speaks psycopg 3"
-        database = resolved_environment(str(url.hostname))
-        assert url.port == 5432
-        assert url.username == database["POSTGRES_USER"]
-        assert url.path == "/" + database["POSTGRES_DB"]
-        assert (
-            url.password
-            == f"<{required_variable(environment(str(url.hostname))['POSTGRES_PASSWORD'])}>"
-        )
-
-
-# --- Temporal -------------------------------------------------------------------------------
-
-
-def test_temporal_server_uses_the_server_image_not_auto_setup() -> None:
-    assert image("temporal")[0] == "temporalio/server"
-    for name, repository, _ in every_image():
-        assert "auto-setup" not in repository, f"{name} uses the deprecated auto-setup image"
-
-
-def test_temporal_schema_is_set_up_by_the_admin_tools_of_the_server_release() -> None:
-    server_tag = image("temporal")[1]
-    for name in ("temporal-schema", "temporal-namespace"):
-        assert image(name) == ("temporalio/admin-tools", server_tag), name
-    assert command("temporal-schema") == ["/deploy/setup-schema.sh"]
-    script = (ROOT / "deploy" / "temporal" / "setup-schema.sh").read_text()
-    assert "temporal-sql-tool --plugin postgres12" in script
-    for step in ("create", "setup-schema -v 0.0", 'update-schema -d "$schema_dir"'):
-        assert f'--db "$database" {step}' in script, step
-    for database, directory in TEMPORAL_SCHEMAS.items():
-        assert f'setup "${database}" {directory}\n' in script, database
-    schema_env, server_env = (
-        resolved_environment("temporal-schema"),
-        resolved_environment("temporal"),
-    )
-    for key in ("DBNAME", "VISIBILITY_DBNAME", "POSTGRES_SEEDS", "POSTGRES_USER", "DB_PORT"):
-        assert schema_env[key] == server_env[key], key
-    assert server_env["DB"] == "postgres12"
-    assert environment("temporal-schema")["SQL_PASSWORD"] == environment("temporal")["POSTGRES_PWD"]
-
-
-def test_registered_search_attributes_are_the_workflow_search_attributes() -> None:
-    registered = dict(
-        pair.split("=", 1)
-        for pair in resolved_environment("temporal-namespace")["SEARCH_ATTRIBUTES"].split()
-    )
-    expected = {key.name: CLI_TYPE[key.indexed_value_type] for key in search_attributes.ALL}
-    assert registered == expected
-    assert command("temporal-namespace") == ["/deploy/register-namespace.sh"]
-    script = (ROOT / "deploy" / "temporal" / "register-namespace.sh").read_text()
-    assert "temporal operator search-attribute create" in script
-    assert "$SEARCH_ATTRIBUTES" in script
-
-
-def test_namespace_registered_is_the_one_api_and_worker_use() -> None:
-    registered = environment("temporal-namespace")["TEMPORAL_NAMESPACE"]
-    assert environment("api")["TEMPORAL_NAMESPACE"] == registered
-    assert environment("worker")["TEMPORAL_NAMESPACE"] == registered
-    assert environment("temporal-ui")["TEMPORAL_DEFAULT_NAMESPACE"] == registered
-
-
-def test_temporal_ui_sets_only_documented_ui_server_settings() -> None:
-    unknown = {key for key in environment("temporal-ui") if key not in UI_SERVER_SETTINGS}
-    assert not unknown, f"the Temporal UI server reads no {unknown}"
-
-
-def test_temporal_ui_decodes_through_the_api_codec_endpoint_with_the_operators_token() -> None:
-    ui = resolved_environment("temporal-ui")
-    assert ui["TEMPORAL_ADDRESS"] == resolved_environment("api")["TEMPORAL_ADDRESS"]
-    assert [(ui["TEMPORAL_UI_PORT"])] == [c for _, c in published_ports("temporal-ui")]
-    codec = urlsplit(ui["TEMPORAL_CODEC_ENDPOINT"])
-    assert codec.path == "/codec"
-    # The codec endpoint asks for the operator's admin token. The UI passes it on only to an
-    # https endpoint (over http it sends no request at all) and has one only after sign-in.
-    assert ui["TEMPORAL_CODEC_PASS_ACCESS_TOKEN"] == "true"
-    assert codec.scheme == "https", "the UI passes no token to an http codec endpoint"
-    assert ui["TEMPORAL_AUTH_ENABLED"] == "true" and ui["TEMPORAL_AUTH_TYPE"] == "oidc"
-    for key in ("TEMPORAL_AUTH_PROVIDER_URL", "TEMPORAL_AUTH_CLIENT_ID"):
-        assert required_variable(environment("temporal-ui")[key]), key
-    assert "econsult:admin" in ui["TEMPORAL_AUTH_SCOPES"].split(",")
-
-
-def test_the_api_allows_the_public_origin_of_the_ui() -> None:
-    ui = resolved_environment("temporal-ui")
-    callback = urlsplit(ui["TEMPORAL_AUTH_CALLBACK_URL"])
-    assert (callback.scheme, callback.path) == ("https", "/auth/sso/callback")
-    origin = resolved_environment("api")["TEMPORAL_UI_ORIGIN"]
-    assert origin == f"https://{callback.netloc}"
-    assert ui["TEMPORAL_CORS_ORIGINS"] == origin
-
-
-def test_the_development_trust_of_the_local_ui_is_never_set_here() -> None:
-    for path in (COMPOSE_FILE, ROOT / "deploy" / ".env.example", ROOT / "Dockerfile"):
-        assert DEV_TRUST not in path.read_text(), path
-    development = {name.upper() for name in Settings.model_fields if name.startswith("dev_")}
-    assert DEV_TRUST in development
-    for name in compose()["services"]:
-        assert not development & set(environment(name)), name
-
-
-def test_the_api_of_this_file_would_refuse_the_development_trust() -> None:
-    from api.app import create_app
-    from api.routes.codec import LocalUiTrustRefused
-
-    values: dict[str, Any] = {k.lower(): v for k, v in resolved_environment("api").items()}
-    with pytest.raises(LocalUiTrustRefused):
-        create_app(Settings(**values, dev_codec_trusts_local_ui=True))
-
-
-def test_api_serves_the_codec_endpoint_the_ui_calls() -> None:
-    if not any("codec" in source.read_text() for source in (ROOT / "api").rglob("*.py")):
-        pytest.skip("the API has no codec endpoint yet")
-    for path in ("/codec/encode", "/codec/decode"):
-        assert api_serves("POST", path), f"the API does not serve POST {path}"
-
-
-# --- Scaling and images ---------------------------------------------------------------------
-
-
-def test_worker_scales_without_fixed_names_or_host_ports() -> None:
-    worker = service("worker")
-    assert "container_name" not in worker
-    assert all(host == "" for host, _ in published_ports("worker"))
-
-
-def test_worker_gets_its_graceful_shutdown_before_being_killed() -> None:
-    from worker import GRACEFUL_SHUTDOWN
-
-    assert duration(service("worker")["stop_grace_period"]) > GRACEFUL_SHUTDOWN
-
-
-def test_every_image_has_a_pinned_tag() -> None:
-    images = list(every_image())
-    assert images
-    for name, repository, tag in images:
-        assert tag and tag != "latest" and re.search(r"\d", tag), f"{name}: {repository}:{tag}"
-    for _, rest in (i for i in dockerfile_instructions() if i[0] == "FROM"):
-        assert re.search(r":[^:]*\d[^:]*$", rest) and not rest.endswith(":latest"), rest
-
-
-def test_files_the_services_read_from_deploy_exist() -> None:
-    for name, spec in compose()["services"].items():
-        mounts = [
-            (source, target)
-            for source, target, *_ in (v.split(":") for v in spec.get("volumes") or [])
-            if source.startswith(".")
-        ]
-        for source, _ in mounts:
-            assert (ROOT / source).exists(), f"{name} mounts missing {source}"
-        for value in [*command(name), *resolved_environment(name).values()]:
-            for source, target in mounts:
-                if value.startswith(target + "/"):
-                    path = ROOT / source / value.removeprefix(target + "/")
-                    assert path.is_file(), f"{name} reads {value}, which is missing: {path}"

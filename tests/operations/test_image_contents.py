@@ -16,7 +16,7 @@ from typing import Any
 
 from setuptools import find_namespace_packages, find_packages
 
-from tests.operations.test_compose import dockerfile_instructions, excluded_by_dockerignore
+from tests.operations.compose_file import dockerfile_instructions, excluded_by_dockerignore
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_PACKAGES = {"domain", "store", "workflows", "activities", "api", "infra"}

@@ -4,38 +4,28 @@ per consultation, by the settle activity; free-text reasons of older charges bec
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterator
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.billing import BillingActivities
-from dev.harness.databases import PostgresServer, alembic
+from dev.harness.databases import alembic
 from domain.effects import SettleCopayment
 from domain.models import CopaymentOutcome, CopaymentStatus
 from domain.parties import ExemptionCode, Patient
 from store.charges import Charges
-from store.database import create_engine, create_session_factory
+from store.database import create_engine
 from store.frikort import FrikortTable
 from store.tables import Charge
+from tests.store.support import NOW, Sessions, database_at
 
-Sessions = async_sessionmaker[AsyncSession]
-
-NOW = datetime(2027, 3, 24, 9, 0, tzinfo=UTC)  # a Wednesday, 10:00 in Oslo
 ADULT = Patient(id="patient-1", birth_date=date(1980, 1, 1))
 BEFORE_CODES = "0006_figure_counts"
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Sessions]:
-    engine = create_engine(database_url)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 async def charge_row(store: Sessions, consultation_id: str) -> Charge:
@@ -125,14 +115,7 @@ async def test_the_settle_activity_charges_the_specialist_rate_without_the_direc
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_before_codes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh store at the revision before exemption codes."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'before.db'}"
-        alembic(url, "upgrade", BEFORE_CODES)
-        yield url
-        return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    with server.fresh_database("econsult_codes", revision=BEFORE_CODES) as url:
-        yield url
+    yield from database_at(request, tmp_path, BEFORE_CODES, "econsult_codes")
 
 
 # (status, the free-text reason stored before the codes) -> (exemption, note) after.

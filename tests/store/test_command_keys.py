@@ -4,31 +4,24 @@ expired keys go (and free the key)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store.command_keys import KEYS_KEPT_FOR, CommandKeys
-from store.database import create_engine, create_session_factory
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    yield create_session_factory(engine)
-    await engine.dispose()
+def keys(store: async_sessionmaker[AsyncSession]) -> CommandKeys:
+    return CommandKeys(store)
 
 
 def fresh() -> tuple[str, str]:
     return f"caller-{uuid.uuid4().hex[:8]}", f"key-{uuid.uuid4().hex}"
 
 
-async def test_the_first_claim_binds_the_key_and_later_claims_get_it(
-    store: async_sessionmaker[AsyncSession],
-) -> None:
-    keys = CommandKeys(store)
+async def test_the_first_claim_binds_the_key_and_later_claims_get_it(keys: CommandKeys) -> None:
     caller, key = fresh()
     first = await keys.claim(caller, key, "digest-1", "case-1")
     later = await keys.claim(caller, key, "digest-2", "case-2")
@@ -39,8 +32,7 @@ async def test_the_first_claim_binds_the_key_and_later_claims_get_it(
     assert await keys.find("someone-else", key) is None
 
 
-async def test_the_first_answer_is_kept(store: async_sessionmaker[AsyncSession]) -> None:
-    keys = CommandKeys(store)
+async def test_the_first_answer_is_kept(keys: CommandKeys) -> None:
     caller, key = fresh()
     await keys.claim(caller, key, "digest", "case")
     kept = await keys.answer(caller, key, 200, '{"n": 1}')
@@ -74,9 +66,8 @@ async def test_keys_are_kept_at_least_a_day_then_forgotten_and_free_again(
 
 
 async def test_a_claim_returns_the_earlier_one_and_only_its_own_claim_is_released(
-    store: async_sessionmaker[AsyncSession],
+    keys: CommandKeys,
 ) -> None:
-    keys = CommandKeys(store)
     caller, key = fresh()
     mine = await keys.claim(caller, key, "digest", "case")
     earlier = await keys.claim(caller, key, "other digest", "other case")

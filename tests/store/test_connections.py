@@ -54,23 +54,28 @@ async def cut(server: PostgresServer, pid: int) -> None:
     raise AssertionError(f"backend {pid} still there")
 
 
+@asynccontextmanager
+async def pool_with_a_cut_connection(
+    server: PostgresServer, url: str, ping_idle_after_seconds: float
+) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], int]]:
+    """A one-connection pool whose connection, used once, the server has cut (and its pid)."""
+    async with one_connection_pool(url, ping_idle_after_seconds) as sessions:
+        first = await backend_pid(sessions)
+        await cut(server, first)
+        yield sessions, first
+
+
 async def test_a_connection_cut_while_idle_in_the_pool_is_replaced_on_checkout(
     postgres_url: str, postgres_server: PostgresServer
 ) -> None:
-    async with one_connection_pool(postgres_url, ping_idle_after_seconds=0.0) as sessions:
-        first = await backend_pid(sessions)
-        await cut(postgres_server, first)
-
+    async with pool_with_a_cut_connection(postgres_server, postgres_url, 0.0) as (sessions, first):
         assert await backend_pid(sessions) != first
 
 
 async def test_a_connection_used_a_moment_ago_is_not_pinged_and_a_cut_fails_once(
     postgres_url: str, postgres_server: PostgresServer
 ) -> None:
-    async with one_connection_pool(postgres_url, ping_idle_after_seconds=60.0) as sessions:
-        first = await backend_pid(sessions)
-        await cut(postgres_server, first)
-
+    async with pool_with_a_cut_connection(postgres_server, postgres_url, 60.0) as (sessions, first):
         # What api/outages.py answers 503; the pool is invalidated, so the next one connects.
         with pytest.raises(db.OperationalError):
             await backend_pid(sessions)

@@ -7,14 +7,13 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dev.harness.databases import PostgresServer, alembic, libpq_url
 from domain.effects import Audience, NotificationEvent, NotificationInput
@@ -24,20 +23,12 @@ from store.database import create_engine, create_session_factory
 from store.operations import OperationalFigures, operational_figures
 from store.outbox import Outbox
 from store.tables import Consultation, FigureCount, Notification
+from tests.store import support
+from tests.store.support import NOW, Sessions, database_at
 
-NOW = datetime(2027, 3, 24, 9, 0, tzinfo=UTC)
 BEFORE_LEDGER = "0005_command_keys"
 FOLD_EVERY = 256  # as in 0006_figure_counts
 FINAL = [status.value for status in Status if status.is_final]
-
-Sessions = async_sessionmaker[AsyncSession]
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Sessions]:
-    engine = create_engine(database_url)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 async def counted_afresh(store: Sessions) -> OperationalFigures:
@@ -79,17 +70,9 @@ async def ledger_rows(store: Sessions) -> int:
 def record(
     consultation_id: str, revision: int, status: Status, overdue: bool = False
 ) -> ConsultationRecord:
-    return ConsultationRecord(
-        consultation_id=consultation_id,
-        patient_id="patient-1",
-        clinician_id="9100001",
-        recipient_id="9100001",
-        practice_id="practice-1",
-        status=status,
-        created_at=NOW,
-        reply_due_at=NOW + timedelta(days=7),
-        overdue=overdue,
-        revision=revision,
+    """A case due a week after it was created."""
+    return support.record(
+        consultation_id, revision, status, reply_due_at=NOW + timedelta(days=7), overdue=overdue
     )
 
 
@@ -221,14 +204,7 @@ async def test_figures_stay_exact_under_concurrent_writers_and_the_ledger_stays_
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_before_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh store at the revision before the ledger: migrations are still to come."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'before.db'}"
-        alembic(url, "upgrade", BEFORE_LEDGER)
-        yield url
-        return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    with server.fresh_database("econsult_figures", revision=BEFORE_LEDGER) as url:
-        yield url
+    yield from database_at(request, tmp_path, BEFORE_LEDGER, "econsult_figures")
 
 
 async def write_cases(url: str, statuses: list[Status], first_revision: int = 1) -> list[str]:

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.effects import JournalEntryInput, JournalEntryKind
 from domain.models import Role
 from domain.parties import RepresentativeRef, RepresentativeRelation
-from store.database import create_engine, create_session_factory
 from store.journal import JournalTable
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 def _entry(**fields: object) -> JournalEntryInput:

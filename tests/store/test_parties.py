@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 
 import pytest
@@ -11,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.models import Refusal
 from domain.working_days import reply_due_at
-from store.database import create_engine, create_session_factory
 from store.directory import (
     Absence,
     Directory,
@@ -26,13 +24,6 @@ from store.recipients import Recipients, RecipientSubstitute, UnavailableReason
 # Wednesday 24 March 2027, 09:00 Oslo: Maundy Thursday and Easter Monday are ahead.
 NOW = datetime(2027, 3, 24, 8, 0, tzinfo=UTC)
 TODAY = date(2027, 3, 24)
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 def _id(prefix: str) -> str:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.effects import (
     Audience,
@@ -22,7 +20,6 @@ from domain.models import (
     AttachmentRef,
     CloseReason,
     ConsultationFacts,
-    ConsultationRecord,
     Copayment,
     CopaymentOutcome,
     CopaymentStatus,
@@ -35,47 +32,26 @@ from store.access import AccessLog, Reader
 from store.case_reads import ConsultationQueries
 from store.case_writes import Consultations, UnknownAttachmentError
 from store.charges import Charges
-from store.database import create_engine, create_session_factory
 from store.directory import Directory, DirectoryEntry, Substitute
 from store.journal import JournalTable
 from store.outbox import Outbox, OutboxState
 from store.tables import Attachment, JournalEntry, Message, Notification
+from tests.store.support import NOW, Sessions, record
 from tests.support import count, sha256
-
-NOW = datetime(2027, 3, 24, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    yield create_session_factory(engine)
-    await engine.dispose()
-
-
-def record(consultation_id: str, revision: int, status: Status) -> ConsultationRecord:
-    return ConsultationRecord(
-        consultation_id=consultation_id,
-        patient_id="patient-1",
-        clinician_id="9100001",
-        recipient_id="9100001",
-        practice_id="practice-1",
-        status=status,
-        created_at=NOW,
-        revision=revision,
-    )
-
-
-async def new_consultation(store: async_sessionmaker[AsyncSession]) -> str:
+async def consultation_id(store: Sessions) -> str:
+    """A new draft case in the store."""
     consultation_id = uuid.uuid4().hex
     await Consultations(store).save(record(consultation_id, 1, Status.DRAFT))
     return consultation_id
 
 
 async def test_a_stale_consultation_write_never_overwrites_a_newer_one(
-    store: async_sessionmaker[AsyncSession],
+    store: Sessions, consultation_id: str
 ) -> None:
     consultations = Consultations(store)
-    consultation_id = await new_consultation(store)
 
     assert await consultations.save(record(consultation_id, 3, Status.AWAITING_PATIENT))
     assert not await consultations.save(record(consultation_id, 2, Status.AWAITING_CLINICIAN))
@@ -86,8 +62,7 @@ async def test_a_stale_consultation_write_never_overwrites_a_newer_one(
     assert row.created_at == NOW  # aware UTC on both backends
 
 
-async def test_a_message_stored_twice_is_one_row(store: async_sessionmaker[AsyncSession]) -> None:
-    consultation_id = await new_consultation(store)
+async def test_a_message_stored_twice_is_one_row(store: Sessions, consultation_id: str) -> None:
     message = MessageToStore(
         message_id=uuid.uuid4().hex,
         consultation_id=consultation_id,
@@ -105,9 +80,8 @@ async def test_a_message_stored_twice_is_one_row(store: async_sessionmaker[Async
 
 
 async def test_a_message_with_an_unknown_attachment_is_refused_and_not_stored(
-    store: async_sessionmaker[AsyncSession],
+    store: Sessions, consultation_id: str
 ) -> None:
-    consultation_id = await new_consultation(store)
     message = MessageToStore(
         message_id=uuid.uuid4().hex,
         consultation_id=consultation_id,
@@ -126,10 +100,9 @@ async def test_a_message_with_an_unknown_attachment_is_refused_and_not_stored(
 
 
 async def test_a_case_row_and_its_message_land_together_or_not_at_all(
-    store: async_sessionmaker[AsyncSession],
+    store: Sessions, consultation_id: str
 ) -> None:
     consultations = Consultations(store)
-    consultation_id = await new_consultation(store)
 
     def message(attachments: list[AttachmentRef]) -> MessageToStore:
         return MessageToStore(
@@ -160,9 +133,8 @@ async def test_a_case_row_and_its_message_land_together_or_not_at_all(
 
 
 async def test_a_message_binds_its_uploaded_attachments(
-    store: async_sessionmaker[AsyncSession],
+    store: Sessions, consultation_id: str
 ) -> None:
-    consultation_id = await new_consultation(store)
     data = b"%PDF-1.4 test"
     attachment_id = uuid.uuid4().hex
     async with store.begin() as session:
@@ -200,9 +172,8 @@ async def test_a_message_binds_its_uploaded_attachments(
 
 
 async def test_a_journal_entry_is_written_once_per_key(
-    store: async_sessionmaker[AsyncSession],
+    store: Sessions, consultation_id: str
 ) -> None:
-    consultation_id = await new_consultation(store)
     entry = JournalEntryInput(
         entry_key=f"message:{uuid.uuid4().hex}",
         consultation_id=consultation_id,
@@ -221,9 +192,8 @@ async def test_a_journal_entry_is_written_once_per_key(
 
 
 async def test_a_notification_is_queued_once_per_event(
-    store: async_sessionmaker[AsyncSession],
+    store: Sessions, consultation_id: str
 ) -> None:
-    consultation_id = await new_consultation(store)
     notification = NotificationInput(
         notification_key=f"{consultation_id}:2:new_message:clinician",
         consultation_id=consultation_id,
@@ -246,9 +216,8 @@ async def test_a_notification_is_queued_once_per_event(
 
 
 async def test_a_consultation_is_charged_at_most_once(
-    store: async_sessionmaker[AsyncSession],
+    store: Sessions, consultation_id: str
 ) -> None:
-    consultation_id = await new_consultation(store)
     patient = Patient(id="patient-1", birth_date=date(1980, 1, 1))
     charges = Charges(store)
     first = CopaymentOutcome(
@@ -261,7 +230,7 @@ async def test_a_consultation_is_charged_at_most_once(
 
 
 async def test_a_substitute_is_active_between_its_dates_inclusive(
-    store: async_sessionmaker[AsyncSession],
+    store: Sessions,
 ) -> None:
     directory = Directory(store)
     clinician_id = uuid.uuid4().hex[:12]
@@ -290,7 +259,7 @@ async def test_a_substitute_is_active_between_its_dates_inclusive(
 
 
 async def test_a_consultation_reads_back_with_every_fact_and_its_copayment_nested(
-    store: async_sessionmaker[AsyncSession],
+    store: Sessions,
 ) -> None:
     written = record(uuid.uuid4().hex, 7, Status.CLOSED).model_copy(
         update={
@@ -320,9 +289,8 @@ async def test_a_consultation_reads_back_with_every_fact_and_its_copayment_neste
 
 
 async def test_a_read_for_a_reader_is_logged_once_and_a_missing_case_not_at_all(
-    store: async_sessionmaker[AsyncSession],
+    store: Sessions, consultation_id: str
 ) -> None:
-    consultation_id = await new_consultation(store)
     reader = Reader(actor_id="9100001", role="clinician", action="read")
 
     found = await ConsultationQueries(store).detail(consultation_id, read_by=reader)
@@ -338,9 +306,8 @@ async def test_a_read_for_a_reader_is_logged_once_and_a_missing_case_not_at_all(
 
 
 async def test_a_message_reads_back_with_its_representative_nested(
-    store: async_sessionmaker[AsyncSession],
+    store: Sessions, consultation_id: str
 ) -> None:
-    consultation_id = await new_consultation(store)
     parent = Representative(id="parent-1", relation=RepresentativeRelation.PARENT)
     for name, representative in (("by-parent", parent), ("by-patient", None)):
         await Consultations(store).add_message(

@@ -11,10 +11,9 @@ from tests.support import (
     content,
     effects,
     new_start,
-    running_worker,
-    seed_directory,
     start,
 )
+from tests.workflows.support import seeded_worker
 from workflows.econsultation import EConsultation
 
 ROUNDS = 5
@@ -23,9 +22,8 @@ ROUNDS = 5
 async def test_a_long_thread_continues_as_new_and_keeps_every_message_and_deadline(
     dev_env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    await seed_directory(sessions)
     case = new_start(messages_per_run=2)
-    async with running_worker(dev_env.client, sqlite_url) as task_queue:
+    async with seeded_worker(dev_env, sqlite_url, sessions) as task_queue:
         handle = await start(dev_env.client, task_queue, case)
         first_run = (await handle.describe()).run_id
         for round_ in range(ROUNDS):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,6 +20,7 @@ from domain.copayment import DEFAULT_TARIFFS, is_evening_rate, tariff_on
 from domain.effects import SettleCopayment
 from domain.models import (
     CloseCommand,
+    ConsultationStart,
     ConsultationView,
     CopaymentStatus,
     ReplyCommand,
@@ -44,12 +46,27 @@ from tests.support import (
 )
 from workflows.econsultation import EConsultation
 
+Handle = WorkflowHandle[EConsultation, ConsultationView]
+Run = Callable[..., AbstractAsyncContextManager[Handle]]
+
 
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     engine = create_engine(database_url)
     yield create_session_factory(engine)
     await engine.dispose()
+
+
+@pytest.fixture
+def run(dev_env: WorkflowEnvironment, database_url: str) -> Run:
+    """Starts a case on a worker of its own (keywords go to the worker) for the block's time."""
+
+    @asynccontextmanager
+    async def run(case: ConsultationStart, **worker: Any) -> AsyncIterator[Handle]:
+        async with running_worker(dev_env.client, database_url, **worker) as queue:
+            yield await start(dev_env.client, queue, case)
+
+    return run
 
 
 async def seed_pair(
@@ -84,6 +101,19 @@ async def seed_pair(
     )
     await relate(sessions, PATIENT, clinician)
     return clinician, substitute
+
+
+@pytest.fixture
+async def clinician(store: async_sessionmaker[AsyncSession]) -> str:
+    """A clinician at the general rate, related to the patient, with a substitute."""
+    clinician, _ = await seed_pair(store, specialist=False, substitute_specialist=False)
+    return clinician
+
+
+@pytest.fixture
+def case(clinician: str) -> ConsultationStart:
+    """A new case addressed to that clinician."""
+    return new_start(clinician_id=clinician, recipient_id=clinician)
 
 
 def reply_by(clinician_id: str) -> ReplyCommand:
@@ -130,17 +160,14 @@ class RegisterDown:
 
 
 async def test_frikort_granted_after_submission_and_before_the_reply_is_exempt(
-    dev_env: WorkflowEnvironment,
-    database_url: str,
-    store: async_sessionmaker[AsyncSession],
+    store: async_sessionmaker[AsyncSession], run: Run
 ) -> None:
     clinician, _ = await seed_pair(store, specialist=True, substitute_specialist=False)
     # A patient of this test's own: the frikort recorded here must not exempt other tests.
     patient = Patient(id=f"patient-{uuid.uuid4().hex[:8]}", birth_date=date(1980, 5, 17))
     await relate(store, patient.id, clinician)
     case = new_start(patient=patient, clinician_id=clinician, recipient_id=clinician)
-    async with running_worker(dev_env.client, database_url) as queue:
-        handle = await start(dev_env.client, queue, case)
+    async with run(case) as handle:
         # The patient reaches the ceiling while the question waits for an answer.
         today = oslo_day(datetime.now(UTC))
         await FrikortTable(store).record(case.patient.id, today - timedelta(days=1), today)
@@ -154,15 +181,10 @@ async def test_frikort_granted_after_submission_and_before_the_reply_is_exempt(
 
 
 async def test_frikort_register_down_at_the_reply_settles_once_when_it_is_back(
-    dev_env: WorkflowEnvironment,
-    database_url: str,
-    store: async_sessionmaker[AsyncSession],
+    store: async_sessionmaker[AsyncSession], run: Run, clinician: str, case: ConsultationStart
 ) -> None:
-    clinician, _ = await seed_pair(store, specialist=False, substitute_specialist=False)
-    case = new_start(clinician_id=clinician, recipient_id=clinician)
     register = RegisterDown()
-    async with running_worker(dev_env.client, database_url, frikort_register=register) as queue:
-        handle = await start(dev_env.client, queue, case)
+    async with run(case, frikort_register=register) as handle:
         # The reply answers while the register is still down: the charge waits, the reply not.
         view = await handle.execute_update(EConsultation.reply, reply_by(clinician))
         assert view.status == Status.AWAITING_PATIENT
@@ -260,15 +282,10 @@ async def test_settlement_charges_the_shipped_table_amount_of_the_reply_date(
 
 
 async def test_a_clarifying_question_not_billable_leaves_the_charge_for_the_answer_after_it(
-    dev_env: WorkflowEnvironment,
-    database_url: str,
-    store: async_sessionmaker[AsyncSession],
+    store: async_sessionmaker[AsyncSession], run: Run, clinician: str, case: ConsultationStart
 ) -> None:
-    clinician, _ = await seed_pair(store, specialist=False, substitute_specialist=False)
-    case = new_start(clinician_id=clinician, recipient_id=clinician)
     question = reply_by(clinician).model_copy(update={"billable": False})
-    async with running_worker(dev_env.client, database_url) as queue:
-        handle = await start(dev_env.client, queue, case)
+    async with run(case) as handle:
         asked = await handle.execute_update(EConsultation.reply, question)
         await handle.execute_update(EConsultation.reply, follow_up())
         assert (await effects_when_quiet(store, case.consultation_id))["charges"] == 0
@@ -283,14 +300,9 @@ async def test_a_clarifying_question_not_billable_leaves_the_charge_for_the_answ
 
 
 async def test_a_case_ending_with_no_billable_clinician_message_is_no_charge(
-    dev_env: WorkflowEnvironment,
-    database_url: str,
-    store: async_sessionmaker[AsyncSession],
+    store: async_sessionmaker[AsyncSession], run: Run, clinician: str, case: ConsultationStart
 ) -> None:
-    clinician, _ = await seed_pair(store, specialist=False, substitute_specialist=False)
-    case = new_start(clinician_id=clinician, recipient_id=clinician)
-    async with running_worker(dev_env.client, database_url) as queue:
-        handle = await start(dev_env.client, queue, case)
+    async with run(case) as handle:
         await handle.execute_update(
             EConsultation.reply, reply_by(clinician).model_copy(update={"billable": False})
         )
@@ -305,15 +317,10 @@ async def test_a_case_ending_with_no_billable_clinician_message_is_no_charge(
 
 
 async def test_the_specialist_rate_is_decided_when_the_message_is_taken_not_at_settlement(
-    dev_env: WorkflowEnvironment,
-    database_url: str,
-    store: async_sessionmaker[AsyncSession],
+    store: async_sessionmaker[AsyncSession], run: Run, clinician: str, case: ConsultationStart
 ) -> None:
-    clinician, _ = await seed_pair(store, specialist=False, substitute_specialist=False)
-    case = new_start(clinician_id=clinician, recipient_id=clinician)
     register = RegisterDown()
-    async with running_worker(dev_env.client, database_url, frikort_register=register) as queue:
-        handle = await start(dev_env.client, queue, case)
+    async with run(case, frikort_register=register) as handle:
         await handle.execute_update(EConsultation.reply, reply_by(clinician))
         await register.asked_again.wait()  # the settlement waits for the register
         directory = Directory(store)

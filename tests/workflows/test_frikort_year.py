@@ -18,11 +18,10 @@ from tests.support import (
     PATIENT,
     content,
     new_start,
-    running_worker,
-    seed_directory,
     start,
     time_skipping_environment,
 )
+from tests.workflows.support import seeded_worker
 from workflows.econsultation import EConsultation
 
 
@@ -52,10 +51,9 @@ async def _billed_at(
     started: datetime,
     replied: datetime,
 ) -> tuple[CopaymentStatus, ExemptionCode | None]:
-    await seed_directory(sessions)
     await env.sleep(started - await env.get_current_time())
     patient = Patient(id=PATIENT, birth_date=date(1980, 5, 17), frikort=True)
-    async with running_worker(env.client, sqlite_url, frikort_register=register) as queue:
+    async with seeded_worker(env, sqlite_url, sessions, frikort_register=register) as queue:
         handle = await start(env.client, queue, new_start(patient=patient))
         await env.sleep(replied - await env.get_current_time())
         await handle.signal(

@@ -12,7 +12,8 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.testing import WorkflowEnvironment
 
 from domain.models import CloseCommand, CopaymentStatus, ReplyCommand, Role
-from tests.support import CLINICIAN, content, new_start, running_worker, seed_directory, start
+from tests.support import CLINICIAN, content, new_start, start
+from tests.workflows.support import seeded_worker
 from workflows.econsultation import EConsultation
 
 PATCH_MARKER = "core_patch"
@@ -27,8 +28,7 @@ def of_type(events: list[HistoryEvent], kind: EventType.ValueType) -> list[Histo
 async def test_a_lifecycle_records_no_marker_changed_attributes_only_and_a_timer_per_deadline(
     dev_env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    await seed_directory(sessions)
-    async with running_worker(dev_env.client, sqlite_url) as task_queue:
+    async with seeded_worker(dev_env, sqlite_url, sessions) as task_queue:
         handle = await start(dev_env.client, task_queue, new_start())
         await handle.execute_update(EConsultation.opened)
         await handle.execute_update(

@@ -33,10 +33,9 @@ from tests.support import (
     effects,
     effects_when_quiet,
     new_start,
-    running_worker,
-    seed_directory,
     start,
 )
+from tests.workflows.support import seeded_worker
 from workflows.econsultation import EConsultation
 
 
@@ -44,8 +43,7 @@ from workflows.econsultation import EConsultation
 async def task_queue(
     dev_env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[str]:
-    await seed_directory(sessions)
-    async with running_worker(dev_env.client, sqlite_url) as task_queue:
+    async with seeded_worker(dev_env, sqlite_url, sessions) as task_queue:
         yield task_queue
 
 

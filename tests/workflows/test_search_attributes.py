@@ -15,11 +15,10 @@ from tests.support import (
     CLINICIAN,
     content,
     new_start,
-    running_worker,
-    seed_directory,
     start,
     time_skipping_environment,
 )
+from tests.workflows.support import seeded_worker
 from workflows import search_attributes as sa
 from workflows.econsultation import EConsultation
 
@@ -31,10 +30,9 @@ async def attributes(client: Client, workflow_id: str) -> TypedSearchAttributes:
 async def test_a_case_past_its_deadline_is_marked_overdue_for_ops(
     sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    await seed_directory(sessions)
     async with (
         time_skipping_environment() as env,
-        running_worker(env.client, sqlite_url) as task_queue,
+        seeded_worker(env, sqlite_url, sessions) as task_queue,
     ):
         handle = await start(env.client, task_queue, new_start())
         await env.sleep(timedelta(seconds=5))
@@ -68,8 +66,7 @@ async def eventually_listed(client: Client, query: str, expected: set[str]) -> s
 async def test_ops_list_a_clinicians_open_cases_and_every_overdue_case(
     dev_env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    await seed_directory(sessions)
-    async with running_worker(dev_env.client, sqlite_url) as task_queue:
+    async with seeded_worker(dev_env, sqlite_url, sessions) as task_queue:
         waiting = await start(dev_env.client, task_queue, new_start())
         answered = await start(dev_env.client, task_queue, new_start())
         await answered.execute_update(

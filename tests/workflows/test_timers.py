@@ -19,11 +19,10 @@ from tests.support import (
     effects,
     new_start,
     notifications,
-    running_worker,
-    seed_directory,
     start,
     time_skipping_environment,
 )
+from tests.workflows.support import seeded_worker
 from workflows.econsultation import EConsultation
 
 
@@ -38,8 +37,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 async def task_queue(
     env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[str]:
-    await seed_directory(sessions)
-    async with running_worker(env.client, sqlite_url) as task_queue:
+    async with seeded_worker(env, sqlite_url, sessions) as task_queue:
         yield task_queue
 
 
