@@ -54,7 +54,7 @@ with workflow.unsafe.imports_passed_through():
         settle_copayment,
     )
     from workflows.turns import Timer, TurnTaking
-    from workflows.writes import Bill, EventWrites, message_to_store, notification
+    from workflows.writes import Bill, EventWrites, message_to_store, next_run, notification
 
 DRAFT_EXPIRES_AFTER = timedelta(hours=24)
 INACTIVE_CLOSES_AFTER = timedelta(days=30)
@@ -97,16 +97,7 @@ class EConsultation(TurnTaking):
         while not self.state.status.is_final:
             if self._should_continue_as_new():
                 await self._settle_in_flight_work()
-                workflow.continue_as_new(
-                    start.model_copy(
-                        update={
-                            "carried_state": self.state,
-                            "message": None,
-                            "message_id": None,
-                            "representative": None,
-                        }
-                    )
-                )
+                workflow.continue_as_new(next_run(start, self.state))
             await self._wait_for_event_or_timer()
         await self._settle_in_flight_work()
         return self.view()
@@ -203,7 +194,7 @@ class EConsultation(TurnTaking):
             return
         status = self._status
         if command.author_role == Role.CLINICIAN:
-            self._check_clinician(command.author_id)
+            self._check_party(Role.CLINICIAN, command.author_id)
             if status not in OPEN_AFTER_SUBMIT:
                 raise refuse(f"the clinician cannot reply in status {status}")
             if command.representative is not None:
@@ -212,7 +203,7 @@ class EConsultation(TurnTaking):
                     Refusal.REPRESENTATIVE_NOT_ALLOWED,
                 )
         elif command.author_role == Role.PATIENT:
-            self._check_patient(command.author_id)
+            self._check_party(Role.PATIENT, command.author_id)
             if status != Status.AWAITING_PATIENT:
                 raise refuse(f"the patient cannot reply in status {status}")
             self._check_representative(command.representative)
@@ -232,7 +223,7 @@ class EConsultation(TurnTaking):
 
     @close.validator
     def _check_close(self, command: CloseCommand) -> None:
-        self._check_clinician(command.clinician_id)
+        self._check_party(Role.CLINICIAN, command.clinician_id)
         if self._status not in OPEN_AFTER_SUBMIT:
             raise refuse(f"close is not allowed in status {self._status}")
 
@@ -252,7 +243,7 @@ class EConsultation(TurnTaking):
 
     @withdraw.validator
     def _check_withdraw(self, command: WithdrawCommand) -> None:
-        self._check_patient(command.patient_id)
+        self._check_party(Role.PATIENT, command.patient_id)
         if self._status != Status.AWAITING_CLINICIAN or self.state.clinician_has_replied:
             raise refuse("withdraw is only allowed before any clinician reply")
 
@@ -436,13 +427,10 @@ class EConsultation(TurnTaking):
     def _status(self) -> Status:
         return self.state.status if self._opened else self._opening_status
 
-    def _check_clinician(self, clinician_id: str) -> None:
-        if clinician_id != self.state.recipient_id:
-            raise refused("not the clinician of this consultation", Refusal.NOT_A_PARTY)
-
-    def _check_patient(self, patient_id: str) -> None:
-        if patient_id != self.state.patient.id:
-            raise refused("not the patient of this consultation", Refusal.NOT_A_PARTY)
+    def _check_party(self, role: Role, author_id: str) -> None:
+        party = self.state.recipient_id if role == Role.CLINICIAN else self.state.patient.id
+        if author_id != party:
+            raise refused(f"not the {role} of this consultation", Refusal.NOT_A_PARTY)
 
     def _check_representative(self, representative: Representative | None) -> None:
         today = oslo_day(workflow.now())
@@ -492,15 +480,7 @@ class EConsultation(TurnTaking):
             s.billable_message_taken = True
             # From here the settlement decides the co-payment, even if the case closes first.
             self._settling = True
-            author = (
-                command.author_id if isinstance(command, ReplyCommand) else command.clinician_id
-            )
-            writes.bill = Bill(
-                clinician_id=author,
-                at=workflow.now(),
-                exemption=command.exemption,
-                exemption_note=command.exemption_note,
-            )
+            writes.bill = Bill.of(command, workflow.now())
 
     async def _settle(self, bill: Bill, specialist: bool) -> None:
         """In the background: a frikort register that cannot be reached delays the charge,

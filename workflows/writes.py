@@ -17,7 +17,15 @@ with workflow.unsafe.imports_passed_through():
         NotificationEvent,
         NotificationInput,
     )
-    from domain.models import ConsultationState, MessageContent, ReassignCommand, Role
+    from domain.models import (
+        CloseCommand,
+        ConsultationStart,
+        ConsultationState,
+        MessageContent,
+        ReassignCommand,
+        ReplyCommand,
+        Role,
+    )
     from domain.parties import ExemptionCode, Representative, RepresentativeRef
     from domain.representatives import on_behalf_text
 
@@ -31,6 +39,18 @@ class Bill:
     at: datetime
     exemption: ExemptionCode | None = None
     exemption_note: str | None = None
+
+    @classmethod
+    def of(cls, message: ReplyCommand | CloseCommand, at: datetime) -> Bill:
+        author = message.author_id if isinstance(message, ReplyCommand) else message.clinician_id
+        return cls(author, at, message.exemption, message.exemption_note)
+
+
+def next_run(start: ConsultationStart, state: ConsultationState) -> ConsultationStart:
+    """The input of the run after continue-as-new: the state carried, the first message not
+    sent again."""
+    carried = {"carried_state": state, "message": None, "message_id": None}
+    return start.model_copy(update={**carried, "representative": None})
 
 
 @dataclass
