@@ -3,7 +3,9 @@
 While the case store or Temporal is unreachable every request that needs it answers 503
 problem+json with `Retry-After`, never 500. The first failure logs one WARNING and starts a
 probe that logs once more when the dependency answers again; requests in between log
-nothing. `/readyz` and the metric `econsult_dependency_up` say which one is down.
+nothing. `/readyz` and the metric `econsult_dependency_up` say which one is down;
+`econsult_dependency_errors_total` counts the requests it cost, so an outage shorter than a
+scrape interval still shows.
 """
 
 from __future__ import annotations
@@ -38,8 +40,14 @@ COMMANDS_NOT_TAKEN = Counter(
     "Commands answered 503 because no worker took them in time (is a worker polling?)",
     ["command"],
 )
+DEPENDENCY_ERRORS = Counter(
+    "econsult_dependency_errors_total",
+    "Requests (readiness checks included) answered 503 because the dependency did not answer",
+    ["dependency"],
+)
 for _dependency in (DATABASE, TEMPORAL):
     DEPENDENCY_UP.labels(_dependency).set(1)
+    DEPENDENCY_ERRORS.labels(_dependency)
 
 # What the case store's driver raises when it cannot be reached or has gone away. SQLite's
 # "database is locked" is an OperationalError too: busy for now, so 503 is right for it.
@@ -79,6 +87,7 @@ class Outages:
         return self._down.get(dependency)
 
     def down(self, dependency: str, error: BaseException) -> None:
+        DEPENDENCY_ERRORS.labels(dependency).inc()
         if dependency in self._down:
             return
         self._down[dependency] = type(error).__name__

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
+from prometheus_client import Counter
 from temporalio.api.common.v1 import Payload, Payloads
 
 from api.auth import Scope, _bearer, require
@@ -44,6 +45,22 @@ _PAYLOADS_BODY = {
 
 
 LOCAL_UI = "local UI"
+
+# Why a codec request failed, never what it carried. `undecryptable` (a tampered payload or a
+# key id no longer configured) and `keys_not_configured` are incidents; `malformed` is a
+# caller's mistake, counted to tell the two apart.
+CODEC_FAILURES = Counter(
+    "econsult_codec_failures_total",
+    "Codec endpoint requests that could not be transcoded, by operation and reason",
+    ["operation", "reason"],
+)
+UNDECRYPTABLE = "undecryptable"
+KEYS_NOT_CONFIGURED = "keys_not_configured"
+MALFORMED = "malformed"
+# Every series from the start, so a first failure is an increase Prometheus sees.
+for _operation in ("decode", "encode"):
+    for _reason in (UNDECRYPTABLE, KEYS_NOT_CONFIGURED, MALFORMED):
+        CODEC_FAILURES.labels(_operation, _reason)
 
 
 class LocalUiTrustRefused(ValueError):
@@ -118,7 +135,7 @@ async def codec_reader(
 CodecCaller = Annotated[CodecReader, Depends(codec_reader)]
 
 
-def _codec(request: Request) -> EncryptionCodec:
+def _codec(request: Request, operation: str) -> EncryptionCodec:
     # Built on first use: the API itself starts (and serves health) without keys.
     codec: EncryptionCodec | None = getattr(request.app.state, "codec", None)
     if codec is None:
@@ -127,25 +144,30 @@ def _codec(request: Request) -> EncryptionCodec:
                 request.app.state.settings.econsult_encryption_keys
             )
         except KeyConfigError as error:
+            CODEC_FAILURES.labels(operation, KEYS_NOT_CONFIGURED).inc()
             raise Problem(503, f"payload keys are not configured: {error}") from error
         request.app.state.codec = codec
     return codec
 
 
 async def _transcode(
-    request: Request, convert: Callable[[Sequence[Payload]], Awaitable[list[Payload]]]
+    request: Request,
+    operation: str,
+    convert: Callable[[Sequence[Payload]], Awaitable[list[Payload]]],
 ) -> Response:
     try:
         message = json.loads(await request.body())
         if not isinstance(message, dict):
             # json_format.Parse takes `[]` as an empty message; the document says an object.
-            raise invalid("the body is not a JSON Payloads message")
+            raise ValueError("not a JSON object")
         payloads = json_format.ParseDict(message, Payloads())
         converted = Payloads(payloads=await convert(payloads.payloads))
     except PayloadDecryptionError as error:
+        CODEC_FAILURES.labels(operation, UNDECRYPTABLE).inc()
         raise invalid(str(error)) from error
     # After it: a decryption error is a ValueError too, and says more.
     except (json_format.ParseError, DecodeError, ValueError) as error:
+        CODEC_FAILURES.labels(operation, MALFORMED).inc()
         raise invalid("the body is not a JSON Payloads message") from error
     # Decrypted payloads are health content: never kept by a cache or the browser.
     return Response(
@@ -166,7 +188,7 @@ async def decode(request: Request, caller: CodecCaller) -> Response:
     # The /v1 access log cannot name a consultation here (payloads do not say which), so every
     # decode is at least audited by who asked.
     log.info("codec decode", extra={"actor_id": caller.actor_id, "caller_role": caller.role})
-    return await _transcode(request, _codec(request).decode)
+    return await _transcode(request, "decode", _codec(request, "decode").decode)
 
 
 @router.post(
@@ -174,4 +196,4 @@ async def decode(request: Request, caller: CodecCaller) -> Response:
 )
 async def encode(request: Request, _caller: CodecCaller) -> Response:
     """Encrypt payloads the UI sends (signals, queries started from the UI)."""
-    return await _transcode(request, _codec(request).encode)
+    return await _transcode(request, "encode", _codec(request, "encode").encode)
