@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.operations.test_compose import published_ports, resolved_environment, service
+from tests.operations.compose_file import published_ports, resolved_environment, service
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
