@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 
 from pydantic import ValidationError
+from temporalio.runtime import Runtime
 
 from infra.codec import EncryptionCodec, KeyConfigError
 from infra.settings import Settings, get_settings
 from infra.telemetry import temporal_runtime
-from temporalio.runtime import Runtime
 
 
 class SettingRefused(ValueError):
