@@ -20,9 +20,16 @@ from activities.practices import PracticeActivities
 from activities.webhooks import notification_sender
 from infra.activity_metrics import ActivityMetricsInterceptor
 from infra.logs import configure_logging
-from infra.settings import Settings, get_settings
+from infra.settings import Settings
+from infra.startup import (
+    SettingRefused,
+    check_common,
+    refuse_to_start,
+    settings_or_refuse,
+    worker_runtime,
+)
 from infra.tariffs import load_tariffs
-from infra.telemetry import configure_tracing, temporal_runtime
+from infra.telemetry import configure_tracing
 from infra.temporal import connect
 from store.attachments import Attachments
 from store.case_writes import Consultations
@@ -97,11 +104,19 @@ def build_worker(
     )
 
 
+PROCESS = "econsult-worker"
+
+
 async def main() -> None:
-    settings = get_settings()
+    settings = settings_or_refuse(PROCESS)
+    try:
+        check_common(settings)
+        runtime = worker_runtime(settings)
+    except SettingRefused as error:
+        raise refuse_to_start(PROCESS, error) from None
     configure_logging(settings.log_level)
-    configure_tracing(settings, "econsult-worker")
-    client = await connect(settings, temporal_runtime(settings.worker_metrics_address))
+    configure_tracing(settings, PROCESS)
+    client = await connect(settings, runtime)
     worker = build_worker(client, settings)
     stop = asyncio.Event()
     received: list[str] = []

@@ -10,18 +10,23 @@ import uvicorn
 from api.app import create_app
 from api.auth import MissingAuthSettings, require_auth_settings
 from infra.logs import configure_logging
-from infra.settings import get_settings
+from infra.startup import SettingRefused, check_common, refuse_to_start, settings_or_refuse
 from infra.telemetry import configure_tracing
+
+PROCESS = "econsult-api"
 
 
 def main() -> None:
-    settings = get_settings()
+    settings = settings_or_refuse(PROCESS)
     try:
         require_auth_settings(settings)
-    except MissingAuthSettings as error:
-        raise SystemExit(f"econsult-api refuses to start: {error}") from None
+        # Keys are checked here, not on the first command: the API would start, then answer
+        # every command 500.
+        check_common(settings)
+    except (MissingAuthSettings, SettingRefused) as error:
+        raise refuse_to_start(PROCESS, error) from None
     configure_logging(settings.log_level)
-    configure_tracing(settings, "econsult-api")
+    configure_tracing(settings, PROCESS)
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +50,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # JSON list of co-payment tariff rows (domain.copayment.TariffRate); empty: shipped table.
     econsult_tariffs_file: str | None = None
+    econsult_secrets_dir: Path | None = Field(
+        default=None,
+        description="Directory of secret files, one secret per file (the container convention); "
+        "checked at start when set: it must exist and be a readable directory.",
+    )
     # Writes per caller (token bucket): a backend cannot flood clinicians with commands.
     # One API process counts alone; several instances need a shared limiter in front.
     api_write_rate_per_second: float = Field(default=20.0, gt=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import cast
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
@@ -21,6 +21,11 @@ class AttachmentMeta(BaseModel):
     content_type: str
     size: int
     sha256: str
+    missing: bool = Field(
+        default=False,
+        description="The content was lost with a restored case store and cannot be fetched; "
+        "the message still names the attachment and its SHA-256.",
+    )
 
 
 class AttachmentInfo(AttachmentMeta):
@@ -50,6 +55,7 @@ _INFOS = select(
             "uploaded_by",
             "consultation_id",
             "message_id",
+            "missing",
         )
     )
 ).where(_ATTACHMENTS.c.id.in_(bindparam("ids", expanding=True)))
@@ -87,6 +93,7 @@ class Attachments:
             sha256=sha256,
             content=content,
             created_at=datetime.now(UTC),
+            missing=False,
         )
         info = AttachmentInfo.model_validate(row, from_attributes=True)
         async with self._sessions.begin() as session:

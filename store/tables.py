@@ -197,6 +197,9 @@ class Attachment(Base):
     )
     message_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     created_at: Mapped[datetime]
+    # Known from a message in Temporal's history, its content lost with a restored case store
+    # (attachments never enter history): shown as missing, never silently gone.
+    missing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Message(Base):

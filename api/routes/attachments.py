@@ -167,7 +167,7 @@ async def _may_read(services: Deps, caller: Caller, uploaded_by: str, case_id: s
     operation_id="downloadAttachment",
     tags=PARTIES,
     response_class=Response,
-    responses={200: {"content": {t: {} for t in ACCEPTED_TYPES}}},
+    responses={200: {"content": {t: {} for t in ACCEPTED_TYPES}}, **problem_responses(410)},
 )
 async def download_attachment(
     attachment_id: Annotated[Identifier, Path()], caller: PartyCaller, services: Deps
@@ -178,6 +178,8 @@ async def download_attachment(
         services, caller, found.info.uploaded_by, found.info.consultation_id
     ):
         raise not_found("attachment")
+    if found.info.missing:
+        raise Problem(410, "the content of this attachment was lost and could not be restored")
     if found.info.consultation_id is not None:
         await services.access_log.record(
             found.info.consultation_id, caller.actor_id, caller.role, "attachment"

@@ -36,7 +36,8 @@ async def test_upload_stores_a_pdf_recognised_by_content_with_its_digest(
     assert body["filename"] == "letter.bin"
     assert body["size"] == len(PDF)
     assert body["sha256"] == sha256(PDF)
-    assert set(body) == {"id", "filename", "content_type", "size", "sha256"}
+    assert set(body) == {"id", "filename", "content_type", "size", "sha256", "missing"}
+    assert body["missing"] is False
 
 
 @pytest.mark.parametrize(
