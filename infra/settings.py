@@ -56,11 +56,17 @@ class Settings(BaseSettings):
     # Worker concurrency: bounded so a burst of consultations cannot exhaust the DB pool.
     worker_max_concurrent_activities: int = Field(default=100, ge=1)
     # Integrations (docs in README "Integrations"); unset: the outbox and journal tables only.
-    # Webhook endpoints per audience; secrets are comma-separated whsec_ keys, every one signs.
+    # Service-wide webhook endpoints per audience, for every practice without its own; secrets
+    # are comma-separated whsec_ keys, every one signs.
     webhook_portal_url: str | None = None
     webhook_portal_secrets: str | None = None
     webhook_practice_url: str | None = None
     webhook_practice_secrets: str | None = None
+    econsult_secrets_dir: str | None = Field(
+        default=None,
+        description="Directory of secret files (one secret per file) that practices name by "
+        "reference for their own webhook and record system; unset: practices can name none.",
+    )
     # FHIR R4 record system: journal entries become Communication resources.
     fhir_base_url: str | None = None
     fhir_token_url: str | None = None
