@@ -4,9 +4,9 @@ The journal table stays the exactly-once record; this activity forwards an entry
 to the record system of the entry's practice when its practice record names one, else to the
 service-wide one. Each POST is a conditional create (`If-None-Exist` on the entry's identifier,
 the same whatever the destination), so a retried or crashed attempt finds the first resource
-instead of writing a second one. The models are
-fhir.resources' R4B package: R4B changed no element of Communication, RelatedPerson,
-Attachment, Annotation, Reference or Identifier, so what validates there is a valid R4 resource.
+instead of writing a second one. The models are fhir.resources' R4B package: R4B changed no
+element of Communication, RelatedPerson, Attachment, Annotation, Reference or Identifier, so
+what validates there is a valid R4 resource.
 """
 
 from __future__ import annotations

@@ -263,6 +263,8 @@ async def test_each_practice_gets_its_own_events_and_entries_once_across_a_worke
     # delivery repeats its webhook-id, so a receiver that dedupes on it gets each event once.
     for receiver in (portal, own_a.webhook, own_b.webhook, shared.webhook):
         assert receiver.deliveries and all(d.verified for d in receiver.deliveries)
+    # Each record system issued its own token: tokens are kept per practice, never shared.
+    assert all(systems.fhir.tokens_issued >= 1 for systems in every_receiver)
     # The crash: A's first entry was posted again and found where the first attempt left it.
     first = min(await rows_of(stack.sessions, JournalEntry, case_a["id"]), key=lambda e: e.id)
     assert own_a.fhir.posts.count(f"identifier={ENTRY_SYSTEM}|{first.entry_key}") >= 2
