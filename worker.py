@@ -14,12 +14,14 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from activities.adapters import FrikortRegister, NotificationSender, RecordSystem
 from activities.billing import BillingActivities
 from activities.case import CaseActivities
+from activities.endpoints import PracticeEndpoints
 from activities.fhir import record_system_activities
 from activities.notifications import NotificationActivities
 from activities.practices import PracticeActivities
 from activities.webhooks import notification_sender
 from infra.activity_metrics import ActivityMetricsInterceptor
 from infra.logs import configure_logging
+from infra.secrets import secrets_directory
 from infra.settings import Settings
 from infra.startup import (
     SettingRefused,
@@ -66,13 +68,19 @@ def build_worker(
     # activity is retried, so the worker needs no such guard (the API keeps it).
     sessions = create_session_factory(create_engine(settings.database_url, pool_pre_ping=False))
     directory = Directory(sessions)
-    # The journal table is always written; with FHIR set, entries also go on from there.
-    forwarding = record_system_activities(settings, JournalTable(sessions), Attachments(sessions))
+    # Each practice's own webhook and record system, else the service-wide settings.
+    endpoints = PracticeEndpoints(
+        Practices(sessions), secrets_directory(settings.econsult_secrets_dir)
+    )
+    # The journal table is always written; entries of a practice with a record system (its own
+    # or the service-wide one) also go on from there.
+    forwarding = record_system_activities(
+        settings, JournalTable(sessions), Attachments(sessions), endpoints
+    )
     journal_table = record_system or JournalTable(sessions)
-    forward = forwarding is not None
-    case = CaseActivities(directory, Consultations(sessions), journal_table, forward=forward)
+    case = CaseActivities(directory, Consultations(sessions), journal_table, forwarding=forwarding)
     notifications = NotificationActivities(
-        Outbox(sessions), sender or notification_sender(settings)
+        Outbox(sessions), sender or notification_sender(settings, endpoints)
     )
     practices = PracticeActivities(Practices(sessions))
     billing = BillingActivities(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -11,6 +13,7 @@ from domain.effects import (
     CaseEventResult,
     DirectoryAnswer,
     DirectoryCheck,
+    JournalEntryInput,
     MessageToStore,
     ReassignmentCheck,
     RecordResult,
@@ -21,6 +24,12 @@ from store.case_writes import Consultations, UnknownAttachmentError
 from store.directory import Directory, DirectoryEntry, RecipientRefusedError
 
 
+class Forwarding(Protocol):
+    """Whether a practice's journal entries go on to an external record system (FHIR)."""
+
+    async def forwards(self, practice_id: str | None) -> bool: ...
+
+
 class CaseActivities:
     def __init__(
         self,
@@ -28,13 +37,14 @@ class CaseActivities:
         consultations: Consultations,
         journal: RecordSystem,
         *,
-        forward: bool = False,
+        forwarding: Forwarding | None = None,
     ) -> None:
         self._directory = directory
         self._consultations = consultations
         self._journal = journal
-        # Whether the workflow should send each journal entry on to the external record system.
-        self._forward = forward
+        # Asked per event, by the practice of its entries: the workflow forwards each entry
+        # only when this activity answers `forward`, so what it answered replays as recorded.
+        self._forwarding = forwarding
 
     @activity.defn
     async def check_directory(self, check: DirectoryCheck) -> DirectoryAnswer:
@@ -93,9 +103,17 @@ class CaseActivities:
             specialist = author is not None and author.specialist_in_general_practice
         return CaseEventResult(
             applied=applied,
-            forward=self._forward and bool(event.journal),
+            forward=await self._forwards(event.journal),
             specialist_in_general_practice=specialist,
         )
+
+    async def _forwards(self, journal: list[JournalEntryInput]) -> bool:
+        if self._forwarding is None:
+            return False
+        for practice_id in {entry.practice_id for entry in journal}:
+            if await self._forwarding.forwards(practice_id):
+                return True
+        return False
 
     @activity.defn
     async def store_message(self, message: MessageToStore) -> StoredMessage:

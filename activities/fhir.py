@@ -1,10 +1,12 @@
 """Journal entries sent on to a FHIR R4 record system as `Communication` resources.
 
-The journal table stays the exactly-once record; this activity forwards an entry already in it.
-Each POST is a conditional create (`If-None-Exist` on the entry's identifier), so a retried
-or crashed attempt finds the first resource instead of writing a second one. The models are
-fhir.resources' R4B package: R4B changed no element of Communication, RelatedPerson,
-Attachment, Annotation, Reference or Identifier, so what validates there is a valid R4 resource.
+The journal table stays the exactly-once record; this activity forwards an entry already in it,
+to the record system of the entry's practice when its practice record names one, else to the
+service-wide one. Each POST is a conditional create (`If-None-Exist` on the entry's identifier,
+the same whatever the destination), so a retried or crashed attempt finds the first resource
+instead of writing a second one. The models are fhir.resources' R4B package: R4B changed no
+element of Communication, RelatedPerson, Attachment, Annotation, Reference or Identifier, so
+what validates there is a valid R4 resource.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.adapters import DeliveryRefusedError, refused_for_good
+from activities.endpoints import PracticeEndpoints, RecordSystemTarget
 from domain.effects import JournalEntryInput, JournalEntryKind, JournalForward, JournalForwardResult
 from domain.models import Role
 from domain.parties import RepresentativeRef, RepresentativeRelation
@@ -55,6 +58,9 @@ FHIR_HTTP_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 TOKEN_MARGIN_SECONDS = 30
 # The record system refused an entry for good; the journal row keeps the status.
 JOURNAL_REFUSED = "JournalEntryRefused"
+# The answer of a forward that found no record system to send to (the practice's was removed
+# after the entry was taken, and none is set service-wide): the journal table alone keeps it.
+NOT_SENT = 0
 
 
 class RecordSystemUnavailableError(Exception):
@@ -265,18 +271,48 @@ def _resource_id(answer: httpx.Response) -> str:
     raise RecordSystemUnavailableError("record system answered without a resource id")
 
 
+def _own_record_system(target: RecordSystemTarget) -> FhirRecordSystem:
+    credentials = ClientCredentials(
+        target.token_url, target.client_id, target.client_secret, target.scope
+    )
+    return FhirRecordSystem(target.fhir_base_url, credentials)
+
+
 class RecordSystemActivities:
+    """Forwards journal entries: each to its practice's own record system, or the service's."""
+
     def __init__(
         self,
         journal: JournalTable,
         attachments: Attachments,
-        record_system: FhirRecordSystem,
+        record_system: FhirRecordSystem | None,
         systems: FhirSystems,
+        practices: PracticeEndpoints | None = None,
     ) -> None:
         self._journal = journal
         self._attachments = attachments
-        self._record_system = record_system
+        self._service_wide = record_system
         self._systems = systems
+        self._practices = practices
+        # Per practice, with the target it was built for: its token is cached per practice,
+        # and a changed record (or rotated secret) gets a new client and a new token.
+        self._own: dict[str, tuple[RecordSystemTarget, FhirRecordSystem]] = {}
+
+    async def forwards(self, practice_id: str | None) -> bool:
+        """Whether entries of this practice go to a record system at all."""
+        if self._service_wide is not None:
+            return True
+        return self._practices is not None and await self._practices.has_record_system(practice_id)
+
+    async def _record_system_for(self, practice_id: str | None) -> FhirRecordSystem | None:
+        target = await self._practices.record_system(practice_id) if self._practices else None
+        if target is None or practice_id is None:
+            return self._service_wide
+        kept = self._own.get(practice_id)
+        if kept is None or kept[0] != target:
+            kept = (target, _own_record_system(target))
+            self._own[practice_id] = kept
+        return kept[1]
 
     @activity.defn
     async def forward_journal_entry(self, forward: JournalForward) -> JournalForwardResult:
@@ -286,11 +322,18 @@ class RecordSystemActivities:
             if refused_for_good(row.external_status):
                 raise _refused(DeliveryRefusedError(row.external_status))
             return _result(forward.entry_key, row.external_status, row.external_id or "")
+        record_system = await self._record_system_for(row.entry.practice_id)
+        if record_system is None:
+            log.warning(
+                "journal entry kept in the journal table only: no record system",
+                extra={"entry_key": forward.entry_key, "practice_id": row.entry.practice_id},
+            )
+            return _result(forward.entry_key, NOT_SENT, "")
         infos = await self._attachments.infos(row.entry.attachment_ids)
         attachments = [infos[i] for i in row.entry.attachment_ids if i in infos]
         resource = communication_for(row.entry, attachments, self._systems)
         try:
-            status, resource_id = await self._record_system.create(
+            status, resource_id = await record_system.create(
                 resource, f"{self._systems.entry}|{forward.entry_key}"
             )
         except DeliveryRefusedError as refused:
@@ -298,7 +341,12 @@ class RecordSystemActivities:
             raise _refused(refused) from refused
         await self._journal.mark_external(forward.entry_key, status, resource_id)
         log.info(
-            "journal entry forwarded", extra={"entry_key": forward.entry_key, "http_status": status}
+            "journal entry forwarded",
+            extra={
+                "entry_key": forward.entry_key,
+                "practice_id": row.entry.practice_id,
+                "http_status": status,
+            },
         )
         return _result(forward.entry_key, status, resource_id)
 
@@ -312,23 +360,29 @@ def _refused(refused: DeliveryRefusedError) -> ApplicationError:
 
 
 def record_system_activities(
-    settings: Settings, journal: JournalTable, attachments: Attachments
+    settings: Settings,
+    journal: JournalTable,
+    attachments: Attachments,
+    practices: PracticeEndpoints | None = None,
 ) -> RecordSystemActivities | None:
-    """The FHIR forwarder when a base URL is set (the settings insist on its credentials)."""
-    if not settings.fhir_base_url:
+    """The FHIR forwarder: to the service-wide record system when a base URL is set (the
+    settings insist on its credentials), and to each practice's own when `practices` is given.
+    None when neither can ever apply."""
+    service_wide = None
+    if settings.fhir_base_url:
+        assert settings.fhir_token_url and settings.fhir_client_id and settings.fhir_client_secret
+        credentials = ClientCredentials(
+            settings.fhir_token_url,
+            settings.fhir_client_id,
+            settings.fhir_client_secret,
+            settings.fhir_scope,
+        )
+        service_wide = FhirRecordSystem(settings.fhir_base_url, credentials)
+    if service_wide is None and practices is None:
         return None
-    assert settings.fhir_token_url and settings.fhir_client_id and settings.fhir_client_secret
-    credentials = ClientCredentials(
-        settings.fhir_token_url,
-        settings.fhir_client_id,
-        settings.fhir_client_secret,
-        settings.fhir_scope,
-    )
     systems = FhirSystems(
         entry=settings.fhir_entry_system,
         consultation=settings.fhir_consultation_system,
         attachments_url=settings.public_api_url.rstrip("/"),
     )
-    return RecordSystemActivities(
-        journal, attachments, FhirRecordSystem(settings.fhir_base_url, credentials), systems
-    )
+    return RecordSystemActivities(journal, attachments, service_wide, systems, practices)

@@ -1,7 +1,8 @@
 """Notifications as signed webhooks (Standard Webhooks), one POST per notification.
 
 Patient events go to the portal backend, clinician and practice events to the practice's
-system. The body carries ids, the event and the deadline only, as every notification does.
+system: its own webhook when its practice record names one, else the service-wide one. The
+body carries ids, the event and the deadline only, as every notification does.
 `webhook-id` is the notification key, stable across retries, so a receiver dedupes on it;
 `webhook-timestamp` is the time of each attempt, so a late retry still passes a receiver's
 freshness check. Every configured secret signs, so receivers verify across a rotation.
@@ -24,6 +25,7 @@ from activities.adapters import (
     NotificationSender,
     refused_for_good,
 )
+from activities.endpoints import PracticeEndpoints, WebhookTarget
 from domain.effects import Audience, NotificationInput
 from infra.settings import Settings
 
@@ -50,6 +52,10 @@ class WebhookEndpoint:
             raise ValueError("webhook secrets are comma-separated whsec_ keys")
         return cls(url, tuple(Webhook(key) for key in keys))
 
+    @classmethod
+    def of_practice(cls, target: WebhookTarget) -> WebhookEndpoint:
+        return cls(target.url, tuple(Webhook(key) for key in target.keys))
+
     def headers(self, message_id: str, body: str, at: datetime) -> dict[str, str]:
         signatures = " ".join(signer.sign(message_id, at, body) for signer in self.signers)
         return {
@@ -62,7 +68,8 @@ class WebhookEndpoint:
 
 def webhook_body(notification: NotificationInput) -> str:
     """The Standard Webhooks envelope around the notification's ids, event and deadline."""
-    data = notification.model_dump(mode="json", exclude={"notification_key"})
+    # The practice only routes the notification; the body is the same wherever it goes.
+    data = notification.model_dump(mode="json", exclude={"notification_key", "practice_id"})
     envelope = {
         "type": f"econsult.{notification.event.value}",
         "timestamp": data["occurred_at"],
@@ -72,19 +79,31 @@ def webhook_body(notification: NotificationInput) -> str:
 
 
 class WebhookSender:
-    """Sends each audience's notifications to its endpoint; unconfigured audiences are logged."""
+    """Sends each audience's notifications to its endpoint: clinician and practice events to
+    the practice's own webhook when it has one, else to the service-wide endpoint of the
+    audience; an audience without either is logged."""
 
     def __init__(
         self,
         endpoints: Mapping[Audience, WebhookEndpoint],
         fallback: NotificationSender | None = None,
+        practices: PracticeEndpoints | None = None,
     ) -> None:
         self._endpoints = dict(endpoints)
         self._fallback = fallback or LogSender()
+        self._practices = practices
         self._client: httpx.AsyncClient | None = None
 
+    async def _endpoint_for(self, notification: NotificationInput) -> WebhookEndpoint | None:
+        # The portal is one for every practice: patient events keep the service-wide endpoint.
+        if notification.audience != Audience.PATIENT and self._practices is not None:
+            own = await self._practices.webhook(notification.practice_id)
+            if own is not None:
+                return WebhookEndpoint.of_practice(own)
+        return self._endpoints.get(notification.audience)
+
     async def send(self, notification: NotificationInput) -> None:
-        endpoint = self._endpoints.get(notification.audience)
+        endpoint = await self._endpoint_for(notification)
         if endpoint is None:
             await self._fallback.send(notification)
             return
@@ -97,7 +116,11 @@ class WebhookSender:
         status = response.status_code
         log.info(
             "webhook answered",
-            extra={"notification_key": notification.notification_key, "http_status": status},
+            extra={
+                "notification_key": notification.notification_key,
+                "practice_id": notification.practice_id,
+                "http_status": status,
+            },
         )
         if response.is_success:
             return
@@ -106,8 +129,11 @@ class WebhookSender:
         raise ReceiverUnavailableError(f"webhook receiver answered HTTP {status}")
 
 
-def notification_sender(settings: Settings) -> NotificationSender:
-    """Webhooks for the audiences whose endpoint is set; the log line for the others."""
+def notification_sender(
+    settings: Settings, practices: PracticeEndpoints | None = None
+) -> NotificationSender:
+    """Webhooks for the audiences whose endpoint is set, and for practices with their own;
+    the log line for the others."""
     endpoints: dict[Audience, WebhookEndpoint] = {}
     if settings.webhook_portal_url and settings.webhook_portal_secrets:
         portal = WebhookEndpoint.from_setting(
@@ -119,4 +145,6 @@ def notification_sender(settings: Settings) -> NotificationSender:
             settings.webhook_practice_url, settings.webhook_practice_secrets
         )
         endpoints[Audience.CLINICIAN] = endpoints[Audience.PRACTICE] = practice
-    return WebhookSender(endpoints) if endpoints else LogSender()
+    if not endpoints and practices is None:
+        return LogSender()
+    return WebhookSender(endpoints, practices=practices)

@@ -27,10 +27,12 @@ from domain.parties import (
     RepresentativeRelation,
     exemption_note_refusal,
 )
+from infra.secrets import REFERENCE_PATTERN
 from store.access import AccessRecord
 from store.attachments import AttachmentMeta
 from store.case_reads import ConsultationDetail, ConsultationSummary, MessageView
 from store.directory import RelationKind
+from store.practices import PracticeRecordSystem, PracticeWebhook
 from store.recipients import Recipient
 
 
@@ -298,6 +300,37 @@ class FrikortOut(BaseModel):
 # --- practices ---
 
 
+EndpointUrl = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s/?#]+\S*$")]
+SecretRef = Annotated[
+    str,
+    StringConstraints(pattern=REFERENCE_PATTERN),
+    Field(description="the name of a file in ECONSULT_SECRETS_DIR holding the secret"),
+]
+
+
+class PracticeWebhookIn(Strict):
+    url: Annotated[EndpointUrl, Field(description="receives the practice's events, signed")]
+    secret_refs: Annotated[
+        list[SecretRef],
+        Field(
+            min_length=1,
+            max_length=5,
+            description="files holding one Standard Webhooks whsec_ key each; every key signs, "
+            "so a rotation adds the new file first and drops the old one later",
+        ),
+    ]
+
+
+class PracticeRecordSystemIn(Strict):
+    fhir_base_url: Annotated[
+        EndpointUrl, Field(description="FHIR R4 base; entries are Communication resources")
+    ]
+    token_url: Annotated[EndpointUrl, Field(description="OAuth 2 client-credentials grant")]
+    client_id: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    client_secret_ref: SecretRef
+    scope: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
+
+
 class PracticeIn(Strict):
     name: Annotated[
         str,
@@ -311,12 +344,22 @@ class PracticeIn(Strict):
             "without it the service's default tells them to book an appointment"
         ),
     ] = None
+    webhook: Annotated[
+        PracticeWebhookIn | None,
+        Field(description="the practice's own webhook; without it, the service-wide one"),
+    ] = None
+    record_system: Annotated[
+        PracticeRecordSystemIn | None,
+        Field(description="the practice's own record system; without it, the service-wide one"),
+    ] = None
 
 
 class PracticeOut(BaseModel):
     practice_id: str
     name: str
     decline_message: str | None
+    webhook: PracticeWebhook | None = None
+    record_system: PracticeRecordSystem | None = None
 
 
 CreateConsultation.model_rebuild()

@@ -140,6 +140,10 @@ class NotificationInput(Model):
     event: NotificationEvent
     reply_due_at: datetime | None = None
     occurred_at: datetime
+    # The practice of the recipient when the event happened: clinician and practice events go
+    # to its own webhook when it has one. Absent in notifications made before it was recorded
+    # (they go to the service-wide endpoint); never in the webhook's body.
+    practice_id: str | None = None
 
 
 class NotificationResult(Model):

@@ -26,6 +26,8 @@ SAFE_FIELDS = (
     "duration_ms",
     "caller_role",
     "actor_id",
+    "practice_id",
+    "secret_ref",
 )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,11 +49,6 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # JSON list of co-payment tariff rows (domain.copayment.TariffRate); empty: shipped table.
     econsult_tariffs_file: str | None = None
-    econsult_secrets_dir: Path | None = Field(
-        default=None,
-        description="Directory of secret files, one secret per file (the container convention); "
-        "checked at start when set: it must exist and be a readable directory.",
-    )
     # Writes per caller (token bucket): a backend cannot flood clinicians with commands.
     # One API process counts alone; several instances need a shared limiter in front.
     api_write_rate_per_second: float = Field(default=20.0, gt=0)
@@ -62,11 +56,18 @@ class Settings(BaseSettings):
     # Worker concurrency: bounded so a burst of consultations cannot exhaust the DB pool.
     worker_max_concurrent_activities: int = Field(default=100, ge=1)
     # Integrations (docs in README "Integrations"); unset: the outbox and journal tables only.
-    # Webhook endpoints per audience; secrets are comma-separated whsec_ keys, every one signs.
+    # Service-wide webhook endpoints per audience, for every practice without its own; secrets
+    # are comma-separated whsec_ keys, every one signs.
     webhook_portal_url: str | None = None
     webhook_portal_secrets: str | None = None
     webhook_practice_url: str | None = None
     webhook_practice_secrets: str | None = None
+    econsult_secrets_dir: str | None = Field(
+        default=None,
+        description="Directory of secret files (one secret per file, the container convention) "
+        "that practices name by reference for their own webhook and record system; checked at "
+        "start when set (it must be a readable directory); unset: practices can name none.",
+    )
     # FHIR R4 record system: journal entries become Communication resources.
     fhir_base_url: str | None = None
     fhir_token_url: str | None = None

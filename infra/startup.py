@@ -4,6 +4,7 @@ one line naming the setting, not a traceback, and not a 500 to the first command
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from pydantic import ValidationError
 from temporalio.runtime import Runtime
@@ -46,9 +47,9 @@ def check_encryption_keys(settings: Settings) -> None:
 
 def check_secrets_dir(settings: Settings) -> None:
     """Checked only when set: a directory this process can list and read."""
-    folder = settings.econsult_secrets_dir
-    if folder is None:
+    if settings.econsult_secrets_dir is None:
         return
+    folder = Path(settings.econsult_secrets_dir)
     if not folder.is_dir():
         raise SettingRefused("ECONSULT_SECRETS_DIR", f"{folder} is not a directory")
     if not os.access(folder, os.R_OK | os.X_OK):

@@ -27,7 +27,8 @@ class Outbox:
         self._sessions = sessions
 
     async def enqueue(self, notification: NotificationInput) -> bool:
-        values = notification.model_dump(mode="python")
+        # The practice routes the delivery; the consultation row already says which it is.
+        values = notification.model_dump(mode="python", exclude={"practice_id"})
         values.update(
             audience=notification.audience.value,
             event=notification.event.value,

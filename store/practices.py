@@ -12,22 +12,67 @@ from store.idempotent import upsert_newer
 from store.tables import Practice as PracticeRow
 
 
+class PracticeWebhook(BaseModel):
+    """Where the practice's clinician and practice events go; secrets by file name."""
+
+    url: str
+    secret_refs: list[str]
+
+
+class PracticeRecordSystem(BaseModel):
+    """The FHIR server the practice's journal entries go to, and its client credentials."""
+
+    fhir_base_url: str
+    token_url: str
+    client_id: str
+    client_secret_ref: str
+    scope: str | None = None
+
+
 class Practice(BaseModel):
     """A practice record; a practice without one gets the service-wide defaults."""
 
     practice_id: str
     name: str
     decline_message: str | None = None
+    webhook: PracticeWebhook | None = None
+    record_system: PracticeRecordSystem | None = None
 
 
 def _columns(practice: Practice) -> dict[str, Any]:
-    # One column per field for now; a nested field (a webhook, a record system) gets its
-    # columns here and is put back together in `_practice`.
-    return practice.model_dump(mode="python")
+    """Nested in the model, flat in the table: one column per endpoint field."""
+    webhook, record_system = practice.webhook, practice.record_system
+    return practice.model_dump(mode="python", exclude={"webhook", "record_system"}) | {
+        "webhook_url": webhook.url if webhook else None,
+        "webhook_secret_refs": list(webhook.secret_refs) if webhook else None,
+        "fhir_base_url": record_system.fhir_base_url if record_system else None,
+        "fhir_token_url": record_system.token_url if record_system else None,
+        "fhir_client_id": record_system.client_id if record_system else None,
+        "fhir_client_secret_ref": record_system.client_secret_ref if record_system else None,
+        "fhir_scope": record_system.scope if record_system else None,
+    }
 
 
 def _practice(row: PracticeRow) -> Practice:
-    return Practice.model_validate(row, from_attributes=True)
+    webhook = None
+    if row.webhook_url is not None:
+        webhook = PracticeWebhook(url=row.webhook_url, secret_refs=row.webhook_secret_refs or [])
+    record_system = None
+    if row.fhir_base_url is not None:
+        record_system = PracticeRecordSystem(
+            fhir_base_url=row.fhir_base_url,
+            token_url=row.fhir_token_url or "",
+            client_id=row.fhir_client_id or "",
+            client_secret_ref=row.fhir_client_secret_ref or "",
+            scope=row.fhir_scope,
+        )
+    return Practice(
+        practice_id=row.practice_id,
+        name=row.name,
+        decline_message=row.decline_message,
+        webhook=webhook,
+        record_system=record_system,
+    )
 
 
 class Practices:

@@ -117,7 +117,8 @@ class PracticeClosedDay(Base):
 
 
 class Practice(Base):
-    """A practice's own settings (decline text); a practice without a row gets the defaults."""
+    """A practice's own settings (decline text, its webhook and record system); a practice
+    without a row, or without an endpoint, gets the service-wide defaults."""
 
     __tablename__ = "practices"
 
@@ -125,6 +126,15 @@ class Practice(Base):
     name: Mapped[str] = mapped_column(String(200))
     decline_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime]
+    # Its own endpoints (0011_practice_endpoints). Secrets are names of files in
+    # ECONSULT_SECRETS_DIR, never the secrets themselves.
+    webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    webhook_secret_refs: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    fhir_base_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    fhir_token_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    fhir_client_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    fhir_client_secret_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    fhir_scope: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Consultation(Base):

@@ -133,6 +133,7 @@ def notification(
         event=event,
         reply_due_at=state.reply_due_at,
         occurred_at=at,
+        practice_id=state.practice_id or None,
     )
 
 

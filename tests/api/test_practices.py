@@ -1,10 +1,19 @@
-"""Practices over HTTP: admins keep each practice's record and its decline text."""
+"""Practices over HTTP: admins keep each practice's record, its decline text and its own
+endpoints, whose secrets are named by file and never stored or answered."""
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
-from tests.api.support import Api, assert_problem
+import pytest
+from sqlalchemy import select
+from temporalio.testing import WorkflowEnvironment
+
+from store.tables import Practice as PracticeRow
+from tests.api.support import Api, api_over_http, assert_problem
+from tests.integrations.receivers import new_secret
 
 
 async def test_an_admin_puts_a_practice_and_reads_it_back(any_api: Api) -> None:
@@ -19,6 +28,8 @@ async def test_an_admin_puts_a_practice_and_reads_it_back(any_api: Api) -> None:
         "practice_id": party.practice,
         "name": "Legesenteret",
         "decline_message": "Dette passer best for en time.",
+        "webhook": None,
+        "record_system": None,
     }
     read = await http.get(url, headers=party.admin)
     assert (read.status_code, read.json()) == (200, put.json())
@@ -40,6 +51,8 @@ async def test_a_second_put_replaces_the_practice_and_clears_what_it_leaves_out(
         "practice_id": party.practice,
         "name": "Legesenteret Sentrum",
         "decline_message": None,
+        "webhook": None,
+        "record_system": None,
     }
 
 
@@ -77,3 +90,181 @@ async def test_a_bad_practice_is_refused_with_a_problem(api: Api, body: dict[str
 
     assert_problem(response, 422)
     assert_problem(await api.http.get(f"/v1/practices/{party.practice}", headers=party.admin), 404)
+
+
+# --- A practice's own endpoints, secrets by reference -------------------------------------
+
+CLIENT_SECRET = "record-system-client-secret-0123456789"
+
+
+@pytest.fixture(scope="module")
+def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A secrets directory as a container mounts it: one secret per file."""
+    folder = tmp_path_factory.mktemp("secrets")
+    (folder / "practice-hook").write_text(new_secret() + "\n")
+    (folder / "practice-hook-next").write_text(new_secret())
+    (folder / "epj-client").write_text(CLIENT_SECRET + "\n")
+    (folder / "not-a-key").write_text("hunter2\n")
+    (folder / "empty").write_text("\n")
+    (folder / "a-folder").mkdir()
+    return folder
+
+
+@pytest.fixture(scope="module")
+async def secrets_api(
+    dev_env: WorkflowEnvironment, postgres_url: str, secrets_dir: Path
+) -> AsyncIterator[Api]:
+    """The API with ECONSULT_SECRETS_DIR set, as docker-compose.yml runs it."""
+    settings = {"econsult_secrets_dir": str(secrets_dir)}
+    async with api_over_http(dev_env.client, postgres_url, settings=settings) as stack:
+        yield stack
+
+
+def endpoints(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "Legesenteret",
+        "webhook": {
+            "url": "https://legesenteret.example/econsult/webhooks",
+            "secret_refs": ["practice-hook", "practice-hook-next"],
+        },
+        "record_system": {
+            "fhir_base_url": "https://epj.example/fhir",
+            "token_url": "https://epj.example/connect/token",
+            "client_id": "econsult-legesenteret",
+            "client_secret_ref": "epj-client",
+            "scope": "journal.write",
+        },
+    }
+    body.update(overrides)
+    return body
+
+
+def secrets_in(folder: Path) -> list[str]:
+    """Every secret the directory holds (an empty file holds none)."""
+    files = [path for path in folder.iterdir() if path.is_file()]
+    return [secret for secret in (path.read_text().strip() for path in files) if secret]
+
+
+async def test_a_practice_keeps_its_endpoints_with_references_never_secrets(
+    secrets_api: Api, secrets_dir: Path
+) -> None:
+    http, party = secrets_api.http, secrets_api.party()
+    url = f"/v1/practices/{party.practice}"
+
+    put = await http.put(url, json=endpoints(), headers=party.admin)
+
+    assert put.status_code == 200, put.text
+    assert put.json() == {"practice_id": party.practice, "decline_message": None, **endpoints()}
+    read = await http.get(url, headers=party.admin)
+    assert (read.status_code, read.json()) == (200, put.json())
+    async with secrets_api.sessions() as session:
+        row = await session.scalar(
+            select(PracticeRow).where(PracticeRow.practice_id == party.practice)
+        )
+    assert row is not None
+    stored = repr([getattr(row, column.key) for column in PracticeRow.__table__.columns])
+    for secret in secrets_in(secrets_dir):
+        assert secret not in put.text and secret not in read.text and secret not in stored
+
+
+async def test_a_practice_without_endpoints_clears_the_ones_it_had(secrets_api: Api) -> None:
+    http, party = secrets_api.http, secrets_api.party()
+    url = f"/v1/practices/{party.practice}"
+    assert (await http.put(url, json=endpoints(), headers=party.admin)).status_code == 200
+
+    put = await http.put(url, json={"name": "Legesenteret"}, headers=party.admin)
+
+    assert put.status_code == 200, put.text
+    read = (await http.get(url, headers=party.admin)).json()
+    assert (read["webhook"], read["record_system"]) == (None, None)
+
+
+async def test_naming_a_secret_without_a_secrets_directory_is_refused(api: Api) -> None:
+    http, party = api.http, api.party()
+    url = f"/v1/practices/{party.practice}"
+    for body in (
+        endpoints(record_system=None),
+        endpoints(webhook=None),
+    ):
+        problem = assert_problem(await http.put(url, json=body, headers=party.admin), 422)
+        assert "ECONSULT_SECRETS_DIR" in problem["detail"]
+    assert_problem(await http.get(url, headers=party.admin), 404)
+
+
+def with_webhook_refs(*refs: str) -> dict[str, Any]:
+    return endpoints(webhook={"url": "https://legesenteret.example/hooks", "secret_refs": refs})
+
+
+def with_client_secret_ref(ref: str) -> dict[str, Any]:
+    record_system = dict(endpoints()["record_system"], client_secret_ref=ref)
+    return endpoints(record_system=record_system)
+
+
+@pytest.mark.parametrize(
+    ("body", "reference"),
+    [
+        (with_webhook_refs("practice-hook", "missing-hook"), "missing-hook"),
+        (with_webhook_refs("not-a-key"), "not-a-key"),
+        (with_webhook_refs("epj-client"), "epj-client"),
+        (with_webhook_refs("empty"), "empty"),
+        (with_webhook_refs("a-folder"), "a-folder"),
+        (with_client_secret_ref("missing-client"), "missing-client"),
+        (with_client_secret_ref("empty"), "empty"),
+        (with_client_secret_ref("a-folder"), "a-folder"),
+    ],
+    ids=[
+        "webhook-missing-file",
+        "webhook-not-a-whsec-key",
+        "webhook-client-secret-as-key",
+        "webhook-empty-file",
+        "webhook-unreadable",
+        "client-secret-missing-file",
+        "client-secret-empty-file",
+        "client-secret-unreadable",
+    ],
+)
+async def test_a_reference_that_does_not_resolve_is_refused_naming_it_not_a_secret(
+    secrets_api: Api, secrets_dir: Path, body: dict[str, Any], reference: str
+) -> None:
+    http, party = secrets_api.http, secrets_api.party()
+    url = f"/v1/practices/{party.practice}"
+
+    response = await http.put(url, json=body, headers=party.admin)
+
+    problem = assert_problem(response, 422)
+    assert reference in problem["detail"]
+    assert all(secret not in response.text for secret in secrets_in(secrets_dir))
+    assert_problem(await http.get(url, headers=party.admin), 404)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        with_webhook_refs("../etc/passwd"),
+        with_webhook_refs(".hidden"),
+        with_webhook_refs(),
+        with_client_secret_ref("sub/dir"),
+        endpoints(webhook={"url": "ftp://legesenteret.example", "secret_refs": ["practice-hook"]}),
+        endpoints(webhook={"url": "https://x.example", "secret": "whsec_abc"}),
+        endpoints(record_system={"fhir_base_url": "https://epj.example/fhir"}),
+        with_client_secret_ref(CLIENT_SECRET + " "),
+    ],
+    ids=[
+        "path-outside",
+        "hidden-file",
+        "no-webhook-secret",
+        "path-below",
+        "not-http",
+        "secret-inline",
+        "record-system-incomplete",
+        "secret-as-reference",
+    ],
+)
+async def test_a_malformed_endpoint_is_refused_with_a_problem(
+    secrets_api: Api, body: dict[str, Any]
+) -> None:
+    party = secrets_api.party()
+    url = f"/v1/practices/{party.practice}"
+
+    assert_problem(await secrets_api.http.put(url, json=body, headers=party.admin), 422)
+    assert_problem(await secrets_api.http.get(url, headers=party.admin), 404)

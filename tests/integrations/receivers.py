@@ -106,6 +106,8 @@ class FhirServer:
     stored_first: asyncio.Event = field(default_factory=asyncio.Event)
     # Answer every create with this status instead (a record system refusing the resource).
     refuse_with: int | None = None
+    # Tokens issued to this server's client: each record system has a token of its own.
+    tokens_issued: int = 0
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -117,6 +119,7 @@ class FhirServer:
             authorized = request.headers.get("authorization") == f"Basic {expected.decode()}"
             if form.get("grant_type") != "client_credentials" or not authorized:
                 return JSONResponse({"error": "invalid_client"}, status_code=401)
+            self.tokens_issued += 1
             return JSONResponse({"access_token": TOKEN, "token_type": "Bearer", "expires_in": 300})
 
         @app.post("/fhir/Communication")

@@ -1,0 +1,95 @@
+"""Where a practice's deliveries go: its own webhook and record system, as its practice record
+names them, with the secrets read from ECONSULT_SECRETS_DIR at each delivery (so a rotated file
+counts at once). None when the practice has no endpoint of its own, or no record at all: then
+the service-wide settings apply.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from infra.secrets import SecretReferenceError, SecretsDirectory
+from store.practices import Practices
+
+log = logging.getLogger("econsult.endpoints")
+
+
+class SecretUnavailableError(Exception):
+    """A practice's secret reference no longer resolves: the delivery waits and is retried, as
+    for an unreachable endpoint, until an operator puts the file back."""
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    url: str
+    keys: tuple[str, ...] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RecordSystemTarget:
+    fhir_base_url: str
+    token_url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    scope: str | None = None
+
+
+class PracticeEndpoints:
+    """A practice's own endpoints, read from its record at each delivery."""
+
+    def __init__(self, practices: Practices, secrets: SecretsDirectory | None) -> None:
+        self._practices = practices
+        self._secrets = secrets
+
+    async def webhook(self, practice_id: str | None) -> WebhookTarget | None:
+        practice = await self._practices.get(practice_id) if practice_id else None
+        if practice is None or practice.webhook is None:
+            return None
+        keys = tuple(
+            self._secret(practice.practice_id, reference, webhook=True)
+            for reference in practice.webhook.secret_refs
+        )
+        return WebhookTarget(url=practice.webhook.url, keys=keys)
+
+    async def record_system(self, practice_id: str | None) -> RecordSystemTarget | None:
+        practice = await self._practices.get(practice_id) if practice_id else None
+        if practice is None or practice.record_system is None:
+            return None
+        own = practice.record_system
+        return RecordSystemTarget(
+            fhir_base_url=own.fhir_base_url,
+            token_url=own.token_url,
+            client_id=own.client_id,
+            client_secret=self._secret(practice.practice_id, own.client_secret_ref),
+            scope=own.scope,
+        )
+
+    async def has_record_system(self, practice_id: str | None) -> bool:
+        """Whether the practice names a record system (its secret is read when sending)."""
+        practice = await self._practices.get(practice_id) if practice_id else None
+        return practice is not None and practice.record_system is not None
+
+    def _secret(self, practice_id: str, reference: str, *, webhook: bool = False) -> str:
+        try:
+            if self._secrets is None:
+                raise SecretReferenceError(reference, "ECONSULT_SECRETS_DIR is not set")
+            read: Callable[[str], str] = (
+                self._secrets.webhook_key if webhook else self._secrets.read
+            )
+            return read(reference)
+        except SecretReferenceError as error:
+            # The practice and the file's name, never the secret: ops put the file back.
+            log.warning(
+                "practice secret unavailable, delivery waits and is retried",
+                extra={
+                    "practice_id": practice_id,
+                    "secret_ref": reference,
+                    "reason": error.reason,
+                },
+            )
+            raise SecretUnavailableError(
+                f"practice {practice_id}: secret reference {reference!r} does not resolve "
+                f"({error.reason})"
+            ) from None
