@@ -97,7 +97,7 @@ async def test_commands_declare_the_replayed_header_on_their_answers(api: Api) -
     commands = [
         (method, path, operation)
         for method, path, operation in _operations(await _document(api))
-        if any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", []))
+        if any(p["name"].lower() == "idempotency-key" for p in operation.get("parameters", []))
     ]
     assert len(commands) >= 7, [path for _, path, _ in commands]
     for method, path, operation in commands:
