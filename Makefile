@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint types unit bench faults clean
+.PHONY: install run test browser lint types unit docs bench faults clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,16 @@ types: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
-test: lint types unit
+# The browser tests (tests/ui) drive Debian's chromium; say so in one line before anything runs.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@$(if $(wildcard $(CHROMIUM)),true,$(error make test needs Debian's chromium for tests/ui: apt-get install -y chromium))
+
+test: browser lint types unit
+
+# The references generated from the code (tests/operations/test_references.py checks them).
+docs: $(STAMP)
+	$(BIN)/python -m dev.references
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

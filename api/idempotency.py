@@ -39,6 +39,14 @@ IdempotencyKey = Annotated[
     ),
 ]
 REPLAYED_HEADER = "Idempotent-Replayed"
+# How a command's answer declares it in the OpenAPI document.
+REPLAYED_HEADER_DOC: dict[str, dict[str, object]] = {
+    REPLAYED_HEADER: {
+        "description": "`true` when this is the kept answer of an earlier request with the "
+        "same Idempotency-Key (the command took effect once); absent on a first answer",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
 
 
 def _canonical(value: object) -> bytes:

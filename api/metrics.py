@@ -6,7 +6,7 @@ per process. The store keeps them up to date as cases change (triggers write a s
 see store/operations.py), so a read sums a few hundred rows however many consultations there
 are. Every API replica reports the same store-wide figures: aggregate them with max(), not
 sum(). Worker metrics (the Temporal SDK's, activity failures and retries) are a second scrape
-target: see the runbook in README.md.
+target: see the runbook in docs/guide-operator.md.
 """
 
 from __future__ import annotations

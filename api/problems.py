@@ -85,6 +85,38 @@ _PROBLEM_TYPES: dict[int, tuple[str, ...]] = {
     503: ("unavailable", "command-not-taken", "about:blank"),
 }
 
+# What each type means to a client; docs/problem-types.md is generated from these maps.
+PROBLEM_TYPE_MEANINGS: dict[str, str] = {
+    "invalid-transition": "the consultation's status does not allow this command; nothing changed",
+    "closed": "the consultation has finished: it takes no more messages or commands",
+    "too-large": "the request body is over its route's limit (64 KiB of JSON; 4 MiB to the codec)",
+    "validation": "the request breaks a rule; `errors` names the fields when the shape is "
+    "wrong, `detail` the rule otherwise",
+    "idempotency-key-reused": "this Idempotency-Key was used for a different request",
+    "rate-limited": "too many writes from this caller; retry after Retry-After seconds",
+    "unavailable": "the case store or Temporal is unreachable; retry after Retry-After seconds",
+    "command-not-taken": "the workflow did not take the command within 10 s; retry with the "
+    "same Idempotency-Key after Retry-After seconds",
+}
+_ABOUT_BLANK_MEANINGS: dict[int, str] = {
+    401: "no token, or a token (or DPoP proof) that does not verify",
+    403: "the token lacks the scope this call needs",
+    404: "unknown, or not the caller's to see",
+    500: "an unexpected error; logged, its text never answered",
+    503: "the codec endpoint has no payload keys configured",
+}
+
+
+def problem_types() -> list[tuple[int, str, str]]:
+    """(status, type URI, meaning) of every problem type this API answers."""
+    return [
+        (status, "about:blank", _ABOUT_BLANK_MEANINGS[status])
+        if kind == "about:blank"
+        else (status, f"urn:econsult:problem:{kind}", PROBLEM_TYPE_MEANINGS[kind])
+        for status, kinds in sorted(_PROBLEM_TYPES.items())
+        for kind in kinds
+    ]
+
 
 def _problem_description(status: int) -> str:
     kinds = _PROBLEM_TYPES.get(status, ("about:blank",))

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from api.auth import Caller, ClinicianCaller, PartyCaller, PracticeCaller, Scope, ServiceCaller
 from api.commands import CaseUpdate
-from api.idempotency import CommandOnce, IdempotencyKey
+from api.idempotency import REPLAYED_HEADER_DOC, CommandOnce, IdempotencyKey
 from api.openapi import CLINICIAN, PARTIES, PORTAL, PRACTICE
 from api.problems import AUTHENTICATED, Problem, invalid, not_found, problem_responses
 from api.schemas import (
@@ -81,7 +81,8 @@ _NEXT = {
         ("ClinicianReply", "~1replies", "post"),
         ("Close", "~1close", "post"),
         ("Reassign", "~1reassign", "post"),
-    )
+    ),
+    "headers": REPLAYED_HEADER_DOC,
 }
 
 ConsultationId = Annotated[Identifier, Path(description="consultation id")]

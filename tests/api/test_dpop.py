@@ -343,12 +343,12 @@ async def test_an_unreachable_case_store_during_the_jti_check_is_503_with_retry_
     assert response.headers["retry-after"]
 
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guide-record-system.md"
 
 
 def readme_dpop_example() -> list[str]:
-    """The Python blocks of the README's DPoP section: the proof maker, then the call."""
-    section = README.read_text().split("### HelseID tokens and DPoP")[1]
+    """The Python blocks of the vendors' guide's DPoP section: the proof maker, then the call."""
+    section = GUIDE.read_text().split("\n## HelseID tokens and DPoP\n")[1]
     section = re.split(r"\n##+ ", section)[0]
     return re.findall(r"```python\n(.*?)```", section, re.DOTALL)
 
@@ -356,7 +356,7 @@ def readme_dpop_example() -> list[str]:
 async def test_the_readme_example_calls_the_api_with_dpop(helseid_api: Api, issuer: Issuer) -> None:
     make_proofs, call = readme_dpop_example()
     example: dict[str, Any] = {}
-    exec(make_proofs, example)  # noqa: S102 - the README's own code, run as a reader would
+    exec(make_proofs, example)  # noqa: S102 - the guide's own code, run as a reader would
     portal = unique("portal")
     uploader = issuer.token(issuer.published[0], SERVICE, sub=portal)
     attachment = (await upload(helseid_api.http, bearer(uploader))).json()["id"]

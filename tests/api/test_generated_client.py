@@ -1,5 +1,6 @@
-"""A client generated from /openapi.json as a portal team would generate it (README: "Generating
-a client"): it builds without a warning, passes mypy --strict, and drives a journey over HTTP."""
+"""A client generated from /openapi.json as a portal team would generate it (docs/guide-portal.md,
+"Generating a client"): it builds without a warning, passes mypy --strict, and drives a journey
+over HTTP."""
 
 from __future__ import annotations
 

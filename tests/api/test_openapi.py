@@ -91,3 +91,15 @@ async def test_refusals_the_document_describes_say_why(api: Api) -> None:
         "/v1/inbox", params={"cursor": "bm90LWEtY3Vyc29y"}, headers=party.doctor
     )
     assert "cursor" in assert_problem(cursor, 422)["detail"]
+
+
+async def test_commands_declare_the_replayed_header_on_their_answers(api: Api) -> None:
+    commands = [
+        (method, path, operation)
+        for method, path, operation in _operations(await _document(api))
+        if any(p["name"].lower() == "idempotency-key" for p in operation.get("parameters", []))
+    ]
+    assert len(commands) >= 7, [path for _, path, _ in commands]
+    for method, path, operation in commands:
+        success = next(r for s, r in operation["responses"].items() if s.startswith("2"))
+        assert "Idempotent-Replayed" in success.get("headers", {}), (method, path)

@@ -25,7 +25,7 @@ PROMETHEUS = ROOT / "deploy" / "prometheus"
 ALERTS = PROMETHEUS / "alerts.yml"
 ALERT_TESTS = PROMETHEUS / "alerts.test.yml"
 CONFIG = PROMETHEUS / "prometheus.yml"
-README = ROOT / "README.md"
+README = ROOT / "docs" / "guide-operator.md"
 SEVERITIES = {"page", "ticket"}
 # Where the exposed metric names are written, to catch a misspelt name in an expression.
 METRIC_SOURCES = ("api", "infra")
@@ -96,9 +96,9 @@ def test_every_alert_has_a_severity_a_summary_and_a_runbook_section_of_the_readm
         name = rule["alert"]
         assert rule["labels"]["severity"] in SEVERITIES, name
         assert rule["annotations"]["summary"], name
-        runbook = re.fullmatch(r'README\.md, section "(.+)"', rule["annotations"]["runbook"])
-        assert runbook, f'{name}: runbook must be README.md, section "<heading>"'
-        assert runbook.group(1) in headings, f"{name}: README.md has no {runbook.group(1)!r}"
+        runbook = re.fullmatch(r'docs/guide-operator\.md, section "(.+)"', rule["annotations"]["runbook"])
+        assert runbook, f'{name}: runbook must be docs/guide-operator.md, section "<heading>"'
+        assert runbook.group(1) in headings, f"{name}: docs/guide-operator.md has no {runbook.group(1)!r}"
 
 
 def test_the_readme_lists_every_alert() -> None:

@@ -28,6 +28,7 @@ import pytest
 from infra.settings import Settings
 from tests.operations.compose_file import (
     APP_SERVICES,
+    INTERPOLATION,
     ROOT,
     command,
     compose,
@@ -55,7 +56,7 @@ COMMANDS = {
 # loopback addresses, the SQLite file, no token secret or key set, no encryption key.
 MUST_SET = {
     "migrate": {"database_url"},
-    "worker": {"temporal_address", "database_url", "econsult_encryption_keys"},
+    "worker": {"temporal_address", "database_url", "econsult_encryption_keys", "public_api_url"},
     "api": {
         "temporal_address",
         "database_url",
@@ -68,6 +69,14 @@ MUST_SET = {
         "temporal_ui_origin",
     },
 }
+# Settings the production shape leaves at their default on purpose, and why; every other
+# setting reaches the app services, so an operator can set it in .env.
+LEFT_AT_DEFAULT = {
+    "dev_codec_trusts_local_ui": "development only: the production shape must never trust a UI",
+    "fhir_entry_system": "identifier systems are part of the record-system contract",
+    "fhir_consultation_system": "identifier systems are part of the record-system contract",
+}
+ENV_EXAMPLE = ROOT / "deploy" / ".env.example"
 # Values that must come from the operator's environment, never from this file.
 SECRET = re.compile(r"(PASSWORD|PWD|SECRET|ENCRYPTION_KEYS)$|^AUTH_(?!REQUIRE_DPOP$)")
 
@@ -127,6 +136,37 @@ def test_app_environment_parses_as_settings(name: str) -> None:
     # A boolean reads back as Python spells it (False), the environment as people do (false).
     parsed = {k: str(getattr(settings, k)) for k in values}
     assert {k: v.lower() if v in ("True", "False") else v for k, v in parsed.items()} == values
+
+
+def test_every_setting_reaches_the_app_services_or_is_left_at_its_default_on_purpose() -> None:
+    passed = {key for name in APP_SERVICES for key in environment(name)}
+    unpassed = settings_field_names() - passed - {f.upper() for f in LEFT_AT_DEFAULT}
+    assert not unpassed, f"docker-compose.yml gives the app services no way to set {unpassed}"
+    assert set(LEFT_AT_DEFAULT) <= set(Settings.model_fields), "LEFT_AT_DEFAULT names a removed one"
+
+
+def operator_variables() -> set[str]:
+    """What the operator's .env feeds: every ${NAME} in a value, and every pass-through."""
+    names: set[str] = set()
+    for name in compose()["services"]:
+        spec = service(name)
+        values = [spec.get("image", ""), *command(name), *(spec.get("ports") or [])]
+        for key, value in environment(name).items():
+            if value is None:
+                names.add(key)
+            values.append(value)
+        for value in values:
+            for match in INTERPOLATION.finditer(str(value)):
+                if match.group(0) != "$$":
+                    names.add(match.group("braced") or match.group("bare"))
+    return names
+
+
+def test_env_example_names_every_variable_the_compose_file_reads() -> None:
+    example = ENV_EXAMPLE.read_text()
+    named = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", example, re.MULTILINE))
+    missing = operator_variables() - named
+    assert not missing, f"deploy/.env.example does not say how to set {sorted(missing)}"
 
 
 def test_secrets_are_required_from_the_environment_never_written_here() -> None:

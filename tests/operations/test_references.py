@@ -1,0 +1,76 @@
+"""The generated references (`make docs`) are what the code says today, never older."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from api.problems import PROBLEM_TYPE_MEANINGS, problem_types
+from dev import references
+from infra.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+STALE = "{path} is stale: run `make docs` (python -m dev.references) and commit it"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["docs/configuration.md", "docs/problem-types.md", "openapi.json"],
+)
+def test_committed_reference_is_the_generated_one(path: str) -> None:
+    generated = references.references()[ROOT / path]
+    committed = (ROOT / path).read_text() if (ROOT / path).exists() else ""
+    assert committed == generated, STALE.format(path=path)
+
+
+def test_every_setting_says_what_it_does() -> None:
+    undescribed = [name.upper() for name, f in Settings.model_fields.items() if not f.description]
+    assert not undescribed, f"add description= to {undescribed} in infra/settings.py"
+
+
+def test_every_problem_type_the_api_raises_is_in_the_table() -> None:
+    raised = {
+        kind
+        for source in (ROOT / "api").rglob("*.py")
+        for kind in re.findall(r'\bkind="([a-z-]+)"', source.read_text())
+    }
+    tabled = {uri.removeprefix("urn:econsult:problem:") for _, uri, _ in problem_types()}
+    assert raised <= tabled, f"add {raised - tabled} to _PROBLEM_TYPES in api/problems.py"
+    assert set(PROBLEM_TYPE_MEANINGS) <= tabled, "a meaning for a type no status carries"
+
+
+def test_the_committed_document_is_what_the_api_serves() -> None:
+    document = json.loads((ROOT / "openapi.json").read_text())
+    assert document["info"]["title"] == "E-consultation API"
+    assert "/v1/consultations" in document["paths"]
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    text = re.sub(r"```.*?```", "", path.read_text(), flags=re.DOTALL)
+    return {_anchor(h) for h in re.findall(r"^#{1,6} (.+)$", text, flags=re.MULTILINE)}
+
+
+GUIDES = [ROOT / "README.md", ROOT / "bench" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", GUIDES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_links_between_the_guides_resolve(page: Path) -> None:
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.DOTALL)
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue
+        file, _, anchor = target.partition("#")
+        linked = (page.parent / file).resolve() if file else page
+        if not linked.exists() or (anchor and anchor not in _anchors(linked)):
+            broken.append(target)
+    assert not broken, f"{page.relative_to(ROOT)} links to what is not there: {broken}"
