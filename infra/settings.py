@@ -53,6 +53,20 @@ class Settings(BaseSettings):
     # One API process counts alone; several instances need a shared limiter in front.
     api_write_rate_per_second: float = Field(default=20.0, gt=0)
     api_write_burst: int = Field(default=100, ge=1)
+    # Writes per patient (token bucket), besides the caller's. Per API process, as above.
+    api_patient_write_rate_per_second: float = Field(
+        default=0.2,
+        gt=0,
+        description="Commands per second, on average, for one patient: the portal's writes "
+        "that name a patient (create; patient-replies and withdraw on the patient's case; a "
+        "submit counts for its consultation), so one patient's flood cannot spend the "
+        "portal's whole allowance.",
+    )
+    api_patient_write_burst: int = Field(
+        default=20,
+        ge=1,
+        description="Commands one patient may send at once before the per-patient rate applies.",
+    )
     # Worker concurrency: bounded so a burst of consultations cannot exhaust the DB pool.
     worker_max_concurrent_activities: int = Field(default=100, ge=1)
     # Integrations (docs in README "Integrations"); unset: the outbox and journal tables only.
