@@ -17,6 +17,7 @@ from activities.case import CaseActivities
 from activities.fhir import record_system_activities
 from activities.notifications import NotificationActivities
 from activities.practices import PracticeActivities
+from activities.redelivery import RedeliveryActivities
 from activities.webhooks import notification_sender
 from infra.activity_metrics import ActivityMetricsInterceptor
 from infra.logs import configure_logging
@@ -33,7 +34,9 @@ from store.frikort import FrikortTable
 from store.journal import JournalTable
 from store.outbox import Outbox
 from store.practices import Practices
+from store.redeliveries import Redeliveries
 from workflows.econsultation import EConsultation
+from workflows.redelivery import Redelivery
 
 log = logging.getLogger("econsult.worker")
 
@@ -68,6 +71,7 @@ def build_worker(
         Outbox(sessions), sender or notification_sender(settings)
     )
     practices = PracticeActivities(Practices(sessions))
+    redelivery = RedeliveryActivities(Redeliveries(sessions))
     billing = BillingActivities(
         Charges(sessions),
         frikort_register or FrikortTable(sessions),
@@ -76,7 +80,8 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.econsult_task_queue,
-        workflows=[EConsultation],
+        # Redelivery: an operator's request to send a refused notification or entry again.
+        workflows=[EConsultation, Redelivery],
         activities=[
             case.check_directory,
             case.check_reassignment,
@@ -85,6 +90,8 @@ def build_worker(
             case.store_message,
             practices.decline_message,
             notifications.send_notification,
+            redelivery.reopen_notification,
+            redelivery.reopen_journal_entry,
             billing.ask_frikort_register,
             billing.settle_copayment,
             *([forwarding.forward_journal_entry] if forwarding else []),

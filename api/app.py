@@ -35,6 +35,7 @@ from api.routes import (
     inbox,
     patients,
     practices,
+    redeliveries,
 )
 from api.services import Services, forget_expired_keys
 from infra.settings import Settings
@@ -141,6 +142,7 @@ def create_app(
         attachments,
         clinicians,
         practices,
+        redeliveries,
         frikort,
         inbox,
         patients,

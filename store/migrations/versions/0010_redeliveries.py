@@ -1,0 +1,35 @@
+"""redeliveries: how often an operator had a refused notification or journal entry sent again
+
+Revision ID: 0010_redeliveries
+Revises: 0009_dpop_proofs
+Create Date: 2026-12-02 10:00:00
+
+The count names each redelivery (its workflow id carries it), so a repeated request while one
+runs finds that one instead of starting a second.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '0010_redeliveries'
+down_revision: str | None = '0009_dpop_proofs'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+TABLES = ('notifications', 'journal_entries')
+
+
+def upgrade() -> None:
+    for table in TABLES:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(
+                sa.Column('redeliveries', sa.Integer(), server_default='0', nullable=False)
+            )
+
+
+def downgrade() -> None:
+    for table in TABLES:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column('redeliveries')
