@@ -117,7 +117,7 @@ class Callers:
             or (path.startswith("/v1/clinicians/") and method == "PUT")
             or path.startswith("/v1/practices/")
             or "/relations/" in path
-            or path.endswith("/frikort")
+            or path.endswith(("/frikort", "/redeliver"))
         ):
             return self.admin
         if path == "/v1/inbox" or path.endswith(("/replies", "/close")):
