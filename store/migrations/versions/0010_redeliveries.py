@@ -21,15 +21,15 @@ depends_on: str | Sequence[str] | None = None
 TABLES = ('notifications', 'journal_entries')
 
 
+# Plain ALTER TABLE, not batch mode: SQLite's batch copy of `notifications` would drop the
+# figure triggers on it (0006_figure_counts); SQLite adds and drops a column in place since 3.35.
 def upgrade() -> None:
     for table in TABLES:
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(
-                sa.Column('redeliveries', sa.Integer(), server_default='0', nullable=False)
-            )
+        op.add_column(
+            table, sa.Column('redeliveries', sa.Integer(), server_default='0', nullable=False)
+        )
 
 
 def downgrade() -> None:
     for table in TABLES:
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_column('redeliveries')
+        op.drop_column(table, 'redeliveries')
