@@ -18,6 +18,7 @@ from activities.endpoints import PracticeEndpoints
 from activities.fhir import record_system_activities
 from activities.notifications import NotificationActivities
 from activities.practices import PracticeActivities
+from activities.redelivery import RedeliveryActivities
 from activities.webhooks import notification_sender
 from infra.activity_metrics import ActivityMetricsInterceptor
 from infra.logs import configure_logging
@@ -42,7 +43,9 @@ from store.frikort import FrikortTable
 from store.journal import JournalTable
 from store.outbox import Outbox
 from store.practices import Practices
+from store.redeliveries import Redeliveries
 from workflows.econsultation import EConsultation
+from workflows.redelivery import Redelivery
 
 log = logging.getLogger("econsult.worker")
 
@@ -83,6 +86,7 @@ def build_worker(
         Outbox(sessions), sender or notification_sender(settings, endpoints)
     )
     practices = PracticeActivities(Practices(sessions))
+    redelivery = RedeliveryActivities(Redeliveries(sessions))
     billing = BillingActivities(
         Charges(sessions),
         frikort_register or FrikortTable(sessions),
@@ -91,7 +95,8 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.econsult_task_queue,
-        workflows=[EConsultation],
+        # Redelivery: an operator's request to send a refused notification or entry again.
+        workflows=[EConsultation, Redelivery],
         activities=[
             case.check_directory,
             case.check_reassignment,
@@ -100,6 +105,8 @@ def build_worker(
             case.store_message,
             practices.decline_message,
             notifications.send_notification,
+            redelivery.reopen_notification,
+            redelivery.reopen_journal_entry,
             billing.ask_frikort_register,
             billing.settle_copayment,
             *([forwarding.forward_journal_entry] if forwarding else []),

@@ -24,7 +24,7 @@ from api.middleware import (
 from api.openapi import TAGS
 from api.outages import install_outage_handlers
 from api.problems import document_problems, install_problem_handlers, problem_responses
-from api.rate_limits import CallerRateLimiter, RateLimit
+from api.rate_limits import CallerRateLimiter, PatientWriteLimit, RateLimit
 from api.routes import (
     attachments,
     clinicians,
@@ -35,6 +35,7 @@ from api.routes import (
     inbox,
     patients,
     practices,
+    redeliveries,
 )
 from api.services import Services, forget_expired_keys
 from infra.settings import Settings
@@ -76,7 +77,9 @@ def create_app(
             case_store = create_session_factory(engine)
         # The Temporal client connects on first use: the API starts (and says it is not
         # ready) while Temporal is still coming up.
-        services = Services.build(settings, case_store, TemporalConnection(settings, client))
+        services = Services.build(
+            settings, case_store, TemporalConnection(settings, client), app.state.patient_writes
+        )
         app.state.services = services
         housekeeping = asyncio.create_task(forget_expired_keys(services.command_keys))
         try:
@@ -108,6 +111,15 @@ def create_app(
         rate_limit
         or RateLimit(per_second=settings.api_write_rate_per_second, burst=settings.api_write_burst)
     )
+    app.state.patient_writes = PatientWriteLimit(
+        callers=app.state.rate_limiter,
+        patients=CallerRateLimiter(
+            RateLimit(
+                per_second=settings.api_patient_write_rate_per_second,
+                burst=settings.api_patient_write_burst,
+            )
+        ),
+    )
     install_problem_handlers(app)
     document_problems(app)
     install_outage_handlers(app)
@@ -130,6 +142,7 @@ def create_app(
         attachments,
         clinicians,
         practices,
+        redeliveries,
         frikort,
         inbox,
         patients,

@@ -66,12 +66,17 @@ class Scope(StrEnum):
     SERVICE = "econsult:service"
     CLINICIAN = "econsult:clinician"
     PRACTICE = "econsult:practice"
+    RECORD_SYSTEM = "econsult:record-system"
     ADMIN = "econsult:admin"
 
     @property
     def role(self) -> str:
         """Whom the holder acts as: the scope's name after `econsult:`."""
         return self.value.removeprefix(SCOPE_PREFIX)
+
+
+# Scopes that act for one practice, named by the claim econsult:practice_id.
+PRACTICE_SCOPES = frozenset({Scope.PRACTICE, Scope.RECORD_SYSTEM})
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,7 @@ class Caller:
     hpr_number: str | None
     # The scope the caller acts under, the first of those a route accepts that it holds.
     scope: Scope
-    # A practice administrator's practice (claim econsult:practice_id).
+    # The practice of a practice administrator or record system (claim econsult:practice_id).
     practice_id: str | None = None
 
     @property
@@ -100,6 +105,11 @@ class Caller:
     @property
     def is_service(self) -> bool:
         return self.scope == Scope.SERVICE
+
+    @property
+    def limit_key(self) -> str:
+        """Whose write allowance a command of this caller spends."""
+        return f"{self.role}:{self.actor_id}"
 
 
 def unauthorized(detail: str, *, token_given: bool = True) -> Problem:
@@ -197,8 +207,8 @@ def _caller(claims: dict[str, Any], allowed: tuple[Scope, ...]) -> Caller:
         raise Problem(403, f"a clinician token must carry the claim {HPR_CLAIM}")
     practice = claims.get(PRACTICE_CLAIM)
     practice_id = str(practice) if isinstance(practice, str | int) and str(practice) else None
-    if scope == Scope.PRACTICE and (practice_id is None or len(practice_id) > MAX_ACTOR_ID):
-        raise Problem(403, f"a practice token must carry the claim {PRACTICE_CLAIM}")
+    if scope in PRACTICE_SCOPES and (practice_id is None or len(practice_id) > MAX_ACTOR_ID):
+        raise Problem(403, f"a {scope.role} token must carry the claim {PRACTICE_CLAIM}")
     subject = str(claims.get("sub") or claims.get("client_id") or "")
     if not subject and hpr_number is None:
         raise unauthorized("the token names no subject")
@@ -229,7 +239,7 @@ def require(*allowed: Scope) -> Callable[..., Awaitable[Caller]]:
         claims = await verifier.claims(token, scheme)
         await verifier.senders.check(request, scheme, token, claims)
         caller = _caller(claims, allowed)
-        enforce_rate_limit(request, f"{caller.role}:{caller.actor_id}")
+        enforce_rate_limit(request, caller.limit_key)
         return caller
 
     return dependency
@@ -240,4 +250,8 @@ ClinicianCaller = Annotated[Caller, Depends(require(Scope.CLINICIAN))]
 AdminCaller = Annotated[Caller, Depends(require(Scope.ADMIN))]
 PracticeCaller = Annotated[Caller, Depends(require(Scope.PRACTICE, Scope.ADMIN))]
 PartyCaller = Annotated[Caller, Depends(require(Scope.SERVICE, Scope.CLINICIAN))]
+# An attachment's readers: its consultation's parties, and its practice's record system.
+AttachmentReader = Annotated[
+    Caller, Depends(require(Scope.SERVICE, Scope.CLINICIAN, Scope.RECORD_SYSTEM))
+]
 DirectoryReader = Annotated[Caller, Depends(require(Scope.SERVICE, Scope.CLINICIAN, Scope.ADMIN))]

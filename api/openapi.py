@@ -8,18 +8,27 @@ from typing import Any
 PORTAL = "portal"
 CLINICIAN = "clinician"
 PRACTICE = "practice"
+RECORD_SYSTEM = "record-system"
 ADMIN = "admin"
 OPERATIONS = "operations"
 
 # Calls both parties of a consultation make (the portal for the patient, the clinician).
 # FastAPI's `tags` parameter is an invariant list of str | Enum.
 PARTIES: list[str | Enum] = [PORTAL, CLINICIAN]
+ATTACHMENT_READERS: list[str | Enum] = [PORTAL, CLINICIAN, RECORD_SYSTEM]
 DIRECTORY_READERS: list[str | Enum] = [PORTAL, CLINICIAN, ADMIN]
 
 TAGS: list[dict[str, Any]] = [
     {"name": PORTAL, "description": "The patient portal backend (scope econsult:service)."},
     {"name": CLINICIAN, "description": "Clinicians' record systems (scope econsult:clinician)."},
     {"name": PRACTICE, "description": "A practice's administration (scope econsult:practice)."},
-    {"name": ADMIN, "description": "Directory and registers (scope econsult:admin)."},
+    {
+        "name": RECORD_SYSTEM,
+        "description": (
+            "A practice's record system, fetching the attachments its journal entries link to "
+            "(scope econsult:record-system)."
+        ),
+    },
+    {"name": ADMIN, "description": "Directory, registers and redelivery (scope econsult:admin)."},
     {"name": OPERATIONS, "description": "Health, readiness and the Temporal UI's codec."},
 ]

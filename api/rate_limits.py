@@ -1,8 +1,13 @@
-"""Per-caller rate limits on commands: a token bucket per caller, 429 with Retry-After.
+"""Write limits on commands: a token bucket per caller and one per patient, 429 with Retry-After.
 
-The rate limiter is in-process: with one API process it bounds each caller exactly; behind a
-load balancer with N processes a caller gets up to N times the rate. Deployments with more than
-one API instance should put a shared limiter in front (the gateway, or a Redis token bucket).
+The portal is one caller for every patient, so a per-caller limit alone lets one patient's
+flood (a stuck retry loop, a script) spend the whole portal's budget; the per-patient bucket
+stops that patient and leaves the others their share.
+
+The limiters are in-process: with one API process they bound each caller and patient exactly;
+behind a load balancer with N processes each gets up to N times the rate. Deployments with
+more than one API instance should put a shared limiter in front (the gateway, or a Redis token
+bucket) or divide the rates by N.
 """
 
 from __future__ import annotations
@@ -49,6 +54,12 @@ class CallerRateLimiter:
         """How many callers have a bucket now."""
         return len(self._buckets)
 
+    def give_back(self, caller_key: str) -> None:
+        """Return the token of a request refused after it was taken (by a narrower limit)."""
+        bucket = self._buckets.get(caller_key)
+        if bucket is not None:
+            bucket.tokens = min(float(self._limit.burst), bucket.tokens + 1)
+
     def wait_before(self, caller_key: str) -> float:
         """Take one token for `caller_key`: 0 when admitted, else seconds until one is free."""
         now = self._clock()
@@ -79,6 +90,15 @@ class CallerRateLimiter:
 LIMITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+def _rate_limited(wait: float, whose: str) -> Problem:
+    return Problem(
+        429,
+        f"too many commands {whose}; retry after the time in Retry-After",
+        kind="rate-limited",
+        headers={"Retry-After": str(max(1, math.ceil(wait)))},
+    )
+
+
 def enforce_rate_limit(request: Request, caller_key: str) -> None:
     """429 with Retry-After when this caller has used up its commands for now."""
     limiter: CallerRateLimiter | None = getattr(request.app.state, "rate_limiter", None)
@@ -90,9 +110,29 @@ def enforce_rate_limit(request: Request, caller_key: str) -> None:
         return
     wait = limiter.wait_before(caller_key)
     if wait > 0:
-        raise Problem(
-            429,
-            "too many commands from this caller; retry after the time in Retry-After",
-            kind="rate-limited",
-            headers={"Retry-After": str(max(1, math.ceil(wait)))},
-        )
+        raise _rate_limited(wait, "from this caller")
+
+
+@dataclass(frozen=True)
+class PatientWriteLimit:
+    """The per-patient bucket, taken after the caller's: a command refused here gives the
+    caller's token back, so one patient's flood never spends the portal's allowance."""
+
+    callers: CallerRateLimiter
+    patients: CallerRateLimiter
+
+    def enforce(self, caller_key: str, subject_key: str) -> None:
+        """429 with Retry-After when `subject_key` (a patient's, or a consultation's where the
+        patient is not at hand) has used up its commands for now."""
+        wait = self.patients.wait_before(subject_key)
+        if wait > 0:
+            self.callers.give_back(caller_key)
+            raise _rate_limited(wait, "for this patient")
+
+
+def patient_key(patient_id: str) -> str:
+    return f"patient:{patient_id}"
+
+
+def consultation_key(consultation_id: str) -> str:
+    return f"consultation:{consultation_id}"

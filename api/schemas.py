@@ -371,3 +371,13 @@ ClinicianOut.model_rebuild()
 class HealthOut(BaseModel):
     status: str
     checks: dict[str, str] = {}
+
+
+class RedeliveryOut(BaseModel):
+    """A redelivery started: the workflow that sends the item again, once."""
+
+    kind: Literal["notification", "journal-entry"]
+    key: str
+    # How many times an operator has had this item sent again, this one included.
+    redelivery: int
+    workflow_id: str

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.commands import ConsultationCommands, TemporalConnection
 from api.outages import DATABASE, TEMPORAL, Outages
+from api.rate_limits import PatientWriteLimit
 from api.workers import WorkerPresence
 from infra.settings import Settings
 from store.access import AccessLog
@@ -38,6 +39,7 @@ class Services:
     workers: WorkerPresence
     recipients: Recipients
     dpop_proofs: DPoPProofs
+    patient_writes: PatientWriteLimit
 
     @classmethod
     def build(
@@ -45,6 +47,7 @@ class Services:
         settings: Settings,
         sessions: async_sessionmaker[AsyncSession],
         temporal: TemporalConnection,
+        patient_writes: PatientWriteLimit,
     ) -> Services:
         return cls(
             settings=settings,
@@ -65,6 +68,7 @@ class Services:
             workers=WorkerPresence(temporal, settings.econsult_task_queue),
             recipients=Recipients(sessions),
             dpop_proofs=DPoPProofs(sessions),
+            patient_writes=patient_writes,
         )
 
     async def database_answers(self) -> None:

@@ -100,6 +100,9 @@ def api_env(api_port: int, secret: str) -> dict[str, str]:
         # clinician token stand for everyone, so it would measure the limiter.
         "API_WRITE_RATE_PER_SECOND": str(UNLIMITED_WRITES),
         "API_WRITE_BURST": str(UNLIMITED_WRITES),
+        # Every bench case is the one bench patient's: the per-patient limit would throttle it.
+        "API_PATIENT_WRITE_RATE_PER_SECOND": str(UNLIMITED_WRITES),
+        "API_PATIENT_WRITE_BURST": str(UNLIMITED_WRITES),
     }
 
 

@@ -1,4 +1,6 @@
-"""Development tokens for curl against `make run`: `python -m dev.token service`.
+"""Development tokens for curl against `make run`: `python -m dev.token service`;
+`python -m dev.token record-system --practice legekontoret --sub epj-client` for a practice's
+record system fetching the attachments its journal entries link to.
 
 Signs with AUTH_HS256_SECRET, or else the development secret `make run` keeps in .data/, so it
 only works where that shared secret is trusted (never in production, which verifies against
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from api.auth import Scope
+from api.auth import PRACTICE_SCOPES, Scope
 from dev.harness import tokens
 from dev.run import DEV_AUTH_SECRET_FILE
 from infra.settings import get_settings
@@ -45,8 +47,12 @@ def main() -> None:
     parser.add_argument("role", choices=[scope.role for scope in Scope])
     parser.add_argument("--sub", default="dev-portal")
     parser.add_argument("--hpr", help="HPR number of the clinician (role clinician)")
-    parser.add_argument("--practice", help="the administrator's practice id (role practice)")
+    parser.add_argument(
+        "--practice", help="the practice id (roles practice and record-system: required)"
+    )
     args = parser.parse_args()
+    if tokens.scope_of(args.role) in PRACTICE_SCOPES and not args.practice:
+        parser.error(f"role {args.role} acts for one practice: name it with --practice")
     print(mint(args.role, args.sub, args.hpr, args.practice))
 
 

@@ -183,3 +183,32 @@ class FrikortQuestion(Model):
 
 class FrikortAnswer(Model):
     holds_frikort: bool
+
+
+# --- redelivery (an operator's request, after a receiver that refused is fixed) -------------
+
+
+class RedeliveryKind(StrEnum):
+    NOTIFICATION = "notification"
+    JOURNAL_ENTRY = "journal-entry"
+
+
+class Redeliver(Model):
+    """Send one refused notification or journal entry again: the `redelivery`-th time an
+    operator asked for it, so each request is one workflow and one send."""
+
+    kind: RedeliveryKind
+    key: str
+    redelivery: int
+
+
+class RedeliveryResult(Model):
+    key: str
+    # False when the item was not refused (any more) as the redelivery began: nothing sent.
+    reopened: bool
+    delivered: bool
+
+
+def redelivery_workflow_id(kind: RedeliveryKind, key: str, redelivery: int) -> str:
+    """One workflow per request: a repeated request finds the one already started."""
+    return f"redelivery-{kind.value}-{key}-{redelivery}"

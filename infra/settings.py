@@ -99,6 +99,21 @@ class Settings(BaseSettings):
     api_write_burst: int = Field(
         default=100, ge=1, description="Writes a caller may send at once, per API process."
     )
+    # Writes per patient (token bucket), besides the caller's. Per API process, as above.
+    api_patient_write_rate_per_second: float = Field(
+        default=0.2,
+        gt=0,
+        description="Commands per second, on average, for one patient: the portal's writes "
+        "that name a patient (create; patient-replies and withdraw on the patient's case; a "
+        "submit counts for its consultation), so one patient's flood cannot spend the "
+        "portal's whole allowance. Per API process.",
+    )
+    api_patient_write_burst: int = Field(
+        default=20,
+        ge=1,
+        description="Commands one patient may send at once before the per-patient rate "
+        "applies. Per API process.",
+    )
     # Bounded so a burst of consultations cannot exhaust the database pool.
     worker_max_concurrent_activities: int = Field(
         default=100, ge=1, description="Activities one worker runs at once."

@@ -276,6 +276,9 @@ class JournalEntry(Base):
     external_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     external_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     external_at: Mapped[datetime | None]
+    # How often an operator had a refused entry sent again (0012_redeliveries); left to the
+    # server's default, so writers that predate it insert rows as they did.
+    redeliveries: Mapped[int] = mapped_column(Integer, server_default="0")
 
     # Who wrote on the patient's behalf: nested everywhere else, flat only here (as on messages).
     @property
@@ -307,6 +310,9 @@ class Notification(Base):
     # A receiver's final refusal (a 4xx other than 408/429): not retried.
     failed_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     failed_at: Mapped[datetime | None]
+    # How often an operator had a refused notification sent again (0012_redeliveries); left
+    # to the server's default, so writers that predate it insert rows as they did.
+    redeliveries: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class FigureCount(Base):

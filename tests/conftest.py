@@ -141,8 +141,9 @@ def missing_database_url(postgres_server: PostgresServer) -> str:
 
 
 # One admin and one portal token serve the whole session in tests/api, so the per-caller write
-# limit is lifted; its own tests are in tests/security/test_hardening.py.
-SESSION_SETTINGS = {"api_write_burst": 100_000}
+# limit is lifted (and the per-patient one, for tests that open many cases for one patient);
+# their own tests are in tests/security/test_hardening.py and tests/api/test_write_limits.py.
+SESSION_SETTINGS = {"api_write_burst": 100_000, "api_patient_write_burst": 100_000}
 
 
 @pytest.fixture(scope="session")

@@ -19,9 +19,9 @@ from fastapi import APIRouter, Path, Request, Response
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from api.auth import Caller, PartyCaller
+from api.auth import AttachmentReader, Caller, PartyCaller, Scope
 from api.file_content import ACCEPTED_TYPES, RefusedFile, accepted_type
-from api.openapi import PARTIES
+from api.openapi import ATTACHMENT_READERS, PARTIES
 from api.problems import AUTHENTICATED, Problem, invalid, not_found, problem_responses
 from api.schemas import AttachmentOut
 from api.services import Deps
@@ -154,25 +154,32 @@ async def upload_attachment(request: Request, caller: PartyCaller, services: Dep
 
 async def _may_read(services: Deps, caller: Caller, uploaded_by: str, case_id: str | None) -> bool:
     if case_id is None:
-        # Not in a message yet: only its uploader has a reason to see it.
-        return uploaded_by == caller.actor_id
+        # Not in a message yet: only its uploader has a reason to see it (a record system
+        # uploads nothing, whatever its subject).
+        return caller.scope != Scope.RECORD_SYSTEM and uploaded_by == caller.actor_id
     if caller.is_service:
         return True
     case = await services.queries.summary(case_id)
-    return case is not None and case.recipient_id == caller.hpr_number
+    if case is None:
+        return False
+    if caller.scope == Scope.RECORD_SYSTEM:
+        # The practice keeps the record whoever of its clinicians answers (a reassignment).
+        return case.practice_id == caller.practice_id
+    return case.recipient_id == caller.hpr_number
 
 
 @router.get(
     "/{attachment_id}",
     operation_id="downloadAttachment",
-    tags=PARTIES,
+    tags=ATTACHMENT_READERS,
     response_class=Response,
     responses={200: {"content": {t: {} for t in ACCEPTED_TYPES}}, **problem_responses(410)},
 )
 async def download_attachment(
-    attachment_id: Annotated[Identifier, Path()], caller: PartyCaller, services: Deps
+    attachment_id: Annotated[Identifier, Path()], caller: AttachmentReader, services: Deps
 ) -> Response:
-    """The file, to the parties of its consultation; the read goes into the access log."""
+    """The file, to the parties of its consultation and to its practice's record system (the
+    link in the journal entry); the read goes into the access log."""
     found = await services.attachments.get(attachment_id)
     if found is None or not await _may_read(
         services, caller, found.info.uploaded_by, found.info.consultation_id

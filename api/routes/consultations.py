@@ -19,6 +19,7 @@ from api.commands import CaseUpdate
 from api.idempotency import REPLAYED_HEADER_DOC, CommandOnce, IdempotencyKey
 from api.openapi import CLINICIAN, PARTIES, PORTAL, PRACTICE
 from api.problems import AUTHENTICATED, Problem, invalid, not_found, problem_responses
+from api.rate_limits import consultation_key, patient_key
 from api.schemas import (
     AccessLogOut,
     ClinicianReply,
@@ -174,6 +175,7 @@ async def create_consultation(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Open a consultation; with a message it is submitted at once."""
+    services.patient_writes.enforce(caller.limit_key, patient_key(body.patient.id))
     once = CommandOnce(
         services,
         caller,
@@ -286,6 +288,10 @@ async def _run(
     case = None
     if idempotency_key is not None or command.reads_case:
         case = await _found(services, caller, consultation_id, command.sees)
+    if caller.is_service:
+        services.patient_writes.enforce(
+            caller.limit_key, _writer_key(command, case, consultation_id)
+        )
     if (earlier := await once.claim()) is not None:
         return earlier
     try:
@@ -300,6 +306,17 @@ async def _run(
             await _found(services, caller, consultation_id, command.sees)
         raise
     return await once.answered(await _answer(services, caller, view, command.action))
+
+
+def _writer_key(
+    command: CaseCommand[RequestT, CommandT], case: ConsultationSummary | None, consultation_id: str
+) -> str:
+    """Whose write limit a portal command spends: the patient's, where the command reads the
+    case anyway; else (a submit) the consultation's, which costs no read: a case is one
+    patient's, and how many drafts a patient has is limited at create."""
+    if command.reads_case and case is not None:
+        return patient_key(case.patient_id)
+    return consultation_key(consultation_id)
 
 
 async def _content(

@@ -14,7 +14,8 @@ from api.auth import HPR_CLAIM, PRACTICE_CLAIM, Scope
 
 
 def scope_of(role: str) -> Scope:
-    """The scope whose holder acts as `role` (service, clinician, practice, admin)."""
+    """The scope whose holder acts as `role` (service, clinician, practice, record-system,
+    admin)."""
     return next(scope for scope in Scope if scope.role == role)
 
 
@@ -31,7 +32,8 @@ def mint(
     **claims: Any,
 ) -> str:
     """A signed token for `scope` (with `exp` unless `expires_in` is None); the clinician's
-    HPR number and the practice administrator's practice in the claims the API reads."""
+    HPR number, and the practice of a practice administrator or record system, in the claims
+    the API reads."""
     payload: dict[str, Any] = {"sub": subject, "scope": str(scope), "aud": audience, **claims}
     if expires_in is not None:
         payload["exp"] = int(time.time()) + expires_in
@@ -41,6 +43,20 @@ def mint(
         payload[PRACTICE_CLAIM] = practice
     # An unsigned token (alg none, which the API must refuse) takes an empty key.
     return jwt.encode(payload, secret if algorithm != "none" else "", algorithm=algorithm)
+
+
+def record_system(
+    secret: str, practice: str, *, audience: str, expires_in: int | None, subject: str = "epj"
+) -> str:
+    """A practice's record system: fetches the attachments its journal entries link to."""
+    return mint(
+        secret,
+        Scope.RECORD_SYSTEM,
+        subject,
+        audience=audience,
+        expires_in=expires_in,
+        practice=practice,
+    )
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -34,6 +34,7 @@ SERVICE = Scope.SERVICE
 CLINICIAN = Scope.CLINICIAN
 ADMIN = Scope.ADMIN
 PRACTICE = Scope.PRACTICE
+RECORD_SYSTEM = Scope.RECORD_SYSTEM
 
 bearer = tokens.bearer
 
@@ -119,6 +120,18 @@ class Party:
     def practice_admin(self, practice: str | None = None) -> dict[str, str]:
         token = self.tokens.mint(
             PRACTICE, sub=unique("practice-admin"), practice=practice or self.practice
+        )
+        return bearer(token)
+
+    def record_system(self, practice: str | None = None, sub: str = "epj") -> dict[str, str]:
+        """The practice's record system, which fetches the attachments of its journal entries."""
+        settings = self.tokens.settings
+        token = tokens.record_system(
+            self.tokens.signing_secret(),
+            practice or self.practice,
+            audience=settings.auth_audience,
+            expires_in=300,
+            subject=sub,
         )
         return bearer(token)
 

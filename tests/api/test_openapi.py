@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.api.support import Api, assert_problem, create_body, seed_clinicians
 
-AUDIENCES = {"portal", "clinician", "practice", "admin", "operations"}
+AUDIENCES = {"portal", "clinician", "practice", "record-system", "admin", "operations"}
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 

@@ -96,13 +96,17 @@ def test_every_alert_has_a_severity_a_summary_and_a_runbook_section_of_the_readm
         name = rule["alert"]
         assert rule["labels"]["severity"] in SEVERITIES, name
         assert rule["annotations"]["summary"], name
-        runbook = re.fullmatch(r'docs/guide-operator\.md, section "(.+)"', rule["annotations"]["runbook"])
+        runbook = re.fullmatch(
+            r'docs/guide-operator\.md, section "(.+)"', rule["annotations"]["runbook"]
+        )
         assert runbook, f'{name}: runbook must be docs/guide-operator.md, section "<heading>"'
-        assert runbook.group(1) in headings, f"{name}: docs/guide-operator.md has no {runbook.group(1)!r}"
+        assert runbook.group(1) in headings, (
+            f"{name}: docs/guide-operator.md has no {runbook.group(1)!r}"
+        )
 
 
 def test_the_readme_lists_every_alert() -> None:
-    section = readme_section("Alerts")
+    section = readme_section("Alerts (Prometheus)")
     listed = set(re.findall(r"`(EConsult\w+)`", section))
     assert listed == {rule["alert"] for rule in alert_rules()}
 

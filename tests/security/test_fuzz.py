@@ -117,7 +117,7 @@ class Callers:
             or (path.startswith("/v1/clinicians/") and method == "PUT")
             or path.startswith("/v1/practices/")
             or "/relations/" in path
-            or path.endswith("/frikort")
+            or path.endswith(("/frikort", "/redeliver"))
         ):
             return self.admin
         if path == "/v1/inbox" or path.endswith(("/replies", "/close")):
@@ -127,9 +127,13 @@ class Callers:
 
 @pytest.fixture(scope="module")
 async def fuzzed(dev_env: WorkflowEnvironment, sqlite_url: str) -> AsyncIterator[Api]:
-    # The fuzzer is one caller sending hundreds of commands: no rate limit in its way.
+    # The fuzzer is one caller sending hundreds of commands, many for one patient: no rate
+    # limit in its way.
     async with api_over_http(
-        dev_env.client, sqlite_url, rate_limit=RateLimit(per_second=1e6, burst=1_000_000)
+        dev_env.client,
+        sqlite_url,
+        settings={"api_patient_write_burst": 1_000_000},
+        rate_limit=RateLimit(per_second=1e6, burst=1_000_000),
     ) as api:
         admin = bearer(api.tokens.mint(ADMIN, sub="fuzz-admin"))
         entry = await api.http.put(

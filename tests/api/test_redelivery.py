@@ -1,0 +1,198 @@
+"""Redelivery over HTTP: what a receiver refused for good (a final 4xx) is sent again, once
+per operator request, after the receiver is fixed, under the same key."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from temporalio.testing import WorkflowEnvironment
+
+from store.tables import JournalEntry, Notification
+from tests.api.integrated import Delivering, api_delivering
+from tests.api.support import Party, assert_problem, create, eventually, seed_clinicians
+from tests.support import notifications, rows_of
+
+
+@pytest.fixture(scope="module")
+async def delivering(dev_env: WorkflowEnvironment, postgres_url: str) -> AsyncIterator[Delivering]:
+    async with api_delivering(dev_env.client, postgres_url) as api:
+        yield api
+
+
+async def _refused_notification(api: Delivering, party: Party) -> Notification:
+    """A submitted case whose notification (new message) the practice's receiver refused."""
+    api.receiver.status = 400
+    try:
+        await seed_clinicians(api.http, party)
+        case = await create(api.http, party)
+
+        async def rows() -> list[Notification]:
+            return await notifications(api.sessions, case["id"])
+
+        (row,) = await eventually(rows, lambda found: bool(found and found[0].failed_status))
+        assert row.failed_status == 400, "the receiver refused it for good"
+        return row
+    finally:
+        api.receiver.status = 204
+
+
+async def _notification(api: Delivering, key: str) -> Notification:
+    async with api.sessions() as session:
+        row = await session.scalar(select(Notification).where(Notification.notification_key == key))
+    assert row is not None
+    return row
+
+
+def _arrived(api: Delivering, key: str) -> int:
+    return api.receiver.ids().count(key)
+
+
+async def _delivered(api: Delivering, key: str) -> Notification:
+    async def row() -> Notification:
+        return await _notification(api, key)
+
+    found = await eventually(row, lambda got: got.sent_at is not None, within=60)
+    assert found.sent_at is not None, "the redelivered notification arrived"
+    return found
+
+
+async def test_a_refused_notification_is_redelivered_once_after_the_receiver_is_fixed(
+    delivering: Delivering,
+) -> None:
+    party = delivering.party()
+    row = await _refused_notification(delivering, party)
+    key = row.notification_key
+    refused_deliveries = _arrived(delivering, key)
+
+    started = await delivering.http.post(f"/v1/notifications/{key}/redeliver", headers=party.admin)
+
+    assert started.status_code == 202, started.text
+    assert started.json()["redelivery"] == 1
+    delivered = await _delivered(delivering, key)
+    assert (delivered.failed_status, delivered.redeliveries) == (None, 1)
+    assert _arrived(delivering, key) == refused_deliveries + 1
+    again = await delivering.http.post(f"/v1/notifications/{key}/redeliver", headers=party.admin)
+    assert "delivered" in assert_problem(again, 409)["detail"]
+    await asyncio.sleep(0.5)
+    assert _arrived(delivering, key) == refused_deliveries + 1
+
+
+async def test_requests_at_once_start_one_redelivery(delivering: Delivering) -> None:
+    party = delivering.party()
+    key = (await _refused_notification(delivering, party)).notification_key
+    before = _arrived(delivering, key)
+
+    answers = await asyncio.gather(
+        *[
+            delivering.http.post(f"/v1/notifications/{key}/redeliver", headers=party.admin)
+            for _ in range(3)
+        ]
+    )
+
+    assert sorted(a.status_code for a in answers) == [202, 409, 409]
+    await _delivered(delivering, key)
+    await asyncio.sleep(0.5)
+    assert _arrived(delivering, key) == before + 1
+
+
+async def test_a_receiver_still_refusing_leaves_it_refused_for_the_next_request(
+    delivering: Delivering,
+) -> None:
+    party = delivering.party()
+    key = (await _refused_notification(delivering, party)).notification_key
+    delivering.receiver.status = 400
+    try:
+        first = await delivering.http.post(
+            f"/v1/notifications/{key}/redeliver", headers=party.admin
+        )
+        assert first.status_code == 202, first.text
+
+        async def row() -> Notification:
+            return await _notification(delivering, key)
+
+        refused = await eventually(
+            row, lambda got: got.redeliveries == 1 and got.failed_status is not None
+        )
+        assert refused.failed_status == 400
+    finally:
+        delivering.receiver.status = 204
+
+    second = await delivering.http.post(f"/v1/notifications/{key}/redeliver", headers=party.admin)
+
+    assert second.status_code == 202, second.text
+    assert second.json()["redelivery"] == 2
+    assert (await _delivered(delivering, key)).redeliveries == 2
+
+
+async def test_a_refused_journal_entry_is_redelivered_once_with_the_same_identifier(
+    delivering: Delivering,
+) -> None:
+    party = delivering.party()
+    delivering.fhir.refuse_with = 400
+    try:
+        await seed_clinicians(delivering.http, party)
+        case = await create(delivering.http, party)
+
+        async def entries() -> list[JournalEntry]:
+            return await rows_of(delivering.sessions, JournalEntry, case["id"])
+
+        (entry,) = await eventually(entries, lambda rows: bool(rows and rows[0].external_status))
+        assert entry.external_status == 400
+    finally:
+        delivering.fhir.refuse_with = None
+    identifier = f"{delivering.settings.fhir_entry_system}|{entry.entry_key}"
+    posted_before = delivering.fhir.posts.count(f"identifier={identifier}")
+
+    started = await delivering.http.post(
+        f"/v1/journal-entries/{entry.entry_key}/redeliver", headers=party.admin
+    )
+
+    assert started.status_code == 202, started.text
+
+    async def forwarded() -> list[JournalEntry]:
+        return await rows_of(delivering.sessions, JournalEntry, case["id"])
+
+    (entry,) = await eventually(forwarded, lambda rows: rows[0].external_status == 201, within=60)
+    assert entry.external_id and entry.redeliveries == 1
+    assert delivering.fhir.resources[identifier]["id"] == entry.external_id
+    assert delivering.fhir.posts.count(f"identifier={identifier}") == posted_before + 1
+    again = await delivering.http.post(
+        f"/v1/journal-entries/{entry.entry_key}/redeliver", headers=party.admin
+    )
+    assert_problem(again, 409)
+
+
+async def test_an_item_still_being_delivered_is_409_and_an_unknown_one_404(
+    delivering: Delivering,
+) -> None:
+    party = delivering.party()
+    await seed_clinicians(delivering.http, party)
+    case = await create(delivering.http, party)
+    # Journaled before the create answers; being forwarded, or delivered: never refused.
+    (entry,) = await rows_of(delivering.sessions, JournalEntry, case["id"])
+
+    pending_or_delivered = await delivering.http.post(
+        f"/v1/journal-entries/{entry.entry_key}/redeliver", headers=party.admin
+    )
+    unknown_notification = await delivering.http.post(
+        "/v1/notifications/no-such-key/redeliver", headers=party.admin
+    )
+    unknown_entry = await delivering.http.post(
+        "/v1/journal-entries/no-such-key/redeliver", headers=party.admin
+    )
+
+    assert_problem(pending_or_delivered, 409)
+    assert_problem(unknown_notification, 404)
+    assert_problem(unknown_entry, 404)
+
+
+async def test_only_an_admin_may_redeliver(delivering: Delivering) -> None:
+    party = delivering.party()
+    callers: list[dict[str, Any]] = [party.service, party.doctor, party.practice_admin()]
+    for headers in callers:
+        for path in ("/v1/notifications/k/redeliver", "/v1/journal-entries/k/redeliver"):
+            assert_problem(await delivering.http.post(path, headers=headers), 403)
