@@ -60,7 +60,10 @@ async def test_patient_and_clinician_complete_an_econsultation_over_http(any_api
     ).json()["entries"]
     read = (await http.get(f"/v1/consultations/{cid}", headers=party.doctor)).json()
     assert read["messages"][0]["attachments"] == [
-        {k: attachment[k] for k in ("id", "filename", "content_type", "size", "sha256")}
+        {
+            **{k: attachment[k] for k in ("id", "filename", "content_type", "size", "sha256")},
+            "missing": False,
+        }
     ]
     download = await http.get(f"/v1/attachments/{attachment['id']}", headers=party.doctor)
     assert download.content == PNG
