@@ -167,22 +167,23 @@ async def decline_text(practice_id: str) -> str:
     return answer.text
 
 
-async def forward_journal_entry(entry_key: str) -> None:
-    """Send a journal entry on to the record system; a refusal for good is logged, and the
-    journal row keeps the record system's answer for ops."""
+async def send_journal_entry(forward: JournalForward) -> bool:
+    """Send a journal entry on to the record system; False once it refused for good (the
+    journal row keeps the record system's answer for ops)."""
     try:
         await workflow.execute_activity_method(
             RecordSystemActivities.forward_journal_entry,
-            JournalForward(entry_key=entry_key),
+            forward,
             start_to_close_timeout=FORWARD_TIMEOUT,
             retry_policy=FORWARD_RETRY,
         )
     except ActivityError:
-        workflow.logger.error("journal entry refused", extra={"entry_key": entry_key})
+        return False
+    return True
 
 
-async def deliver(notification: NotificationInput) -> None:
-    """Send a notification; given up after a week, the outbox row stays unsent for ops."""
+async def send_notification(notification: NotificationInput) -> bool:
+    """Send a notification; False once given up after a week (the outbox row stays unsent)."""
     try:
         await workflow.execute_activity_method(
             NotificationActivities.send_notification,
@@ -192,6 +193,19 @@ async def deliver(notification: NotificationInput) -> None:
             retry_policy=NOTIFY_RETRY,
         )
     except ActivityError:
+        return False
+    return True
+
+
+async def forward_journal_entry(entry_key: str) -> None:
+    """Send a journal entry on to the record system; a refusal for good is logged."""
+    if not await send_journal_entry(JournalForward(entry_key=entry_key)):
+        workflow.logger.error("journal entry refused", extra={"entry_key": entry_key})
+
+
+async def deliver(notification: NotificationInput) -> None:
+    """Send a notification; one given up on is logged for ops."""
+    if not await send_notification(notification):
         workflow.logger.error(
             "notification undelivered", extra={"notification_key": notification.notification_key}
         )
