@@ -167,34 +167,38 @@ async def decline_text(practice_id: str) -> str:
     return answer.text
 
 
-async def send_journal_entry(forward: JournalForward) -> bool:
-    """Send a journal entry on to the record system; False once it refused for good (the
-    journal row keeps the record system's answer for ops)."""
+async def sent(
+    activity: Callable[[Any, In], Awaitable[object]],
+    argument: In,
+    attempt_timeout: timedelta,
+    retry: RetryPolicy,
+    gives_up_after: timedelta | None = None,
+) -> bool:
+    """Send to a receiver outside the service; False once it refused for good or was given up
+    on (its row keeps what happened, for ops and for a redelivery)."""
     try:
         await workflow.execute_activity_method(
-            RecordSystemActivities.forward_journal_entry,
-            forward,
-            start_to_close_timeout=FORWARD_TIMEOUT,
-            retry_policy=FORWARD_RETRY,
+            activity,
+            argument,
+            start_to_close_timeout=attempt_timeout,
+            schedule_to_close_timeout=gives_up_after,
+            retry_policy=retry,
         )
     except ActivityError:
         return False
     return True
+
+
+async def send_journal_entry(forward: JournalForward) -> bool:
+    """Send a journal entry on to the record system."""
+    activity = RecordSystemActivities.forward_journal_entry
+    return await sent(activity, forward, FORWARD_TIMEOUT, FORWARD_RETRY)
 
 
 async def send_notification(notification: NotificationInput) -> bool:
-    """Send a notification; False once given up after a week (the outbox row stays unsent)."""
-    try:
-        await workflow.execute_activity_method(
-            NotificationActivities.send_notification,
-            notification,
-            start_to_close_timeout=NOTIFY_TIMEOUT,
-            schedule_to_close_timeout=NOTIFY_GIVES_UP_AFTER,
-            retry_policy=NOTIFY_RETRY,
-        )
-    except ActivityError:
-        return False
-    return True
+    """Send a notification; a gateway that is down is given up on after a week."""
+    activity = NotificationActivities.send_notification
+    return await sent(activity, notification, NOTIFY_TIMEOUT, NOTIFY_RETRY, NOTIFY_GIVES_UP_AFTER)
 
 
 async def forward_journal_entry(entry_key: str) -> None:
