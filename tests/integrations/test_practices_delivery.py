@@ -204,7 +204,6 @@ def fhir_keys(server: FhirServer) -> set[str]:
 
 async def test_each_practice_gets_its_own_events_and_entries_once_across_a_worker_crash(
     dev_env: WorkflowEnvironment,
-    processes: Processes,
     start_stack: StartStack,
     secrets_dir: Path,
     portal: WebhookReceiver,
@@ -252,7 +251,7 @@ async def test_each_practice_gets_its_own_events_and_entries_once_across_a_worke
             )
         for case in cases.values():
             await finished(dev_env, case["id"])
-        worker_log = processes.log(stack.worker.name).read_text(errors="replace")
+        worker_log = stack.worker.processes.log(stack.worker.name).read_text(errors="replace")
 
     destinations = {"a": own_a, "b": own_b, "c": shared, "d": shared}
     every_receiver = [own_a, own_b, shared]
@@ -352,6 +351,6 @@ async def test_a_secret_file_gone_later_holds_the_practice_deliveries_with_one_c
             r.notification_key for r in rows if r.audience != "patient"
         ]
         assert len(own.fhir.resources) == 1 and all(d.verified for d in own.webhook.deliveries)
-        worker_log = processes.log(stack.worker.name).read_text(errors="replace")
+        worker_log = stack.worker.processes.log(stack.worker.name).read_text(errors="replace")
         for secret in kept.values():
             assert secret.strip() not in worker_log
