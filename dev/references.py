@@ -34,39 +34,47 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def configuration_markdown() -> str:
+def _markdown_table(
+    title: str, source: str, intro: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]
+) -> str:
+    """A generated reference page: its title, where it comes from, a line on it, one table."""
     lines = [
-        "# Configuration",
+        f"# {title}",
         "",
-        _GENERATED.format(source="infra/settings.py"),
+        _GENERATED.format(source=source),
         "",
+        intro,
+        "",
+        f"| {' | '.join(columns)} |",
+        f"|{'---|' * len(columns)}",
+        *(f"| {' | '.join(row)} |" for row in rows),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def configuration_markdown() -> str:
+    return _markdown_table(
+        "Configuration",
+        "infra/settings.py",
         "Every setting is an environment variable; the API, the worker and `alembic` read the "
         "ones they need at start. A setting without a default is unset until you set it.",
-        "",
-        "| variable | default | what it does |",
-        "|---|---|---|",
-    ]
-    for name, field in Settings.model_fields.items():
-        description = _cell(field.description or "")
-        lines.append(f"| `{name.upper()}` | {_default(field)} | {description} |")
-    return "\n".join(lines) + "\n"
+        ("variable", "default", "what it does"),
+        [
+            (f"`{name.upper()}`", _default(field), _cell(field.description or ""))
+            for name, field in Settings.model_fields.items()
+        ],
+    )
 
 
 def problem_types_markdown() -> str:
-    lines = [
-        "# Problem types",
-        "",
-        _GENERATED.format(source="api/problems.py"),
-        "",
+    return _markdown_table(
+        "Problem types",
+        "api/problems.py",
         "Every error is `application/problem+json` (RFC 9457) with `type`, `title`, `status` "
         "and `detail`; a client tells refusals apart by `status` and `type`, never by `detail`.",
-        "",
-        "| status | type | meaning |",
-        "|---|---|---|",
-    ]
-    for status, uri, meaning in problem_types():
-        lines.append(f"| {status} | `{uri}` | {_cell(meaning)} |")
-    return "\n".join(lines) + "\n"
+        ("status", "type", "meaning"),
+        [(str(status), f"`{uri}`", _cell(meaning)) for status, uri, meaning in problem_types()],
+    )
 
 
 def openapi_json() -> str:

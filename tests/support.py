@@ -30,6 +30,8 @@ from domain.models import (
     ConsultationStart,
     ConsultationView,
     MessageContent,
+    ReplyCommand,
+    Role,
     consultation_workflow_id,
 )
 from domain.parties import Patient
@@ -106,6 +108,11 @@ def new_start(
 
 def content(body: str = "Thank you, see answer.") -> MessageContent:
     return MessageContent(body=body)
+
+
+def reply(role: Role, author_id: str, body: str, **options: Any) -> ReplyCommand:
+    """A reply without attachments; `options` are the command's other fields (close, ...)."""
+    return ReplyCommand(author_role=role, author_id=author_id, message=content(body), **options)
 
 
 async def start(

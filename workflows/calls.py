@@ -167,31 +167,49 @@ async def decline_text(practice_id: str) -> str:
     return answer.text
 
 
-async def forward_journal_entry(entry_key: str) -> None:
-    """Send a journal entry on to the record system; a refusal for good is logged, and the
-    journal row keeps the record system's answer for ops."""
+async def sent(
+    activity: Callable[[Any, In], Awaitable[object]],
+    argument: In,
+    attempt_timeout: timedelta,
+    retry: RetryPolicy,
+    gives_up_after: timedelta | None = None,
+) -> bool:
+    """Send to a receiver outside the service; False once it refused for good or was given up
+    on (its row keeps what happened, for ops and for a redelivery)."""
     try:
         await workflow.execute_activity_method(
-            RecordSystemActivities.forward_journal_entry,
-            JournalForward(entry_key=entry_key),
-            start_to_close_timeout=FORWARD_TIMEOUT,
-            retry_policy=FORWARD_RETRY,
+            activity,
+            argument,
+            start_to_close_timeout=attempt_timeout,
+            schedule_to_close_timeout=gives_up_after,
+            retry_policy=retry,
         )
     except ActivityError:
+        return False
+    return True
+
+
+async def send_journal_entry(forward: JournalForward) -> bool:
+    """Send a journal entry on to the record system."""
+    activity = RecordSystemActivities.forward_journal_entry
+    return await sent(activity, forward, FORWARD_TIMEOUT, FORWARD_RETRY)
+
+
+async def send_notification(notification: NotificationInput) -> bool:
+    """Send a notification; a gateway that is down is given up on after a week."""
+    activity = NotificationActivities.send_notification
+    return await sent(activity, notification, NOTIFY_TIMEOUT, NOTIFY_RETRY, NOTIFY_GIVES_UP_AFTER)
+
+
+async def forward_journal_entry(entry_key: str) -> None:
+    """Send a journal entry on to the record system; a refusal for good is logged."""
+    if not await send_journal_entry(JournalForward(entry_key=entry_key)):
         workflow.logger.error("journal entry refused", extra={"entry_key": entry_key})
 
 
 async def deliver(notification: NotificationInput) -> None:
-    """Send a notification; given up after a week, the outbox row stays unsent for ops."""
-    try:
-        await workflow.execute_activity_method(
-            NotificationActivities.send_notification,
-            notification,
-            start_to_close_timeout=NOTIFY_TIMEOUT,
-            schedule_to_close_timeout=NOTIFY_GIVES_UP_AFTER,
-            retry_policy=NOTIFY_RETRY,
-        )
-    except ActivityError:
+    """Send a notification; one given up on is logged for ops."""
+    if not await send_notification(notification):
         workflow.logger.error(
             "notification undelivered", extra={"notification_key": notification.notification_key}
         )

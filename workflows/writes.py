@@ -157,6 +157,19 @@ def message_written(state: ConsultationState, message: MessageToStore) -> Journa
     )
 
 
+def case_entry(
+    state: ConsultationState,
+    kind: JournalEntryKind,
+    role: Role,
+    author_id: str,
+    text: str,
+    at: datetime,
+) -> JournalEntryInput:
+    """An entry a case has at most one of (closing, withdrawing): keyed by kind and case."""
+    key = f"{kind.value}:{state.consultation_id}"
+    return journal_entry(state, key, kind, role, author_id, text, at)
+
+
 def closed(
     state: ConsultationState, clinician_id: str, at: datetime, *, declined: bool = False
 ) -> JournalEntryInput:
@@ -165,28 +178,12 @@ def closed(
         if declined
         else "E-consultation closed by the clinician."
     )
-    return journal_entry(
-        state,
-        f"close:{state.consultation_id}",
-        JournalEntryKind.CLOSE,
-        Role.CLINICIAN,
-        clinician_id,
-        text,
-        at,
-    )
+    return case_entry(state, JournalEntryKind.CLOSE, Role.CLINICIAN, clinician_id, text, at)
 
 
 def withdrawn(state: ConsultationState, at: datetime) -> JournalEntryInput:
     text = "E-consultation withdrawn by the patient before any reply."
-    return journal_entry(
-        state,
-        f"withdraw:{state.consultation_id}",
-        JournalEntryKind.WITHDRAW,
-        Role.PATIENT,
-        state.patient.id,
-        text,
-        at,
-    )
+    return case_entry(state, JournalEntryKind.WITHDRAW, Role.PATIENT, state.patient.id, text, at)
 
 
 def reassigned(
@@ -197,25 +194,10 @@ def reassigned(
         f"E-consultation reassigned by {command.by} from clinician {former} to clinician "
         f"{state.recipient_id}. Reason: {command.reason}"
     )
-    return journal_entry(
-        state,
-        f"reassign:{state.consultation_id}:{state.revision}",
-        JournalEntryKind.REASSIGN,
-        Role.SYSTEM,
-        command.by,
-        text,
-        at,
-    )
+    key = f"reassign:{state.consultation_id}:{state.revision}"
+    return journal_entry(state, key, JournalEntryKind.REASSIGN, Role.SYSTEM, command.by, text, at)
 
 
 def closed_for_inactivity(state: ConsultationState, at: datetime) -> JournalEntryInput:
     text = "E-consultation closed automatically after 30 days without an answer from the patient."
-    return journal_entry(
-        state,
-        f"auto_close:{state.consultation_id}",
-        JournalEntryKind.AUTO_CLOSE,
-        Role.SYSTEM,
-        "econsult",
-        text,
-        at,
-    )
+    return case_entry(state, JournalEntryKind.AUTO_CLOSE, Role.SYSTEM, "econsult", text, at)

@@ -3,7 +3,7 @@ final 4xx) is sent again, once per request, after the receiver is fixed."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -48,8 +48,18 @@ def _refused(record: DeliveryRecord | None, what: str) -> DeliveryRecord:
     return record
 
 
-async def _start(services: Services, kind: RedeliveryKind, key: str, n: int) -> RedeliveryOut:
-    """Start the redelivery numbered `n`; a request racing this one finds it started (409)."""
+# What each kind is called in a problem's detail.
+_WHAT = {RedeliveryKind.NOTIFICATION: "notification", RedeliveryKind.JOURNAL_ENTRY: "journal entry"}
+# Both routes answer at once; the redelivery runs on in its own workflow.
+_ACCEPTED: dict[str, Any] = {"status_code": 202, "response_model": RedeliveryOut}
+
+
+async def _redeliver(
+    services: Services, kind: RedeliveryKind, key: str, found: DeliveryRecord | None
+) -> RedeliveryOut:
+    """Start the item's next redelivery if it was refused for good; a request racing this one
+    finds it started (409)."""
+    n = _refused(found, _WHAT[kind]).redeliveries + 1
     workflow_id = redelivery_workflow_id(kind, key, n)
     client = await services.temporal.client()
     try:
@@ -75,10 +85,7 @@ async def _start(services: Services, kind: RedeliveryKind, key: str, n: int) -> 
 
 
 @router.post(
-    "/notifications/{notification_key}/redeliver",
-    operation_id="redeliverNotification",
-    status_code=202,
-    response_model=RedeliveryOut,
+    "/notifications/{notification_key}/redeliver", operation_id="redeliverNotification", **_ACCEPTED
 )
 async def redeliver_notification(
     notification_key: Key, _caller: AdminCaller, services: Deps
@@ -86,16 +93,11 @@ async def redeliver_notification(
     """Send a notification its receiver refused for good again, once, with the same
     `webhook-id`; 409 when it was delivered or is still being retried."""
     found = await Redeliveries(services.sessions).notification(notification_key)
-    record = _refused(found, "notification")
-    kind = RedeliveryKind.NOTIFICATION
-    return await _start(services, kind, notification_key, record.redeliveries + 1)
+    return await _redeliver(services, RedeliveryKind.NOTIFICATION, notification_key, found)
 
 
 @router.post(
-    "/journal-entries/{entry_key}/redeliver",
-    operation_id="redeliverJournalEntry",
-    status_code=202,
-    response_model=RedeliveryOut,
+    "/journal-entries/{entry_key}/redeliver", operation_id="redeliverJournalEntry", **_ACCEPTED
 )
 async def redeliver_journal_entry(
     entry_key: Key, _caller: AdminCaller, services: Deps
@@ -103,6 +105,4 @@ async def redeliver_journal_entry(
     """Send a journal entry the record system refused for good again, once, with the same
     identifier; 409 when it was delivered or is still being retried."""
     found = await Redeliveries(services.sessions).journal_entry(entry_key)
-    record = _refused(found, "journal entry")
-    kind = RedeliveryKind.JOURNAL_ENTRY
-    return await _start(services, kind, entry_key, record.redeliveries + 1)
+    return await _redeliver(services, RedeliveryKind.JOURNAL_ENTRY, entry_key, found)

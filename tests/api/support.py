@@ -288,6 +288,19 @@ async def create(
     return result
 
 
+async def open_case(api: Api, party: Party, **create_kw: Any) -> str:
+    """The id of a new consultation of the party's, its clinicians seeded first."""
+    await seed_clinicians(api.http, party)
+    return str((await create(api.http, party, **create_kw))["id"])
+
+
+async def command(
+    api: Api, cid: str, name: str, headers: dict[str, str], body: dict[str, Any] | None = None
+) -> httpx.Response:
+    """A command on the case (`POST /v1/consultations/{cid}/{name}`), answered as it is."""
+    return await api.http.post(f"/v1/consultations/{cid}/{name}", json=body, headers=headers)
+
+
 async def rows(sessions: async_sessionmaker[AsyncSession], model: Any, **where: Any) -> int:
     async with sessions() as session:
         query = select(func.count()).select_from(model)

@@ -14,9 +14,11 @@ from tests.api.support import (
     Api,
     Party,
     assert_problem,
+    command,
     create,
     create_body,
     eventually,
+    open_case,
     rows,
     seed_clinicians,
     settled_copayment,
@@ -108,82 +110,62 @@ async def test_a_patient_may_address_the_active_substitute_who_then_answers(
     assert_problem(await api.http.get(f"/v1/consultations/{cid}", headers=party.doctor), 404)
     inbox = (await api.http.get("/v1/inbox", headers=party.vikar)).json()
     assert [item["id"] for item in inbox["items"]] == [cid]
-    answered = await api.http.post(
-        f"/v1/consultations/{cid}/replies", json={"body": "Answer."}, headers=party.vikar
-    )
+    answered = await command(api, cid, "replies", party.vikar, {"body": "Answer."})
     assert answered.status_code == 200, answered.text
 
 
 async def test_a_clinician_cannot_reply_to_a_draft(api: Api, party: Party) -> None:
-    await seed_clinicians(api.http, party)
-    cid = (await create(api.http, party, message=None))["id"]
-    refused = await api.http.post(
-        f"/v1/consultations/{cid}/replies", json={"body": "Early."}, headers=party.doctor
-    )
+    cid = await open_case(api, party, message=None)
+    refused = await command(api, cid, "replies", party.doctor, {"body": "Early."})
     assert_problem(refused, 409)
-    assert_problem(await api.http.post(f"/v1/consultations/{cid}/close", headers=party.doctor), 409)
+    assert_problem(await command(api, cid, "close", party.doctor), 409)
     assert await rows(api.sessions, Message, consultation_id=cid) == 0
 
 
 async def test_a_consultation_is_submitted_only_once(api: Api, party: Party) -> None:
-    await seed_clinicians(api.http, party)
-    cid = (await create(api.http, party))["id"]
-    again = await api.http.post(
-        f"/v1/consultations/{cid}/submit", json={"body": "Again."}, headers=party.service
-    )
+    cid = await open_case(api, party)
+    again = await command(api, cid, "submit", party.service, {"body": "Again."})
     assert_problem(again, 409)
     assert await rows(api.sessions, Message, consultation_id=cid) == 1
 
 
 async def test_the_patient_cannot_reply_before_the_clinician_has(api: Api, party: Party) -> None:
-    await seed_clinicians(api.http, party)
-    cid = (await create(api.http, party))["id"]
-    early = await api.http.post(
-        f"/v1/consultations/{cid}/patient-replies", json={"body": "More."}, headers=party.service
-    )
+    cid = await open_case(api, party)
+    early = await command(api, cid, "patient-replies", party.service, {"body": "More."})
     assert_problem(early, 409)
 
 
 async def test_withdraw_before_any_reply_is_never_billed_and_later_commands_answer_409(
     api: Api, party: Party
 ) -> None:
-    await seed_clinicians(api.http, party)
-    cid = (await create(api.http, party))["id"]
-    withdrawn = await api.http.post(f"/v1/consultations/{cid}/withdraw", headers=party.service)
+    cid = await open_case(api, party)
+    withdrawn = await command(api, cid, "withdraw", party.service)
     assert withdrawn.status_code == 200, withdrawn.text
     assert withdrawn.json()["status"] == "withdrawn"
     assert withdrawn.json()["copayment"]["status"] == "not_applicable"
     handle = api.client.get_workflow_handle(consultation_workflow_id(cid))
     await handle.result()
-    for command, headers, body in [
+    for name, headers, body in [
         ("withdraw", party.service, None),
         ("replies", party.doctor, {"body": "Too late."}),
         ("patient-replies", party.service, {"body": "Hello?"}),
         ("close", party.doctor, None),
     ]:
-        response = await api.http.post(
-            f"/v1/consultations/{cid}/{command}", json=body, headers=headers
-        )
+        response = await command(api, cid, name, headers, body)
         assert "closed" in assert_problem(response, 409)["detail"]
     assert await rows(api.sessions, Charge, consultation_id=cid) == 0
 
 
 async def test_withdraw_after_the_clinician_replied_is_refused(api: Api, party: Party) -> None:
-    await seed_clinicians(api.http, party)
-    cid = (await create(api.http, party))["id"]
-    await api.http.post(
-        f"/v1/consultations/{cid}/replies", json={"body": "Answer."}, headers=party.doctor
-    )
-    assert_problem(
-        await api.http.post(f"/v1/consultations/{cid}/withdraw", headers=party.service), 409
-    )
+    cid = await open_case(api, party)
+    await command(api, cid, "replies", party.doctor, {"body": "Answer."})
+    assert_problem(await command(api, cid, "withdraw", party.service), 409)
 
 
 async def test_close_with_a_final_message_journals_it_settles_once_and_ends_replies(
     api: Api, party: Party
 ) -> None:
-    await seed_clinicians(api.http, party)
-    cid = (await create(api.http, party))["id"]
+    cid = await open_case(api, party)
     closed = await api.http.post(
         f"/v1/consultations/{cid}/close",
         json={"message": {"body": "Please book an appointment."}, "billable": False},
@@ -202,24 +184,20 @@ async def test_close_with_a_final_message_journals_it_settles_once_and_ends_repl
     assert journal == 3
     # No clinician message was billable: no_charge, and no charge row.
     assert await rows(api.sessions, Charge, consultation_id=cid) == 0
-    reply = await api.http.post(
-        f"/v1/consultations/{cid}/patient-replies", json={"body": "Ok"}, headers=party.service
-    )
+    reply = await command(api, cid, "patient-replies", party.service, {"body": "Ok"})
     assert_problem(reply, 409)
 
 
 async def test_close_without_a_message_is_not_billed(api: Api, party: Party) -> None:
-    await seed_clinicians(api.http, party)
-    cid = (await create(api.http, party))["id"]
-    closed = await api.http.post(f"/v1/consultations/{cid}/close", headers=party.doctor)
+    cid = await open_case(api, party)
+    closed = await command(api, cid, "close", party.doctor)
     assert closed.status_code == 200, closed.text
     assert closed.json()["copayment"]["status"] == "not_applicable"
     assert closed.json()["close_reason"] == "clinician"
 
 
 async def test_every_read_of_content_is_in_the_access_log(api: Api, party: Party) -> None:
-    await seed_clinicians(api.http, party)
-    cid = (await create(api.http, party))["id"]
+    cid = await open_case(api, party)
     await api.http.get(f"/v1/consultations/{cid}", headers=party.service)
     await api.http.get(f"/v1/consultations/{cid}", headers=party.doctor)
     log = (await api.http.get(f"/v1/consultations/{cid}/access-log", headers=party.service)).json()

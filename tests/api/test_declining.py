@@ -10,18 +10,17 @@ from tests.api.support import (
     Api,
     Party,
     assert_problem,
-    create,
+    command,
     eventually,
+    open_case,
     rows,
-    seed_clinicians,
     settled_copayment,
 )
 
 
 async def _declined(api: Api, party: Party, body: dict[str, object]) -> dict[str, object]:
-    await seed_clinicians(api.http, party)
-    cid = (await create(api.http, party))["id"]
-    closed = await api.http.post(f"/v1/consultations/{cid}/close", json=body, headers=party.doctor)
+    cid = await open_case(api, party)
+    closed = await command(api, cid, "close", party.doctor, body)
     assert closed.status_code == 200, closed.text
     answer: dict[str, object] = closed.json()
     return answer
@@ -78,11 +77,8 @@ async def test_a_decline_with_its_own_message_sends_that_message(api: Api, party
 
 
 async def test_a_close_reason_other_than_declined_is_refused(api: Api, party: Party) -> None:
-    await seed_clinicians(api.http, party)
-    cid = (await create(api.http, party))["id"]
+    cid = await open_case(api, party)
 
-    refused = await api.http.post(
-        f"/v1/consultations/{cid}/close", json={"reason": "bored"}, headers=party.doctor
-    )
+    refused = await command(api, cid, "close", party.doctor, {"reason": "bored"})
 
     assert_problem(refused, 422)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,46 @@ def bound_token(issuer: Issuer, record_system: KeyPair) -> str:
     return issuer.token(issuer.published[0], SERVICE, jkt=record_system.thumbprint())
 
 
+@dataclass
+class BoundCaller:
+    """The record system reading the directory entry with its DPoP-bound token."""
+
+    api: Api
+    issuer: Issuer
+    path: str
+    key: KeyPair
+    token: str
+
+    def proof(
+        self,
+        *,
+        key: KeyPair | None = None,
+        method: str = "GET",
+        url: str | None = None,
+        token: str | None = None,
+        **options: Any,
+    ) -> str:
+        """A proof for this very request, but for what an argument names instead."""
+        url = url or url_of(self.api, self.path)
+        return proof(key or self.key, method, url, token or self.token, **options)
+
+    async def get(self, signed: str, path: str | None = None, **headers: str) -> httpx.Response:
+        return await self.api.http.get(
+            path or self.path, headers={**dpop(self.token, signed), **headers}
+        )
+
+    async def refusal(self, signed: str) -> str:
+        """Why the API refused the request with this proof (the 401's detail)."""
+        return str(assert_refused_proof(await self.get(signed))["detail"])
+
+
+@pytest.fixture
+def caller(
+    helseid_api: Api, issuer: Issuer, clinician: str, record_system: KeyPair, bound_token: str
+) -> BoundCaller:
+    return BoundCaller(helseid_api, issuer, clinician, record_system, bound_token)
+
+
 def assert_refused_proof(response: httpx.Response) -> dict[str, Any]:
     problem = assert_problem(response, 401)
     challenge = response.headers["www-authenticate"]
@@ -78,178 +120,122 @@ def assert_refused_proof(response: httpx.Response) -> dict[str, Any]:
     return problem
 
 
-async def test_a_bound_token_with_its_proof_reads(
-    helseid_api: Api, clinician: str, record_system: KeyPair, bound_token: str
-) -> None:
-    signed = proof(record_system, "GET", url_of(helseid_api, clinician), bound_token)
-    response = await helseid_api.http.get(clinician, headers=dpop(bound_token, signed))
+def assert_read(response: httpx.Response) -> None:
     assert response.status_code == 200, response.text
 
 
-@pytest.mark.parametrize("algorithm", ["RS256", "PS256", "ES256"])
-async def test_a_proof_signed_with_each_accepted_algorithm_is_verified(
-    helseid_api: Api, issuer: Issuer, clinician: str, algorithm: str
-) -> None:
-    key = KeyPair(algorithm)
-    token = issuer.token(issuer.published[0], SERVICE, jkt=key.thumbprint())
-    signed = proof(key, "GET", url_of(helseid_api, clinician), token)
-    response = await helseid_api.http.get(clinician, headers=dpop(token, signed))
-    assert response.status_code == 200, response.text
-
-
-async def test_a_stolen_bound_token_sent_as_bearer_is_refused(
-    helseid_api: Api, clinician: str, bound_token: str
-) -> None:
-    response = await helseid_api.http.get(clinician, headers=bearer(bound_token))
+def assert_invalid_token(response: httpx.Response) -> None:
     assert_problem(response, 401)
     assert response.headers["www-authenticate"].startswith('DPoP error="invalid_token"')
 
 
-async def test_a_stolen_bound_token_with_a_proof_by_another_key_is_refused(
-    helseid_api: Api, clinician: str, bound_token: str
-) -> None:
-    thief = KeyPair("ES256")
-    signed = proof(thief, "GET", url_of(helseid_api, clinician), bound_token)
-    assert (
-        "another key"
-        in assert_refused_proof(
-            await helseid_api.http.get(clinician, headers=dpop(bound_token, signed))
-        )["detail"]
-    )
+async def test_a_bound_token_with_its_proof_reads(caller: BoundCaller) -> None:
+    assert_read(await caller.get(caller.proof()))
 
 
-async def test_a_stolen_bound_token_without_a_proof_is_refused(
-    helseid_api: Api, clinician: str, bound_token: str
+@pytest.mark.parametrize("algorithm", ["RS256", "PS256", "ES256"])
+async def test_a_proof_signed_with_each_accepted_algorithm_is_verified(
+    caller: BoundCaller, algorithm: str
 ) -> None:
-    response = await helseid_api.http.get(
-        clinician, headers={"Authorization": f"DPoP {bound_token}"}
+    key = KeyPair(algorithm)
+    token = caller.issuer.token(caller.issuer.published[0], SERVICE, jkt=key.thumbprint())
+    signed = caller.proof(key=key, token=token)
+    assert_read(await caller.api.http.get(caller.path, headers=dpop(token, signed)))
+
+
+async def test_a_stolen_bound_token_sent_as_bearer_is_refused(caller: BoundCaller) -> None:
+    assert_invalid_token(await caller.api.http.get(caller.path, headers=bearer(caller.token)))
+
+
+async def test_a_stolen_bound_token_without_a_proof_is_refused(caller: BoundCaller) -> None:
+    response = await caller.api.http.get(
+        caller.path, headers={"Authorization": f"DPoP {caller.token}"}
     )
     assert "one DPoP proof" in assert_refused_proof(response)["detail"]
 
 
-async def test_a_proof_for_another_url_is_refused(
-    helseid_api: Api, clinician: str, record_system: KeyPair, bound_token: str
+def another_token(caller: BoundCaller) -> str:
+    """A token of another caller bound to the same key: its proofs must not serve this one."""
+    issuer = caller.issuer
+    return issuer.token(issuer.published[0], SERVICE, sub="another", jkt=caller.key.thumbprint())
+
+
+# A proof made for another request than the one it comes with, and what the 401 says is wrong.
+MISMATCHED_PROOFS: dict[str, tuple[Callable[[BoundCaller], str], str]] = {
+    "stolen_token_signed_by_another_key": (
+        lambda caller: caller.proof(key=KeyPair("ES256")),
+        "another key",
+    ),
+    "for_another_url": (
+        lambda caller: caller.proof(url=url_of(caller.api, "/v1/clinicians/someone-else")),
+        "(htu)",
+    ),
+    "for_another_method": (lambda caller: caller.proof(method="PUT"), "(htm)"),
+    "for_another_access_token": (
+        lambda caller: caller.proof(token=another_token(caller)),
+        "(ath)",
+    ),
+    # More than a minute from the API's clock either way.
+    "from_the_future": (lambda caller: caller.proof(iat=time.time() + 120), "within 60 s"),
+    "too_old": (lambda caller: caller.proof(iat=time.time() - 120), "within 60 s"),
+}
+
+
+@pytest.mark.parametrize(
+    ("make_proof", "detail"), MISMATCHED_PROOFS.values(), ids=MISMATCHED_PROOFS.keys()
+)
+async def test_a_proof_made_for_another_request_is_refused(
+    caller: BoundCaller, make_proof: Callable[[BoundCaller], str], detail: str
 ) -> None:
-    other = url_of(helseid_api, "/v1/clinicians/someone-else")
-    signed = proof(record_system, "GET", other, bound_token)
-    assert (
-        "(htu)"
-        in assert_refused_proof(
-            await helseid_api.http.get(clinician, headers=dpop(bound_token, signed))
-        )["detail"]
-    )
-
-
-async def test_a_proof_for_another_method_is_refused(
-    helseid_api: Api, clinician: str, record_system: KeyPair, bound_token: str
-) -> None:
-    signed = proof(record_system, "PUT", url_of(helseid_api, clinician), bound_token)
-    assert (
-        "(htm)"
-        in assert_refused_proof(
-            await helseid_api.http.get(clinician, headers=dpop(bound_token, signed))
-        )["detail"]
-    )
-
-
-async def test_a_proof_for_another_access_token_is_refused(
-    helseid_api: Api, issuer: Issuer, clinician: str, record_system: KeyPair, bound_token: str
-) -> None:
-    other_token = issuer.token(
-        issuer.published[0], SERVICE, sub="another", jkt=record_system.thumbprint()
-    )
-    signed = proof(record_system, "GET", url_of(helseid_api, clinician), other_token)
-    assert (
-        "(ath)"
-        in assert_refused_proof(
-            await helseid_api.http.get(clinician, headers=dpop(bound_token, signed))
-        )["detail"]
-    )
+    assert detail in await caller.refusal(make_proof(caller))
 
 
 async def test_the_url_is_compared_as_rfc_9449_says_without_query_case_or_default_port(
-    helseid_api: Api, clinician: str, record_system: KeyPair, bound_token: str
+    caller: BoundCaller,
 ) -> None:
-    base = str(helseid_api.http.base_url).rstrip("/").replace("http://", "HTTP://")
-    signed = proof(record_system, "GET", f"{base}/v1/./{clinician[4:]}#part", bound_token)
-    response = await helseid_api.http.get(f"{clinician}?seen=1", headers=dpop(bound_token, signed))
-    assert response.status_code == 200, response.text
+    base = str(caller.api.http.base_url).rstrip("/").replace("http://", "HTTP://")
+    signed = caller.proof(url=f"{base}/v1/./{caller.path[4:]}#part")
+    assert_read(await caller.get(signed, f"{caller.path}?seen=1"))
 
 
 async def test_behind_a_proxy_the_proof_names_the_url_the_client_called(
-    helseid_api: Api, clinician: str, record_system: KeyPair, bound_token: str
+    caller: BoundCaller,
 ) -> None:
     """The proxy terminates TLS, passes the Host header on and sets X-Forwarded-Proto; the API
     (which believes the proxy, FORWARDED_ALLOW_IPS) sees the URL the client called."""
-    called = f"https://api.econsult.example{clinician}"
-    signed = proof(record_system, "GET", called, bound_token)
+    signed = caller.proof(url=f"https://api.econsult.example{caller.path}")
     forwarded = {"Host": "api.econsult.example", "X-Forwarded-Proto": "https"}
-    response = await helseid_api.http.get(
-        clinician, headers={**dpop(bound_token, signed), **forwarded}
-    )
-    assert response.status_code == 200, response.text
+    assert_read(await caller.get(signed, **forwarded))
 
 
-async def test_a_replayed_proof_is_refused(
-    helseid_api: Api, clinician: str, record_system: KeyPair, bound_token: str
-) -> None:
-    headers = dpop(
-        bound_token, proof(record_system, "GET", url_of(helseid_api, clinician), bound_token)
-    )
-    assert (await helseid_api.http.get(clinician, headers=headers)).status_code == 200
-    problem = assert_refused_proof(await helseid_api.http.get(clinician, headers=headers))
-    assert "jti" in problem["detail"]
+async def test_a_replayed_proof_is_refused(caller: BoundCaller) -> None:
+    signed = caller.proof()
+    assert_read(await caller.get(signed))
+    assert "jti" in await caller.refusal(signed)
 
 
 async def test_a_proof_replayed_to_another_api_replica_is_refused(
-    dev_env: WorkflowEnvironment,
-    postgres_url: str,
-    issuer: Issuer,
-    helseid_api: Api,
-    clinician: str,
-    record_system: KeyPair,
-    bound_token: str,
+    dev_env: WorkflowEnvironment, postgres_url: str, caller: BoundCaller
 ) -> None:
-    async with api_over_http(
-        dev_env.client, postgres_url, settings=issuer_settings(issuer)
-    ) as replica:
+    settings = issuer_settings(caller.issuer)
+    async with api_over_http(dev_env.client, postgres_url, settings=settings) as replica:
         # Both replicas answer under the same name behind a load balancer; so does the URL.
-        signed = proof(record_system, "GET", url_of(helseid_api, clinician), bound_token)
-        first = await helseid_api.http.get(clinician, headers=dpop(bound_token, signed))
-        assert first.status_code == 200, first.text
+        signed = caller.proof()
+        assert_read(await caller.get(signed))
         replayed = await replica.http.get(
-            clinician,
+            caller.path,
             headers={
-                **dpop(bound_token, signed),
-                "Host": helseid_api.http.base_url.netloc.decode(),
+                **dpop(caller.token, signed),
+                "Host": caller.api.http.base_url.netloc.decode(),
             },
         )
         assert "jti" in assert_refused_proof(replayed)["detail"]
 
 
-@pytest.mark.parametrize("offset", [120, -120], ids=["from_the_future", "too_old"])
-async def test_a_proof_made_more_than_a_minute_from_now_is_refused(
-    helseid_api: Api, clinician: str, record_system: KeyPair, bound_token: str, offset: int
-) -> None:
-    signed = proof(
-        record_system, "GET", url_of(helseid_api, clinician), bound_token, iat=time.time() + offset
-    )
-    assert (
-        "within 60 s"
-        in assert_refused_proof(
-            await helseid_api.http.get(clinician, headers=dpop(bound_token, signed))
-        )["detail"]
-    )
-
-
 async def test_a_proof_made_a_few_seconds_ahead_of_the_api_clock_is_accepted(
-    helseid_api: Api, clinician: str, record_system: KeyPair, bound_token: str
+    caller: BoundCaller,
 ) -> None:
-    signed = proof(
-        record_system, "GET", url_of(helseid_api, clinician), bound_token, iat=time.time() + 30
-    )
-    response = await helseid_api.http.get(clinician, headers=dpop(bound_token, signed))
-    assert response.status_code == 200, response.text
+    assert_read(await caller.get(caller.proof(iat=time.time() + 30)))
 
 
 @pytest.mark.parametrize(
@@ -257,20 +243,13 @@ async def test_a_proof_made_a_few_seconds_ahead_of_the_api_clock_is_accepted(
     [{"typ": "JWT"}, {"alg": "HS256"}, {"jwk": None}],
     ids=["not_typ_dpop_jwt", "symmetric_alg", "no_jwk"],
 )
-async def test_a_malformed_proof_is_refused(
-    helseid_api: Api,
-    clinician: str,
-    record_system: KeyPair,
-    bound_token: str,
-    header: dict[str, Any],
-) -> None:
-    url = url_of(helseid_api, clinician)
+async def test_a_malformed_proof_is_refused(caller: BoundCaller, header: dict[str, Any]) -> None:
     if "alg" in header:
         # Signed with a shared secret, claiming the caller's public key: never accepted.
-        signed = jwt_hs256_proof(record_system, url, bound_token)
+        signed = jwt_hs256_proof(caller.key, url_of(caller.api, caller.path), caller.token)
     else:
-        signed = proof(record_system, "GET", url, bound_token, header=header)
-    assert_refused_proof(await helseid_api.http.get(clinician, headers=dpop(bound_token, signed)))
+        signed = caller.proof(header=header)
+    assert_refused_proof(await caller.get(signed))
 
 
 def jwt_hs256_proof(key: KeyPair, url: str, token: str) -> str:
@@ -280,29 +259,17 @@ def jwt_hs256_proof(key: KeyPair, url: str, token: str) -> str:
     return jwt.encode(claims, "s" * 32, algorithm="HS256", headers=headers)
 
 
-async def test_a_proof_carrying_a_private_key_is_refused(
-    helseid_api: Api, clinician: str, bound_token: str
-) -> None:
+async def test_a_proof_carrying_a_private_key_is_refused(caller: BoundCaller) -> None:
     key = KeyPair("ES256")
     assert isinstance(key.private, ec.EllipticCurvePrivateKey)
     jwk = jwt.algorithms.ECAlgorithm.to_jwk(key.private, as_dict=True)  # with its private d
-    signed = proof(key, "GET", url_of(helseid_api, clinician), bound_token, header={"jwk": jwk})
-    assert (
-        "public key (jwk)"
-        in assert_refused_proof(
-            await helseid_api.http.get(clinician, headers=dpop(bound_token, signed))
-        )["detail"]
-    )
+    assert "public key (jwk)" in await caller.refusal(caller.proof(key=key, header={"jwk": jwk}))
 
 
-async def test_an_unbound_token_sent_as_dpop_is_refused(
-    helseid_api: Api, issuer: Issuer, clinician: str, record_system: KeyPair
-) -> None:
-    token = issuer.token(issuer.published[0], SERVICE)
-    signed = proof(record_system, "GET", url_of(helseid_api, clinician), token)
-    response = await helseid_api.http.get(clinician, headers=dpop(token, signed))
-    assert_problem(response, 401)
-    assert response.headers["www-authenticate"].startswith('DPoP error="invalid_token"')
+async def test_an_unbound_token_sent_as_dpop_is_refused(caller: BoundCaller) -> None:
+    token = caller.issuer.token(caller.issuer.published[0], SERVICE)
+    signed = caller.proof(token=token)
+    assert_invalid_token(await caller.api.http.get(caller.path, headers=dpop(token, signed)))
 
 
 async def test_with_dpop_required_a_plain_bearer_token_is_refused(
@@ -321,8 +288,7 @@ async def test_with_dpop_required_a_plain_bearer_token_is_refused(
         key = KeyPair("PS256")
         token = issuer.token(issuer.published[0], SERVICE, jkt=key.thumbprint())
         signed = proof(key, "GET", url_of(strict, clinician), token)
-        accepted = await strict.http.get(clinician, headers=dpop(token, signed))
-        assert accepted.status_code == 200, accepted.text
+        assert_read(await strict.http.get(clinician, headers=dpop(token, signed)))
 
 
 async def test_an_unreachable_case_store_during_the_jti_check_is_503_with_retry_after(

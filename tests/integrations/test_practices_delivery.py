@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,19 @@ def service_wide(portal: WebhookReceiver, portal_url: str, shared: Receivers) ->
 
 
 @pytest.fixture
+def secrets_dir(tmp_path: Path) -> Path:
+    """The worker's secrets directory, where each practice's own key is written as a file."""
+    path = tmp_path / "secrets"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def portal() -> WebhookReceiver:
+    return WebhookReceiver([new_secret()])
+
+
+@pytest.fixture
 def processes(tmp_path: Path) -> Iterator[Processes]:
     with Processes(tmp_path / "logs") as started:
         yield started
@@ -146,6 +160,17 @@ async def stack_on(
         await engine.dispose()
 
 
+StartStack = Callable[[WorkerEnv], AbstractAsyncContextManager[Stack]]
+
+
+@pytest.fixture
+def start_stack(
+    dev_env: WorkflowEnvironment, postgres_url: str, processes: Processes, secrets_dir: Path
+) -> StartStack:
+    """`stack_on` this test's Temporal, database, processes and secrets directory."""
+    return partial(stack_on, dev_env, postgres_url, processes, secrets_dir)
+
+
 async def command(
     http: httpx.AsyncClient, path: str, body: dict[str, Any], headers: dict[str, str]
 ) -> dict[str, Any]:
@@ -178,11 +203,11 @@ def fhir_keys(server: FhirServer) -> set[str]:
 
 
 async def test_each_practice_gets_its_own_events_and_entries_once_across_a_worker_crash(
-    dev_env: WorkflowEnvironment, postgres_url: str, processes: Processes, tmp_path: Path
+    dev_env: WorkflowEnvironment,
+    start_stack: StartStack,
+    secrets_dir: Path,
+    portal: WebhookReceiver,
 ) -> None:
-    secrets_dir = tmp_path / "secrets"
-    secrets_dir.mkdir()
-    portal = WebhookReceiver([new_secret()])
     own_a = practice_systems(hold_first=asyncio.Event())
     own_b = practice_systems()
     shared = practice_systems()
@@ -191,13 +216,7 @@ async def test_each_practice_gets_its_own_events_and_entries_once_across_a_worke
         for systems in (own_a, own_b, shared):
             await running.enter_async_context(receiving(systems))
         stack = await running.enter_async_context(
-            stack_on(
-                dev_env,
-                postgres_url,
-                processes,
-                secrets_dir,
-                service_wide(portal, portal_url, shared),
-            )
+            start_stack(service_wide(portal, portal_url, shared))
         )
         a, b, c, d = (Party(stack.tokens) for _ in range(4))
         for party in (a, b, c, d):
@@ -232,7 +251,7 @@ async def test_each_practice_gets_its_own_events_and_entries_once_across_a_worke
             )
         for case in cases.values():
             await finished(dev_env, case["id"])
-        worker_log = processes.log(stack.worker.name).read_text(errors="replace")
+        worker_log = stack.worker.processes.log(stack.worker.name).read_text(errors="replace")
 
     destinations = {"a": own_a, "b": own_b, "c": shared, "d": shared}
     every_receiver = [own_a, own_b, shared]
@@ -274,20 +293,13 @@ async def test_each_practice_gets_its_own_events_and_entries_once_across_a_worke
 
 
 async def test_a_secret_file_gone_later_holds_the_practice_deliveries_with_one_clear_line(
-    dev_env: WorkflowEnvironment, postgres_url: str, processes: Processes, tmp_path: Path
+    start_stack: StartStack, secrets_dir: Path, portal: WebhookReceiver
 ) -> None:
-    secrets_dir = tmp_path / "secrets"
-    secrets_dir.mkdir()
-    portal = WebhookReceiver([new_secret()])
     own = practice_systems()
     async with (
         serving(portal.app(), 0) as portal_base,
         receiving(own),
-        stack_on(
-            dev_env,
-            postgres_url,
-            processes,
-            secrets_dir,
+        start_stack(
             {
                 "WEBHOOK_PORTAL_URL": f"{portal_base}/portal",
                 "WEBHOOK_PORTAL_SECRETS": portal.secrets[0],
@@ -339,6 +351,6 @@ async def test_a_secret_file_gone_later_holds_the_practice_deliveries_with_one_c
             r.notification_key for r in rows if r.audience != "patient"
         ]
         assert len(own.fhir.resources) == 1 and all(d.verified for d in own.webhook.deliveries)
-        worker_log = processes.log(stack.worker.name).read_text(errors="replace")
+        worker_log = stack.worker.processes.log(stack.worker.name).read_text(errors="replace")
         for secret in kept.values():
             assert secret.strip() not in worker_log

@@ -18,10 +18,10 @@ from domain.models import ReplyCommand, Role, Status
 from tests.api.support import eventually
 from tests.support import (
     CLINICIAN,
-    content,
     effects,
     effects_when_quiet,
     new_start,
+    reply,
     seed_directory,
     temporal_address,
     worker_process,
@@ -33,12 +33,7 @@ STOPS_WITHIN = 60.0
 
 
 def clinician_closes() -> ReplyCommand:
-    return ReplyCommand(
-        author_role=Role.CLINICIAN,
-        author_id=CLINICIAN,
-        message=content("Use the cream twice a day."),
-        close=True,
-    )
+    return reply(Role.CLINICIAN, CLINICIAN, "Use the cream twice a day.", close=True)
 
 
 async def test_sigterm_stops_the_worker_gracefully_and_a_restarted_one_completes_the_case(

@@ -19,6 +19,7 @@ from tests.support import (
     content,
     effects_when_quiet,
     new_start,
+    reply,
     running_worker,
     seed_directory,
     start,
@@ -36,12 +37,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 def parent_follow_up() -> ReplyCommand:
-    return ReplyCommand(
-        author_role=Role.PATIENT,
-        author_id=PATIENT,
-        message=content("She still has a fever."),
-        representative=MOTHER,
-    )
+    return reply(Role.PATIENT, PATIENT, "She still has a fever.", representative=MOTHER)
 
 
 async def test_a_parents_follow_up_after_the_childs_12th_birthday_is_refused(
