@@ -193,14 +193,13 @@ def store_figures(database_url: str, ids: list[str]) -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
-async def settled(database_url: str, ids: list[str], started: float) -> dict[str, dict[str, int]]:
-    """Effects once all are in, or once nothing changed for a minute."""
+async def settled(
+    database_url: str, ids: list[str], started: float, unchanged_for: float
+) -> dict[str, dict[str, int]]:
+    """Effects once all are in, or once nothing changed for `unchanged_for` seconds."""
     deadline = time.monotonic() + SETTLE_WITHIN_SECONDS
     last, unchanged_since = effects(database_url, ids), time.monotonic()
-    while (
-        time.monotonic() < deadline
-        and time.monotonic() - unchanged_since < SETTLED_WHEN_UNCHANGED_SECONDS
-    ):
+    while time.monotonic() < deadline and time.monotonic() - unchanged_since < unchanged_for:
         if not missing(last):
             break
         await asyncio.sleep(2)
@@ -297,7 +296,7 @@ def totals(found: dict[str, dict[str, int]], *, over: bool) -> dict[str, int]:
     }
 
 
-async def run(consultations: int, spread_seconds: float) -> dict[str, Any]:
+async def run(consultations: int, spread_seconds: float, settle: float) -> dict[str, Any]:
     async with replica_stack() as stack:
         started = time.monotonic()
         tally = Tally()
@@ -320,7 +319,7 @@ async def run(consultations: int, spread_seconds: float) -> dict[str, Any]:
         traffic_ended = time.monotonic()
         log(started, "traffic done; waiting for the effects to settle")
         created = [cid for cid in ids if cid]
-        found = await settled(stack.database_url, created, started)
+        found = await settled(stack.database_url, created, started, settle)
         after_settle = {"short": missing(found)}
         judged = await late_or_lost(stack, found, started)
         final = effects(stack.database_url, created)
@@ -374,10 +373,18 @@ def main() -> None:
     parser.add_argument(
         "--spread", type=float, default=120.0, help="seconds over which to start them"
     )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=SETTLED_WHEN_UNCHANGED_SECONDS,
+        help="settled once the effects have not changed for this long (0: count at once, "
+        "which leaves in-flight effects to the late-or-lost check)",
+    )
     arguments = parser.parse_args()
     compile_bytecode()
     wall = time.monotonic()
-    results = asyncio.run(run(arguments.consultations, arguments.spread))
+    results = asyncio.run(run(arguments.consultations, arguments.spread, arguments.settle))
+    results["settle_seconds"] = arguments.settle
     results["wall_seconds"] = round(time.monotonic() - wall, 1)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     shown = ("answers_seen", "late_or_lost", "short_after_settle")
