@@ -9,7 +9,8 @@ the clinician's reply, the patient's reply, closed, with 1-4 s of thinking betwe
 At the end of each minute: RSS and open file descriptors of each worker, API and the
 Temporal dev server, connections to the case store's database (pg_stat_activity), and the
 p99 of the minute's commands (first attempt to answer). After the warm-up, the least-squares
-slope of each figure per hour, relative to its mean, is held against its target (SLOPE_TARGETS);
+slope of each figure per hour, relative to its mean, is held against its target (SLOPE_TARGETS,
+SLOPE_FLOORS);
 the exit status is 1 when one is exceeded, or when a command was refused or given up.
 Figures to stdout and bench/soak.json.
 """
@@ -46,8 +47,16 @@ SAMPLE_EVERY_SECONDS = 60.0
 DRAIN_WITHIN_SECONDS = 120.0
 # Growth allowed per hour after the warm-up, in % of the figure's mean over that time. A
 # process that holds steady traffic steadily grows by less than its noise; a leak of one
-# object per request grows RSS by several % an hour at 2 consultations a second.
-SLOPE_TARGETS = {"rss_mb": 10.0, "fds": 10.0, "db_connections": 10.0, "p99_ms": 25.0}
+# object per request grows RSS by several % an hour at 2 consultations a second. The p99 is
+# noisier (and the machine shared), so it may drift more.
+SLOPE_TARGETS = {"rss_mb": 10.0, "fds": 10.0, "db_connections": 10.0, "p99_ms": 50.0}
+# Small counts move in whole steps (a pool opens one more connection, and a descriptor with
+# it): growth up to this many per hour passes whatever its percentage. A leak of one per
+# consultation would be 7,200 an hour.
+SLOPE_FLOORS = {"fds": 5.0, "db_connections": 5.0}
+# Shown, not judged: the dev server keeps every history in its SQLite file (no retention runs
+# within an hour), which is not how a region's Temporal holds them.
+UNJUDGED_PROCESSES = ("temporal",)
 # Fewer samples after the warm-up than this: slopes are printed, not judged (a few minutes'
 # noise extrapolated to an hour says nothing).
 MIN_SAMPLES_TO_JUDGE = 10
@@ -91,7 +100,13 @@ def series_of(samples: list[dict[str, Any]]) -> list[str]:
     return [key for key in samples[0] if key not in ("minute", "commands", "failed_attempts")]
 
 
-def target_of(series: str) -> float:
+def floor_of(series: str) -> float:
+    return SLOPE_FLOORS.get(series.rsplit(" ", 1)[-1], 0.0)
+
+
+def target_of(series: str) -> float | None:
+    if series.split(" ", 1)[0] in UNJUDGED_PROCESSES:
+        return None
     return SLOPE_TARGETS[series.rsplit(" ", 1)[-1]]
 
 
@@ -105,14 +120,16 @@ def slopes(samples: list[dict[str, Any]], warmup: int) -> list[dict[str, Any]]:
     for series in series_of(kept):
         values = [float(s[series]) for s in kept]
         relative = relative_slope(minutes, values)
+        per_hour = slope_per_hour(minutes, values)
+        target = target_of(series)
         figures.append(
             {
                 "figure": series,
                 "mean": round(statistics.fmean(values), 1),
-                "slope_per_hour": round(slope_per_hour(minutes, values), 2),
+                "slope_per_hour": round(per_hour, 2),
                 "percent_per_hour": round(relative, 1),
-                "target_percent_per_hour": target_of(series),
-                "met": relative <= target_of(series),
+                "target_percent_per_hour": target,
+                "met": target is None or relative <= target or per_hour <= floor_of(series),
             }
         )
     return figures

@@ -48,3 +48,22 @@ def test_nearest_rank_and_the_5xx_target() -> None:
     assert nearest_rank([], 0.99) == 0.0
     assert only_503_with_retry_after({"503 urn:econsult:problem:unavailable Retry-After": 3})
     assert not only_503_with_retry_after({"500 about:blank no Retry-After": 1})
+
+
+def test_the_dev_servers_growth_is_shown_not_judged() -> None:
+    samples = [{"minute": m, "temporal rss_mb": 200.0 + 10 * m} for m in range(1, 6)]
+    (figure,) = slopes(samples, warmup=0)
+    assert figure["percent_per_hour"] > 100
+    assert figure["target_percent_per_hour"] is None
+    assert figure["met"]
+
+
+def test_a_count_may_step_up_by_a_few_an_hour() -> None:
+    # 20 descriptors becoming 23 over the hour is 15 %/h, but only 3 more: a pool, not a leak.
+    steady = [{"minute": m, "api-0 fds": 20.0 + 3 * m / 60} for m in range(0, 61)]
+    (figure,) = slopes(steady, warmup=-1)
+    assert figure["percent_per_hour"] > 10
+    assert figure["met"]
+    leaking = [{"minute": m, "api-0 fds": 20.0 + m} for m in range(0, 61)]
+    (figure,) = slopes(leaking, warmup=-1)
+    assert not figure["met"]
