@@ -243,6 +243,29 @@ async def pending_work(client: Client, database_url: str, cid: str) -> dict[str,
     }
 
 
+def classify(
+    short: dict[str, dict[str, int]],
+    still: dict[str, dict[str, int]],
+    looks: dict[str, dict[str, Any]],
+    waited: float,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Late: arrived within the extra wait, or its workflow still runs with work pending (an
+    activity to retry, an outbox row to send). Lost: still missing from a finished workflow."""
+    late: dict[str, Any] = {}
+    lost: dict[str, Any] = {}
+    for cid, gaps in short.items():
+        look = looks[cid]
+        if cid not in still:
+            late[cid] = {"missing": gaps, "arrived_within_s": waited}
+        elif look["workflow"] == WorkflowExecutionStatus.RUNNING.name and (
+            look["pending_activities"] or look["unsent_notifications"]
+        ):
+            late[cid] = {"missing": still[cid], "still_pending": look}
+        else:
+            lost[cid] = {"missing": still[cid], "workflow": look}
+    return late, lost
+
+
 async def late_or_lost(
     stack: ReplicaStack, found: dict[str, dict[str, int]], started: float
 ) -> dict[str, Any]:
@@ -272,18 +295,9 @@ async def late_or_lost(
         now_found = effects(stack.database_url, ids)
     waited = round(time.monotonic() - (deadline - LATE_WITHIN_SECONDS), 1)
     last_look = {cid: await pending_work(client, stack.database_url, cid) for cid in ids}
-    late: dict[str, Any] = {}
-    lost: dict[str, Any] = {}
-    still = missing(now_found)
-    for cid, gaps in short.items():
-        if cid not in still:
-            late[cid] = {"missing": gaps, "arrived_within_s": waited}
-        elif last_look[cid]["workflow"] == WorkflowExecutionStatus.RUNNING.name and (
-            last_look[cid]["pending_activities"] or last_look[cid]["unsent_notifications"]
-        ):
-            late[cid] = {"missing": still[cid], "still_pending": last_look[cid]}
-        else:
-            lost[cid] = {"missing": still[cid], "workflow": last_look[cid]}
+    # Counted after the look: a workflow seen completed had written all it was going to.
+    now_found = effects(stack.database_url, ids)
+    late, lost = classify(short, missing(now_found), last_look, waited)
     log(started, f"after {waited} s more: {len(late)} late, {len(lost)} lost")
     return {"late": late, "lost": lost, "looked_at": first_look, "extra_wait_s": waited}
 

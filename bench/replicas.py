@@ -78,13 +78,15 @@ class Tally:
             kind = str(response.json().get("type", "-"))
         except ValueError:
             kind = "(no problem document)"
-        retry_after = "Retry-After" if "Retry-After" in response.headers else "no Retry-After"
-        key = f"{response.status_code} {kind} {retry_after}"
+        retry_after = "with" if "Retry-After" in response.headers else "without"
+        key = f"{response.status_code} {kind} {retry_after} Retry-After"
         self.server_errors[key] = self.server_errors.get(key, 0) + 1
 
 
 def only_503_with_retry_after(server_errors: dict[str, int]) -> bool:
-    return all(key.startswith("503 ") and key.endswith(" Retry-After") for key in server_errors)
+    return all(
+        key.startswith("503 ") and key.endswith(" with Retry-After") for key in server_errors
+    )
 
 
 @dataclass

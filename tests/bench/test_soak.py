@@ -46,8 +46,8 @@ def test_warm_up_minutes_are_left_out_and_each_figure_judged() -> None:
 def test_nearest_rank_and_the_5xx_target() -> None:
     assert nearest_rank([float(n) for n in range(1, 101)], 0.99) == 99.0
     assert nearest_rank([], 0.99) == 0.0
-    assert only_503_with_retry_after({"503 urn:econsult:problem:unavailable Retry-After": 3})
-    assert not only_503_with_retry_after({"500 about:blank no Retry-After": 1})
+    assert only_503_with_retry_after({"503 urn:econsult:problem:unavailable with Retry-After": 3})
+    assert not only_503_with_retry_after({"500 about:blank without Retry-After": 1})
 
 
 def test_the_dev_servers_growth_is_shown_not_judged() -> None:
