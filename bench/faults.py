@@ -236,8 +236,11 @@ async def pending_work(client: Client, database_url: str, cid: str) -> dict[str,
             (cid,),
         ).fetchone()
     status = description.status
+    raw = description.raw_description
     return {
         "workflow": status.name if status else "UNKNOWN",
+        # A local activity retrying shows only as the workflow task it runs in.
+        "workflow_task_pending": raw.HasField("pending_workflow_task"),
         "pending_activities": activities,
         "unsent_notifications": int(row[0]) if row else 0,
     }
@@ -250,19 +253,24 @@ def classify(
     waited: float,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Late: arrived within the extra wait, or its workflow still runs with work pending (an
-    activity to retry, an outbox row to send). Lost: still missing from a finished workflow."""
+    activity to retry, a workflow task, an outbox row to send). Lost: still missing from a
+    finished workflow. Stuck: the workflow runs with nothing pending (counted as lost)."""
     late: dict[str, Any] = {}
     lost: dict[str, Any] = {}
     for cid, gaps in short.items():
         look = looks[cid]
         if cid not in still:
             late[cid] = {"missing": gaps, "arrived_within_s": waited}
-        elif look["workflow"] == WorkflowExecutionStatus.RUNNING.name and (
-            look["pending_activities"] or look["unsent_notifications"]
+        elif look["workflow"] != WorkflowExecutionStatus.RUNNING.name:
+            lost[cid] = {"missing": still[cid], "workflow": look}
+        elif (
+            look["pending_activities"]
+            or look.get("workflow_task_pending")
+            or look["unsent_notifications"]
         ):
             late[cid] = {"missing": still[cid], "still_pending": look}
         else:
-            lost[cid] = {"missing": still[cid], "workflow": look}
+            lost[cid] = {"missing": still[cid], "stuck": True, "workflow": look}
     return late, lost
 
 
