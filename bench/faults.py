@@ -135,14 +135,18 @@ def recovery(
     faults: list[Fault], tally: Tally, started: float, ended: float
 ) -> list[dict[str, Any]]:
     """Per fault, from the attempts the clients made between it and the next: how many failed,
-    how many were answered while it lasted, and how long after the service was put back the
-    clients still saw failures (0: none after it was put back)."""
+    how many were answered while it lasted, how long after the service was put back the
+    clients still saw failures (0: none after it was put back), and when the first answer
+    after it came."""
     figures = []
     for n, fault in enumerate(faults):
         until = faults[n + 1].injected if n + 1 < len(faults) else ended
         window = [a for a in tally.attempts if fault.injected <= a.sent < until]
         failed = [a for a in window if not a.ok]
         last_failure = max((a.answered for a in failed), default=fault.restored)
+        first_answer = min(
+            (a.answered for a in window if a.ok and a.answered >= fault.restored), default=None
+        )
         figures.append(
             {
                 "fault": fault.name,
@@ -154,6 +158,9 @@ def recovery(
                     1 for a in window if a.ok and a.answered <= fault.restored
                 ),
                 "recovered_s": round(max(0.0, last_failure - fault.restored), 1),
+                "first_answer_after_restore_s": round(first_answer - fault.restored, 1)
+                if first_answer is not None
+                else None,
             }
         )
     return figures
