@@ -41,7 +41,7 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-# Not part of `make test` (about seven minutes): two APIs and two workers, faults
+# Not part of `make test` (about three minutes): two APIs and two workers, faults
 # mid-traffic, effects counted.
 faults: $(STAMP)
 	$(BIN)/python -m bench.faults

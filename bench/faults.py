@@ -1,9 +1,9 @@
 """Fault run: consultations through two APIs and two workers while, in turn, the case store,
 one of each replica and Temporal go away mid-traffic; then every effect is counted.
 
-`python -m bench.faults` (or `make faults`), about seven minutes. The production shape runs
-on loopback (bench/replicas.py): one Temporal dev server on a database file, one PostgreSQL
-case store, two API processes, two workers. Each consultation is driven by a client that
+`python -m bench.faults` (or `make faults`), about three minutes (up to ten when effects come
+late). The production shape runs on loopback (bench/replicas.py): one Temporal dev server on
+a database file, one PostgreSQL case store, two API processes, two workers. Each consultation is driven by a client that
 spreads its commands over both APIs and sends a failed one (connection error, timeout, 5xx)
 again to the other API with the same Idempotency-Key, waiting Retry-After. Faults, one after
 another: the case store's database refuses connections for 40 s (`ALLOW_CONNECTIONS false`,
