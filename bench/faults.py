@@ -3,9 +3,10 @@ one of each replica and Temporal go away mid-traffic; then every effect is count
 
 `python -m bench.faults` (or `make faults`), about three minutes (up to ten when effects come
 late). The production shape runs on loopback (bench/replicas.py): one Temporal dev server on
-a database file, one PostgreSQL case store, two API processes, two workers. Each consultation is driven by a client that
-spreads its commands over both APIs and sends a failed one (connection error, timeout, 5xx)
-again to the other API with the same Idempotency-Key, waiting Retry-After. Faults, one after
+a database file, one PostgreSQL case store, two API processes, two workers. Each consultation
+is driven by a client that spreads its commands over both APIs and sends a failed one
+(connection error, timeout, 5xx) again to the other API with the same Idempotency-Key,
+waiting Retry-After. Faults, one after
 another: the case store's database refuses connections for 40 s (`ALLOW_CONNECTIONS false`,
 open connections cut); one API and one worker are killed (SIGKILL) while the other worker is
 stopped (SIGSTOP) for 30 s, the killed ones started again after 5 s; the Temporal dev server

@@ -67,3 +67,17 @@ def test_a_count_may_step_up_by_a_few_an_hour() -> None:
     leaking = [{"minute": m, "api-0 fds": 20.0 + m} for m in range(0, 61)]
     (figure,) = slopes(leaking, warmup=-1)
     assert not figure["met"]
+
+
+def test_one_step_is_not_a_leak_but_steady_growth_is() -> None:
+    # A pool opens six more connections once, early, then holds: least squares sees growth,
+    # the median of the pairwise slopes does not.
+    stepped = [{"minute": m, "db_connections": 10.0 if m < 4 else 16.0} for m in range(3, 13)]
+    (figure,) = slopes(stepped, warmup=2)
+    assert figure["percent_per_hour"] > 10
+    assert figure["median_slope_per_hour"] == 0.0
+    assert figure["met"]
+    growing = [{"minute": m, "db_connections": 10.0 + m} for m in range(3, 13)]
+    (figure,) = slopes(growing, warmup=2)
+    assert figure["median_slope_per_hour"] == pytest.approx(60.0)
+    assert not figure["met"]
