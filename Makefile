@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test browser lint types unit docs bench faults clean
+.PHONY: install run test browser lint types unit docs bench faults soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,9 +41,16 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-# Not part of `make test` (about five minutes): faults mid-traffic, effects counted.
+# Not part of `make test` (about three minutes): two APIs and two workers, faults
+# mid-traffic, effects counted.
 faults: $(STAMP)
 	$(BIN)/python -m bench.faults
+
+# Not part of `make test` (an hour; SOAK_MINUTES=5 for a look): two APIs and two workers at
+# a steady rate, growth per hour of memory, descriptors, connections and p99.
+SOAK_MINUTES ?= 60
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf .data $(VENV)
