@@ -86,13 +86,16 @@ class CaseActivities:
 
     @activity.defn
     async def record_event(self, event: CaseEvent) -> CaseEventResult:
-        """The case row and the event's message in one transaction, then its journal entries.
+        """The case row, the event's message and its notifications' outbox rows in one
+        transaction, then its journal entries.
 
         Each write is idempotent by its key (revision, message id, entry key), so a retry
         after a crash between them completes what is missing and repeats nothing.
         """
         try:
-            applied = await self._consultations.save_with(event.record, event.message)
+            applied = await self._consultations.save_with(
+                event.record, event.message, event.notifications
+            )
         except UnknownAttachmentError as error:
             raise _refused(error) from error
         for entry in event.journal:

@@ -1,6 +1,13 @@
-"""Notification activity: outbox row first (exactly one per event), then the sender."""
+"""Notification activity: outbox row first (exactly one per event), then the sender.
+
+The row is written by the event's own transaction (`record_event`), or here when the event had
+nothing else to write (a timer's reminder) or came from a workflow older than that.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -21,9 +28,10 @@ class NotificationActivities:
     @activity.defn
     async def send_notification(self, notification: NotificationInput) -> NotificationResult:
         key = notification.notification_key
-        # A fresh outbox row is unsent; only a retried attempt needs to ask.
-        queued_now = await self._outbox.enqueue(notification)
-        if not queued_now:
+        # A row written with its event is fresh on the first attempt; any other attempt writes
+        # it if missing and asks how it stands (a retry after a crash, or a redelivery).
+        fresh = notification.queued and activity.info().attempt == 1
+        if not fresh and not await self._outbox.enqueue(notification):
             settled = await self._outbox.settled(key)
             if settled.sent:
                 return NotificationResult(notification_key=key, delivered=True)
@@ -33,13 +41,25 @@ class NotificationActivities:
             # A crash between send and mark_sent resends once; the key lets a receiver dedupe.
             await self._sender.send(notification)
         except DeliveryRefusedError as refused:
-            await self._outbox.mark_failed(key, refused.status)
+            await self._count(
+                notification, partial(self._outbox.mark_failed, http_status=refused.status)
+            )
             raise _refused(refused) from refused
         except Exception:
-            await self._outbox.count_attempt(key)
+            await self._count(notification, self._outbox.count_attempt)
             raise
-        await self._outbox.mark_sent(key)
+        await self._count(notification, self._outbox.mark_sent)
         return NotificationResult(notification_key=key, delivered=True)
+
+    async def _count(
+        self, notification: NotificationInput, mark: Callable[[str], Awaitable[bool]]
+    ) -> None:
+        """Count the attempt on the row. A first attempt trusts the event to have written it;
+        a case store restored from a backup older than the event has not, so it is written
+        again (unsent) and counted."""
+        if not await mark(notification.notification_key):
+            await self._outbox.enqueue(notification)
+            await mark(notification.notification_key)
 
 
 def _refused(refused: DeliveryRefusedError) -> ApplicationError:

@@ -69,7 +69,9 @@ class WebhookEndpoint:
 def webhook_body(notification: NotificationInput) -> str:
     """The Standard Webhooks envelope around the notification's ids, event and deadline."""
     # The practice only routes the notification; the body is the same wherever it goes.
-    data = notification.model_dump(mode="json", exclude={"notification_key", "practice_id"})
+    data = notification.model_dump(
+        mode="json", exclude={"notification_key", "practice_id", "queued"}
+    )
     envelope = {
         "type": f"econsult.{notification.event.value}",
         "timestamp": data["occurred_at"],

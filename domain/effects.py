@@ -91,6 +91,8 @@ class CaseEvent(Model):
     # practice is read as the message is taken, so a later directory change never moves the
     # charge.
     billed_clinician_id: str | None = None
+    # The event's notifications, queued in the same transaction (a transactional outbox).
+    notifications: list[NotificationInput] = []
 
 
 class CaseEventResult(Model):
@@ -144,6 +146,9 @@ class NotificationInput(Model):
     # to its own webhook when it has one. Absent in notifications made before it was recorded
     # (they go to the service-wide endpoint); never in the webhook's body.
     practice_id: str | None = None
+    # True when the event's own transaction wrote the outbox row: the first attempt goes
+    # straight to the sender. Never stored, never in the webhook's body.
+    queued: bool = False
 
 
 class NotificationResult(Model):

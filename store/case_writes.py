@@ -5,11 +5,14 @@ People read them through the read models in store/case_reads.py.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.effects import MessageToStore, StoredMessage
+from domain.effects import MessageToStore, NotificationInput, StoredMessage
 from domain.models import ConsultationRecord
+from store import outbox
 from store.database import autocommit
 from store.idempotent import insert_once, upsert_newer
 from store.tables import Attachment, Consultation, Message
@@ -41,16 +44,26 @@ class Consultations:
         )
         return values
 
-    async def save_with(self, record: ConsultationRecord, message: MessageToStore | None) -> bool:
-        """`save` and `add_message` in one transaction: the message never shows without the
-        case row that counts it, and a refused message leaves the row as it was."""
-        if message is None:
+    async def save_with(
+        self,
+        record: ConsultationRecord,
+        message: MessageToStore | None,
+        notifications: Sequence[NotificationInput] = (),
+    ) -> bool:
+        """`save` and `add_message` in one transaction, with the event's notification rows (a
+        transactional outbox): the message never shows without the case row that counts it, a
+        refused message leaves the row as it was, and a notification is queued exactly when
+        its event is recorded."""
+        if message is None and not notifications:
             return await self.save(record)
         async with self._sessions.begin() as session:
             applied = await upsert_newer(
                 session, Consultation, self._row(record), ["id"], newer="revision"
             )
-            await self._add_message(session, message)
+            if message is not None:
+                await self._add_message(session, message)
+            for notification in notifications:
+                await outbox.queue(session, notification)
         return applied
 
     async def add_message(self, message: MessageToStore) -> StoredMessage:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from domain.effects import NotificationInput
 from store.database import autocommit
@@ -20,6 +20,26 @@ class OutboxState:
     failed_status: int | None
 
 
+def row(notification: NotificationInput) -> dict[str, object]:
+    """The outbox row of a notification, unsent."""
+    # The practice routes the delivery; the consultation row already says which it is. Whether
+    # the row was written with its event is the delivery's business, not the row's.
+    values = notification.model_dump(mode="python", exclude={"practice_id", "queued"})
+    values.update(
+        audience=notification.audience.value,
+        event=notification.event.value,
+        created_at=datetime.now(UTC),
+        sent_at=None,
+        attempts=0,
+    )
+    return values
+
+
+async def queue(session: AsyncSession | AsyncConnection, notification: NotificationInput) -> bool:
+    """Insert the notification's row once (by its key), in the caller's transaction."""
+    return await insert_once(session, Notification, row(notification), ["notification_key"])
+
+
 class Outbox:
     """Notifications waiting for (or done with) the sender: one row per event."""
 
@@ -27,17 +47,8 @@ class Outbox:
         self._sessions = sessions
 
     async def enqueue(self, notification: NotificationInput) -> bool:
-        # The practice routes the delivery; the consultation row already says which it is.
-        values = notification.model_dump(mode="python", exclude={"practice_id"})
-        values.update(
-            audience=notification.audience.value,
-            event=notification.event.value,
-            created_at=datetime.now(UTC),
-            sent_at=None,
-            attempts=0,
-        )
         async with autocommit(self._sessions) as session:
-            return await insert_once(session, Notification, values, ["notification_key"])
+            return await queue(session, notification)
 
     async def settled(self, notification_key: str) -> OutboxState:
         async with self._sessions() as session:
@@ -50,20 +61,26 @@ class Outbox:
             ).one()
             return OutboxState(sent=row.sent_at is not None, failed_status=row.failed_status)
 
-    async def mark_sent(self, notification_key: str) -> None:
-        """Delivered (sent_at is the delivery time), counting the attempt that delivered it."""
-        await self._count(notification_key, sent_at=datetime.now(UTC))
+    async def mark_sent(self, notification_key: str) -> bool:
+        """Delivered (sent_at is the delivery time), counting the attempt that delivered it.
 
-    async def count_attempt(self, notification_key: str) -> None:
-        await self._count(notification_key)
+        This and the two below answer False when the row is missing, so the caller can write it.
+        """
+        return await self._count(notification_key, sent_at=datetime.now(UTC))
 
-    async def mark_failed(self, notification_key: str, http_status: int) -> None:
-        await self._count(notification_key, failed_status=http_status, failed_at=datetime.now(UTC))
+    async def count_attempt(self, notification_key: str) -> bool:
+        return await self._count(notification_key)
 
-    async def _count(self, notification_key: str, **values: object) -> None:
+    async def mark_failed(self, notification_key: str, http_status: int) -> bool:
+        return await self._count(
+            notification_key, failed_status=http_status, failed_at=datetime.now(UTC)
+        )
+
+    async def _count(self, notification_key: str, **values: object) -> bool:
         async with autocommit(self._sessions) as session:
-            await session.execute(
+            result = await session.execute(
                 update(Notification)
                 .where(Notification.notification_key == notification_key)
                 .values(attempts=Notification.attempts + 1, **values)
             )
+            return bool(result.rowcount)

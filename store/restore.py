@@ -63,6 +63,8 @@ class CaseRestore:
     async def save_event(self, event: CaseEvent) -> list[str]:
         """The event's row, message and journal entries; the ids of attachments found missing."""
         missing = await self._keep_missing_attachments(event.message) if event.message else []
+        # Not its notifications: the workflow's delivery sent them (or still will, writing
+        # the row itself); a row written here would stand unsent for good.
         await self._consultations.save_with(event.record, event.message)
         for entry in event.journal:
             await self.journal(entry)

@@ -108,6 +108,7 @@ async def record_change(state: ConsultationState, writes: EventWrites) -> CaseEv
             message=writes.message,
             journal=writes.journal,
             billed_clinician_id=writes.bill.clinician_id if writes.bill else None,
+            notifications=writes.notifications,
         ),
     )
 

@@ -60,6 +60,8 @@ DRAFT_EXPIRES_AFTER = timedelta(hours=24)
 INACTIVE_CLOSES_AFTER = timedelta(days=30)
 
 Command = TypeVar("Command")
+# Who is told about an event, and what.
+Tell = tuple[Audience, NotificationEvent]
 
 
 @workflow.defn(name="EConsultation")
@@ -237,8 +239,12 @@ class EConsultation(TurnTaking):
         async with self._turn(self._check_withdraw, command):
             s = self.state
             journal = entries.withdrawn(s, workflow.now())
-            await self._finish(Status.WITHDRAWN, None, EventWrites(journal=[journal]))
-            self._notify(Audience.CLINICIAN, NotificationEvent.WITHDRAWN)
+            await self._finish(
+                Status.WITHDRAWN,
+                None,
+                EventWrites(journal=[journal]),
+                tell=(Audience.CLINICIAN, NotificationEvent.WITHDRAWN),
+            )
         return self.view()
 
     @withdraw.validator
@@ -296,8 +302,7 @@ class EConsultation(TurnTaking):
         s.reminded = s.overdue = s.told_late = False
         s.awaiting_patient_since = None
         s.status = Status.AWAITING_CLINICIAN
-        await self._record_change(writes)
-        self._notify(Audience.CLINICIAN, NotificationEvent.NEW_MESSAGE)
+        await self._record_change(writes, tell=(Audience.CLINICIAN, NotificationEvent.NEW_MESSAGE))
 
     async def _clinician_replies(self, command: ReplyCommand) -> None:
         s = self.state
@@ -309,8 +314,9 @@ class EConsultation(TurnTaking):
         s.overdue = False
         s.awaiting_patient_since = workflow.now()
         s.status = Status.AWAITING_PATIENT
-        await self._record_change(writes)
-        self._notify(Audience.PATIENT, NotificationEvent.REPLY_AVAILABLE)
+        await self._record_change(
+            writes, tell=(Audience.PATIENT, NotificationEvent.REPLY_AVAILABLE)
+        )
 
     async def _close_by_clinician(self, command: CloseCommand) -> None:
         """close, with a final message settled as a reply; or declined as not suited to an
@@ -333,8 +339,9 @@ class EConsultation(TurnTaking):
             entries.closed(s, command.clinician_id, workflow.now(), declined=declined)
         )
         reason = CloseReason.DECLINED if declined else CloseReason.CLINICIAN
-        await self._finish(Status.CLOSED, reason, writes)
-        self._notify(Audience.PATIENT, NotificationEvent.CLOSED)
+        await self._finish(
+            Status.CLOSED, reason, writes, tell=(Audience.PATIENT, NotificationEvent.CLOSED)
+        )
 
     async def _hand_over(self, command: ReassignCommand) -> None:
         s = self.state
@@ -350,11 +357,17 @@ class EConsultation(TurnTaking):
         # Later patient messages get the new recipient's reply time; this deadline stays.
         s.reply_within_working_days = directory.reply_within_working_days
         journal = entries.reassigned(s, command, former, workflow.now())
-        await self._record_change(EventWrites(journal=[journal]))
-        self._notify(Audience.CLINICIAN, NotificationEvent.REASSIGNED)
+        await self._record_change(
+            EventWrites(journal=[journal]), tell=(Audience.CLINICIAN, NotificationEvent.REASSIGNED)
+        )
 
     async def _finish(
-        self, status: Status, reason: CloseReason | None, writes: EventWrites
+        self,
+        status: Status,
+        reason: CloseReason | None,
+        writes: EventWrites,
+        *,
+        tell: Tell | None = None,
     ) -> None:
         s = self.state
         s.status = status
@@ -368,7 +381,7 @@ class EConsultation(TurnTaking):
             s.copayment = CopaymentOutcome(
                 status=CopaymentStatus.NO_CHARGE if wrote else CopaymentStatus.NOT_APPLICABLE
             )
-        await self._record_change(writes)
+        await self._record_change(writes, tell=tell)
 
     # --- timers -------------------------------------------------------------------------
 
@@ -378,25 +391,26 @@ class EConsultation(TurnTaking):
 
     async def _remind(self) -> None:
         self.state.reminded = True
-        await self._record_change()
-        self._notify(Audience.CLINICIAN, NotificationEvent.REMINDER)
+        await self._record_change(tell=(Audience.CLINICIAN, NotificationEvent.REMINDER))
 
     async def _mark_overdue(self) -> None:
         self.state.overdue = True
-        await self._record_change()
-        self._notify(Audience.PRACTICE, NotificationEvent.OVERDUE)
+        await self._record_change(tell=(Audience.PRACTICE, NotificationEvent.OVERDUE))
 
     async def _tell_patient_late(self) -> None:
         """08:00 Oslo the morning after the deadline, if still unanswered: never at night."""
         self.state.told_late = True
-        await self._record_change()
-        self._notify(Audience.PATIENT, NotificationEvent.ANSWER_LATE)
+        await self._record_change(tell=(Audience.PATIENT, NotificationEvent.ANSWER_LATE))
 
     async def _close_for_inactivity(self) -> None:
         s = self.state
         journal = entries.closed_for_inactivity(s, workflow.now())
-        await self._finish(Status.CLOSED, CloseReason.INACTIVE, EventWrites(journal=[journal]))
-        self._notify(Audience.PATIENT, NotificationEvent.CLOSED)
+        await self._finish(
+            Status.CLOSED,
+            CloseReason.INACTIVE,
+            EventWrites(journal=[journal]),
+            tell=(Audience.PATIENT, NotificationEvent.CLOSED),
+        )
 
     def _next_timer(self) -> Timer | None:
         """The one place that says which deadline the case waits for next."""
@@ -492,21 +506,34 @@ class EConsultation(TurnTaking):
             self._settling = False
             await self._record_change()
 
-    async def _record_change(self, writes: EventWrites | None = None) -> None:
+    async def _record_change(
+        self, writes: EventWrites | None = None, *, tell: Tell | None = None
+    ) -> None:
         """Bump the revision and show the change to ops and people, with what the event writes;
-        then settle the co-payment and forward the journal entries in the background."""
-        self.state.revision += 1
-        recorded = await record_change(self.state, writes or EventWrites())
+        then settle the co-payment, forward the journal entries and send the notification in
+        the background: a slow register or gateway never holds up the next event.
+
+        The notification's outbox row is written in the event's own transaction when the event
+        writes more than its case row (a transactional outbox); a timer's event, with nothing
+        else to write, keeps to the one-statement case-row write, and the delivery writes it.
+        """
+        s = self.state
+        s.revision += 1
+        event = writes or EventWrites()
+        note = None
+        if tell is not None:
+            note = notification(s, *tell, workflow.now(), queued=not event.empty)
+            if note.queued:
+                event.notifications.append(note)
+        recorded = await record_change(s, event)
         if writes is not None and writes.bill is not None:
             specialist = recorded.specialist_in_general_practice
             self._in_background(self._settle(writes.bill, specialist))
         if recorded.forward and writes is not None:
             for entry in writes.journal:
                 self._in_background(forward_journal_entry(entry.entry_key))
-
-    def _notify(self, audience: Audience, event: NotificationEvent) -> None:
-        """Sent in the background: a slow gateway never holds up the journal or the next event."""
-        self._in_background(deliver(notification(self.state, audience, event, workflow.now())))
+        if note is not None:
+            self._in_background(deliver(note))
 
     def _should_continue_as_new(self) -> bool:
         return (

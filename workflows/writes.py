@@ -61,9 +61,12 @@ class EventWrites:
     message: MessageToStore | None = None
     journal: list[JournalEntryInput] = field(default_factory=list)
     bill: Bill | None = None
+    # Queued in the same transaction (a transactional outbox); the event is not empty for them.
+    notifications: list[NotificationInput] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
+        """Nothing but the case row: written with one statement, by `record_consultation`."""
         return self.message is None and not self.journal
 
 
@@ -117,7 +120,12 @@ def journal_entry(
 
 
 def notification(
-    state: ConsultationState, audience: Audience, event: NotificationEvent, at: datetime
+    state: ConsultationState,
+    audience: Audience,
+    event: NotificationEvent,
+    at: datetime,
+    *,
+    queued: bool = False,
 ) -> NotificationInput:
     """One notification per event and audience, keyed so a retry never sends it twice.
 
@@ -134,6 +142,7 @@ def notification(
         reply_due_at=state.reply_due_at,
         occurred_at=at,
         practice_id=state.practice_id or None,
+        queued=queued,
     )
 
 

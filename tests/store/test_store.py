@@ -99,7 +99,7 @@ async def test_a_message_with_an_unknown_attachment_is_refused_and_not_stored(
     assert await count(store, Message, consultation_id) == 0
 
 
-async def test_a_case_row_and_its_message_land_together_or_not_at_all(
+async def test_a_case_row_its_message_and_its_notification_land_together_or_not_at_all(
     store: Sessions, consultation_id: str
 ) -> None:
     consultations = Consultations(store)
@@ -115,21 +115,27 @@ async def test_a_case_row_and_its_message_land_together_or_not_at_all(
         )
 
     update = record(consultation_id, 2, Status.AWAITING_CLINICIAN)
+    told = [new_message_notification(consultation_id, queued=True)]
     refused = message([AttachmentRef(id="missing", sha256="0" * 64)])
     with pytest.raises(UnknownAttachmentError):
-        await consultations.save_with(update, refused)
+        await consultations.save_with(update, refused, told)
     row = await consultations.get(consultation_id)
     assert row is not None
     assert (row.status, row.revision) == ("draft", 1)  # the row's upsert was rolled back
     assert await count(store, Message, consultation_id) == 0
+    assert await count(store, Notification, consultation_id) == 0
 
     written = message([])
-    assert await consultations.save_with(update, written)
-    assert not await consultations.save_with(update, written)  # a retry repeats nothing
+    assert await consultations.save_with(update, written, told)
+    assert not await consultations.save_with(update, written, told)  # a retry repeats nothing
     row = await consultations.get(consultation_id)
     assert row is not None
     assert (row.status, row.revision) == ("awaiting_clinician", 2)
     assert await count(store, Message, consultation_id) == 1
+    assert await count(store, Notification, consultation_id) == 1
+    assert await Outbox(store).settled(told[0].notification_key) == OutboxState(
+        sent=False, failed_status=None
+    )
 
 
 async def test_a_message_binds_its_uploaded_attachments(
@@ -191,10 +197,8 @@ async def test_a_journal_entry_is_written_once_per_key(
     assert await count(store, JournalEntry, consultation_id) == 1
 
 
-async def test_a_notification_is_queued_once_per_event(
-    store: Sessions, consultation_id: str
-) -> None:
-    notification = NotificationInput(
+def new_message_notification(consultation_id: str, *, queued: bool = False) -> NotificationInput:
+    return NotificationInput(
         notification_key=f"{consultation_id}:2:new_message:clinician",
         consultation_id=consultation_id,
         audience=Audience.CLINICIAN,
@@ -202,17 +206,25 @@ async def test_a_notification_is_queued_once_per_event(
         event=NotificationEvent.NEW_MESSAGE,
         reply_due_at=NOW + timedelta(days=7),
         occurred_at=NOW,
+        queued=queued,
     )
+
+
+async def test_a_notification_is_queued_once_per_event(
+    store: Sessions, consultation_id: str
+) -> None:
+    notification = new_message_notification(consultation_id)
     outbox = Outbox(store)
 
     assert await outbox.enqueue(notification)
     assert not await outbox.enqueue(notification)
-    await outbox.mark_sent(notification.notification_key)
+    assert await outbox.mark_sent(notification.notification_key)
 
     assert await outbox.settled(notification.notification_key) == OutboxState(
         sent=True, failed_status=None
     )
     assert await count(store, Notification, consultation_id) == 1
+    assert not await outbox.mark_sent("no-such-notification")
 
 
 async def test_a_consultation_is_charged_at_most_once(
