@@ -72,8 +72,8 @@ def draw_throughput(details: dict[str, Any], axes: Axes) -> None:
         at = sweep["knee"][side]
         rate = rates[side][in_flight.index(at)]
         axes.plot(at, rate, marker="o", markersize=16, fillstyle="none", mew=2, color=color)
-        # The higher line's note above it, the lower's below, so they do not cross.
-        # and left of the point when it is the last one, so it stays inside the chart.
+        # The higher line's note goes above it and the lower's below, so they do not cross;
+        # left of the point when it is the last, so the note stays inside the chart.
         higher = all(rate >= others[in_flight.index(at)] for others in rates.values())
         last = at == in_flight[-1]
         axes.annotate(
