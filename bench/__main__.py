@@ -1,9 +1,10 @@
-"""`python -m bench [--smoke] [--only NAME]`: the figures of issue #6 with their targets.
+"""`python -m bench [--smoke] [--only NAME]`: the service's figures, their targets, pictures.
 
 Each figure is a median over repeated runs on this machine, with the Temporal dev server,
 PostgreSQL, `python worker.py` and `python -m api` running locally. The table is printed
 and written to bench/results.json (bench/results.smoke.json with `--smoke`, tiny sizes,
-for `make test`; its figures say nothing about targets).
+for `make test`; its figures say nothing about targets); the pictures (bench/plots.py) are
+drawn beside it.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import growth, latency, lifecycle, open_cases
+from bench import concurrency, growth, latency, lifecycle, open_cases, plots, targets
 from bench.harness_run import compile_bytecode, postgres
 from bench.progress import progress
 from bench.stack import running_stack
 
 HERE = Path(__file__).resolve().parent
-NAMES = ("lifecycle", "latency", "growth", "open_cases")
+NAMES = ("lifecycle", "latency", "concurrency", "growth", "open_cases")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class Sizes:
     latency_cases: int
     latency_requests: int
     latency_concurrency: int
+    sweep_max_in_flight: int
+    sweep_min_lifecycles: int
+    sweep_lifecycles_per_in_flight: int
     growth_small: int
     growth_large: int
     open_cases: int
@@ -51,6 +55,11 @@ SIZE_TABLE = {
     "latency_cases": (200, 10),
     "latency_requests": (1000, 50),
     "latency_concurrency": (8, 4),
+    # The concurrency sweep: 1, 2, 4, ... up to the most in flight, and at each
+    # max(min_lifecycles, lifecycles_per_in_flight x in flight) lifecycles per side and run.
+    "sweep_max_in_flight": (32, 4),
+    "sweep_min_lifecycles": (20, 2),
+    "sweep_lifecycles_per_in_flight": (4, 1),
     "growth_small": (10_000, 1_000),
     "growth_large": (1_000_000, 5_000),
     "open_cases": (10_000, 50),
@@ -72,10 +81,12 @@ class Figure:
         met = {True: "yes", False: "NO", None: ""}[self.met]
         return [self.label, f"{self.value:,.2f} {self.unit}".strip(), self.target, met]
 
-
-# Issue 14's targets: against the fixed naive anchor and the same-shape skeleton's CPU.
-API_NAIVE_TARGET = 0.45
-CPU_RATIO_TARGET = 1.6
+    @classmethod
+    def judged(
+        cls, key: str, label: str, value: float, unit: str, target: targets.Target
+    ) -> Figure:
+        """A figure held to its target (bench/targets.py)."""
+        return cls(key, label, value, unit, str(target), target.met(value))
 
 
 def lifecycle_figures(result: dict[str, Any]) -> list[Figure]:
@@ -106,13 +117,8 @@ def lifecycle_figures(result: dict[str, Any]) -> list[Figure]:
             result["naive_per_s"],
             "/s",
         ),
-        Figure(
-            "lifecycle_naive_ratio",
-            "Lifecycle: API / naive",
-            naive,
-            "",
-            f">= {API_NAIVE_TARGET}",
-            naive >= API_NAIVE_TARGET,
+        Figure.judged(
+            "lifecycle_naive_ratio", "Lifecycle: API / naive", naive, "", targets.API_NAIVE
         ),
         Figure(
             "lifecycle_api_cpu_ms",
@@ -126,39 +132,40 @@ def lifecycle_figures(result: dict[str, Any]) -> list[Figure]:
             result["skeleton_cpu_total_ms"],
             "ms",
         ),
-        Figure(
-            "lifecycle_cpu_ratio",
-            "CPU per lifecycle: API / skeleton",
-            cpu,
-            "x",
-            f"<= {CPU_RATIO_TARGET}",
-            cpu <= CPU_RATIO_TARGET,
+        Figure.judged(
+            "lifecycle_cpu_ratio", "CPU per lifecycle: API / skeleton", cpu, "x", targets.CPU_RATIO
         ),
     ]
 
 
 def latency_figures(result: dict[str, Any]) -> list[Figure]:
-    targets = {"inbox": 50.0, "reply": 300.0}
-    labels = {
-        "inbox": "GET /v1/inbox",
-        "read": "GET /v1/consultations/{id}",
-        "reply": "POST /v1/consultations/{id}/replies",
-    }
     figures = []
     load = f"{result['concurrency']} in flight"
-    for phase, label in labels.items():
+    for phase, label in latency.ENDPOINTS.items():
         label = f"{label} ({load})"
         p50, p99 = result[phase]["p50_ms"], result[phase]["p99_ms"]
         figures.append(Figure(f"latency_{phase}_p50_ms", f"{label} p50", p50, "ms"))
-        limit = targets.get(phase)
+        key, limit = f"latency_{phase}_p99_ms", targets.LATENCY_P99.get(phase)
+        figures.append(
+            Figure.judged(key, f"{label} p99", p99, "ms", limit)
+            if limit
+            else Figure(key, f"{label} p99", p99, "ms")
+        )
+    return figures
+
+
+def concurrency_figures(result: dict[str, Any]) -> list[Figure]:
+    labels = {"api": "API", "naive": "naive anchor"}
+    figures = []
+    for side, name in labels.items():
+        rates = {point["in_flight"]: point[f"{side}_per_s"] for point in result["points"]}
+        at = result["knee"][side]
         figures.append(
             Figure(
-                f"latency_{phase}_p99_ms",
-                f"{label} p99",
-                p99,
-                "ms",
-                f"< {limit:.0f} ms" if limit else "",
-                p99 < limit if limit else None,
+                f"concurrency_{side}_knee_per_s",
+                f"Sweep: {name} at its knee, {at} in flight (best {max(rates.values()):.1f}/s)",
+                rates[at],
+                "/s",
             )
         )
     return figures
@@ -172,13 +179,12 @@ def growth_figures(result: dict[str, Any]) -> list[Figure]:
         []  # results from before this figure
         if scrape_ms is None
         else [
-            Figure(
+            Figure.judged(
                 "growth_metrics_ms_large",
                 f"/metrics counts, {large:,} rows",
                 scrape_ms,
                 "ms",
-                "< 100 ms",
-                scrape_ms < 100,
+                targets.METRICS_AT_1M,
             )
         ]
     )
@@ -190,8 +196,8 @@ def growth_figures(result: dict[str, Any]) -> list[Figure]:
         Figure(
             "growth_inbox_ms_large", f"Inbox query, {large:,} rows", result["inbox_ms_large"], "ms"
         ),
-        Figure(
-            "growth_ratio", f"Inbox query {large:,} / {small:,}", ratio, "", "< 1.5", ratio < 1.5
+        Figure.judged(
+            "growth_ratio", f"Inbox query {large:,} / {small:,}", ratio, "", targets.INBOX_GROWTH
         ),
         Figure(
             "growth_recipients_ms_small",
@@ -199,13 +205,12 @@ def growth_figures(result: dict[str, Any]) -> list[Figure]:
             result["recipients_ms_small"],
             "ms",
         ),
-        Figure(
+        Figure.judged(
             "growth_recipients_ms_large",
             f"Recipients query, {large:,} relations",
             recipients_large,
             "ms",
-            "< 5 ms",
-            recipients_large < 5,
+            targets.RECIPIENTS_AT_1M,
         ),
     ]
 
@@ -214,14 +219,15 @@ def open_cases_figures(result: dict[str, Any]) -> list[Figure]:
     rss = result["rss_mb"]
     label = f"Worker RSS, {result['open']:,} open"
     return [
-        Figure("open_cases_rss_mb", label, rss, "MB", "< 600 MB", rss < 600),
+        Figure.judged("open_cases_rss_mb", label, rss, "MB", targets.WORKER_RSS),
         Figure("open_cases_peak_rss_mb", f"{label} (peak)", result["peak_rss_mb"], "MB"),
         Figure("open_cases_per_s", "Cases opened/s (to reach that)", result["opened_per_s"], "/s"),
     ]
 
 
 def run_lifecycle_and_latency(names: set[str], sizes: Sizes) -> dict[str, Any]:
-    """Both on one stack: the same Temporal server, worker and API process."""
+    """Lifecycle, latency and the concurrency sweep on one stack: the same Temporal server,
+    worker and API process (the sweep last, so the other two meet the server as before)."""
     results: dict[str, Any] = {}
     progress("starting Temporal, PostgreSQL database, worker, skeleton worker and API")
     with running_stack() as stack:
@@ -236,6 +242,14 @@ def run_lifecycle_and_latency(names: set[str], sizes: Sizes) -> dict[str, Any]:
                 sizes.latency_requests,
                 sizes.repeats,
                 sizes.latency_concurrency,
+            )
+        if "concurrency" in names:
+            results["concurrency"] = concurrency.measure(
+                stack,
+                sizes.sweep_max_in_flight,
+                sizes.sweep_min_lifecycles,
+                sizes.sweep_lifecycles_per_in_flight,
+                sizes.repeats,
             )
     return results
 
@@ -258,6 +272,7 @@ def run_open_cases(sizes: Sizes) -> dict[str, Any]:
 FIGURES: dict[str, Callable[[dict[str, Any]], list[Figure]]] = {
     "lifecycle": lifecycle_figures,
     "latency": latency_figures,
+    "concurrency": concurrency_figures,
     "growth": growth_figures,
     "open_cases": open_cases_figures,
 }
@@ -340,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
             output.write_text(json.dumps(results, indent=2) + "\n")
             return results
 
-        if names & {"lifecycle", "latency"}:
+        if names & {"lifecycle", "latency", "concurrency"}:
             details.update(run_lifecycle_and_latency(names, sizes))
             save()
         if "growth" in names:
@@ -360,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if "lifecycle" in details:
             print(f"skeleton plan (read from a real consultation): {details['lifecycle']['plan']}")
+    plots.draw(output)
     return 0
 
 

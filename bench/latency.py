@@ -28,7 +28,15 @@ from bench.stack import REPLY_BODY, Stack, consultation_body, seed_clinician
 from dev.harness.processes import ROOT
 
 CLINICIAN = "bench-hpr-latency"
-PHASES = ("inbox", "read", "reply")
+# Each phase's endpoint, as the table and the pictures name it.
+ENDPOINTS = {
+    "inbox": "GET /v1/inbox",
+    "read": "GET /v1/consultations/{id}",
+    "reply": "POST /v1/consultations/{id}/replies",
+}
+PHASES = tuple(ENDPOINTS)
+# Latencies kept per phase in the results, for the CDF picture (bench/plots.py).
+KEPT_LATENCIES = 1000
 
 
 async def _create_cases(stack: Stack, n: int, concurrency: int) -> list[str]:
@@ -105,10 +113,24 @@ def run_load(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def evenly_spaced(ordered: list[float], at_most: int = KEPT_LATENCIES) -> list[float]:
+    """At most `at_most` of the sorted values, evenly spaced by rank, the first and last kept."""
+    if len(ordered) <= at_most:
+        return ordered
+    step = (len(ordered) - 1) / (at_most - 1)
+    return [ordered[round(i * step)] for i in range(at_most)]
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run whose p99 is the median (of two, the higher)."""
+    return sorted(runs, key=lambda run: run["p99_ms"])[len(runs) // 2]
+
+
 def measure(
     stack: Stack, cases: int, requests: int, repeats: int, concurrency: int = 8
 ) -> dict[str, Any]:
-    """p50 and p99 per endpoint: medians over `repeats` runs of each phase."""
+    """p50 and p99 per endpoint: medians over `repeats` runs of each phase, and the
+    latencies of the run with the median p99 (at most KEPT_LATENCIES, sorted, in ms)."""
     progress(f"latency: creating {cases} consultations")
     ids = create_cases(stack, cases)
     meter = CpuMeter(stack.processes.pids, stack.database)
@@ -134,5 +156,9 @@ def measure(
             for key in ("p50_ms", "p90_ms", "p99_ms", "rps")
         }
         summary[phase]["cpu_ms_per_request"] = runs[phase][-1]["cpu_ms_per_request"]
+        summary[phase]["latencies_ms"] = evenly_spaced(median_run(runs[phase])["latencies_ms"])
+        # One run's latencies are enough for the picture; the other runs keep their figures.
+        for run_result in runs[phase]:
+            del run_result["latencies_ms"]
         summary[phase]["runs"] = runs[phase]
     return summary

@@ -15,7 +15,9 @@ import asyncio
 import statistics
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -32,6 +34,9 @@ from bench.timeline import median_breakdown
 from domain.models import consultation_workflow_id
 from infra.settings import Settings
 from infra.temporal import connect
+
+# One lifecycle, start to finish; it answers with its workflow's or consultation's id.
+Lifecycle = Callable[[], Awaitable[str]]
 
 CLINICIAN = "bench-hpr-lifecycle"
 HTTP_TIMEOUT = httpx.Timeout(60.0)
@@ -136,9 +141,33 @@ def _update_args(input_bytes: int) -> tuple[str, ...]:
     return (padding(input_bytes),) if input_bytes else ()
 
 
-async def run_bounded(
-    lifecycle: Callable[[], Awaitable[str]], n: int, concurrency: int
-) -> tuple[float, list[str]]:
+@dataclass(frozen=True)
+class Drivers:
+    """The service's lifecycle through the API and the naive anchor's, ready to run."""
+
+    client: Client
+    api: ApiLifecycle
+    naive: NaiveLifecycle
+
+
+@asynccontextmanager
+async def open_drivers(stack: Stack, concurrency: int) -> AsyncIterator[Drivers]:
+    """Clients for up to `concurrency` lifecycles in flight: one HTTP connection each."""
+    seed_clinician(stack, CLINICIAN)
+    client = await client_for(stack)
+    plain = await Client.connect(stack.temporal_address)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=stack.api_url, timeout=HTTP_TIMEOUT, limits=limits
+    ) as http:
+        yield Drivers(
+            client,
+            ApiLifecycle(stack, http, client),
+            NaiveLifecycle(plain, stack.env["BENCH_NAIVE_TASK_QUEUE"]),
+        )
+
+
+async def run_bounded(lifecycle: Lifecycle, n: int, concurrency: int) -> tuple[float, list[str]]:
     """Seconds to complete `n` lifecycles with at most `concurrency` in flight; their ids."""
     remaining = iter(range(n))
     done: list[str] = []
@@ -150,6 +179,12 @@ async def run_bounded(
     started = time.perf_counter()
     await asyncio.gather(*(lane() for _ in range(min(concurrency, n))))
     return time.perf_counter() - started, done
+
+
+async def warm_up(lifecycles: Iterable[Lifecycle], concurrency: int) -> None:
+    """One untimed round of each (imports, sandbox, connection pools) before timing."""
+    for lifecycle in lifecycles:
+        await run_bounded(lifecycle, concurrency, concurrency)
 
 
 async def sampled_breakdown(client: Client, workflow_ids: list[str]) -> dict[str, float]:
@@ -182,20 +217,11 @@ async def derive_plan(api: ApiLifecycle, client: Client) -> LifecyclePlan:
 async def measure_async(
     stack: Stack, n: int, repeats: int, concurrency: int, task_queue: str
 ) -> dict[str, Any]:
-    client = await client_for(stack)
-    plain = await Client.connect(stack.temporal_address)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(
-        base_url=stack.api_url, timeout=HTTP_TIMEOUT, limits=limits
-    ) as http:
-        api = ApiLifecycle(stack, http, client)
+    async with open_drivers(stack, concurrency) as drivers:
+        client, api, naive = drivers.client, drivers.api, drivers.naive
         plan = await derive_plan(api, client)
         skeleton = SkeletonLifecycle(client, plan, task_queue)
-        naive = NaiveLifecycle(plain, stack.env["BENCH_NAIVE_TASK_QUEUE"])
-        # Warm every path (imports, sandbox, connection pools) before timing.
-        warmup = min(n, concurrency)
-        for lifecycle in (api, skeleton, naive):
-            await run_bounded(lifecycle, warmup, concurrency)
+        await warm_up((api, skeleton, naive), min(n, concurrency))
         meter = CpuMeter(stack.processes.pids, stack.database)
         runs: list[dict[str, Any]] = []
         for run in range(1, repeats + 1):
@@ -255,5 +281,4 @@ def measure(
 ) -> dict[str, Any]:
     """Consultations/s through the API and through the skeleton, and their ratio (medians)."""
     queue = task_queue or stack.env["BENCH_SKELETON_TASK_QUEUE"]
-    seed_clinician(stack, CLINICIAN)
     return asyncio.run(measure_async(stack, n, repeats, concurrency, queue))

@@ -4,7 +4,8 @@ Runs as its own process, so the client's CPU is not the server's event loop. The
 what to call: `base_url` (loopback only), `method`, `paths` (taken in turn), optional
 `json` body and `headers`, `concurrency` (requests in flight), `requests` (how many are
 timed), `warmup` (sent first, not timed) and `max_seconds` (stop early when reached).
-Prints one JSON object: count, errors, status counts, p50/p90/p99/max/mean in ms, rps.
+Prints one JSON object: count, errors, status counts, p50/p90/p99/max/mean in ms, rps, and
+every timed request's latency in ms, sorted (`latencies_ms`, to 0.01 ms).
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         "mean_ms": sum(ordered) / len(ordered) if ordered else math.nan,
         "rps": len(ordered) / seconds if seconds else 0.0,
         "seconds": seconds,
+        "latencies_ms": [round(value, 2) for value in ordered],
     }
 
 

@@ -1,4 +1,5 @@
-"""`python -m bench --smoke` runs end to end and reports every figure (no timing asserted)."""
+"""`python -m bench --smoke` runs end to end, reports every figure and draws every picture
+(no timing asserted)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from dev.harness.databases import PostgresServer
 from dev.harness.processes import ROOT
@@ -29,6 +31,8 @@ EVERY_FIGURE = {
     "latency_read_p99_ms",
     "latency_reply_p50_ms",
     "latency_reply_p99_ms",
+    "concurrency_api_knee_per_s",
+    "concurrency_naive_knee_per_s",
     "growth_inbox_ms_small",
     "growth_inbox_ms_large",
     "growth_ratio",
@@ -40,7 +44,7 @@ EVERY_FIGURE = {
 
 
 @pytest.mark.timeout(200)
-def test_the_smoke_bench_reports_every_figure(
+def test_the_smoke_bench_reports_every_figure_and_draws_every_picture(
     tmp_path: Path, postgres_server: PostgresServer
 ) -> None:
     output = tmp_path / "results.smoke.json"
@@ -59,3 +63,7 @@ def test_the_smoke_bench_reports_every_figure(
     assert figures.keys() >= EVERY_FIGURE, sorted(EVERY_FIGURE - figures.keys())
     assert all(math.isfinite(value) and value > 0 for value in figures.values()), figures
     assert "| figure" in completed.stdout
+    pictures = ("throughput", "latency_cdf", "cpu_per_lifecycle")
+    for picture in pictures:
+        with Image.open(tmp_path / f"{picture}.smoke.png") as image:
+            assert image.format == "PNG"
