@@ -112,6 +112,7 @@ def build_worker(
             *([forwarding.forward_journal_entry] if forwarding else []),
         ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_cached_workflows=settings.worker_max_cached_workflows,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         # Tracing comes with the client (infra/temporal.py); failure and retry counts here.
         interceptors=[ActivityMetricsInterceptor()],

@@ -118,6 +118,15 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = Field(
         default=100, ge=1, description="Activities one worker runs at once."
     )
+    # A consultation waits days between events, so its next event replays it whether it was
+    # cached or not; the cache only has to hold the cases in the middle of a command. Each
+    # cached case holds about 150 KB of the worker's memory.
+    worker_max_cached_workflows: int = Field(
+        default=250,
+        ge=1,
+        description="Consultations one worker keeps in memory between their events; one "
+        "evicted is replayed from its history at its next event.",
+    )
     # Integrations; unset: the outbox and journal tables only.
     webhook_portal_url: str | None = Field(
         default=None, description="Where patient events are POSTed (Standard Webhooks)."

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from api.problems import PROBLEM_TYPE_MEANINGS, problem_types
-from bench.plots import PICTURES
 from dev import references
 from infra.settings import Settings
 
@@ -61,8 +60,6 @@ def _anchors(path: Path) -> set[str]:
 
 
 GUIDES = [ROOT / "README.md", ROOT / "bench" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-# `make bench` draws these beside bench/results.json: shown in bench/README.md before a run.
-BENCH_PICTURES = {ROOT / "bench" / picture.name for picture in PICTURES}
 
 
 @pytest.mark.parametrize("page", GUIDES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -74,8 +71,6 @@ def test_links_between_the_guides_resolve(page: Path) -> None:
             continue
         file, _, anchor = target.partition("#")
         linked = (page.parent / file).resolve() if file else page
-        if linked in BENCH_PICTURES:
-            continue
         if not linked.exists() or (anchor and anchor not in _anchors(linked)):
             broken.append(target)
     assert not broken, f"{page.relative_to(ROOT)} links to what is not there: {broken}"
