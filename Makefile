@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test browser lint types unit docs bench faults soak clean
+.PHONY: install run test browser lint types unit docs lock tools bench faults soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,20 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy domain store activities workflows infra api dev bench tests worker.py
 
-unit: $(STAMP)
+unit: $(STAMP) tools
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# checkov (the policy scanner tests/operations/test_k8s.py runs on deploy/k8s) pulls
+# dependencies that clash with the project's pins, so it lives in a venv of its own.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed-stamp
+CHECKOV_VERSION := 3.3.30
+$(TOOLS_STAMP):
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
 
 # The browser tests (tests/ui) drive Debian's chromium; say so in one line before anything runs.
 CHROMIUM ?= /usr/bin/chromium
@@ -37,6 +49,12 @@ test: browser lint types unit
 # The references generated from the code (tests/operations/test_references.py checks them).
 docs: $(STAMP)
 	$(BIN)/python -m dev.references
+
+# requirements.lock: every runtime dependency of pyproject.toml and theirs, pinned with hashes;
+# the image installs from it (tests/operations/test_lock.py checks it against pyproject.toml).
+lock: $(STAMP)
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url \
+		--no-emit-find-links --output-file requirements.lock pyproject.toml
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
@@ -53,4 +71,4 @@ soak: $(STAMP)
 	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES)
 
 clean:
-	rm -rf .data $(VENV)
+	rm -rf .data $(VENV) $(TOOLS)
