@@ -174,3 +174,11 @@ def api_serves(method: str, path: str) -> bool:
     """Whether the API routes `method path` to an endpoint (routing only, nothing runs)."""
     scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": []}
     return any(route.matches(scope)[0] == Match.FULL for route in api_app().routes)
+
+
+def connections_per_process() -> int:
+    """Case-store connections one API or worker process may hold: its pool and overflow."""
+    database = (ROOT / "store" / "database.py").read_text()
+    sizes = [re.search(rf'"{name}", (\d+)', database) for name in ("pool_size", "max_overflow")]
+    assert all(sizes), "store/database.py no longer sets pool_size and max_overflow"
+    return sum(int(size.group(1)) for size in sizes if size)

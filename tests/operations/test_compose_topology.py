@@ -27,11 +27,13 @@ from tests.operations.compose_file import (
 # --- Ports and health ------------------------------------------------------------------------
 
 
-def test_api_listens_where_compose_publishes_and_probes_it() -> None:
+def test_api_listens_where_compose_exposes_and_probes_it_and_publishes_no_host_port() -> None:
     env = resolved_environment("api")
     port = env.get("API_PORT", str(Settings.model_fields["api_port"].default))
     assert env.get("API_HOST") == "0.0.0.0", "inside a container the API must not bind loopback"
-    assert [container for _, container in published_ports("api")] == [port]
+    # A fixed host port would stop `docker compose up --scale api=N`: the proxy is the way in.
+    assert published_ports("api") == []
+    assert service("api")["expose"] == [port]
     assert urlsplit(healthcheck_url("api")).port == int(port)
 
 

@@ -18,7 +18,11 @@ from urllib.parse import parse_qs, urlsplit
 import kubernetes_validate
 import pytest
 
-from tests.operations.compose_file import api_serves, settings_field_names
+from tests.operations.compose_file import (
+    api_serves,
+    connections_per_process,
+    settings_field_names,
+)
 from tests.operations.k8s_manifests import (
     ROOT,
     container,
@@ -284,9 +288,7 @@ def test_api_and_worker_have_a_disruption_budget_and_an_autoscaler(name: str) ->
 
 
 def test_the_case_store_allows_the_connections_of_every_replica_at_full_scale() -> None:
-    pool = re.search(r'"pool_size", (\d+)', (ROOT / "store" / "database.py").read_text())
-    overflow = re.search(r'"max_overflow", (\d+)', (ROOT / "store" / "database.py").read_text())
-    per_process = int(pool.group(1)) + int(overflow.group(1))  # type: ignore[union-attr]
+    per_process = connections_per_process()
     replicas = sum(
         named("HorizontalPodAutoscaler", n)["spec"]["maxReplicas"]
         for n in ("econsult-api", "econsult-worker")
