@@ -1,7 +1,9 @@
 #!/bin/sh
 # One-shot (service `temporal-namespace`): once the Temporal frontend serves, register the
-# namespace and the search attributes the UI filters on (SPEC section 8). Safe on every start:
-# what already exists is left as it is.
+# namespace and the search attributes the UI filters on (docs/guide-operator.md, "Find
+# consultations that need attention"). Safe on every start: what already exists is kept, and
+# an existing namespace's retention is set to TEMPORAL_NAMESPACE_RETENTION, so a changed value
+# takes effect at the next `docker compose up`, not only when the namespace is first created.
 #
 # SEARCH_ATTRIBUTES is "Name=Type Name=Type ..."; tests/operations/test_compose.py checks it
 # against workflows/search_attributes.py.
@@ -38,7 +40,10 @@ retry temporal operator cluster health --address "$address"
 
 if temporal operator namespace describe --namespace "$TEMPORAL_NAMESPACE" \
     --address "$address" >/dev/null 2>&1; then
-    echo "temporal-namespace: namespace $TEMPORAL_NAMESPACE exists"
+    echo "temporal-namespace: namespace $TEMPORAL_NAMESPACE exists;" \
+        "retention $TEMPORAL_NAMESPACE_RETENTION"
+    retry temporal operator namespace update --namespace "$TEMPORAL_NAMESPACE" \
+        --retention "$TEMPORAL_NAMESPACE_RETENTION" --address "$address"
 else
     retry temporal operator namespace create --namespace "$TEMPORAL_NAMESPACE" \
         --retention "$TEMPORAL_NAMESPACE_RETENTION" --address "$address"

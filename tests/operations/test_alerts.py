@@ -1,6 +1,7 @@
-"""deploy/prometheus: the alerting rules and the scrape config pass promtool's checks and the
-rules' unit tests, every alert names a README section and metrics the service exposes, and
-Prometheus scrapes the ports docker-compose.yml gives the API and the worker.
+"""deploy/prometheus: the alerting and SLO rules and the scrape config pass promtool's checks and
+the rules' unit tests, every alert names a section of the operator guide with diagnosis steps
+and metrics the service exposes, and Prometheus scrapes the ports docker-compose.yml gives the
+API and the worker.
 
 promtool comes with Debian's `prometheus` package (.ci/run installs it when missing); without
 it these tests fail, they never skip.
@@ -23,9 +24,12 @@ from tests.operations.compose_file import published_ports, resolved_environment,
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 ALERTS = PROMETHEUS / "alerts.yml"
-ALERT_TESTS = PROMETHEUS / "alerts.test.yml"
+SLOS = PROMETHEUS / "slo.yml"
+RULE_FILES = (ALERTS, SLOS)
+# Each rule file's promtool unit tests, beside it.
+RULE_TESTS = tuple(path.with_suffix(".test.yml") for path in RULE_FILES)
 CONFIG = PROMETHEUS / "prometheus.yml"
-README = ROOT / "docs" / "guide-operator.md"
+GUIDE = ROOT / "docs" / "guide-operator.md"
 SEVERITIES = {"page", "ticket"}
 # Where the exposed metric names are written, to catch a misspelt name in an expression.
 METRIC_SOURCES = ("api", "infra")
@@ -56,27 +60,37 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def alert_rules() -> list[dict[str, Any]]:
-    return [rule for group in load(ALERTS)["groups"] for rule in group["rules"]]
+    return [
+        rule
+        for path in RULE_FILES
+        for group in load(path)["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
 
 
-def readme_headings() -> set[str]:
-    return {
-        line.lstrip("#").strip() for line in README.read_text().splitlines() if line[:2] == "##"
-    }
+def guide_headings() -> set[str]:
+    return {line.lstrip("#").strip() for line in GUIDE.read_text().splitlines() if line[:2] == "##"}
 
 
-def readme_section(heading: str) -> str:
-    text = README.read_text()
-    start = text.index(f"### {heading}\n")
-    following = re.search(r"^#{2,3} ", text[start + 4 :], re.MULTILINE)
-    return text[start : start + 4 + following.start()] if following else text[start:]
+def guide_section(heading: str) -> str:
+    return guide_section_at_level("### ", heading)
+
+
+def guide_section_at_level(marker: str, heading: str) -> str:
+    """The text under `marker heading` up to the next heading of its level or above."""
+    text = GUIDE.read_text()
+    start = text.index(f"{marker}{heading}\n")
+    level = len(marker.strip())
+    following = re.search(rf"^#{{2,{level}}} ", text[start + level + 1 :], re.MULTILINE)
+    return text[start : start + level + 1 + following.start()] if following else text[start:]
 
 
 # --- promtool ---------------------------------------------------------------------------------
 
 
 def test_alert_rules_pass_promtool_check_rules() -> None:
-    assert_succeeds(promtool("check", "rules", ALERTS.name))
+    assert_succeeds(promtool("check", "rules", *(path.name for path in RULE_FILES)))
 
 
 def test_prometheus_config_passes_promtool_check_config() -> None:
@@ -84,14 +98,14 @@ def test_prometheus_config_passes_promtool_check_config() -> None:
 
 
 def test_alert_unit_tests_pass_promtool_test_rules() -> None:
-    assert_succeeds(promtool("test", "rules", ALERT_TESTS.name))
+    assert_succeeds(promtool("test", "rules", *(path.name for path in RULE_TESTS)))
 
 
 # --- What the rules say -----------------------------------------------------------------------
 
 
-def test_every_alert_has_a_severity_a_summary_and_a_runbook_section_of_the_readme() -> None:
-    headings = readme_headings()
+def test_every_alert_has_a_severity_a_summary_and_a_runbook_section_of_the_guide() -> None:
+    headings = guide_headings()
     for rule in alert_rules():
         name = rule["alert"]
         assert rule["labels"]["severity"] in SEVERITIES, name
@@ -105,15 +119,42 @@ def test_every_alert_has_a_severity_a_summary_and_a_runbook_section_of_the_readm
         )
 
 
-def test_the_readme_lists_every_alert() -> None:
-    section = readme_section("Alerts (Prometheus)")
+def test_the_guide_lists_every_alert() -> None:
+    section = guide_section("Alerts (Prometheus)")
     listed = set(re.findall(r"`(EConsult\w+)`", section))
     assert listed == {rule["alert"] for rule in alert_rules()}
 
 
+def runbook_heading(rule: dict[str, Any]) -> str:
+    found = re.fullmatch(r'docs/guide-operator\.md, section "(.+)"', rule["annotations"]["runbook"])
+    assert found, rule["alert"]
+    return found.group(1)
+
+
+def test_every_alerts_runbook_gives_diagnosis_commands_what_to_look_for_and_an_action() -> None:
+    for heading in {runbook_heading(rule) for rule in alert_rules()}:
+        section = guide_section(heading)
+        diagnose = section.find("**Diagnose.**")
+        assert diagnose >= 0, f"{heading}: no diagnosis steps"
+        commands = re.search(r"```sh\n(.+?)```", section[diagnose:], re.DOTALL)
+        assert commands and commands.group(1).strip(), f"{heading}: no commands to run"
+        assert "Look for" in section[diagnose:], f"{heading}: not what to look for"
+        assert section.find("**Act.**") > diagnose, f"{heading}: no action after the diagnosis"
+
+
+def test_the_guides_metrics_tables_name_every_metric_the_alerts_use() -> None:
+    observe = guide_section_at_level("## ", "Observe: metrics, alerts, traces, health, logs")
+    for rule in alert_rules():
+        for metric in set(re.findall(r"\b(?:econsult|temporal)_[a-z_]+", rule["expr"])):
+            assert metric in observe, f"{rule['alert']} uses {metric}, which the guide omits"
+
+
 def test_every_alert_is_unit_tested_firing_and_silent() -> None:
     checks = [
-        check for test in load(ALERT_TESTS)["tests"] for check in test.get("alert_rule_test", [])
+        check
+        for path in RULE_TESTS
+        for test in load(path)["tests"]
+        for check in test.get("alert_rule_test", [])
     ]
     for rule in alert_rules():
         mine = [check for check in checks if check["alertname"] == rule["alert"]]
@@ -154,11 +195,11 @@ def test_compose_runs_prometheus_on_these_files_reachable_from_the_host_only() -
     prometheus = service("prometheus")
     assert {
         "./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
-        "./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro",
+        *(f"./deploy/prometheus/{p.name}:/etc/prometheus/{p.name}:ro" for p in RULE_FILES),
     } <= set(prometheus["volumes"])
     assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
     # rule_files are relative to the config file, so alerts.yml sits beside it in both places.
-    assert load(CONFIG)["rule_files"] == [ALERTS.name]
+    assert load(CONFIG)["rule_files"] == [path.name for path in RULE_FILES]
     for entry in prometheus.get("ports") or []:
         assert str(entry).startswith("127.0.0.1:"), (
             f"Prometheus is published beyond loopback: {entry}"
