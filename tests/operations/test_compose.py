@@ -242,3 +242,9 @@ def test_application_image_contains_what_the_commands_need() -> None:
     ):
         assert not excluded_by_dockerignore(path), f".dockerignore leaves {path} out of the image"
     assert excluded_by_dockerignore(".env"), "the image must never contain the secrets file"
+
+
+def test_the_api_needs_no_hs256_secret_beside_a_jwks() -> None:
+    # D1: AUTH_JWKS_URL verifies tokens; the HS256 secret passes through only when set.
+    assert required_variable(environment("api")["AUTH_JWKS_URL"]) == "AUTH_JWKS_URL"
+    assert environment("api")["AUTH_HS256_SECRET"] is None

@@ -184,3 +184,8 @@ def test_api_serves_the_codec_endpoint_the_ui_calls() -> None:
         pytest.skip("the API has no codec endpoint yet")
     for path in ("/codec/encode", "/codec/decode"):
         assert api_serves("POST", path), f"the API does not serve POST {path}"
+
+
+def test_the_temporal_ui_offers_no_write_actions() -> None:
+    # Terminate, reset, signal and cancel go through the CLI, by the runbook, with a reason.
+    assert resolved_environment("temporal-ui")["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
