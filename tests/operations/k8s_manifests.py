@@ -86,7 +86,12 @@ def environment(workload: dict[str, Any]) -> dict[str, str | None]:
         if "configMapRef" in source:
             values.update(config_map(source["configMapRef"]["name"].rsplit("-", 1)[0]))
     for variable in spec.get("env", []):
-        values[variable["name"]] = variable.get("value")
+        reference = variable.get("valueFrom", {}).get("configMapKeyRef")
+        if reference:
+            found = config_map(reference["name"].rsplit("-", 1)[0])
+            values[variable["name"]] = found[reference["key"]]
+        else:
+            values[variable["name"]] = variable.get("value")
     return values
 
 
