@@ -168,15 +168,15 @@ async def decline_text(practice_id: str) -> str:
     return answer.text
 
 
-async def sent(
+async def not_sent(
     activity: Callable[[Any, In], Awaitable[object]],
     argument: In,
     attempt_timeout: timedelta,
     retry: RetryPolicy,
     gives_up_after: timedelta | None = None,
-) -> bool:
-    """Send to a receiver outside the service; False once it refused for good or was given up
-    on (its row keeps what happened, for ops and for a redelivery)."""
+) -> ActivityError | None:
+    """Send to a receiver outside the service; the failure once it refused for good or was
+    given up on (its row keeps what happened, for ops and for a redelivery), None when sent."""
     try:
         await workflow.execute_activity_method(
             activity,
@@ -185,9 +185,30 @@ async def sent(
             schedule_to_close_timeout=gives_up_after,
             retry_policy=retry,
         )
-    except ActivityError:
-        return False
-    return True
+    except ActivityError as failure:
+        return failure
+    return None
+
+
+async def sent(
+    activity: Callable[[Any, In], Awaitable[object]],
+    argument: In,
+    attempt_timeout: timedelta,
+    retry: RetryPolicy,
+    gives_up_after: timedelta | None = None,
+) -> bool:
+    """Whether the receiver took it (see `not_sent`)."""
+    failure = await not_sent(activity, argument, attempt_timeout, retry, gives_up_after)
+    return failure is None
+
+
+def refused_status(failure: ActivityError) -> int | None:
+    """The HTTP status a receiver refused with, when the activity's failure carries it."""
+    cause = failure.cause
+    if isinstance(cause, ApplicationError) and cause.details:
+        status = cause.details[0]
+        return status if isinstance(status, int) else None
+    return None
 
 
 async def send_journal_entry(forward: JournalForward) -> bool:
@@ -204,8 +225,15 @@ async def send_notification(notification: NotificationInput) -> bool:
 
 async def forward_journal_entry(entry_key: str) -> None:
     """Send a journal entry on to the record system; a refusal for good is logged."""
-    if not await send_journal_entry(JournalForward(entry_key=entry_key)):
-        workflow.logger.error("journal entry refused", extra={"entry_key": entry_key})
+    activity = RecordSystemActivities.forward_journal_entry
+    failure = await not_sent(
+        activity, JournalForward(entry_key=entry_key), FORWARD_TIMEOUT, FORWARD_RETRY
+    )
+    if failure is not None:
+        workflow.logger.error(
+            "journal entry refused",
+            extra={"entry_key": entry_key, "http_status": refused_status(failure)},
+        )
 
 
 async def deliver(notification: NotificationInput) -> None:
