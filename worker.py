@@ -110,6 +110,7 @@ def build_worker(
             case.store_message,
             practices.decline_message,
             notifications.send_notification,
+            notifications.give_up_notification,
             redelivery.reopen_notification,
             redelivery.reopen_journal_entry,
             billing.ask_frikort_register,

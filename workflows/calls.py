@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities
     from activities.case import CaseActivities
     from activities.fhir import JOURNAL_REFUSED, RecordSystemActivities
-    from activities.notifications import NotificationActivities
+    from activities.notifications import NOTIFICATION_REFUSED, NotificationActivities
     from activities.practices import PracticeActivities
     from domain.copayment import start_frikort_counts
     from domain.effects import (
@@ -217,10 +217,25 @@ async def send_journal_entry(forward: JournalForward) -> bool:
     return await sent(activity, forward, FORWARD_TIMEOUT, FORWARD_RETRY)
 
 
+# Workflows from before it record no give-up: their rows stay as they were.
+GIVE_UP_RECORDED = "notification-give-up-recorded"
+
+
 async def send_notification(notification: NotificationInput) -> bool:
-    """Send a notification; a gateway that is down is given up on after a week."""
+    """Send a notification; a gateway that is down is given up on after a week, and the row
+    says so, so an operator can have it sent again (a final 4xx is on the row already)."""
     activity = NotificationActivities.send_notification
-    return await sent(activity, notification, NOTIFY_TIMEOUT, NOTIFY_RETRY, NOTIFY_GIVES_UP_AFTER)
+    failure = await not_sent(
+        activity, notification, NOTIFY_TIMEOUT, NOTIFY_RETRY, NOTIFY_GIVES_UP_AFTER
+    )
+    if failure is None:
+        return True
+    refused = isinstance(failure.cause, ApplicationError) and (
+        failure.cause.type == NOTIFICATION_REFUSED
+    )
+    if not refused and workflow.patched(GIVE_UP_RECORDED):
+        await case_store(NotificationActivities.give_up_notification, notification)
+    return False
 
 
 async def forward_journal_entry(entry_key: str) -> None:

@@ -245,9 +245,7 @@ async def test_a_refused_entry_is_logged_with_its_key_and_the_status(
     rows = await journal_rows(sessions, case.consultation_id)
 
     refused = [
-        json.loads(line)
-        for line in logs.getvalue().splitlines()
-        if "journal entry refused" in line
+        json.loads(line) for line in logs.getvalue().splitlines() if "journal entry refused" in line
     ]
     # The runbook looks for these lines by key, and the status says what the receiver said.
     assert sorted((line["entry_key"], line["http_status"]) for line in refused) == sorted(
