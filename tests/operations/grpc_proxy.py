@@ -19,7 +19,6 @@ from pathlib import Path
 from dev.harness.ports import LOOPBACK, free_port, wait_for_port
 from tests.operations.certificates import Authority, Pair
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 # Above the server's long poll (about 70 s): a worker's idle poll must not be cut by the proxy.
 GRPC_TIMEOUT = "300s"
 
@@ -79,6 +78,9 @@ def nginx_in_front_of(
     upstream: str, authority: Authority, folder: Path, api_key: str
 ) -> Iterator[TlsFrontend]:
     """nginx terminating TLS for `upstream` (host:port of plain gRPC) until the block ends."""
+    nginx_binary = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    # Without it these tests fail, they never skip: .ci/run installs Debian's nginx.
+    assert nginx_binary, "nginx is missing: install Debian's nginx package (apt-get install nginx)"
     folder.mkdir(parents=True, exist_ok=True)
     server = authority.server("temporal-frontend")
     mtls_port, api_key_port = free_port(), free_port()
@@ -100,7 +102,7 @@ def nginx_in_front_of(
     error_log = folder / "error.log"
     with (folder / "nginx.out").open("wb") as output:
         nginx = subprocess.Popen(
-            [NGINX, "-p", str(folder), "-c", str(config), "-e", str(error_log)],
+            [nginx_binary, "-p", str(folder), "-c", str(config), "-e", str(error_log)],
             stdout=output,
             stderr=subprocess.STDOUT,
         )

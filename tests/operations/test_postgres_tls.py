@@ -21,10 +21,8 @@ from dev.harness.processes import ROOT, Processes
 from tests.api.support import api_over_http, create, message, seed_clinicians
 from tests.operations.certificates import Authority, Pair
 from tests.operations.test_startup_checks import API, WORKER, environment, refused
-from tests.operations.tls_postgres import ROLE, TlsCluster, postgres_bin, tls_cluster
+from tests.operations.tls_postgres import ROLE, TlsCluster, tls_cluster
 from tests.support import WorkerProcess, temporal_address, worker_env
-
-pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="no PostgreSQL installed")
 
 ALEMBIC = [str(Path(sys.executable).parent / "alembic"), "upgrade", "head"]
 RECONCILE = [sys.executable, "-m", "infra.reconcile"]
