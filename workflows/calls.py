@@ -190,18 +190,6 @@ async def not_sent(
     return None
 
 
-async def sent(
-    activity: Callable[[Any, In], Awaitable[object]],
-    argument: In,
-    attempt_timeout: timedelta,
-    retry: RetryPolicy,
-    gives_up_after: timedelta | None = None,
-) -> bool:
-    """Whether the receiver took it (see `not_sent`)."""
-    failure = await not_sent(activity, argument, attempt_timeout, retry, gives_up_after)
-    return failure is None
-
-
 def refused_status(failure: ActivityError) -> int | None:
     """The HTTP status a receiver refused with, when the activity's failure carries it."""
     cause = failure.cause
@@ -214,7 +202,7 @@ def refused_status(failure: ActivityError) -> int | None:
 async def send_journal_entry(forward: JournalForward) -> bool:
     """Send a journal entry on to the record system."""
     activity = RecordSystemActivities.forward_journal_entry
-    return await sent(activity, forward, FORWARD_TIMEOUT, FORWARD_RETRY)
+    return await not_sent(activity, forward, FORWARD_TIMEOUT, FORWARD_RETRY) is None
 
 
 # Workflows from before it record no give-up: their rows stay as they were.

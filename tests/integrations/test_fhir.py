@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.communication import Communication
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -214,17 +214,23 @@ async def test_a_record_system_down_delays_entries_then_delivers_and_never_block
     assert stored_keys(server, case.consultation_id) == sorted(row.entry_key for row in rows)
 
 
+async def closed_refused_by(server: FhirServer, client: Client, sqlite_url: str) -> str:
+    """A consultation opened and closed while `server` is the record system; its id."""
+    async with (
+        serving(server.app(), 0) as base_url,
+        worker_with(client, sqlite_url, **server.settings(base_url)) as queue,
+    ):
+        case = new_start()
+        await close(await start(client, queue, case))
+    return case.consultation_id
+
+
 async def test_a_refused_entry_is_marked_with_the_status_and_the_consultation_goes_on(
     dev_env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     server = FhirServer(refuse_with=422)
-    async with (
-        serving(server.app(), 0) as base_url,
-        worker_with(dev_env.client, sqlite_url, **server.settings(base_url)) as queue,
-    ):
-        case = new_start()
-        await close(await start(dev_env.client, queue, case))
-    rows = await journal_rows(sessions, case.consultation_id)
+    consultation_id = await closed_refused_by(server, dev_env.client, sqlite_url)
+    rows = await journal_rows(sessions, consultation_id)
 
     assert [(row.external_status, row.external_id) for row in rows] == [(422, None)] * 2
     assert len(server.posts) == len(rows)
@@ -234,15 +240,11 @@ async def test_a_refused_entry_is_marked_with_the_status_and_the_consultation_go
 async def test_a_refused_entry_is_logged_with_its_key_and_the_status(
     dev_env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    server = FhirServer(refuse_with=422)
     with captured_logs() as logs:
-        async with (
-            serving(server.app(), 0) as base_url,
-            worker_with(dev_env.client, sqlite_url, **server.settings(base_url)) as queue,
-        ):
-            case = new_start()
-            await close(await start(dev_env.client, queue, case))
-    rows = await journal_rows(sessions, case.consultation_id)
+        consultation_id = await closed_refused_by(
+            FhirServer(refuse_with=422), dev_env.client, sqlite_url
+        )
+    rows = await journal_rows(sessions, consultation_id)
 
     refused = [
         json.loads(line) for line in logs.getvalue().splitlines() if "journal entry refused" in line

@@ -136,9 +136,10 @@ def other_authority(tmp_path_factory: pytest.TempPathFactory) -> Authority:
     return Authority.create(tmp_path_factory.mktemp("other-ca"), "some-other-ca")
 
 
-@pytest.fixture(
-    params=["no_client_certificate", "certificate_of_another_ca", "wrong_ca", "wrong_api_key"]
-)
+REFUSALS = ("no_client_certificate", "certificate_of_another_ca", "wrong_ca", "wrong_api_key")
+
+
+@pytest.fixture(params=REFUSALS)
 def refused_access(
     request: pytest.FixtureRequest,
     frontend: TlsFrontend,
@@ -165,28 +166,30 @@ def refused_access(
     return api_key(frontend, wrong), "TEMPORAL_API_KEY_FILE"
 
 
-def test_a_refused_connection_stops_the_worker_naming_the_setting(
-    refused_access: tuple[dict[str, str], str], tmp_path: Path
+@pytest.mark.parametrize(
+    ("command", "refused_access"),
+    [
+        *[(WORKER, case) for case in REFUSALS],
+        (RECONCILE, "no_client_certificate"),
+        (RECONCILE, "wrong_ca"),
+    ],
+    ids=[
+        *[f"worker-{case}" for case in REFUSALS],
+        "reconcile-no_client_certificate",
+        "reconcile-wrong_ca",
+    ],
+    indirect=["refused_access"],
+)
+def test_a_refused_connection_stops_the_process_naming_the_setting(
+    command: list[str], refused_access: tuple[dict[str, str], str], tmp_path: Path
 ) -> None:
     settings, setting = refused_access
 
-    line = refused(WORKER, environment(tmp_path, **settings))
+    line = refused(command, environment(tmp_path, **settings))
 
     assert "refuses to start" in line
     assert setting in line
     assert settings["TEMPORAL_ADDRESS"] in line
-
-
-@pytest.mark.parametrize("refused_access", ["no_client_certificate", "wrong_ca"], indirect=True)
-def test_a_refused_connection_stops_reconcile_naming_the_setting(
-    refused_access: tuple[dict[str, str], str], tmp_path: Path
-) -> None:
-    settings, setting = refused_access
-
-    line = refused(RECONCILE, environment(tmp_path, **settings))
-
-    assert "refuses to start" in line
-    assert setting in line
 
 
 @pytest.mark.parametrize(
