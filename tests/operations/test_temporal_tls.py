@@ -78,6 +78,8 @@ def mutual_tls(frontend: TlsFrontend) -> dict[str, str]:
         "TEMPORAL_TLS_CA": str(frontend.ca),
         "TEMPORAL_TLS_CERT": str(frontend.client.cert),
         "TEMPORAL_TLS_KEY": str(frontend.client.key),
+        # Dialled by IP, verified by name: the certificate carries both.
+        "TEMPORAL_TLS_SERVER_NAME": "localhost",
     }
 
 
@@ -136,7 +138,13 @@ def other_authority(tmp_path_factory: pytest.TempPathFactory) -> Authority:
     return Authority.create(tmp_path_factory.mktemp("other-ca"), "some-other-ca")
 
 
-REFUSALS = ("no_client_certificate", "certificate_of_another_ca", "wrong_ca", "wrong_api_key")
+REFUSALS = (
+    "no_client_certificate",
+    "certificate_of_another_ca",
+    "wrong_ca",
+    "wrong_server_name",
+    "wrong_api_key",
+)
 
 
 @pytest.fixture(params=REFUSALS)
@@ -160,6 +168,10 @@ def refused_access(
     if case == "wrong_ca":
         return {**mutual_tls(frontend), "TEMPORAL_TLS_CA": str(other_authority.ca_file)}, (
             "TEMPORAL_TLS_CA"
+        )
+    if case == "wrong_server_name":
+        return {**mutual_tls(frontend), "TEMPORAL_TLS_SERVER_NAME": "temporal.example"}, (
+            "TEMPORAL_TLS_SERVER_NAME"
         )
     wrong = tmp_path / "wrong-key"
     wrong.write_text("not-the-key")
