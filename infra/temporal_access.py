@@ -31,13 +31,20 @@ class TemporalAccess:
     api_key: str | None
 
 
-def _read(setting: str, path: str, *, pem: str | None = None) -> bytes:
+# What each file must hold; a private key's label names its kind ("EC PRIVATE KEY", ...).
+_PEM = {
+    "certificate": re.compile(rb"-----BEGIN CERTIFICATE-----"),
+    "private key": re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+}
+
+
+def _read(setting: str, path: str, pem: str | None = None) -> bytes:
     try:
         content = Path(path).read_bytes()
     except OSError as error:
         raise SettingRefused(setting, f"{path} cannot be read ({error.strerror})") from None
-    if pem is not None and f"-----BEGIN {pem}".encode() not in content:
-        raise SettingRefused(setting, f"{path} holds no PEM {pem.lower().strip()}")
+    if pem is not None and not _PEM[pem].search(content):
+        raise SettingRefused(setting, f"{path} holds no PEM {pem}")
     return content
 
 
@@ -51,12 +58,9 @@ def temporal_access(settings: Settings) -> TemporalAccess:
         api_key = _read(API_KEY_FILE, settings.temporal_api_key_file).decode().strip()
         if not api_key:
             raise SettingRefused(API_KEY_FILE, f"{settings.temporal_api_key_file} is empty")
-    ca = settings.temporal_tls_ca and _read(CA, settings.temporal_tls_ca, pem="CERTIFICATE")
-    cert = settings.temporal_tls_cert and _read(CERT, settings.temporal_tls_cert, pem="CERTIFICATE")
-    # "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY": each PEM label ends so.
-    key = settings.temporal_tls_key and _read(KEY, settings.temporal_tls_key, pem="")
-    if key and b"PRIVATE KEY-----" not in key:
-        raise SettingRefused(KEY, f"{settings.temporal_tls_key} holds no PEM private key")
+    ca = settings.temporal_tls_ca and _read(CA, settings.temporal_tls_ca, "certificate")
+    cert = settings.temporal_tls_cert and _read(CERT, settings.temporal_tls_cert, "certificate")
+    key = settings.temporal_tls_key and _read(KEY, settings.temporal_tls_key, "private key")
     if ca or cert or settings.temporal_tls_server_name:
         tls: TLSConfig | bool = TLSConfig(
             server_root_ca_cert=ca or None,

@@ -205,20 +205,27 @@ def test_a_refused_connection_stops_the_process_naming_the_setting(
 
 
 @pytest.mark.parametrize(
-    ("command", "setting"),
-    [(API, "TEMPORAL_TLS_CA"), (WORKER, "TEMPORAL_TLS_CERT"), (RECONCILE, "TEMPORAL_API_KEY_FILE")],
-    ids=["api", "worker", "reconcile"],
+    ("command", "setting", "content"),
+    [
+        (API, "TEMPORAL_TLS_CA", None),
+        (WORKER, "TEMPORAL_TLS_CERT", None),
+        (RECONCILE, "TEMPORAL_API_KEY_FILE", None),
+        (API, "TEMPORAL_TLS_KEY", "not a key"),
+    ],
+    ids=["api-missing", "worker-missing", "reconcile-missing", "api-not_pem"],
 )
-def test_a_tls_file_that_cannot_be_read_stops_the_process(
-    command: list[str], setting: str, tmp_path: Path, frontend: TlsFrontend
+def test_a_tls_file_that_cannot_be_used_stops_the_process(
+    command: list[str], setting: str, content: str | None, tmp_path: Path, frontend: TlsFrontend
 ) -> None:
-    missing = tmp_path / "no-such-file.pem"
-    settings = {**mutual_tls(frontend), setting: str(missing)}
+    path = tmp_path / "temporal-file.pem"
+    if content is not None:
+        path.write_text(content)
+    settings = {**mutual_tls(frontend), setting: str(path)}
 
     line = refused(command, environment(tmp_path, **settings))
 
     assert setting in line
-    assert str(missing) in line
+    assert str(path) in line
 
 
 @pytest.fixture
