@@ -29,6 +29,8 @@ CHECK_WITHIN_SECONDS = 10.0
 # What libpq says when TLS, not reachability, is the trouble: a certificate it cannot verify,
 # a server that wants ours, SSL asked for and not offered.
 _TLS_TROUBLE = re.compile(r"\bSSL\b|certificate|sslmode|\bTLS\b", re.IGNORECASE)
+# ...but not a connection cut on the way (a server restarting), which says SSL too.
+_CUT = re.compile(r"SSL SYSCALL|SSL connection has been closed|EOF detected", re.IGNORECASE)
 
 
 def check_tls_files(url: str) -> None:
@@ -45,12 +47,12 @@ def check_tls_files(url: str) -> None:
 def tls_refusal(error: BaseException) -> SettingRefused | None:
     """DATABASE_URL named as the cause when the driver's error is about TLS; None otherwise."""
     text = str(getattr(error, "orig", None) or error)
-    if not _TLS_TROUBLE.search(text):
+    if not _TLS_TROUBLE.search(text) or _CUT.search(text):
         return None
     # libpq's last line is its verdict; it names host and port, never the password.
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     reason = lines[-1] if lines else type(error).__name__
-    return SettingRefused(SETTING, f"PostgreSQL refused the TLS connection: {reason}")
+    return SettingRefused(SETTING, f"the TLS connection to PostgreSQL failed: {reason}")
 
 
 async def check_case_store_tls(settings: Settings) -> None:

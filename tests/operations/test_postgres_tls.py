@@ -127,3 +127,16 @@ def test_a_wrong_ca_stops_the_process_with_one_line_naming_database_url(
     assert "refuses to" in line
     assert "DATABASE_URL" in line
     assert "certificate" in line
+
+
+def test_a_tls_file_the_url_names_that_cannot_be_read_stops_the_process(
+    cluster: TlsCluster, client_certificate: Pair, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-ca.pem"
+
+    line = refused(
+        WORKER, environment(tmp_path, DATABASE_URL=cluster.url(client_certificate, ca=missing))
+    )
+
+    assert "DATABASE_URL" in line
+    assert f"sslrootcert {missing}" in line
