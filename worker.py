@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 from datetime import timedelta
 
@@ -20,20 +19,23 @@ from activities.notifications import NotificationActivities
 from activities.practices import PracticeActivities
 from activities.redelivery import RedeliveryActivities
 from activities.webhooks import notification_sender
+from domain.copayment import CopaymentTable
 from infra.activity_metrics import ActivityMetricsInterceptor
+from infra.database_access import check_case_store_tls
 from infra.logs import configure_logging
 from infra.secrets import secrets_directory
-from infra.settings import Settings
+from infra.settings import SettingRefused, Settings
 from infra.startup import (
-    SettingRefused,
     check_common,
+    connect_or_refuse,
+    exit_at_once,
     refuse_to_start,
     settings_or_refuse,
+    tariffs_or_refuse,
     worker_runtime,
 )
 from infra.tariffs import load_tariffs
 from infra.telemetry import configure_tracing
-from infra.temporal import connect
 from store.attachments import Attachments
 from store.case_writes import Consultations
 from store.charges import Charges
@@ -65,8 +67,11 @@ def build_worker(
     record_system: RecordSystem | None = None,
     sender: NotificationSender | None = None,
     frikort_register: FrikortRegister | None = None,
+    tariffs: CopaymentTable | None = None,
 ) -> Worker:
-    """Wire activities to their dependencies; adapters may be swapped (tests, other vendors)."""
+    """Wire activities to their dependencies; adapters may be swapped (tests, other vendors).
+    `tariffs`: the co-payment table already loaded (else ECONSULT_TARIFFS_FILE's, or the
+    shipped one)."""
     # No pre-ping round trip per checkout: a stale connection fails one attempt, and every
     # activity is retried, so the worker needs no such guard (the API keeps it).
     sessions = create_session_factory(create_engine(settings.database_url, pool_pre_ping=False))
@@ -90,7 +95,7 @@ def build_worker(
     billing = BillingActivities(
         Charges(sessions),
         frikort_register or FrikortTable(sessions),
-        load_tariffs(settings.econsult_tariffs_file),
+        tariffs or load_tariffs(settings.econsult_tariffs_file),
     )
     return Worker(
         client,
@@ -105,6 +110,7 @@ def build_worker(
             case.store_message,
             practices.decline_message,
             notifications.send_notification,
+            notifications.give_up_notification,
             redelivery.reopen_notification,
             redelivery.reopen_journal_entry,
             billing.ask_frikort_register,
@@ -131,9 +137,15 @@ async def main() -> None:
     except SettingRefused as error:
         raise refuse_to_start(PROCESS, error) from None
     configure_logging(settings.log_level)
+    try:
+        # Before connecting: a bad table is one line, not a traceback after the connection.
+        tariffs = tariffs_or_refuse(settings)
+        await check_case_store_tls(settings)
+    except SettingRefused as error:
+        raise refuse_to_start(PROCESS, error) from None
     configure_tracing(settings, PROCESS)
-    client = await connect(settings, runtime)
-    worker = build_worker(client, settings)
+    client = await connect_or_refuse(PROCESS, settings, runtime)
+    worker = build_worker(client, settings, tariffs=tariffs)
     stop = asyncio.Event()
     received: list[str] = []
 
@@ -154,9 +166,11 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except SystemExit as stopped:
+        exit_at_once(stopped.code)
     # Everything is stopped and durable. Skip interpreter finalization: the SDK's native threads
     # can still touch the GIL then and abort the process (temporalio/sdk-python#300), which an
     # orchestrator would count as a crash.
-    logging.shutdown()
-    os._exit(0)
+    exit_at_once(0)

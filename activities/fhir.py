@@ -356,7 +356,8 @@ def _result(entry_key: str, status: int, resource_id: str) -> JournalForwardResu
 
 
 def _refused(refused: DeliveryRefusedError) -> ApplicationError:
-    return ApplicationError(str(refused), type=JOURNAL_REFUSED, non_retryable=True)
+    # The status as a detail: the workflow's `journal entry refused` line names it.
+    return ApplicationError(str(refused), refused.status, type=JOURNAL_REFUSED, non_retryable=True)
 
 
 def record_system_activities(

@@ -51,6 +51,12 @@ class NotificationActivities:
         await self._count(notification, self._outbox.mark_sent)
         return NotificationResult(notification_key=key, delivered=True)
 
+    @activity.defn
+    async def give_up_notification(self, notification: NotificationInput) -> None:
+        """Note on the row that the workflow gave up sending it (no receiver took it within
+        the week), so an operator may have it sent again."""
+        await self._outbox.mark_given_up(notification.notification_key)
+
     async def _count(
         self, notification: NotificationInput, mark: Callable[[str], Awaitable[bool]]
     ) -> None:

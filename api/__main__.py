@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 
@@ -9,8 +10,10 @@ import uvicorn
 
 from api.app import create_app
 from api.auth import MissingAuthSettings, require_auth_settings
+from infra.database_access import check_case_store_tls
 from infra.logs import configure_logging
-from infra.startup import SettingRefused, check_common, refuse_to_start, settings_or_refuse
+from infra.settings import SettingRefused
+from infra.startup import check_common, refuse_to_start, settings_or_refuse
 from infra.telemetry import configure_tracing
 
 PROCESS = "econsult-api"
@@ -23,6 +26,7 @@ def main() -> None:
         # Keys are checked here, not on the first command: the API would start, then answer
         # every command 500.
         check_common(settings)
+        asyncio.run(check_case_store_tls(settings))
     except (MissingAuthSettings, SettingRefused) as error:
         raise refuse_to_start(PROCESS, error) from None
     configure_logging(settings.log_level)

@@ -33,6 +33,7 @@ from api.problems import Problem
 from domain.models import ConsultationStart, ConsultationView, Refusal, consultation_workflow_id
 from infra.settings import Settings
 from infra.temporal import connect
+from infra.temporal_access import refused_setting
 from workflows.econsultation import EConsultation
 
 log = logging.getLogger("econsult.api")
@@ -75,7 +76,10 @@ class TemporalConnection:
                         async with asyncio.timeout(COMMAND_TAKEN_WITHIN.total_seconds()):
                             self._client = await connect(self._settings)
                     except (RuntimeError, RPCError, TimeoutError) as error:
-                        raise DependencyUnavailableError(TEMPORAL) from error
+                        # A refused handshake or key names its setting in the outage's log
+                        # line and in /readyz; the next command tries again.
+                        refusal = refused_setting(error, self._settings)
+                        raise DependencyUnavailableError(TEMPORAL) from (refusal or error)
         return self._client
 
 

@@ -20,6 +20,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy import exc as db
 
 from api.problems import Problem, problem_response
+from infra.settings import SettingRefused
 
 log = logging.getLogger("econsult.api")
 
@@ -74,6 +75,18 @@ def retry_later(detail: str, *, kind: str = "unavailable") -> Problem:
 Probe = Callable[[], Awaitable[object]]
 
 
+def why(error: BaseException) -> str:
+    """Why a dependency did not answer, fit for a log line and /readyz: the setting to fix when
+    a setting is the cause (a refused TLS handshake or key), else the error's type only (a
+    driver's message can quote a statement and its values)."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, SettingRefused):
+            return str(cause)
+        cause = cause.__cause__
+    return type(error).__name__
+
+
 class Outages:
     """Which dependencies are down, since which failure; logs transitions, not requests."""
 
@@ -90,12 +103,11 @@ class Outages:
         DEPENDENCY_ERRORS.labels(dependency).inc()
         if dependency in self._down:
             return
-        self._down[dependency] = type(error).__name__
+        self._down[dependency] = why(error)
         DEPENDENCY_UP.labels(dependency).set(0)
-        # The type only: a driver's message can quote a statement and its values.
         log.warning(
             f"{dependency} unreachable; answering 503 until it is back",
-            extra={"reason": type(error).__name__},
+            extra={"reason": why(error)},
         )
         self._watchers[dependency] = asyncio.create_task(self._watch(dependency))
 

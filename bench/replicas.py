@@ -152,7 +152,8 @@ async def _wait_until_ready(url: str, processes: Processes) -> None:
         while time.monotonic() < deadline:
             try:
                 response = await http.get(f"{url}/readyz")
-                if response.status_code == 200:
+                # Ready for commands too: /readyz is 200 while only the case store answers.
+                if response.status_code == 200 and response.json()["checks"]["temporal"] == "ok":
                     return
                 last = response.text
             except httpx.HTTPError as error:

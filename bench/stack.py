@@ -80,7 +80,8 @@ def _wait_until_ready(api_url: str, processes: Processes) -> None:
     while time.monotonic() < deadline:
         try:
             response = httpx.get(f"{api_url}/readyz", timeout=5)
-            if response.status_code == 200:
+            # Ready for commands too: /readyz is 200 while only the case store answers.
+            if response.status_code == 200 and response.json()["checks"]["temporal"] == "ok":
                 return
             last = response.text
         except httpx.HTTPError as error:

@@ -19,6 +19,8 @@ SAFE_FIELDS = (
     "audience",
     "notification_event",
     "notification_key",
+    "entry_key",
+    "http_status",
     "reason",
     "status",
     "route",

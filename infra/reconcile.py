@@ -8,9 +8,9 @@ entries, the charge) is written again, each by its own key, so a second run chan
 What history never held, the bytes of an attachment uploaded after the backup, is listed,
 and the attachment is kept as missing so the consultation shows it so.
 
-Settings as the worker's (TEMPORAL_ADDRESS, DATABASE_URL, ECONSULT_ENCRYPTION_KEYS,
-ECONSULT_TASK_QUEUE: the consultations looked at are those of this task queue); the `state`
-query needs a worker polling it.
+Settings as the worker's (TEMPORAL_ADDRESS and its TLS settings, DATABASE_URL,
+ECONSULT_ENCRYPTION_KEYS, ECONSULT_TASK_QUEUE: the consultations looked at are those of this task
+queue); the `state` query needs a worker polling it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,10 +28,16 @@ from temporalio.client import Client, WorkflowExecution, WorkflowHistory
 
 from domain.effects import CaseEvent, MessageToStore, SettleCopayment
 from domain.models import WORKFLOW_ID_PREFIX, ConsultationRecord, CopaymentOutcome
+from infra.database_access import check_case_store_tls
 from infra.replayed_writes import RecordedWrite, recorded_writes
-from infra.settings import Settings
-from infra.startup import SettingRefused, check_common, refuse_to_start, settings_or_refuse
-from infra.temporal import connect
+from infra.settings import SettingRefused, Settings
+from infra.startup import (
+    check_common,
+    connect_or_refuse,
+    exit_at_once,
+    refuse_to_start,
+    settings_or_refuse,
+)
 from store.database import create_engine, create_session_factory
 from store.restore import CaseRestore
 from workflows.econsultation import EConsultation
@@ -184,7 +189,11 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 async def reconcile(
     settings: Settings, since: datetime | None, *, every_case: bool = False
 ) -> Summary:
-    client = await connect(settings)
+    try:
+        await check_case_store_tls(settings)
+    except SettingRefused as error:
+        raise refuse_to_start(PROCESS, error) from None
+    client = await connect_or_refuse(PROCESS, settings)
     engine = create_engine(settings.database_url)
     try:
         reconciler = Reconciler(
@@ -209,9 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    logging.shutdown()
-    # Skip interpreter finalization: the Temporal client's native threads can abort the
-    # process there (temporalio/sdk-python#300).
-    os._exit(code)
+    try:
+        code = main()
+    except SystemExit as stopped:
+        exit_at_once(stopped.code)
+    exit_at_once(code)

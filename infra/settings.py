@@ -11,6 +11,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///.data/econsult.db"
 
 
+class SettingRefused(ValueError):
+    """A setting the process cannot work with; the message names it."""
+
+    def __init__(self, setting: str, reason: str) -> None:
+        super().__init__(f"{setting}: {reason}")
+        self.setting = setting
+
+
 class Settings(BaseSettings):
     """Every setting, read from the environment variable of the same name in capitals."""
 
@@ -20,6 +28,31 @@ class Settings(BaseSettings):
         default="localhost:7233", description="Temporal frontend, host:port."
     )
     temporal_namespace: str = Field(default="default", description="Temporal namespace.")
+    # TLS to Temporal: file paths (mounted secrets), read at start; unset: plain gRPC.
+    temporal_tls_ca: str | None = Field(
+        default=None,
+        description="PEM file of the CA that signed the Temporal frontend's certificate; "
+        "setting it (or any TEMPORAL_TLS_* or TEMPORAL_API_KEY_FILE) turns TLS on. Unset with "
+        "TLS on: the system's trusted roots (Temporal Cloud).",
+    )
+    temporal_tls_cert: str | None = Field(
+        default=None,
+        description="PEM file of this process's client certificate (mutual TLS); needs "
+        "TEMPORAL_TLS_KEY.",
+    )
+    temporal_tls_key: str | None = Field(
+        default=None,
+        description="PEM file of the private key of TEMPORAL_TLS_CERT.",
+    )
+    temporal_tls_server_name: str | None = Field(
+        default=None,
+        description="Name the frontend's certificate must carry, when it is not the host of "
+        "TEMPORAL_ADDRESS (a load balancer's address, an IP).",
+    )
+    temporal_api_key_file: str | None = Field(
+        default=None,
+        description="File holding a Temporal Cloud API key, sent as a bearer token; turns TLS on.",
+    )
     econsult_task_queue: str = Field(
         default="econsultation",
         description="Task queue of the EConsultation workflows; the API and every worker "
@@ -27,7 +60,9 @@ class Settings(BaseSettings):
     )
     database_url: str = Field(
         default=DEFAULT_DATABASE_URL,
-        description="The case store: SQLAlchemy URL, `postgresql+psycopg://...` in production.",
+        description="The case store: SQLAlchemy URL, `postgresql+psycopg://...` in production. "
+        "TLS to PostgreSQL: libpq's parameters in the query, e.g. `?sslmode=verify-full&"
+        "sslrootcert=/run/secrets/pg-ca.pem&sslcert=...&sslkey=...`.",
     )
     # Secrets have no default (None: not set).
     auth_hs256_secret: str | None = Field(

@@ -3,27 +3,41 @@ one line naming the setting, not a traceback, and not a 500 to the first command
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from pathlib import Path
+from typing import NoReturn
 
 from pydantic import ValidationError
+from temporalio.client import Client
 from temporalio.runtime import Runtime
 
+from domain.copayment import CopaymentTable
 from infra.codec import EncryptionCodec, KeyConfigError
-from infra.settings import Settings, get_settings
+from infra.settings import SettingRefused, Settings, get_settings
+from infra.tariffs import load_tariffs
 from infra.telemetry import temporal_runtime
-
-
-class SettingRefused(ValueError):
-    """A setting the process cannot work with; the message names it."""
-
-    def __init__(self, setting: str, reason: str) -> None:
-        super().__init__(f"{setting}: {reason}")
+from infra.temporal import connect
+from infra.temporal_access import connection_failed, temporal_access
 
 
 def refuse_to_start(process: str, error: Exception) -> SystemExit:
     """Exit status 1 with one line on stderr (SystemExit prints its message there)."""
     return SystemExit(f"{process} refuses to start: {error}")
+
+
+def exit_at_once(code: int | str | None) -> NoReturn:
+    """Exit now, skipping interpreter finalization: once the Temporal client's native threads
+    run, they can abort the process there (temporalio/sdk-python#300), and a refusal would end
+    in a crash dump instead of its one line. A string is that line (status 1)."""
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code or 0)
 
 
 def settings_or_refuse(process: str) -> Settings:
@@ -57,9 +71,41 @@ def check_secrets_dir(settings: Settings) -> None:
 
 
 def check_common(settings: Settings) -> None:
-    """What both the API and the worker need."""
+    """What the API, the worker and reconcile need: keys, secrets, Temporal's TLS files."""
     check_encryption_keys(settings)
     check_secrets_dir(settings)
+    temporal_access(settings)
+
+
+def tariffs_or_refuse(settings: Settings) -> CopaymentTable:
+    """The co-payment table in force; a file that cannot be read or does not hold a valid table
+    is refused before anything connects."""
+    path = settings.econsult_tariffs_file
+    try:
+        return load_tariffs(path)
+    except OSError as error:
+        reason = f"{path} cannot be read ({error.strerror})"
+        raise SettingRefused("ECONSULT_TARIFFS_FILE", reason) from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the file"
+        reason = f"{path}: {error.error_count()} error(s), first at {where}: {first['msg']}"
+        raise SettingRefused("ECONSULT_TARIFFS_FILE", reason) from None
+    except ValueError as error:
+        raise SettingRefused("ECONSULT_TARIFFS_FILE", f"{path}: {error}") from None
+
+
+async def connect_or_refuse(
+    process: str, settings: Settings, runtime: Runtime | None = None
+) -> Client:
+    """The Temporal client, or one line naming the setting to fix (a refused TLS handshake or
+    key, or TEMPORAL_ADDRESS when nothing answers)."""
+    try:
+        return await connect(settings, runtime)
+    except SettingRefused as error:
+        raise refuse_to_start(process, error) from None
+    except RuntimeError as error:
+        raise refuse_to_start(process, connection_failed(error, settings)) from None
 
 
 def worker_runtime(settings: Settings) -> Runtime | None:

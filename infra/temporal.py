@@ -1,4 +1,5 @@
-"""One Temporal client recipe for the worker, the API and the tests: same converter, same codec."""
+"""One Temporal client recipe for the worker, the API, reconcile, the tools and the tests: same
+converter, same codec, same TLS and API key (infra/temporal_access.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from temporalio.runtime import Runtime
 from infra.codec import EncryptionCodec
 from infra.settings import Settings
 from infra.telemetry import RequestTracingInterceptor
+from infra.temporal_access import temporal_access
 
 
 def data_converter(settings: Settings) -> DataConverter:
@@ -29,10 +31,17 @@ def data_converter(settings: Settings) -> DataConverter:
 
 
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
-    """Client with the encrypted converter and tracing (workers built on it inherit both)."""
+    """Client with the encrypted converter and tracing (workers built on it inherit both), over
+    TLS or with an API key when the settings say so.
+
+    Raises SettingRefused for TLS files that cannot be read, RuntimeError when connecting
+    fails (`temporal_access.refused_setting` names the setting behind a refusal)."""
+    access = temporal_access(settings)
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
+        tls=access.tls,
+        api_key=access.api_key,
         data_converter=data_converter(settings),
         interceptors=[RequestTracingInterceptor()],
         runtime=runtime,

@@ -76,6 +76,21 @@ class Outbox:
             notification_key, failed_status=http_status, failed_at=datetime.now(UTC)
         )
 
+    async def mark_given_up(self, notification_key: str) -> None:
+        """Given up on without a final refusal: `failed_at` set, `failed_status` left empty.
+        Only a row still unsent and unrefused; a repeat changes nothing."""
+        async with autocommit(self._sessions) as session:
+            await session.execute(
+                update(Notification)
+                .where(
+                    Notification.notification_key == notification_key,
+                    Notification.sent_at.is_(None),
+                    Notification.failed_status.is_(None),
+                    Notification.failed_at.is_(None),
+                )
+                .values(failed_at=datetime.now(UTC))
+            )
+
     async def _count(self, notification_key: str, **values: object) -> bool:
         async with autocommit(self._sessions) as session:
             result = await session.execute(

@@ -1,7 +1,8 @@
 """Refused notifications and journal entries, reopened for an operator's redelivery.
 
 A receiver's final refusal (a 4xx) is kept on the row: `notifications.failed_status`,
-`journal_entries.external_status`. Reopening clears it, so the ordinary send activity sends
+`journal_entries.external_status`; a notification given up on after a week of retries has
+`failed_at` without a status. Reopening clears it, so the ordinary send activity sends
 the row again, and counts the redelivery on the row, so one request reopens it once.
 """
 
@@ -24,6 +25,8 @@ FIRST_REFUSAL_STATUS = 400
 class Delivery(StrEnum):
     DELIVERED = "delivered"
     REFUSED = "refused"
+    # A notification no receiver took within the week it was retried, without a refusal.
+    GIVEN_UP = "given_up"
     # Not delivered yet: being retried (or, without a receiver, kept only here).
     PENDING = "pending"
 
@@ -45,16 +48,24 @@ class Redeliveries:
             row = (
                 await connection.execute(
                     select(
-                        Notification.sent_at, Notification.failed_status, Notification.redeliveries
+                        Notification.sent_at,
+                        Notification.failed_status,
+                        Notification.failed_at,
+                        Notification.redeliveries,
                     ).where(Notification.notification_key == notification_key)
                 )
             ).one_or_none()
         if row is None:
             return None
         if row.sent_at is not None:
-            return DeliveryRecord(Delivery.DELIVERED, row.redeliveries)
-        refused = row.failed_status is not None
-        return DeliveryRecord(Delivery.REFUSED if refused else Delivery.PENDING, row.redeliveries)
+            delivery = Delivery.DELIVERED
+        elif row.failed_status is not None:
+            delivery = Delivery.REFUSED
+        elif row.failed_at is not None:
+            delivery = Delivery.GIVEN_UP
+        else:
+            delivery = Delivery.PENDING
+        return DeliveryRecord(delivery, row.redeliveries)
 
     async def journal_entry(self, entry_key: str) -> DeliveryRecord | None:
         async with autocommit(self._sessions) as connection:
@@ -75,15 +86,17 @@ class Redeliveries:
     async def reopen_notification(
         self, notification_key: str, redelivery: int
     ) -> NotificationInput | None:
-        """The refused notification made unsent again as redelivery number `redelivery`; None
-        when it was not refused (nothing to send). A retry of the same redelivery answers it
-        again."""
+        """The refused (or given up) notification made unsent again as redelivery number
+        `redelivery`; None when it was neither (nothing to send). A retry of the same
+        redelivery answers it again."""
         async with self._sessions.begin() as session:
             await session.execute(
                 update(Notification)
                 .where(
                     Notification.notification_key == notification_key,
-                    Notification.failed_status.is_not(None),
+                    # Refused for good, or given up on: failed_at is set for both.
+                    Notification.sent_at.is_(None),
+                    Notification.failed_at.is_not(None),
                     Notification.redeliveries < redelivery,
                 )
                 .values(failed_status=None, failed_at=None, redeliveries=redelivery)

@@ -309,6 +309,8 @@ class Notification(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # A receiver's final refusal (a 4xx other than 408/429): not retried.
     failed_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # When it was refused for good, or (failed_status empty) given up on after a week of
+    # retries without one: either way nothing retries it until an operator redelivers it.
     failed_at: Mapped[datetime | None]
     # How often an operator had a refused notification sent again (0012_redeliveries); left
     # to the server's default, so writers that predate it insert rows as they did.

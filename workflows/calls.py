@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities
     from activities.case import CaseActivities
     from activities.fhir import JOURNAL_REFUSED, RecordSystemActivities
-    from activities.notifications import NotificationActivities
+    from activities.notifications import NOTIFICATION_REFUSED, NotificationActivities
     from activities.practices import PracticeActivities
     from domain.copayment import start_frikort_counts
     from domain.effects import (
@@ -168,15 +168,15 @@ async def decline_text(practice_id: str) -> str:
     return answer.text
 
 
-async def sent(
+async def not_sent(
     activity: Callable[[Any, In], Awaitable[object]],
     argument: In,
     attempt_timeout: timedelta,
     retry: RetryPolicy,
     gives_up_after: timedelta | None = None,
-) -> bool:
-    """Send to a receiver outside the service; False once it refused for good or was given up
-    on (its row keeps what happened, for ops and for a redelivery)."""
+) -> ActivityError | None:
+    """Send to a receiver outside the service; the failure once it refused for good or was
+    given up on (its row keeps what happened, for ops and for a redelivery), None when sent."""
     try:
         await workflow.execute_activity_method(
             activity,
@@ -185,27 +185,58 @@ async def sent(
             schedule_to_close_timeout=gives_up_after,
             retry_policy=retry,
         )
-    except ActivityError:
-        return False
-    return True
+    except ActivityError as failure:
+        return failure
+    return None
+
+
+def refused_status(failure: ActivityError) -> int | None:
+    """The HTTP status a receiver refused with, when the activity's failure carries it."""
+    cause = failure.cause
+    if isinstance(cause, ApplicationError) and cause.details:
+        status = cause.details[0]
+        return status if isinstance(status, int) else None
+    return None
 
 
 async def send_journal_entry(forward: JournalForward) -> bool:
     """Send a journal entry on to the record system."""
     activity = RecordSystemActivities.forward_journal_entry
-    return await sent(activity, forward, FORWARD_TIMEOUT, FORWARD_RETRY)
+    return await not_sent(activity, forward, FORWARD_TIMEOUT, FORWARD_RETRY) is None
+
+
+# Workflows from before it record no give-up: their rows stay as they were.
+GIVE_UP_RECORDED = "notification-give-up-recorded"
 
 
 async def send_notification(notification: NotificationInput) -> bool:
-    """Send a notification; a gateway that is down is given up on after a week."""
+    """Send a notification; a gateway that is down is given up on after a week, and the row
+    says so, so an operator can have it sent again (a final 4xx is on the row already)."""
     activity = NotificationActivities.send_notification
-    return await sent(activity, notification, NOTIFY_TIMEOUT, NOTIFY_RETRY, NOTIFY_GIVES_UP_AFTER)
+    failure = await not_sent(
+        activity, notification, NOTIFY_TIMEOUT, NOTIFY_RETRY, NOTIFY_GIVES_UP_AFTER
+    )
+    if failure is None:
+        return True
+    refused = isinstance(failure.cause, ApplicationError) and (
+        failure.cause.type == NOTIFICATION_REFUSED
+    )
+    if not refused and workflow.patched(GIVE_UP_RECORDED):
+        await case_store(NotificationActivities.give_up_notification, notification)
+    return False
 
 
 async def forward_journal_entry(entry_key: str) -> None:
     """Send a journal entry on to the record system; a refusal for good is logged."""
-    if not await send_journal_entry(JournalForward(entry_key=entry_key)):
-        workflow.logger.error("journal entry refused", extra={"entry_key": entry_key})
+    activity = RecordSystemActivities.forward_journal_entry
+    failure = await not_sent(
+        activity, JournalForward(entry_key=entry_key), FORWARD_TIMEOUT, FORWARD_RETRY
+    )
+    if failure is not None:
+        workflow.logger.error(
+            "journal entry refused",
+            extra={"entry_key": entry_key, "http_status": refused_status(failure)},
+        )
 
 
 async def deliver(notification: NotificationInput) -> None:

@@ -1,4 +1,4 @@
-"""Operations without auth: liveness, readiness (Temporal and the case store), metrics."""
+"""Operations without auth: liveness, readiness (the case store; Temporal told), metrics."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.metrics import exposition
 from api.openapi import OPERATIONS
-from api.outages import DATABASE, TEMPORAL
+from api.outages import DATABASE, TEMPORAL, why
 from api.problems import Problem, problem_responses
 from api.schemas import HealthOut
 from api.services import Deps, Services
@@ -32,7 +32,7 @@ async def _check(services: Services, name: str, probe: Awaitable[object]) -> str
         await asyncio.wait_for(probe, READINESS_TIMEOUT_SECONDS)
     except Exception as error:
         services.outages.down(name, error)
-        return f"unavailable: {type(error).__name__}"
+        return f"unavailable: {why(error)}"
     services.outages.up(name)
     return "ok"
 
@@ -53,23 +53,23 @@ async def _workers(services: Services) -> str:
     responses=problem_responses(503),
 )
 async def readyz(services: Deps) -> HealthOut:
-    """Temporal and the case store both answer; 503 names the one that does not.
+    """Ready while the case store answers: reads are served. 503 names the case store when it
+    does not.
 
-    `workers` says whether a worker polls the task queue, without deciding readiness: with no
-    worker the API still serves reads and answers commands 503, so it stays in rotation.
+    `temporal` says whether Temporal answers and `workers` whether a worker polls the task
+    queue, without deciding readiness: without them the API still serves reads and answers
+    commands 503 with Retry-After, so it stays in rotation (were every replica taken out
+    while Temporal is down, reads would stop too).
     """
     checks = {
         TEMPORAL: await _check(services, TEMPORAL, services.temporal_answers()),
         DATABASE: await _check(services, DATABASE, services.database_answers()),
     }
-    failed = {name: result for name, result in checks.items() if result != "ok"}
     checks["workers"] = await _workers(services)
-    if failed:
-        raise Problem(
-            503,
-            "; ".join(f"{name} {result}" for name, result in failed.items()),
-            extra={"checks": checks},
-        )
+    if checks[DATABASE] != "ok":
+        raise Problem(503, f"{DATABASE} {checks[DATABASE]}", extra={"checks": checks})
+    if checks[TEMPORAL] != "ok":
+        checks["commands"] = "unavailable: 503 until Temporal answers"
     return HealthOut(status="ready", checks=checks)
 
 

@@ -1,5 +1,6 @@
 """Redelivery, for operators: a notification or journal entry its receiver refused for good (a
-final 4xx) is sent again, once per request, after the receiver is fixed."""
+final 4xx), or a notification given up on after a week of retries, is sent again, once per
+request, after the receiver is fixed."""
 
 from __future__ import annotations
 
@@ -33,13 +34,16 @@ _NOT_REFUSED = {
     Delivery.DELIVERED: "it was delivered",
     Delivery.PENDING: "it has not been refused for good: it is still being delivered (retried)",
 }
+# What may be sent again: refused for good, or (notifications) given up on after a week.
+_REDELIVERABLE = {Delivery.REFUSED, Delivery.GIVEN_UP}
 
 
 def _refused(record: DeliveryRecord | None, what: str) -> DeliveryRecord:
-    """The item if its receiver refused it for good; 404 or 409 otherwise."""
+    """The item if its receiver refused it for good or it was given up on; 404 or 409
+    otherwise."""
     if record is None:
         raise not_found(what)
-    if record.delivery != Delivery.REFUSED:
+    if record.delivery not in _REDELIVERABLE:
         raise Problem(
             409,
             f"the {what} is not refused: {_NOT_REFUSED[record.delivery]}",
@@ -57,8 +61,8 @@ _ACCEPTED: dict[str, Any] = {"status_code": 202, "response_model": RedeliveryOut
 async def _redeliver(
     services: Services, kind: RedeliveryKind, key: str, found: DeliveryRecord | None
 ) -> RedeliveryOut:
-    """Start the item's next redelivery if it was refused for good; a request racing this one
-    finds it started (409)."""
+    """Start the item's next redelivery if it was refused for good or given up on; a request
+    racing this one finds it started (409)."""
     n = _refused(found, _WHAT[kind]).redeliveries + 1
     workflow_id = redelivery_workflow_id(kind, key, n)
     client = await services.temporal.client()
@@ -90,8 +94,9 @@ async def _redeliver(
 async def redeliver_notification(
     notification_key: Key, _caller: AdminCaller, services: Deps
 ) -> RedeliveryOut:
-    """Send a notification its receiver refused for good again, once, with the same
-    `webhook-id`; 409 when it was delivered or is still being retried."""
+    """Send a notification its receiver refused for good, or that was given up on after a
+    week of retries, again, once, with the same `webhook-id`; 409 when it was delivered or is
+    still being retried."""
     found = await Redeliveries(services.sessions).notification(notification_key)
     return await _redeliver(services, RedeliveryKind.NOTIFICATION, notification_key, found)
 

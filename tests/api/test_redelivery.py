@@ -5,16 +5,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
+from domain.effects import NotificationInput
 from store.tables import JournalEntry, Notification
 from tests.api.integrated import Delivering, api_delivering
-from tests.api.support import Party, assert_problem, create, eventually, seed_clinicians
-from tests.support import notifications, rows_of
+from tests.api.support import (
+    Party,
+    api_over_http,
+    assert_problem,
+    create,
+    eventually,
+    seed_clinicians,
+)
+from tests.support import notifications, rows_of, time_skipping_environment
+from workflows.calls import NOTIFY_GIVES_UP_AFTER
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +53,7 @@ async def _refused_notification(api: Delivering, party: Party) -> Notification:
 
 
 async def _notification(api: Delivering, key: str) -> Notification:
-    async with api.sessions() as session:
-        row = await session.scalar(select(Notification).where(Notification.notification_key == key))
-    assert row is not None
-    return row
+    return await _notification_of(api.sessions, key)
 
 
 def _arrived(api: Delivering, key: str) -> int:
@@ -196,3 +205,58 @@ async def test_only_an_admin_may_redeliver(delivering: Delivering) -> None:
     for headers in callers:
         for path in ("/v1/notifications/k/redeliver", "/v1/journal-entries/k/redeliver"):
             assert_problem(await delivering.http.post(path, headers=headers), 403)
+
+
+@dataclass
+class GatewayDown:
+    """A notification gateway that does not answer until it is brought back up."""
+
+    up: bool = False
+    delivered: list[str] = field(default_factory=list)
+
+    async def send(self, notification: NotificationInput) -> None:
+        if not self.up:
+            raise ConnectionError("the gateway does not answer")
+        self.delivered.append(notification.notification_key)
+
+
+async def test_a_notification_given_up_on_after_a_week_is_redelivered_once(
+    sqlite_url: str,
+) -> None:
+    gateway = GatewayDown()
+    async with (
+        time_skipping_environment() as env,
+        api_over_http(env.client, sqlite_url, sender=gateway) as api,
+    ):
+        party = api.party()
+        await seed_clinicians(api.http, party)
+        case = await create(api.http, party)
+        (row,) = await notifications(api.sessions, case["id"])
+        key = row.notification_key
+        retried = await api.http.post(f"/v1/notifications/{key}/redeliver", headers=party.admin)
+        # A week of retries (5 s backoff up to 10 min), then the workflow gives up.
+        await env.sleep(NOTIFY_GIVES_UP_AFTER + timedelta(hours=1))
+        given_up = await eventually(
+            lambda: _notification_of(api.sessions, key), lambda got: got.failed_at is not None
+        )
+        gateway.up = True
+
+        started = await api.http.post(f"/v1/notifications/{key}/redeliver", headers=party.admin)
+        delivered = await eventually(
+            lambda: _notification_of(api.sessions, key), lambda got: got.sent_at is not None
+        )
+        again = await api.http.post(f"/v1/notifications/{key}/redeliver", headers=party.admin)
+
+    assert "still being delivered" in assert_problem(retried, 409)["detail"]
+    assert (given_up.sent_at, given_up.failed_status) == (None, None)
+    assert started.status_code == 202, started.text
+    assert (delivered.redeliveries, delivered.failed_at) == (1, None)
+    assert gateway.delivered.count(key) == 1
+    assert "delivered" in assert_problem(again, 409)["detail"]
+
+
+async def _notification_of(sessions: async_sessionmaker[AsyncSession], key: str) -> Notification:
+    async with sessions() as session:
+        row = await session.scalar(select(Notification).where(Notification.notification_key == key))
+    assert row is not None
+    return row

@@ -8,6 +8,7 @@ issues client-credentials tokens and honours `If-None-Exist`.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.communication import Communication
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -46,6 +47,7 @@ from tests.integrations.receivers import (
 from tests.support import (
     CLINICIAN,
     WorkerProcess,
+    captured_logs,
     content,
     new_start,
     notifications,
@@ -212,21 +214,45 @@ async def test_a_record_system_down_delays_entries_then_delivers_and_never_block
     assert stored_keys(server, case.consultation_id) == sorted(row.entry_key for row in rows)
 
 
+async def closed_refused_by(server: FhirServer, client: Client, sqlite_url: str) -> str:
+    """A consultation opened and closed while `server` is the record system; its id."""
+    async with (
+        serving(server.app(), 0) as base_url,
+        worker_with(client, sqlite_url, **server.settings(base_url)) as queue,
+    ):
+        case = new_start()
+        await close(await start(client, queue, case))
+    return case.consultation_id
+
+
 async def test_a_refused_entry_is_marked_with_the_status_and_the_consultation_goes_on(
     dev_env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     server = FhirServer(refuse_with=422)
-    async with (
-        serving(server.app(), 0) as base_url,
-        worker_with(dev_env.client, sqlite_url, **server.settings(base_url)) as queue,
-    ):
-        case = new_start()
-        await close(await start(dev_env.client, queue, case))
-    rows = await journal_rows(sessions, case.consultation_id)
+    consultation_id = await closed_refused_by(server, dev_env.client, sqlite_url)
+    rows = await journal_rows(sessions, consultation_id)
 
     assert [(row.external_status, row.external_id) for row in rows] == [(422, None)] * 2
     assert len(server.posts) == len(rows)
     assert server.resources == {}
+
+
+async def test_a_refused_entry_is_logged_with_its_key_and_the_status(
+    dev_env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    with captured_logs() as logs:
+        consultation_id = await closed_refused_by(
+            FhirServer(refuse_with=422), dev_env.client, sqlite_url
+        )
+    rows = await journal_rows(sessions, consultation_id)
+
+    refused = [
+        json.loads(line) for line in logs.getvalue().splitlines() if "journal entry refused" in line
+    ]
+    # The runbook looks for these lines by key, and the status says what the receiver said.
+    assert sorted((line["entry_key"], line["http_status"]) for line in refused) == sorted(
+        (row.entry_key, 422) for row in rows
+    )
 
 
 @pytest.fixture

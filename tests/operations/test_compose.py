@@ -75,6 +75,19 @@ LEFT_AT_DEFAULT = {
     "dev_codec_trusts_local_ui": "development only: the production shape must never trust a UI",
     "fhir_entry_system": "identifier systems are part of the record-system contract",
     "fhir_consultation_system": "identifier systems are part of the record-system contract",
+    # Compose runs its own Temporal on the project network, without TLS; these are for an
+    # existing cluster or Temporal Cloud (docs/guide-operator.md, "TLS to Temporal and
+    # PostgreSQL").
+    **dict.fromkeys(
+        (
+            "temporal_tls_ca",
+            "temporal_tls_cert",
+            "temporal_tls_key",
+            "temporal_tls_server_name",
+            "temporal_api_key_file",
+        ),
+        "compose's own Temporal speaks plain gRPC on the project network",
+    ),
 }
 ENV_EXAMPLE = ROOT / "deploy" / ".env.example"
 # Values that must come from the operator's environment, never from this file.

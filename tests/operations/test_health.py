@@ -1,4 +1,5 @@
-"""Liveness and readiness: /readyz answers 503 naming what is unreachable, /healthz stays up.
+"""Liveness and readiness: /readyz is 200 while the case store answers (reads are served) and
+says whether Temporal answers; 503 when the case store does not; /healthz stays up.
 
 Dependencies are made really unreachable: Temporal at a port nobody listens on, the case store
 as a PostgreSQL database that does not exist.
@@ -13,7 +14,15 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from infra.settings import Settings
-from tests.api.support import Operated, api_serving, assert_problem
+from tests.api.support import (
+    Operated,
+    Party,
+    Tokens,
+    api_serving,
+    assert_problem,
+    create_body,
+    seed_clinicians,
+)
 from tests.support import closed_temporal_address
 
 
@@ -38,16 +47,31 @@ async def test_ready_when_temporal_and_the_case_store_answer(operated: Operated)
     }
 
 
-async def test_not_ready_naming_temporal_when_temporal_is_unreachable(sqlite_url: str) -> None:
+async def test_ready_while_temporal_is_unreachable_saying_so_and_answering_commands_503(
+    sqlite_url: str,
+) -> None:
     settings = Settings(database_url=sqlite_url, temporal_address=closed_temporal_address())
-    async with api_serving(settings) as base_url:
+    async with (
+        api_serving(settings) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=30) as http,
+    ):
         live, ready = await probes(base_url)
+        party = Party(Tokens(settings))
+        await seed_clinicians(http, party)
+        command = await http.post(
+            "/v1/consultations", json=create_body(party, message="A rash."), headers=party.service
+        )
+        read = await http.get(f"/v1/clinicians/{party.clinician}", headers=party.service)
 
     assert live.status_code == 200
-    problem = not_ready(ready)
-    assert problem["detail"].startswith("temporal unavailable")
-    assert problem["checks"]["temporal"].startswith("unavailable")
-    assert problem["checks"]["database"] == "ok"
+    assert ready.status_code == 200, ready.text
+    checks = ready.json()["checks"]
+    assert checks["temporal"].startswith("unavailable")
+    assert checks["commands"].startswith("unavailable")
+    assert checks["database"] == "ok"
+    assert_problem(command, 503)
+    assert command.headers["Retry-After"]
+    assert read.status_code == 200, read.text
 
 
 async def test_not_ready_naming_the_database_when_the_case_store_is_unreachable(
@@ -64,7 +88,9 @@ async def test_not_ready_naming_the_database_when_the_case_store_is_unreachable(
     assert problem["checks"]["database"].startswith("unavailable")
 
 
-async def test_not_ready_naming_both_when_neither_answers(missing_database_url: str) -> None:
+async def test_not_ready_naming_the_database_when_neither_answers(
+    missing_database_url: str,
+) -> None:
     settings = Settings(
         database_url=missing_database_url, temporal_address=closed_temporal_address()
     )
@@ -73,8 +99,8 @@ async def test_not_ready_naming_both_when_neither_answers(missing_database_url: 
 
     assert live.status_code == 200
     problem = not_ready(ready)
-    assert "temporal unavailable" in problem["detail"]
-    assert "database unavailable" in problem["detail"]
+    assert problem["detail"].startswith("database unavailable")
+    assert problem["checks"]["temporal"].startswith("unavailable")
 
 
 async def test_no_worker_polling_is_told_by_a_metric_and_readyz_without_leaving_rotation(

@@ -130,3 +130,22 @@ def test_a_setting_that_does_not_parse_is_named_in_one_line(tmp_path: Path) -> N
     line = refused(API, environment(tmp_path, API_WRITE_BURST="many"))
 
     assert "API_WRITE_BURST" in line
+
+
+@pytest.mark.parametrize(
+    "content",
+    [None, "not json", "[]", '[{"valid_from": "2026-07-01", "tariff": "2ae"}]'],
+    ids=["missing", "not_json", "empty", "incomplete_row"],
+)
+def test_a_tariff_file_that_cannot_be_used_stops_the_worker_before_it_connects(
+    tmp_path: Path, content: str | None
+) -> None:
+    tariffs = tmp_path / "tariffs.json"
+    if content is not None:
+        tariffs.write_text(content)
+
+    # Temporal is unreachable: a line naming the file, not TEMPORAL_ADDRESS, is said first.
+    line = refused(WORKER, environment(tmp_path, ECONSULT_TARIFFS_FILE=str(tariffs)))
+
+    assert "refuses to start: ECONSULT_TARIFFS_FILE" in line
+    assert str(tariffs) in line

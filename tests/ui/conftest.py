@@ -46,7 +46,9 @@ def _wait_until_ready(stack: DevStack, processes: Processes) -> None:
         try:
             api = httpx.get(f"{stack.api_url}/readyz", timeout=5)
             ui = httpx.get(stack.ui("127.0.0.1"), timeout=5)
-            if api.status_code == 200 and ui.status_code == 200:
+            # Ready for commands too: /readyz is 200 while only the case store answers.
+            temporal = api.status_code == 200 and api.json()["checks"]["temporal"] == "ok"
+            if temporal and ui.status_code == 200:
                 return
         except httpx.HTTPError:
             pass
