@@ -30,6 +30,8 @@ SAFE_FIELDS = (
     "actor_id",
     "practice_id",
     "secret_ref",
+    "tariffs_file",
+    "unconfirmed_rows",
 )
 
 

@@ -24,6 +24,7 @@ from domain.effects import SettleCopayment
 from domain.models import CopaymentStatus
 from domain.parties import ExemptionCode, Patient
 from domain.working_days import OSLO
+from infra.logs import JsonFormatter
 from infra.tariffs import load_tariffs
 
 
@@ -210,6 +211,10 @@ def test_unconfirmed_rows_are_named_in_one_warning_at_start(
     assert "2027-07-01 2ae," in warning.getMessage()
     assert "2027-07-01 2aek specialist" in warning.getMessage()
     assert "2026-07-01" not in warning.getMessage()
+    # The JSON line keeps which file it was and the rows, not only the sentence.
+    line = json.loads(JsonFormatter().format(warning))
+    assert line["tariffs_file"] == str(path)
+    assert line["unconfirmed_rows"]
 
 
 def test_a_fully_confirmed_table_logs_no_warning(

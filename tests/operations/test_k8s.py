@@ -60,14 +60,6 @@ EXPLAINED_FINDINGS = {
     # which owns the files the server reads.
     ("CKV_K8S_40", "Deployment.econsult.econsult-temporal-ui"): "the image's own user",
 }
-# Added with TLS to Temporal (docs/configuration.md lists them once that lands).
-TEMPORAL_TLS_SETTINGS = {
-    "TEMPORAL_TLS_CA",
-    "TEMPORAL_TLS_CERT",
-    "TEMPORAL_TLS_KEY",
-    "TEMPORAL_TLS_SERVER_NAME",
-    "TEMPORAL_API_KEY_FILE",
-}
 # Resident memory in the one-hour soak (bench/README.md, "make soak"): 165-183 MB.
 MEASURED_RSS_MIB = {"econsult-api": 183, "econsult-worker": 165}
 APP = {"econsult-api": "api", "econsult-worker": "worker", "econsult-migrate": "migrate"}
@@ -201,7 +193,7 @@ def test_app_containers_run_the_documented_commands_with_production_settings(nam
     workload = named(kind, name)
     assert container(workload)["command"] == COMMANDS[APP[name]]
     env = set(environment(workload))
-    unknown = env - settings_field_names() - TEMPORAL_TLS_SETTINGS
+    unknown = env - settings_field_names()
     assert not unknown, f"{name} sets variables nothing reads: {unknown}"
     secrets = {"econsult_encryption_keys"} if APP[name] != "migrate" else set()
     # D1: a JWKS verifies tokens; the HS256 secret is a development fallback only.
