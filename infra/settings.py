@@ -125,10 +125,11 @@ class Settings(BaseSettings):
         "0.7 s (HEIC), a scanned 20-page PDF a few hundredths.",
     )
     attachment_inspection_memory_mib: int = Field(
-        default=1536,
+        default=1024,
         ge=512,
         description="Address space (RLIMIT_AS, MiB) of the process checking one upload, "
-        "decoders and interpreter included; an allocation past it refuses the upload.",
+        "interpreter and decoders included (about 90 MiB before the file); an allocation "
+        "past it refuses the upload. A 12 MP HEIC peaks near 270 MiB, a 48 MP one near 500.",
     )
     attachment_max_megapixels: int = Field(
         default=60,
