@@ -44,15 +44,6 @@ def _pdf(objects: dict[int, bytes], compressed: dict[int, tuple[int, int]] | Non
     return out.getvalue()
 
 
-def _flate_stream(data: bytes, entries: bytes = b"") -> bytes:
-    packed = zlib.compress(data, 9)
-    return (
-        b"<< /Length %d /Filter /FlateDecode%s >>\nstream\n" % (len(packed), entries)
-        + packed
-        + b"\nendstream"
-    )
-
-
 _PAGES = {
     2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
     3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>",
@@ -60,15 +51,25 @@ _PAGES = {
 
 
 def pdf_inflating_to_whitespace(streams: int, inflated_bytes: int) -> bytes:
-    """Object streams whose one object sits after `inflated_bytes` of spaces: each inflates
-    about a thousandfold, then pypdf reads the spaces one at a time."""
+    """Object streams that start with `inflated_bytes` of spaces: each inflates about a
+    thousandfold, then pypdf reads the spaces one at a time before the stream's one object."""
+    spaces = zlib.compressobj(9)
+    # Compressed once, continued per stream from a copy of the compressor's state.
+    prefix = spaces.compress(b" " * inflated_bytes)
     objects = dict(_PAGES)
     compressed = {}
     for index in range(streams):
         stream, inner = 4 + 2 * index, 5 + 2 * index
         header = b"%d 0 " % inner
-        body = header + b" " * inflated_bytes + b"<< /Padding true >>"
-        objects[stream] = _flate_stream(body, b" /Type /ObjStm /N 1 /First %d" % len(header))
+        rest = spaces.copy()
+        packed = prefix + rest.compress(header + b"<< /Padding true >>") + rest.flush()
+        first = inflated_bytes + len(header)
+        objects[stream] = (
+            b"<< /Length %d /Filter /FlateDecode /Type /ObjStm /N 1 /First %d >>\nstream\n"
+            % (len(packed), first)
+            + packed
+            + b"\nendstream"
+        )
         compressed[inner] = (stream, 0)
     padding = b" ".join(b"%d 0 R" % (5 + 2 * index) for index in range(streams))
     objects[1] = b"<< /Type /Catalog /Pages 2 0 R /Padding [%s] >>" % padding
@@ -90,9 +91,29 @@ def pdf_with_flate_bomb() -> bytes:
     return _pdf(objects, {5: (4, 0)})
 
 
-def pdf_with_action(action: bytes, *, where: str = "open") -> bytes:
+# Names spelled with #xx escapes, which a PDF reader decodes: /U#52I is /URI.
+ESCAPES = (
+    (b"/S /URI /URI", b"/#53 /U#52I /URI"),
+    (b"/OpenAction", b"/Open#41ction"),
+    (b"/AA <<", b"/A#41 <<"),
+    (b"/SubmitForm", b"/S#75bmitForm"),
+    (b"/ImportData", b"/Imp#6FrtData"),
+    (b"/GoToR", b"/GoT#6FR"),
+    (b"/Launch", b"/L#61unch"),
+    (b"/JavaScript /JS", b"/J#61vaScript /J#53"),
+)
+
+
+def escaped(body: bytes) -> bytes:
+    for plain, spelled in ESCAPES:
+        body = body.replace(plain, spelled)
+    return body
+
+
+def pdf_with_action(action: bytes, *, where: str = "open", escape: bool = False) -> bytes:
     """A one-page PDF running `action` (a dictionary) when it opens (`open`), when its page
-    opens (`page`: additional actions), or when a link on the page is clicked (`link`)."""
+    opens (`page`: additional actions), or when a link on the page is clicked (`link`);
+    with `escape`, its names spelled with #xx escapes."""
     objects = dict(_PAGES)
     objects[4] = action
     catalog = b"<< /Type /Catalog /Pages 2 0 R >>"
@@ -104,6 +125,8 @@ def pdf_with_action(action: bytes, *, where: str = "open") -> bytes:
         objects[5] = b"<< /Type /Annot /Subtype /Link /Rect [0 0 50 50] /A 4 0 R >>"
         objects[3] = objects[3][:-2] + b"/Annots [5 0 R] >>"
     objects[1] = catalog
+    if escape:
+        objects = {number: escaped(body) for number, body in objects.items()}
     return _pdf(objects)
 
 
