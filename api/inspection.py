@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import resource
+import sys
 from concurrent.futures import TimeoutError
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -129,13 +130,20 @@ class _Lane:
             self._pool.join(timeout=5)
 
 
+def _preloaded_modules() -> list[str]:
+    """What the forkserver imports once: the decoders, and the main module as multiprocessing
+    does by default (a script's by path, one run with `-m` by name), which every child would
+    otherwise import again on its own."""
+    main = getattr(sys.modules["__main__"].__spec__, "name", None)
+    by_name = [main] if main and not main.endswith("__main__") else []
+    return ["__main__", __name__, *by_name]
+
+
 class Inspector:
     """Checks uploads in child processes: images in one lane, PDFs in another."""
 
     def __init__(self, budget: Budget, processes_per_lane: int) -> None:
-        # The forkserver imports the decoders once; "__main__" as multiprocessing's default
-        # does, so a child does not import a script's main module again by itself.
-        _CONTEXT.set_forkserver_preload(["__main__", __name__])
+        _CONTEXT.set_forkserver_preload(_preloaded_modules())
         self.budget = budget
         self._images = _Lane("image", processes_per_lane, budget)
         self._documents = _Lane("document", processes_per_lane, budget)

@@ -86,30 +86,47 @@ class Upload:
     content: bytes
 
 
-async def _median_ms(check: Callable[[], Awaitable[object]], repeats: int) -> float:
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread: libheif decodes in several
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _medians(check: Callable[[], Awaitable[object]], repeats: int) -> tuple[float, float]:
+    """Median wall ms and median CPU seconds of this process over `repeats` checks."""
     await check()  # the first: the pool and forkserver start, the decoders warm
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_seconds()
         await check()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+        walls.append((time.perf_counter() - started) * 1000)
+        cpus.append(_cpu_seconds() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def _child_usage(content: bytes, media_type: str, budget: Budget) -> tuple[float, int, int]:
-    """In a child: (CPU seconds, peak address space MiB, peak resident MiB) of one check."""
+    """In a child: (CPU seconds since it was forked, peak address space MiB, peak resident
+    MiB), its start, the payload's transfer and the check included."""
     check_within_budget(content, media_type, budget)
-    usage = resource.getrusage(resource.RUSAGE_SELF)
     status = Path("/proc/self/status").read_text()
     peak = int(status.split("VmPeak:", 1)[1].split()[0]) // 1024
-    return usage.ru_utime + usage.ru_stime, peak, usage.ru_maxrss // 1024
+    return _cpu_seconds(), peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+async def _in_fresh_children(upload: Upload, budget: Budget, repeats: int) -> list[float]:
+    """(median CPU s, peak address space MiB, peak resident MiB) over `repeats` children."""
+    context = multiprocessing.get_context("forkserver")
+    runs = []
+    with ProcessPool(1, 1, enter_budget, (budget,), context=context) as pool:
+        for _ in range(repeats):
+            future = pool.schedule(_child_usage, (upload.content, upload.media_type, budget))
+            runs.append(await asyncio.wrap_future(future))
+    return [statistics.median(run[i] for run in runs) for i in range(3)]
 
 
 async def measure(uploads: list[Upload], repeats: int) -> list[dict[str, object]]:
-    settings = Settings()
-    inspector = Inspector.from_settings(settings)
+    inspector = Inspector.from_settings(Settings())
     budget = inspector.budget
-    rows = []
+    rows: list[dict[str, object]] = []
     try:
         for upload in uploads:
 
@@ -121,30 +138,24 @@ async def measure(uploads: list[Upload], repeats: int) -> list[dict[str, object]
             def through_pool(upload: Upload = upload) -> Awaitable[str]:
                 return inspector.accepted_type(upload.content)
 
-            before = await _median_ms(in_process, repeats)
-            after = await _median_ms(through_pool, repeats)
-            cpu, address_space, resident = await _in_fresh_child(upload, budget)
+            before_ms, before_cpu = await _medians(in_process, repeats)
+            after_ms, _ = await _medians(through_pool, repeats)
+            child_cpu, address_space, resident = await _in_fresh_children(upload, budget, repeats)
             rows.append(
                 {
                     "file": upload.name,
                     "bytes": len(upload.content),
-                    "before_ms": round(before, 1),
-                    "after_ms": round(after, 1),
-                    "child_cpu_s": round(cpu, 3),
-                    "child_peak_address_space_mib": address_space,
-                    "child_peak_resident_mib": resident,
+                    "before_ms": round(before_ms),
+                    "before_cpu_s": round(before_cpu, 3),
+                    "after_ms": round(after_ms),
+                    "after_child_cpu_s": round(child_cpu, 3),
+                    "child_peak_address_space_mib": int(address_space),
+                    "child_peak_resident_mib": int(resident),
                 }
             )
     finally:
         inspector.close()
     return rows
-
-
-async def _in_fresh_child(upload: Upload, budget: Budget) -> tuple[float, int, int]:
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPool(1, 1, enter_budget, (budget,), context=context) as pool:
-        future = pool.schedule(_child_usage, (upload.content, upload.media_type, budget))
-        return await asyncio.wrap_future(future)
 
 
 def main() -> None:
@@ -162,14 +173,12 @@ def main() -> None:
         f"space, {budget.max_pixels // 1_000_000} MP, "
         f"{budget.max_inflated_bytes // 2**20} MiB inflated per PDF stream; median of {repeats}"
     )
-    header = f"{'file':<22}{'bytes':>10}{'before ms':>11}{'after ms':>10}"
-    print(header + f"{'child CPU s':>13}{'peak AS MiB':>13}{'peak RSS MiB':>14}")
-    for row in asyncio.run(measure(uploads, repeats)):
-        print(
-            f"{row['file']:<22}{row['bytes']:>10}{row['before_ms']:>11}{row['after_ms']:>10}"
-            f"{row['child_cpu_s']:>13}{row['child_peak_address_space_mib']:>13}"
-            f"{row['child_peak_resident_mib']:>14}"
-        )
+    rows = asyncio.run(measure(uploads, repeats))
+    columns = list(rows[0])[1:]
+    print(f"{'file':<20}  " + "  ".join(columns))
+    for row in rows:
+        cells = "  ".join(f"{row[column]!s:>{len(column)}}" for column in columns)
+        print(f"{row['file']!s:<20}  {cells}")
 
 
 if __name__ == "__main__":
