@@ -16,23 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import resource
-import sys
 from concurrent.futures import TimeoutError
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pebble import ProcessExpired, ProcessPool
 from prometheus_client import Gauge
 
-from api.file_content import OverBudget, check_image, claimed_type, heif_opener
-from api.pdf_content import check_pdf
+from api.file_content import OverBudget, claimed_type
+from api.inspection_budget import PDF, Budget, check_within_budget, enter_budget
+from api.outages import retry_later
 
 if TYPE_CHECKING:
     from infra.settings import Settings
 
-PDF = "application/pdf"
 # A child is never forked from the API (its threads would be copied mid-work) but from a
 # forkserver that has imported the decoders once, so a new child starts in milliseconds.
 _CONTEXT = multiprocessing.get_context("forkserver")
@@ -47,42 +44,6 @@ IN_FLIGHT = Gauge(
 )
 
 
-@dataclass(frozen=True)
-class Budget:
-    """What inspecting one file may use."""
-
-    cpu_seconds: int
-    address_space_bytes: int
-    max_pixels: int
-    max_inflated_bytes: int
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Budget:
-        return cls(
-            cpu_seconds=settings.attachment_inspection_cpu_seconds,
-            address_space_bytes=settings.attachment_inspection_memory_mib * 2**20,
-            max_pixels=settings.attachment_max_megapixels * 1_000_000,
-            max_inflated_bytes=settings.attachment_pdf_max_inflated_mib * 2**20,
-        )
-
-
-def enter_budget(budget: Budget) -> None:
-    """In a new child, before its one file: the kernel's limits, for this process only."""
-    heif_opener()  # before the limits: registering is set-up, not the file's cost
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a child ended by SIGXCPU leaves no core
-    # SIGXCPU at the soft limit ends the process; SIGKILL a second later if it is caught.
-    resource.setrlimit(resource.RLIMIT_CPU, (budget.cpu_seconds, budget.cpu_seconds + 1))
-    resource.setrlimit(resource.RLIMIT_AS, (budget.address_space_bytes, budget.address_space_bytes))
-
-
-def check_within_budget(content: bytes, media_type: str, budget: Budget) -> None:
-    """In the child: RefusedFile unless the file is acceptable, OverBudget past a limit."""
-    if media_type == PDF:
-        check_pdf(content, max_inflated_bytes=budget.max_inflated_bytes)
-    else:
-        check_image(content, media_type, max_pixels=budget.max_pixels)
-
-
 class _Lane:
     """A pool of child processes, each used for one file and then replaced."""
 
@@ -94,6 +55,8 @@ class _Lane:
 
     def _running_pool(self) -> ProcessPool:
         if self._pool is None or not self._pool.active:
+            if self._pool is not None:
+                self._pool.stop()  # type: ignore[no-untyped-call]  # its threads end by themselves
             self._pool = ProcessPool(
                 max_workers=self._processes,
                 max_tasks=1,
@@ -105,7 +68,8 @@ class _Lane:
 
     async def check(self, content: bytes, media_type: str) -> None:
         # A pool breaks as a whole only when a child dies while none is at work (killed from
-        # outside); the check is then tried once more in a new pool.
+        # outside); the check is then tried once more in a new pool, and after that the
+        # upload answers 503 with Retry-After, like any outage.
         for attempt in (1, 2):
             future = self._running_pool().schedule(
                 check_within_budget,
@@ -120,9 +84,9 @@ class _Lane:
                     f"checking the file needed more than {self._budget.cpu_seconds} s of CPU "
                     f"or {self._budget.address_space_bytes // 2**20} MiB of memory"
                 ) from error
-            except BrokenProcessPool:
+            except BrokenProcessPool as error:
                 if attempt == 2:
-                    raise
+                    raise retry_later("uploads cannot be checked just now; try again") from error
 
     def close(self) -> None:
         if self._pool is not None:
@@ -130,20 +94,13 @@ class _Lane:
             self._pool.join(timeout=5)
 
 
-def _preloaded_modules() -> list[str]:
-    """What the forkserver imports once: the decoders, and the main module as multiprocessing
-    does by default (a script's by path, one run with `-m` by name), which every child would
-    otherwise import again on its own."""
-    main = getattr(sys.modules["__main__"].__spec__, "name", None)
-    by_name = [main] if main and not main.endswith("__main__") else []
-    return ["__main__", __name__, *by_name]
-
-
 class Inspector:
     """Checks uploads in child processes: images in one lane, PDFs in another."""
 
     def __init__(self, budget: Budget, processes_per_lane: int) -> None:
-        _CONTEXT.set_forkserver_preload(_preloaded_modules())
+        # The forkserver imports the decoders once, and a script's main module as
+        # multiprocessing does by default, which each child would otherwise import again.
+        _CONTEXT.set_forkserver_preload(["__main__", enter_budget.__module__])
         self.budget = budget
         self._images = _Lane("image", processes_per_lane, budget)
         self._documents = _Lane("document", processes_per_lane, budget)

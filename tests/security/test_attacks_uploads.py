@@ -109,6 +109,7 @@ REACHING_OUT = {
     "goto_remote": (b"<< /Type /Action /S /GoToR /F (//attacker.example/x.pdf) /D [0] >>", "link"),
     "launch": (b"<< /Type /Action /S /Launch /F (cmd.exe) >>", "open"),
     "javascript": (b"<< /Type /Action /S /JavaScript /JS (app.alert(1)) >>", "page"),
+    "launch_in_an_object_nothing_refers_to": (b"<< /S /Launch /F (cmd.exe) >>", "nowhere"),
 }
 
 

@@ -112,8 +112,9 @@ def escaped(body: bytes) -> bytes:
 
 def pdf_with_action(action: bytes, *, where: str = "open", escape: bool = False) -> bytes:
     """A one-page PDF running `action` (a dictionary) when it opens (`open`), when its page
-    opens (`page`: additional actions), or when a link on the page is clicked (`link`);
-    with `escape`, its names spelled with #xx escapes."""
+    opens (`page`: additional actions), or when a link on the page is clicked (`link`), or
+    holding it in an object nothing refers to (`nowhere`); with `escape`, its names spelled
+    with #xx escapes."""
     objects = dict(_PAGES)
     objects[4] = action
     catalog = b"<< /Type /Catalog /Pages 2 0 R >>"

@@ -27,7 +27,8 @@ from pebble import ProcessPool
 from PIL import Image, ImageDraw
 
 from api.file_content import heif_opener
-from api.inspection import PDF, Budget, Inspector, check_within_budget, enter_budget
+from api.inspection import Inspector
+from api.inspection_budget import PDF, Budget, check_within_budget, enter_budget
 from infra.settings import Settings
 
 A4_AT_300_DPI = (2480, 3508)
@@ -179,7 +180,3 @@ def main() -> None:
     for row in rows:
         cells = "  ".join(f"{row[column]!s:>{len(column)}}" for column in columns)
         print(f"{row['file']!s:<20}  {cells}")
-
-
-if __name__ == "__main__":
-    main()
