@@ -12,6 +12,9 @@ from functools import cache
 import pytest
 from prometheus_client import REGISTRY
 
+from api.file_content import OverBudget
+from api.inspection import Inspector
+from api.inspection_budget import Budget
 from store.tables import Attachment
 from tests.api import files
 from tests.api.support import PDF, PNG, Api, Party, assert_problem, eventually, rows, upload
@@ -128,6 +131,25 @@ async def test_a_web_link_the_reader_clicks_is_accepted(api: Api, party: Party) 
         api.http, party.service, attacks.pdf_with_action(WEB_ADDRESS, where="link")
     )
     assert response.status_code == 201, response.text
+
+
+async def test_an_image_past_the_memory_budget_is_over_budget_and_the_next_one_is_checked() -> None:
+    """With 256 MiB of address space (about 90 are the interpreter and decoders), a 49 MP
+    colour picture, 196 MB once decoded, cannot be; a small one then still is. The API's
+    default (1024 MiB) holds a 48 MP HEIC; a lower limit is how memory is run out here."""
+    budget = Budget(
+        cpu_seconds=3,
+        address_space_bytes=256 * 2**20,
+        max_pixels=60_000_000,
+        max_inflated_bytes=16 * 2**20,
+    )
+    inspector = Inspector(budget, processes_per_lane=1)
+    try:
+        with pytest.raises(OverBudget, match="256 MiB of memory"):
+            await inspector.accepted_type(attacks.png_of(7000, 7000, mode="RGB"))
+        assert await inspector.accepted_type(PNG) == "image/png"
+    finally:
+        inspector.close()
 
 
 # --- the pool under attack ------------------------------------------------------------------------

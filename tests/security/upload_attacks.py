@@ -131,10 +131,10 @@ def pdf_with_action(action: bytes, *, where: str = "open", escape: bool = False)
     return _pdf(objects)
 
 
-def png_of(width: int, height: int) -> bytes:
-    """A blank greyscale PNG of this size: megapixels in a few hundred KB."""
+def png_of(width: int, height: int, mode: str = "L") -> bytes:
+    """A blank PNG of this size (greyscale unless `mode` says): megapixels in a few hundred KB."""
     buffer = io.BytesIO()
-    Image.new("L", (width, height)).save(buffer, format="PNG", optimize=False)
+    Image.new(mode, (width, height)).save(buffer, format="PNG", optimize=False)
     return buffer.getvalue()
 
 
