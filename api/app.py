@@ -87,6 +87,7 @@ def create_app(
         finally:
             housekeeping.cancel()
             await services.outages.close()
+            await asyncio.to_thread(services.inspector.close)
             if engine is not None:
                 await engine.dispose()
 

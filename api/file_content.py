@@ -3,8 +3,9 @@
 A file is checked by its content, never by its name: the leading bytes say which type it
 claims to be, then the whole file must decode as that type and end where that format ends, so
 that nothing (an executable, a second file) rides along after a valid picture or letter.
-PDFs must also be inert: not encrypted (it could not be inspected), and without JavaScript,
-launch actions or embedded files, which a viewer on a clinician's desk might act on.
+PDFs have rules of their own (api/pdf_content.py). The checks run in a child process under a
+budget (api/inspection.py); the limits they enforce themselves (pixels, inflated bytes) raise
+OverBudget, like running out of CPU time or memory.
 """
 
 from __future__ import annotations
@@ -13,13 +14,11 @@ import io
 import struct
 import zlib
 from collections.abc import Callable
-from functools import cache, partial
+from functools import cache
 
 import filetype
 import pillow_heif
 from PIL import Image
-from pypdf import PdfReader
-from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject, PdfObject
 
 ACCEPTED_TYPES = {
     "application/pdf": "PDF",
@@ -29,46 +28,60 @@ ACCEPTED_TYPES = {
 }
 # filetype reads at most this many leading bytes to recognise a format.
 SNIFF_BYTES = 8192
-# Decoding holds the whole bitmap in memory; 64 megapixels is above any phone camera's
-# default and keeps one decode at a few hundred MB.
-MAX_IMAGE_PIXELS = 64_000_000
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# Whitespace the PDF syntax allows after the final %%EOF (editors add a newline or padding).
-_PDF_WHITESPACE = b" \t\r\n\f\x00"
-# Keys and name values that make a PDF act rather than show: scripts, launching programs,
-# files carried inside, interactive media.
-_PDF_ACTIVE_KEYS = {
-    "/JS": "JavaScript",
-    "/JavaScript": "JavaScript",
-    "/XFA": "an XFA form (which carries scripts)",
-    "/EmbeddedFiles": "an embedded file",
-    "/EF": "an embedded file",
-}
-_PDF_ACTIVE_NAMES = {
-    ("/S", "/JavaScript"): "JavaScript",
-    ("/S", "/Launch"): "a launch action",
-    ("/S", "/GoToE"): "a link into an embedded file",
-    ("/Type", "/EmbeddedFile"): "an embedded file",
-    ("/Subtype", "/FileAttachment"): "an embedded file",
-    ("/Subtype", "/RichMedia"): "embedded media",
-}
 
 
 class RefusedFile(Exception):
     """The upload is not an acceptable file; the message says why, for the uploader."""
 
 
-def accepted_type(content: bytes) -> str:
-    """The media type of an acceptable file, or RefusedFile. CPU-bound: run it off the loop."""
+class OverBudget(RefusedFile):
+    """Checking the upload needs more than one file may use (CPU, memory, pixels, inflation)."""
+
+
+def claimed_type(content: bytes) -> str:
+    """The accepted media type the leading bytes claim, or RefusedFile. Cheap: reads 8 KiB."""
     kind = filetype.guess(content[:SNIFF_BYTES])
     if kind is None or kind.mime not in ACCEPTED_TYPES:
         raise RefusedFile(
             f"the file content is not one of {', '.join(ACCEPTED_TYPES.values())} "
             "(checked by content, not by name)"
         )
-    _CHECKS[kind.mime](content)
     return str(kind.mime)
+
+
+def check_image(content: bytes, media_type: str, *, max_pixels: int) -> None:
+    """RefusedFile unless `content` decodes whole as the image type it claims; OverBudget past
+    `max_pixels`, found from the header before anything is decoded."""
+    pillow_format, label, find_end = _IMAGE_FORMATS[media_type]
+    end = find_end(content)
+    if end != len(content):
+        raise RefusedFile(
+            f"the {label} file carries {len(content) - end} bytes after its end marker"
+        )
+    if pillow_format == "HEIF":
+        heif_opener()
+    # Pillow refuses twice this many pixels at open by itself; the size is checked below.
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with Image.open(io.BytesIO(content), formats=[pillow_format]) as image:
+            if image.format != pillow_format:
+                raise RefusedFile(f"the file is {image.format}, not a plain {label} image")
+            width, height = image.size
+            if width * height > max_pixels:
+                raise _too_many_pixels(max_pixels)
+            image.load()
+    except RefusedFile:
+        raise
+    except Image.DecompressionBombError as error:
+        raise _too_many_pixels(max_pixels) from error
+    except (OSError, ValueError, SyntaxError) as error:
+        raise RefusedFile(f"the file does not decode as a {label} image") from error
+
+
+def _too_many_pixels(max_pixels: int) -> OverBudget:
+    return OverBudget(f"the image has more than {max_pixels / 1_000_000:g} megapixels")
 
 
 # --- images ---------------------------------------------------------------------------------
@@ -154,88 +167,13 @@ def _heic_end(content: bytes) -> int:
 
 
 @cache
-def _heif_opener() -> None:
+def heif_opener() -> None:
     """pillow-heif teaches Pillow HEIF; registered on first use, not at import."""
     pillow_heif.register_heif_opener()
 
 
-def _check_image(
-    content: bytes, *, pillow_format: str, label: str, find_end: Callable[[bytes], int]
-) -> None:
-    end = find_end(content)
-    if end != len(content):
-        raise RefusedFile(
-            f"the {label} file carries {len(content) - end} bytes after its end marker"
-        )
-    if pillow_format == "HEIF":
-        _heif_opener()
-    try:
-        with Image.open(io.BytesIO(content), formats=[pillow_format]) as image:
-            if image.format != pillow_format:
-                raise RefusedFile(f"the file is {image.format}, not a plain {label} image")
-            width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise RefusedFile(
-                    f"the image has more than {MAX_IMAGE_PIXELS // 1_000_000} megapixels"
-                )
-            image.load()
-    except RefusedFile:
-        raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        raise RefusedFile(f"the file does not decode as a {label} image") from error
-
-
-# --- PDF ------------------------------------------------------------------------------------
-
-
-def _check_pdf(content: bytes) -> None:
-    if not content.rstrip(_PDF_WHITESPACE).endswith(b"%%EOF"):
-        raise RefusedFile("the PDF file does not end with %%EOF (data follows the document)")
-    try:
-        reader = PdfReader(io.BytesIO(content), strict=False)
-        if reader.is_encrypted:
-            raise RefusedFile("the PDF file is encrypted, so its content cannot be checked")
-        if len(reader.pages) == 0:
-            raise RefusedFile("the PDF file has no pages")
-        active = _pdf_active_content(reader.trailer)
-    except RefusedFile:
-        raise
-    except Exception as error:  # pypdf raises many kinds of error on malformed input
-        raise RefusedFile("the file does not open as a PDF document") from error
-    if active is not None:
-        raise RefusedFile(f"the PDF file contains {active}, which is not accepted")
-
-
-def _pdf_active_content(trailer: PdfObject) -> str | None:
-    """What, reachable from the trailer, would make a viewer act: the first found, or None."""
-    pending: list[PdfObject] = [trailer]
-    seen: set[tuple[int, int]] = set()
-    while pending:
-        item = pending.pop()
-        if isinstance(item, IndirectObject):
-            if (item.idnum, item.generation) in seen:
-                continue
-            seen.add((item.idnum, item.generation))
-            resolved = item.get_object()
-            if resolved is None:
-                continue
-            item = resolved
-        if isinstance(item, DictionaryObject):  # stream objects included
-            for key, value in item.items():
-                found = _PDF_ACTIVE_KEYS.get(key)
-                if found is None and isinstance(value, NameObject):
-                    found = _PDF_ACTIVE_NAMES.get((key, value))
-                if found is not None:
-                    return found
-                pending.append(value)
-        elif isinstance(item, ArrayObject):
-            pending.extend(item)
-    return None
-
-
-_CHECKS: dict[str, Callable[[bytes], None]] = {
-    "application/pdf": _check_pdf,
-    "image/jpeg": partial(_check_image, pillow_format="JPEG", label="JPEG", find_end=_jpeg_end),
-    "image/png": partial(_check_image, pillow_format="PNG", label="PNG", find_end=_png_end),
-    "image/heic": partial(_check_image, pillow_format="HEIF", label="HEIC", find_end=_heic_end),
+_IMAGE_FORMATS: dict[str, tuple[str, str, Callable[[bytes], int]]] = {
+    "image/jpeg": ("JPEG", "JPEG", _jpeg_end),
+    "image/png": ("PNG", "PNG", _png_end),
+    "image/heic": ("HEIF", "HEIC", _heic_end),
 }

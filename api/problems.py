@@ -79,7 +79,7 @@ _PROBLEM_TYPES: dict[int, tuple[str, ...]] = {
     404: ("about:blank",),
     409: ("invalid-transition", "closed"),
     413: ("too-large",),
-    422: ("validation", "idempotency-key-reused"),
+    422: ("validation", "idempotency-key-reused", "upload-over-budget"),
     429: ("rate-limited",),
     500: ("about:blank",),
     503: ("unavailable", "command-not-taken", "about:blank"),
@@ -93,6 +93,8 @@ PROBLEM_TYPE_MEANINGS: dict[str, str] = {
     "validation": "the request breaks a rule; `errors` names the fields when the shape is "
     "wrong, `detail` the rule otherwise",
     "idempotency-key-reused": "this Idempotency-Key was used for a different request",
+    "upload-over-budget": "checking the uploaded file needed more CPU time, memory, pixels or "
+    "inflated bytes than one upload may; nothing was stored",
     "rate-limited": "too many writes from this caller; retry after Retry-After seconds",
     "unavailable": "the case store or Temporal is unreachable; retry after Retry-After seconds",
     "command-not-taken": "the workflow did not take the command within 10 s; retry with the "
@@ -182,6 +184,10 @@ def not_found(what: str) -> Problem:
 
 def invalid(detail: str) -> Problem:
     return Problem(422, detail, kind="validation", title="Invalid request")
+
+
+def over_budget(detail: str) -> Problem:
+    return Problem(422, detail, kind="upload-over-budget", title="Upload over budget")
 
 
 def problem_response(problem: Problem) -> JSONResponse:

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.commands import ConsultationCommands, TemporalConnection
+from api.inspection import Inspector
 from api.outages import DATABASE, TEMPORAL, Outages
 from api.rate_limits import PatientWriteLimit
 from api.workers import WorkerPresence
@@ -40,6 +41,7 @@ class Services:
     recipients: Recipients
     dpop_proofs: DPoPProofs
     patient_writes: PatientWriteLimit
+    inspector: Inspector
 
     @classmethod
     def build(
@@ -69,6 +71,7 @@ class Services:
             recipients=Recipients(sessions),
             dpop_proofs=DPoPProofs(sessions),
             patient_writes=patient_writes,
+            inspector=Inspector.from_settings(settings),
         )
 
     async def database_answers(self) -> None:

@@ -149,6 +149,43 @@ class Settings(BaseSettings):
         description="Commands one patient may send at once before the per-patient rate "
         "applies. Per API process.",
     )
+    # Each upload is checked in a child process of its own under this budget
+    # (api/inspection.py); the figures behind the defaults are in bench/README.md.
+    attachment_inspection_cpu_seconds: int = Field(
+        default=3,
+        ge=1,
+        description="CPU seconds the check of one upload may spend (an image decoded whole, a "
+        "PDF opened and every object read); past it the check's process is ended and the "
+        "upload refused (422 upload-over-budget). A 12 MP phone photo takes 0.15 s (JPEG) "
+        "to 0.6 s (HEIC), a 48 MP HEIC about 1 s, a scanned 20-page PDF 0.06 s.",
+    )
+    attachment_inspection_memory_mib: int = Field(
+        default=1024,
+        ge=512,
+        description="Address space (RLIMIT_AS, MiB) of the process checking one upload, "
+        "interpreter and decoders included (about 90 MiB before the file); an allocation "
+        "past it refuses the upload. A 12 MP HEIC peaks near 270 MiB, a 48 MP one near 500.",
+    )
+    attachment_max_megapixels: int = Field(
+        default=60,
+        ge=1,
+        description="Largest image accepted, in megapixels, read from its header before "
+        "decoding: above the 48-50 MP the largest phone cameras make, so any phone photo "
+        "fits, and an image that would decode to more (a few hundred KB of PNG can claim "
+        "64 MP) is refused unread.",
+    )
+    attachment_pdf_max_inflated_mib: int = Field(
+        default=16,
+        ge=1,
+        description="Most bytes (MiB) one stream of an uploaded PDF may inflate to while it "
+        "is checked; pypdf stops decompressing there and the upload is refused.",
+    )
+    attachment_inspection_processes: int = Field(
+        default=2,
+        ge=1,
+        description="Uploads checked at once per lane, one process each: images have their "
+        "lane and PDFs theirs, so a photo never waits behind documents; more wait their turn.",
+    )
     # Bounded so a burst of consultations cannot exhaust the database pool.
     worker_max_concurrent_activities: int = Field(
         default=100, ge=1, description="Activities one worker runs at once."

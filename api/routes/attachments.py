@@ -6,7 +6,6 @@ instead of spooling an arbitrarily large body before looking at it.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 import uuid
@@ -20,9 +19,16 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.auth import AttachmentReader, Caller, PartyCaller, Scope
-from api.file_content import ACCEPTED_TYPES, RefusedFile, accepted_type
+from api.file_content import ACCEPTED_TYPES, OverBudget, RefusedFile
 from api.openapi import ATTACHMENT_READERS, PARTIES
-from api.problems import AUTHENTICATED, Problem, invalid, not_found, problem_responses
+from api.problems import (
+    AUTHENTICATED,
+    Problem,
+    invalid,
+    not_found,
+    over_budget,
+    problem_responses,
+)
 from api.schemas import AttachmentOut
 from api.services import Deps
 from domain.base import Identifier
@@ -43,7 +49,9 @@ _UPLOAD_BODY = {
         "description": (
             "One file in the multipart field `file`: PDF, JPEG, PNG or HEIC, at most 10 MB. "
             "The content is checked by decoding it, not by its name or declared type; "
-            "anything else is refused with 422 and nothing is stored."
+            "anything else is refused with 422 and nothing is stored, as is a file whose "
+            "check needs more CPU time, memory, pixels or inflated bytes than allowed "
+            "(problem type upload-over-budget)."
         ),
         "content": {
             "multipart/form-data": {
@@ -128,8 +136,10 @@ async def _read_upload(request: Request) -> tuple[str, bytes]:
 async def upload_attachment(request: Request, caller: PartyCaller, services: Deps) -> AttachmentOut:
     """Store a PDF, JPEG, PNG or HEIC file (at most 10 MB) for a later message.
 
-    The file must decode whole as the type its content claims, with nothing after its end;
-    a PDF must not be encrypted nor carry JavaScript, launch actions or embedded files.
+    The file must decode whole as the type its content claims, with nothing after its end,
+    within the inspection budget (CPU time, memory, at most 60 megapixels by default); a PDF
+    must not be encrypted nor carry JavaScript, launch actions, embedded files, forms that
+    send or fetch data, links into other files or a web address opened by itself.
     """
     filename, content = await _read_upload(request)
     if len(content) > MAX_ATTACHMENT_BYTES:
@@ -137,8 +147,10 @@ async def upload_attachment(request: Request, caller: PartyCaller, services: Dep
     if not content:
         raise invalid("the file is empty")
     try:
-        # Decoding up to 10 MB takes a while: off the event loop, so other requests go on.
-        content_type = await asyncio.to_thread(accepted_type, content)
+        # Decoded in a child process under a budget: the API's loop and threads only wait.
+        content_type = await services.inspector.accepted_type(content)
+    except OverBudget as refused:
+        raise over_budget(str(refused)) from refused
     except RefusedFile as refused:
         raise invalid(str(refused)) from refused
     stored = await services.attachments.add(
