@@ -22,6 +22,7 @@ from activities.redelivery import RedeliveryActivities
 from activities.webhooks import notification_sender
 from infra.activity_metrics import ActivityMetricsInterceptor
 from infra.logs import configure_logging
+from infra.outbound import OutboundPolicy, Resolver, system_resolver
 from infra.secrets import secrets_directory
 from infra.settings import Settings
 from infra.startup import (
@@ -65,6 +66,7 @@ def build_worker(
     record_system: RecordSystem | None = None,
     sender: NotificationSender | None = None,
     frikort_register: FrikortRegister | None = None,
+    resolver: Resolver = system_resolver,
 ) -> Worker:
     """Wire activities to their dependencies; adapters may be swapped (tests, other vendors)."""
     # No pre-ping round trip per checkout: a stale connection fails one attempt, and every
@@ -73,7 +75,9 @@ def build_worker(
     directory = Directory(sessions)
     # Each practice's own webhook and record system, else the service-wide settings.
     endpoints = PracticeEndpoints(
-        Practices(sessions), secrets_directory(settings.econsult_secrets_dir)
+        Practices(sessions),
+        secrets_directory(settings.econsult_secrets_dir),
+        OutboundPolicy.from_setting(settings.outbound_allowed_networks, resolver),
     )
     # The journal table is always written; entries of a practice with a record system (its own
     # or the service-wide one) also go on from there.
