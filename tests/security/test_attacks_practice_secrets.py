@@ -79,7 +79,7 @@ def b_body(epj_ref: str = "b-epj", hook_ref: str = "b-hook") -> dict[str, Any]:
 async def put_b(api: Api, root: Path, body: dict[str, Any]) -> tuple[Party, Any]:
     """Practice B, with its own files, PUT naming what `body` names."""
     b = api.party()
-    lay_out(root, b.practice, {"b-epj": "b-client-secret", "b-hook": new_secret()})
+    lay_out(root, b.practice, {"b-epj": "b-client-secret", "b-hook": new_secret()}, flat=True)
     url = f"/v1/practices/{b.practice}"
     return b, await api.http.put(url, json=body, headers=b.admin)
 
@@ -136,7 +136,7 @@ async def test_another_practices_secret_by_a_link_out_of_the_folder_is_refused(
 ) -> None:
     _, folder = practice_a(root)
     b = secrets_api.party()
-    own = lay_out(root, b.practice, {"b-hook": new_secret()})
+    own = lay_out(root, b.practice, {"b-hook": new_secret()}, flat=True)
     # A link among B's files (in its folder, and at the top as the flat layout had them).
     for place in (own, root):
         (place / f"{b.practice}-epj").symlink_to(folder / "a-epj")
