@@ -147,9 +147,11 @@ class Settings(BaseSettings):
     )
     econsult_secrets_dir: str | None = Field(
         default=None,
-        description="Directory of secret files (one secret per file, the container convention) "
-        "that practices name by reference for their own webhook and record system; checked at "
-        "start when set (it must be a readable directory); unset: practices can name none.",
+        description="Directory of practices' secret files: a folder per practice, "
+        "`<practice_id>/`, one secret per file (the container convention), which the practice "
+        "names by reference for its own webhook and record system and which resolve only in "
+        "its folder; checked at start when set (it must be a readable directory); unset: "
+        "practices can name none.",
     )
     outbound_allowed_networks: str = Field(
         default="",
