@@ -113,7 +113,10 @@ class OutboundPolicy:
         try:
             found = [ip_address(host.strip("[]"))]
         except ValueError:
-            found = await self._resolve(host, port)
+            try:
+                found = await self._resolve(host, port)
+            except UnicodeError:
+                raise OutboundRefusedError(host, "not a valid host name") from None
         if not found:
             raise OutboundRefusedError(host, "resolves to no address")
         for address in found:
@@ -124,11 +127,18 @@ class OutboundPolicy:
 
     async def check_url(self, url: str) -> None:
         """A practice's endpoint as given at its `PUT`: refused unless allowed now."""
-        parsed = httpx.URL(url)
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise OutboundRefusedError(url, "not an http or https URL")
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        await self.addresses(parsed.host, port, tls=parsed.scheme == "https")
+        # The URL itself is never repeated: it may carry a credential.
+        try:
+            parsed = httpx.URL(url)
+            host, scheme, port = parsed.host, parsed.scheme, parsed.port
+        except (httpx.InvalidURL, ValueError):
+            raise OutboundRefusedError("the URL", "not a valid URL") from None
+        if scheme not in ("http", "https") or not host:
+            raise OutboundRefusedError("the URL", "not an http or https URL")
+        port = port if port is not None else (443 if scheme == "https" else 80)
+        if not 0 < port < 2**16:
+            raise OutboundRefusedError(host, f"port {port} is not a TCP port")
+        await self.addresses(host, port, tls=scheme == "https")
 
     def client(self, timeout: httpx.Timeout) -> httpx.AsyncClient:
         """An HTTP client whose every connection is checked and pinned to the checked address;

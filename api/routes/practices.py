@@ -90,9 +90,10 @@ async def check_endpoints(body: PracticeIn, policy: OutboundPolicy) -> None:
         except OutboundRefusedError as error:
             raise invalid(f"{field}: {error} (a practice's endpoints must be public)") from None
         except OSError as error:
+            # The URL is not repeated: it may carry a credential.
             if isinstance(error, socket.gaierror) and error.errno in _NO_SUCH_NAME:
-                raise invalid(f"{field}: the host of {url!r} does not resolve") from None
-            raise retry_later(f"{field}: the host of {url!r} could not be resolved now") from None
+                raise invalid(f"{field}: its host does not resolve") from None
+            raise retry_later(f"{field}: its host could not be resolved now") from None
 
 
 @router.put("/{practice_id}", operation_id="putPractice", tags=[ADMIN], response_model=PracticeOut)

@@ -155,6 +155,30 @@ async def test_a_record_system_url_to_the_metadata_address_is_refused_at_put(
     assert f"record_system.{field}" in problem["detail"]
 
 
+UNREADABLE_URLS = {
+    "unclosed-ipv6": "https://[::1/hooks",
+    "not-ipv6": "https://[zz]/hooks",
+    "empty-label": "https://a..b/hooks",
+    "bad-punycode": "https://xn--/hooks",
+    "label-too-long": f"https://{'a' * 70}.example/hooks",
+    "port-out-of-range": "https://8.8.8.8:99999/hooks",
+    "port-zero": "https://8.8.8.8:0/hooks",
+    "not-a-port": "https://8.8.8.8:b/hooks",
+    "no-such-name": "https://no-such-host.invalid/hooks",
+}
+
+
+@pytest.mark.parametrize("url", UNREADABLE_URLS.values(), ids=UNREADABLE_URLS.keys())
+async def test_a_url_the_policy_cannot_read_is_refused_not_an_error(
+    strict_api: Api, root: Path, url: str
+) -> None:
+    body = {"name": "B", **endpoints(url, "https://8.8.4.4")}
+
+    problem = await put_refused(strict_api, root, body)
+
+    assert "webhook.url" in problem["detail"]
+
+
 # --- At delivery -----------------------------------------------------------------------------
 
 

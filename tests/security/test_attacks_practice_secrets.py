@@ -22,7 +22,16 @@ from temporalio.testing import WorkflowEnvironment
 from activities.endpoints import PracticeEndpoints, SecretUnavailableError
 from infra.secrets import secrets_directory
 from store.practices import Practice, PracticeRecordSystem, Practices, PracticeWebhook
-from tests.api.support import Api, Party, api_over_http, assert_problem, clinician_body, unique
+from tests.api.support import (
+    Api,
+    Party,
+    api_over_http,
+    assert_problem,
+    clinician_body,
+    create,
+    seed_clinicians,
+    unique,
+)
 from tests.integrations.receivers import new_secret
 
 A_CLIENT_SECRET = "practice-a-client-secret-0123456789"
@@ -260,3 +269,29 @@ async def test_a_stored_practice_id_that_names_a_folder_outside_is_never_read(
 
     with pytest.raises(SecretUnavailableError):
         await endpoints.record_system("..")
+
+
+@pytest.mark.parametrize(
+    "claim",
+    ["../{practice}", "{practice}/.", "./{practice}", "{practice}\n"],
+    ids=["dot-dot", "trailing-dot", "leading-dot", "trailing-newline"],
+)
+async def test_a_practice_claim_shaped_like_a_path_acts_for_no_practice(
+    secrets_api: Api, claim: str
+) -> None:
+    """The token's practice claim is only ever compared with the practice ids kept (which are
+    plain names): a path-like claim matches none, so it reassigns nothing."""
+    http, party = secrets_api.http, secrets_api.party()
+    await seed_clinicians(http, party)
+    case = await create(http, party)
+    headers = party.practice_admin(claim.format(practice=party.practice))
+
+    response = await http.post(
+        f"/v1/consultations/{case['id']}/reassign",
+        json={"recipient_id": party.substitute, "reason": "Dr. Fastlege is ill."},
+        headers=headers,
+    )
+
+    assert_problem(response, 404)
+    kept = await http.get(f"/v1/consultations/{case['id']}", headers=party.doctor)
+    assert kept.json()["recipient_id"] == party.clinician
