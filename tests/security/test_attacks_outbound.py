@@ -294,6 +294,15 @@ async def redelivered(api: Api, party: Party, note: Notification, entry: Journal
     assert found[1] is not None and found[1].external_status == 201
 
 
+def inside_and_own() -> tuple[str, WebhookReceiver, FhirServer, WebhookReceiver, FhirServer]:
+    """A practice's webhook key, the receivers inside (never to be reached) that would take its
+    deliveries, and its own receivers."""
+    key = new_secret()
+    inside_fhir = FhirServer()
+    own_fhir = FhirServer(client_secret=inside_fhir.client_secret)
+    return key, WebhookReceiver([key]), inside_fhir, WebhookReceiver([key]), own_fhir
+
+
 def refusal_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [record for record in caplog.records if record.getMessage() == REFUSED_LINE]
 
@@ -305,12 +314,7 @@ async def test_an_endpoint_kept_pointing_inside_is_not_contacted_and_refused_for
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING)
-    key = new_secret()
-    inside_hooks, inside_fhir = WebhookReceiver([key]), FhirServer()
-    own_hooks, own_fhir = (
-        WebhookReceiver([key]),
-        FhirServer(client_secret=inside_fhir.client_secret),
-    )
+    key, inside_hooks, inside_fhir, own_hooks, own_fhir = inside_and_own()
     async with (
         serving_on(inside_hooks.app(), INSIDE, free_port()) as inside_hooks_url,
         serving_on(inside_fhir.app(), INSIDE, free_port()) as inside_fhir_url,
@@ -349,12 +353,7 @@ async def test_a_name_that_resolves_inside_at_delivery_is_not_contacted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING)
-    key = new_secret()
-    inside_hooks, inside_fhir = WebhookReceiver([key]), FhirServer()
-    own_hooks, own_fhir = (
-        WebhookReceiver([key]),
-        FhirServer(client_secret=inside_fhir.client_secret),
-    )
+    key, inside_hooks, inside_fhir, own_hooks, own_fhir = inside_and_own()
     # The practice's names now answer an inside address; each port is the same on both.
     hooks_port, fhir_port = free_port(), free_port()
     dns = Dns(**{"hooks.b.test": INSIDE, "epj.b.test": INSIDE})
