@@ -130,3 +130,14 @@ def test_a_setting_that_does_not_parse_is_named_in_one_line(tmp_path: Path) -> N
     line = refused(API, environment(tmp_path, API_WRITE_BURST="many"))
 
     assert "API_WRITE_BURST" in line
+
+
+@PROCESSES
+def test_an_allowed_network_that_does_not_parse_stops_the_process_at_start(
+    tmp_path: Path, command: list[str]
+) -> None:
+    env = environment(tmp_path, OUTBOUND_ALLOWED_NETWORKS="10.20.0.0/16,10.0.0.0/33")
+
+    line = refused(command, env)
+
+    assert "OUTBOUND_ALLOWED_NETWORKS" in line and "10.0.0.0/33" in line
