@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 
@@ -143,14 +144,15 @@ class OutboundPolicy:
     def client(self, timeout: httpx.Timeout) -> httpx.AsyncClient:
         """An HTTP client whose every connection is checked and pinned to the checked address;
         it follows no redirect and takes no proxy from the environment."""
+        # One TLS context for both (loading the CA bundle is the costly part of a client).
+        tls = httpx.create_ssl_context()
         return httpx.AsyncClient(
             timeout=timeout,
             follow_redirects=False,
             trust_env=False,
-            mounts={
-                "http://": _checked_transport(_CheckedBackend(self, tls=False)),
-                "https://": _checked_transport(_CheckedBackend(self, tls=True)),
-            },
+            # https by default (so httpx builds no transport of its own), plain http apart.
+            transport=_checked_transport(_CheckedBackend(self, tls=True), tls),
+            mounts={"http://": _checked_transport(_CheckedBackend(self, tls=False), tls)},
         )
 
 
@@ -203,11 +205,9 @@ class _CheckedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-def _checked_transport(backend: _CheckedBackend) -> httpx.AsyncHTTPTransport:
+def _checked_transport(backend: _CheckedBackend, tls: ssl.SSLContext) -> httpx.AsyncHTTPTransport:
     """httpx's transport over a pool that connects through `backend` (httpx takes no backend
     of its own, so its pool is replaced, as others do; verified against httpx 0.28)."""
-    transport = httpx.AsyncHTTPTransport()
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(), network_backend=backend
-    )
+    transport = httpx.AsyncHTTPTransport(verify=tls)
+    transport._pool = httpcore.AsyncConnectionPool(ssl_context=tls, network_backend=backend)
     return transport
