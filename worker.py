@@ -23,6 +23,7 @@ from domain.copayment import CopaymentTable
 from infra.activity_metrics import ActivityMetricsInterceptor
 from infra.database_access import check_case_store_tls
 from infra.logs import configure_logging
+from infra.outbound import OutboundPolicy, Resolver, system_resolver
 from infra.secrets import secrets_directory
 from infra.settings import SettingRefused, Settings
 from infra.startup import (
@@ -68,6 +69,7 @@ def build_worker(
     sender: NotificationSender | None = None,
     frikort_register: FrikortRegister | None = None,
     tariffs: CopaymentTable | None = None,
+    resolver: Resolver = system_resolver,
 ) -> Worker:
     """Wire activities to their dependencies; adapters may be swapped (tests, other vendors).
     `tariffs`: the co-payment table already loaded (else ECONSULT_TARIFFS_FILE's, or the
@@ -78,7 +80,9 @@ def build_worker(
     directory = Directory(sessions)
     # Each practice's own webhook and record system, else the service-wide settings.
     endpoints = PracticeEndpoints(
-        Practices(sessions), secrets_directory(settings.econsult_secrets_dir)
+        Practices(sessions),
+        secrets_directory(settings.econsult_secrets_dir),
+        OutboundPolicy.from_setting(settings.outbound_allowed_networks, resolver),
     )
     # The journal table is always written; entries of a practice with a record system (its own
     # or the service-wide one) also go on from there.

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Protocol
 
 from domain.effects import JournalEntryInput, NotificationInput
+from infra.outbound import OutboundRefusedError
 
 log = logging.getLogger("econsult.notifications")
 
@@ -43,6 +44,19 @@ RETRYABLE_STATUSES = frozenset({408, 429})
 
 def refused_for_good(status: int) -> bool:
     return 400 <= status < 500 and status not in RETRYABLE_STATUSES
+
+
+# What the row keeps when this service's outbound policy refused a practice's endpoint: nothing
+# was sent, and the refusal is final (forbidden) until an operator fixes the endpoint (or
+# OUTBOUND_ALLOWED_NETWORKS) and asks for a redelivery.
+OUTBOUND_REFUSED_STATUS = 403
+OUTBOUND_REFUSED_LINE = "practice endpoint refused by the outbound policy, not contacted"
+
+
+def refused_by_policy(error: OutboundRefusedError, **keys: str | None) -> DeliveryRefusedError:
+    """The policy's refusal as a final one, logged with the item's key for the operator."""
+    log.warning(OUTBOUND_REFUSED_LINE, extra={**keys, "host": error.host, "reason": error.reason})
+    return DeliveryRefusedError(OUTBOUND_REFUSED_STATUS)
 
 
 class LogSender:

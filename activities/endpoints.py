@@ -1,7 +1,8 @@
 """Where a practice's deliveries go: its own webhook and record system, as its practice record
-names them, with the secrets read from ECONSULT_SECRETS_DIR at each delivery (so a rotated file
-counts at once). None when the practice has no endpoint of its own, or no record at all: then
-the service-wide settings apply.
+names them, with the secrets read from its folder ECONSULT_SECRETS_DIR/<practice_id>/ at each
+delivery (so a rotated file counts at once), and clients that reach only the addresses the
+outbound policy allows. None when the practice has no endpoint of its own, or no record at
+all: then the service-wide settings apply.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from infra.outbound import OutboundPolicy
 from infra.secrets import SecretReferenceError, SecretsDirectory
 from store.practices import Practices
 
@@ -39,9 +41,16 @@ class RecordSystemTarget:
 class PracticeEndpoints:
     """A practice's own endpoints, read from its record at each delivery."""
 
-    def __init__(self, practices: Practices, secrets: SecretsDirectory | None) -> None:
+    def __init__(
+        self,
+        practices: Practices,
+        secrets: SecretsDirectory | None,
+        outbound: OutboundPolicy | None = None,
+    ) -> None:
         self._practices = practices
         self._secrets = secrets
+        # Public addresses only unless the operator names the region's own networks.
+        self.outbound = outbound or OutboundPolicy()
 
     async def webhook(self, practice_id: str | None) -> WebhookTarget | None:
         practice = await self._practices.get(practice_id) if practice_id else None
@@ -75,10 +84,10 @@ class PracticeEndpoints:
         try:
             if self._secrets is None:
                 raise SecretReferenceError(reference, "ECONSULT_SECRETS_DIR is not set")
-            read: Callable[[str], str] = (
+            read: Callable[[str, str], str] = (
                 self._secrets.webhook_key if webhook else self._secrets.read
             )
-            return read(reference)
+            return read(practice_id, reference)
         except SecretReferenceError as error:
             # The practice and the file's name, never the secret: ops put the file back.
             log.warning(

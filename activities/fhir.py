@@ -21,11 +21,12 @@ from fhir.resources.R4B.communication import Communication
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.adapters import DeliveryRefusedError, refused_for_good
+from activities.adapters import DeliveryRefusedError, refused_by_policy, refused_for_good
 from activities.endpoints import PracticeEndpoints, RecordSystemTarget
 from domain.effects import JournalEntryInput, JournalEntryKind, JournalForward, JournalForwardResult
 from domain.models import Role
 from domain.parties import RepresentativeRef, RepresentativeRelation
+from infra.outbound import OutboundPolicy, OutboundRefusedError
 from infra.settings import Settings
 from store.attachments import AttachmentInfo, Attachments
 from store.journal import JournalTable
@@ -228,15 +229,26 @@ class ClientCredentials:
 class FhirRecordSystem:
     """Conditional create of Communication resources on a FHIR server."""
 
-    def __init__(self, base_url: str, credentials: ClientCredentials) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        credentials: ClientCredentials,
+        outbound: OutboundPolicy | None = None,
+    ) -> None:
         self._base_url = base_url.rstrip("/")
         self._credentials = credentials
+        # A practice's own record system (its token URL too) only through the outbound policy.
+        self._outbound = outbound
         self._client: httpx.AsyncClient | None = None
 
     async def create(self, resource: Communication, identifier: str) -> tuple[int, str]:
         """POST once per identifier; answers the server's status and the resource's id."""
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=FHIR_HTTP_TIMEOUT)
+            self._client = (
+                self._outbound.client(FHIR_HTTP_TIMEOUT)
+                if self._outbound
+                else httpx.AsyncClient(timeout=FHIR_HTTP_TIMEOUT)
+            )
         token = await self._credentials.token(self._client)
         answer = await self._client.post(
             f"{self._base_url}/Communication",
@@ -271,11 +283,11 @@ def _resource_id(answer: httpx.Response) -> str:
     raise RecordSystemUnavailableError("record system answered without a resource id")
 
 
-def _own_record_system(target: RecordSystemTarget) -> FhirRecordSystem:
+def _own_record_system(target: RecordSystemTarget, outbound: OutboundPolicy) -> FhirRecordSystem:
     credentials = ClientCredentials(
         target.token_url, target.client_id, target.client_secret, target.scope
     )
-    return FhirRecordSystem(target.fhir_base_url, credentials)
+    return FhirRecordSystem(target.fhir_base_url, credentials, outbound)
 
 
 class RecordSystemActivities:
@@ -305,12 +317,14 @@ class RecordSystemActivities:
         return self._practices is not None and await self._practices.has_record_system(practice_id)
 
     async def _record_system_for(self, practice_id: str | None) -> FhirRecordSystem | None:
-        target = await self._practices.record_system(practice_id) if self._practices else None
+        if self._practices is None:
+            return self._service_wide
+        target = await self._practices.record_system(practice_id)
         if target is None or practice_id is None:
             return self._service_wide
         kept = self._own.get(practice_id)
         if kept is None or kept[0] != target:
-            kept = (target, _own_record_system(target))
+            kept = (target, _own_record_system(target, self._practices.outbound))
             self._own[practice_id] = kept
         return kept[1]
 
@@ -336,6 +350,11 @@ class RecordSystemActivities:
             status, resource_id = await record_system.create(
                 resource, f"{self._systems.entry}|{forward.entry_key}"
             )
+        except OutboundRefusedError as error:
+            keys = {"entry_key": forward.entry_key, "practice_id": row.entry.practice_id}
+            refused = refused_by_policy(error, **keys)
+            await self._journal.mark_external(forward.entry_key, refused.status, None)
+            raise _refused(refused) from error
         except DeliveryRefusedError as refused:
             await self._journal.mark_external(forward.entry_key, refused.status, None)
             raise _refused(refused) from refused

@@ -23,10 +23,12 @@ from activities.adapters import (
     DeliveryRefusedError,
     LogSender,
     NotificationSender,
+    refused_by_policy,
     refused_for_good,
 )
 from activities.endpoints import PracticeEndpoints, WebhookTarget
 from domain.effects import Audience, NotificationInput
+from infra.outbound import OutboundRefusedError
 from infra.settings import Settings
 
 log = logging.getLogger("econsult.webhooks")
@@ -94,27 +96,45 @@ class WebhookSender:
         self._endpoints = dict(endpoints)
         self._fallback = fallback or LogSender()
         self._practices = practices
+        # The operator's endpoints as set; practices' own through the outbound policy.
         self._client: httpx.AsyncClient | None = None
+        self._practice_client: httpx.AsyncClient | None = None
 
-    async def _endpoint_for(self, notification: NotificationInput) -> WebhookEndpoint | None:
+    async def _own_endpoint(self, notification: NotificationInput) -> WebhookEndpoint | None:
         # The portal is one for every practice: patient events keep the service-wide endpoint.
         if notification.audience != Audience.PATIENT and self._practices is not None:
             own = await self._practices.webhook(notification.practice_id)
             if own is not None:
                 return WebhookEndpoint.of_practice(own)
-        return self._endpoints.get(notification.audience)
+        return None
+
+    def _client_for(self, practices: PracticeEndpoints | None) -> httpx.AsyncClient:
+        if practices is not None:
+            if self._practice_client is None:
+                self._practice_client = practices.outbound.client(WEBHOOK_TIMEOUT)
+            return self._practice_client
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT)
+        return self._client
 
     async def send(self, notification: NotificationInput) -> None:
-        endpoint = await self._endpoint_for(notification)
+        own = await self._own_endpoint(notification)
+        endpoint = own or self._endpoints.get(notification.audience)
         if endpoint is None:
             await self._fallback.send(notification)
             return
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT)
+        client = self._client_for(self._practices if own is not None else None)
         body = webhook_body(notification)
         headers = endpoint.headers(notification.notification_key, body, datetime.now(UTC))
-        # Connection errors propagate as they are: the activity is retried.
-        response = await self._client.post(endpoint.url, content=body, headers=headers)
+        try:
+            # Connection errors propagate as they are: the activity is retried.
+            response = await client.post(endpoint.url, content=body, headers=headers)
+        except OutboundRefusedError as error:
+            raise refused_by_policy(
+                error,
+                notification_key=notification.notification_key,
+                practice_id=notification.practice_id,
+            ) from error
         status = response.status_code
         log.info(
             "webhook answered",

@@ -19,7 +19,7 @@ from pydantic import (
 )
 from pydantic.config import JsonDict
 
-from domain.base import MAX_ATTACHMENTS_PER_MESSAGE, NOT_BLANK, Identifier, MessageBody
+from domain.base import MAX_ATTACHMENTS_PER_MESSAGE, NOT_BLANK, Identifier, MessageBody, PracticeId
 from domain.models import ConsultationView, Copayment
 from domain.parties import (
     ExemptionCode,
@@ -153,7 +153,7 @@ class ClinicianIn(Strict):
         StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
         Field(json_schema_extra={"pattern": NOT_BLANK}),
     ]
-    practice_id: Identifier
+    practice_id: PracticeId
     accepts_econsultations: StrictBool
     reply_within_working_days: Annotated[
         int, Field(strict=True, ge=1, le=30), BeforeValidator(_integral_number)
@@ -300,11 +300,16 @@ class FrikortOut(BaseModel):
 # --- practices ---
 
 
+# Checked again after DNS at the PUT (infra/outbound.py): https to public addresses, or the
+# region's own networks (OUTBOUND_ALLOWED_NETWORKS), where http is allowed too.
 EndpointUrl = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s/?#]+\S*$")]
 SecretRef = Annotated[
     str,
     StringConstraints(pattern=REFERENCE_PATTERN),
-    Field(description="the name of a file in ECONSULT_SECRETS_DIR holding the secret"),
+    Field(
+        description="the name of a file in the practice's own folder, "
+        "ECONSULT_SECRETS_DIR/<practice_id>/, holding the secret"
+    ),
 ]
 
 

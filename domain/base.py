@@ -6,6 +6,7 @@ older worker reading a newer payload) never breaks a running consultation.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -27,6 +28,24 @@ MessageBody = Annotated[
 Identifier = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), _NOT_BLANK_SCHEMA
 ]
+
+# A practice's id names its folder of secrets (ECONSULT_SECRETS_DIR/<practice_id>/), so it is a
+# plain ASCII name: no `/`, and no leading `.`, so neither `.`, `..` nor a hidden name.
+PRACTICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_PRACTICE_ID = re.compile(PRACTICE_ID_PATTERN)
+PracticeId = Annotated[
+    str,
+    StringConstraints(pattern=PRACTICE_ID_PATTERN),
+    Field(
+        description="1-64 letters, digits, `.`, `_` and `-`, starting with a letter or digit",
+        examples=["legesenteret"],
+    ),
+]
+
+
+def is_practice_id(value: str) -> bool:
+    """Whether `value` may name a practice (and so its folder of secrets)."""
+    return _PRACTICE_ID.fullmatch(value) is not None
 
 
 class Model(BaseModel):

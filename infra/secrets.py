@@ -1,14 +1,23 @@
-"""Secrets named by reference: one secret per file in ECONSULT_SECRETS_DIR (the container
-convention, as Docker and Kubernetes mount them). The case store keeps the file's name only;
-the secret is read where it is used and never logged, stored or answered.
+"""Secrets named by reference: one secret per file, in the practice's own folder
+`ECONSULT_SECRETS_DIR/<practice_id>/` (the container convention, as Docker and Kubernetes mount
+them). The case store keeps the file's name only; the secret is read where it is used and never
+logged, stored or answered.
+
+A reference resolves only inside its practice's folder, after every link is followed: no
+practice can name another's file, one at the top of the directory, or one outside it. Links
+that stay inside (Kubernetes mounts each file as a link into a `..data` folder beside it) are
+followed.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 from pathlib import Path
+
+from domain.base import is_practice_id
 
 # A plain file name in the directory: no path, no hidden file, so `..` can name nothing outside.
 REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
@@ -27,18 +36,43 @@ class SecretReferenceError(Exception):
         self.reason = reason
 
 
+def _inside(path: str, folder: str) -> bool:
+    return path != folder and os.path.commonpath([path, folder]) == folder
+
+
 class SecretsDirectory:
-    """Reads secrets by file name from one directory, at each use (a rotated file counts)."""
+    """Reads a practice's secrets by file name from its own folder, at each use (a rotated file
+    counts)."""
 
     def __init__(self, path: str | Path) -> None:
         self._path = Path(path)
 
-    def read(self, reference: str) -> str:
-        """The secret in the file `reference`, without surrounding whitespace."""
+    def _resolve(self, practice_id: str, reference: str) -> str:
+        """The real path of the practice's file `reference`, checked to lie in its folder."""
+        if not is_practice_id(practice_id):
+            raise SecretReferenceError(reference, "the practice id cannot name a folder")
         if not _REFERENCE.fullmatch(reference):
             raise SecretReferenceError(reference, "not a file name")
+        root = os.path.realpath(self._path)
+        folder = os.path.realpath(os.path.join(root, practice_id))
+        if not _inside(folder, root):
+            raise SecretReferenceError(reference, "the practice's folder leads outside")
+        if not os.path.isdir(folder):
+            raise SecretReferenceError(
+                reference, f"no folder {practice_id}/ in ECONSULT_SECRETS_DIR"
+            )
+        path = os.path.realpath(os.path.join(folder, reference))
+        if not _inside(path, folder):
+            raise SecretReferenceError(reference, "a link leading out of the practice's folder")
+        return path
+
+    def read(self, practice_id: str, reference: str) -> str:
+        """The secret in the practice's file `reference`, without surrounding whitespace."""
+        path = self._resolve(practice_id, reference)
         try:
-            with (self._path / reference).open("rb") as file:
+            # The resolved path, not followed again: a link put there since is refused.
+            descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(descriptor, "rb") as file:
                 data = file.read(MAX_SECRET_BYTES + 1)
         except FileNotFoundError:
             raise SecretReferenceError(reference, "no such file") from None
@@ -52,9 +86,9 @@ class SecretsDirectory:
             raise SecretReferenceError(reference, "empty" if not secret else "too large")
         return secret
 
-    def webhook_key(self, reference: str) -> str:
-        """A Standard Webhooks signing key (`whsec_` and base64) from the file `reference`."""
-        key = self.read(reference)
+    def webhook_key(self, practice_id: str, reference: str) -> str:
+        """A Standard Webhooks signing key (`whsec_` and base64) from the practice's file."""
+        key = self.read(practice_id, reference)
         if not is_webhook_key(key):
             raise SecretReferenceError(reference, "not a whsec_ key")
         return key

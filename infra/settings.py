@@ -4,8 +4,9 @@ generated from this file (`make docs`)."""
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import ip_network
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///.data/econsult.db"
@@ -218,9 +219,18 @@ class Settings(BaseSettings):
     )
     econsult_secrets_dir: str | None = Field(
         default=None,
-        description="Directory of secret files (one secret per file, the container convention) "
-        "that practices name by reference for their own webhook and record system; checked at "
-        "start when set (it must be a readable directory); unset: practices can name none.",
+        description="Directory of practices' secret files: a folder per practice, "
+        "`<practice_id>/`, one secret per file (the container convention), which the practice "
+        "names by reference for its own webhook and record system and which resolve only in "
+        "its folder; checked at start when set (it must be a readable directory); unset: "
+        "practices can name none.",
+    )
+    outbound_allowed_networks: str = Field(
+        default="",
+        description="Comma-separated CIDRs of the region's own networks (e.g. "
+        "`10.20.0.0/16,fd12:3456::/48`) that practices' own webhook and record-system URLs may "
+        "reach, over http too; elsewhere those URLs must be https to public addresses. Empty: "
+        "public addresses only. The service-wide endpoints are not checked.",
     )
     fhir_base_url: str | None = Field(
         default=None,
@@ -253,6 +263,15 @@ class Settings(BaseSettings):
         default="urn:econsult:consultation",
         description="Identifier system of consultations in the entries' `about`.",
     )
+
+    @field_validator("outbound_allowed_networks")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        """A network that does not parse is refused at start, never silently dropped."""
+        for network in value.split(","):
+            if network.strip():
+                ip_network(network.strip(), strict=False)
+        return value
 
     @model_validator(mode="after")
     def _integrations_complete(self) -> Settings:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.effects import JournalForward, NotificationInput
 from store.database import autocommit
-from store.tables import JournalEntry, Notification
+from store.tables import Consultation, JournalEntry, Notification
 
 # Kept statuses are the record system's 200 or 201, or its final refusal.
 FIRST_REFUSAL_STATUS = 400
@@ -106,7 +106,14 @@ class Redeliveries:
             )
             if row is None or row.redeliveries != redelivery:
                 return None
-            return NotificationInput.model_validate(row, from_attributes=True)
+            # The outbox row does not keep the practice that routes it; its case does (the
+            # notification was made with the case's practice), so a practice's own webhook
+            # gets it again rather than the service-wide endpoint.
+            practice_id = await session.scalar(
+                select(Consultation.practice_id).where(Consultation.id == row.consultation_id)
+            )
+            notification = NotificationInput.model_validate(row, from_attributes=True)
+            return notification.model_copy(update={"practice_id": practice_id})
 
     async def reopen_journal_entry(self, entry_key: str, redelivery: int) -> JournalForward | None:
         """The refused entry made unforwarded again as redelivery number `redelivery`; None

@@ -3,22 +3,34 @@ record system, whose secrets are named by reference and never answered)."""
 
 from __future__ import annotations
 
+import socket
 from typing import Annotated
 
 from fastapi import APIRouter, Path
 
 from api.auth import AdminCaller
 from api.openapi import ADMIN
+from api.outages import retry_later
 from api.problems import AUTHENTICATED, Problem, invalid, not_found, problem_responses
 from api.schemas import PracticeIn, PracticeOut
 from api.services import Deps
-from domain.base import Identifier
+from domain.base import PracticeId as PracticeIdentifier
+from infra.outbound import OutboundPolicy, OutboundRefusedError
 from infra.secrets import SecretReferenceError, SecretsDirectory, secrets_directory
 from store.practices import Practice, Practices
 
 router = APIRouter(prefix="/v1/practices", responses=problem_responses(*AUTHENTICATED))
 
-PracticeId = Annotated[Identifier, Path(description="the practice's id, as clinicians carry it")]
+PracticeId = Annotated[
+    PracticeIdentifier,
+    Path(description="the practice's id, as clinicians carry it; it names its secrets' folder"),
+]
+# Resolver answers that mean "this name has no address", as against "ask again later".
+_NO_SUCH_NAME = frozenset(
+    code
+    for code in (getattr(socket, name, None) for name in ("EAI_NONAME", "EAI_NODATA"))
+    if code is not None
+)
 
 
 def _shown(practice: Practice) -> PracticeOut:
@@ -31,23 +43,57 @@ def _unresolved(field: str, error: SecretReferenceError) -> Problem:
     )
 
 
-def check_secret_refs(body: PracticeIn, secrets: SecretsDirectory | None) -> None:
-    """Every reference the body names resolves now, so a delivery does not find out later."""
-    if body.webhook is None and body.record_system is None:
-        return
-    if secrets is None:
-        raise invalid("secrets are named by reference, and ECONSULT_SECRETS_DIR is not set")
+def _references(body: PracticeIn) -> list[tuple[str, str, bool]]:
+    """Each secret the body names: (field, file name, whether it is a webhook key). A further
+    reference (a client assertion key) is one more entry here."""
+    named: list[tuple[str, str, bool]] = []
     if body.webhook is not None:
-        for reference in body.webhook.secret_refs:
-            try:
-                secrets.webhook_key(reference)
-            except SecretReferenceError as error:
-                raise _unresolved("webhook.secret_refs", error) from None
+        named += [("webhook.secret_refs", ref, True) for ref in body.webhook.secret_refs]
     if body.record_system is not None:
+        own = body.record_system
+        named.append(("record_system.client_secret_ref", own.client_secret_ref, False))
+    return named
+
+
+def check_secret_refs(practice_id: str, body: PracticeIn, secrets: SecretsDirectory | None) -> None:
+    """Every reference the body names resolves now, in the practice's own folder, so a
+    delivery does not find out later."""
+    named = _references(body)
+    if named and secrets is None:
+        raise invalid("secrets are named by reference, and ECONSULT_SECRETS_DIR is not set")
+    for field, reference, webhook_key in named:
+        assert secrets is not None
         try:
-            secrets.read(body.record_system.client_secret_ref)
+            if webhook_key:
+                secrets.webhook_key(practice_id, reference)
+            else:
+                secrets.read(practice_id, reference)
         except SecretReferenceError as error:
-            raise _unresolved("record_system.client_secret_ref", error) from None
+            raise _unresolved(field, error) from None
+
+
+def _endpoints(body: PracticeIn) -> list[tuple[str, str]]:
+    """Each URL the body names, by field."""
+    named = [("webhook.url", body.webhook.url)] if body.webhook else []
+    if body.record_system is not None:
+        named.append(("record_system.fhir_base_url", body.record_system.fhir_base_url))
+        named.append(("record_system.token_url", body.record_system.token_url))
+    return named
+
+
+async def check_endpoints(body: PracticeIn, policy: OutboundPolicy) -> None:
+    """Every URL the body names is https to public addresses (or in the region's own
+    networks) as its host resolves now; each delivery checks again."""
+    for field, url in _endpoints(body):
+        try:
+            await policy.check_url(url)
+        except OutboundRefusedError as error:
+            raise invalid(f"{field}: {error} (a practice's endpoints must be public)") from None
+        except OSError as error:
+            # The URL is not repeated: it may carry a credential.
+            if isinstance(error, socket.gaierror) and error.errno in _NO_SUCH_NAME:
+                raise invalid(f"{field}: its host does not resolve") from None
+            raise retry_later(f"{field}: its host could not be resolved now") from None
 
 
 @router.put("/{practice_id}", operation_id="putPractice", tags=[ADMIN], response_model=PracticeOut)
@@ -55,8 +101,11 @@ async def put_practice(
     practice_id: PracticeId, body: PracticeIn, _caller: AdminCaller, services: Deps
 ) -> PracticeOut:
     """Create or replace the practice's record; a field left out is cleared. Secrets are
-    named by file (ECONSULT_SECRETS_DIR), checked here, and never stored or answered."""
-    check_secret_refs(body, secrets_directory(services.settings.econsult_secrets_dir))
+    named by file in the practice's folder (ECONSULT_SECRETS_DIR/<practice_id>/), checked
+    here, and never stored or answered; endpoint URLs must reach public addresses."""
+    settings = services.settings
+    check_secret_refs(practice_id, body, secrets_directory(settings.econsult_secrets_dir))
+    await check_endpoints(body, OutboundPolicy.from_setting(settings.outbound_allowed_networks))
     practice = Practice.model_validate({"practice_id": practice_id, **body.model_dump()})
     await Practices(services.sessions).put(practice)
     return _shown(practice)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from store.tables import Practice as PracticeRow
-from tests.api.support import Api, api_over_http, assert_problem
+from tests.api.support import Api, Party, api_over_http, assert_problem
 from tests.integrations.receivers import new_secret
 
 
@@ -99,8 +99,14 @@ CLIENT_SECRET = "record-system-client-secret-0123456789"
 
 @pytest.fixture(scope="module")
 def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A secrets directory as a container mounts it: one secret per file."""
-    folder = tmp_path_factory.mktemp("secrets")
+    """A secrets directory as a container mounts it: a folder per practice."""
+    return tmp_path_factory.mktemp("secrets")
+
+
+def practice_files(secrets_dir: Path, practice: str) -> Path:
+    """The practice's own folder, one secret per file."""
+    folder = secrets_dir / practice
+    folder.mkdir()
     (folder / "practice-hook").write_text(new_secret() + "\n")
     (folder / "practice-hook-next").write_text(new_secret())
     (folder / "epj-client").write_text(CLIENT_SECRET + "\n")
@@ -114,22 +120,34 @@ def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def secrets_api(
     dev_env: WorkflowEnvironment, postgres_url: str, secrets_dir: Path
 ) -> AsyncIterator[Api]:
-    """The API with ECONSULT_SECRETS_DIR set, as docker-compose.yml runs it."""
-    settings = {"econsult_secrets_dir": str(secrets_dir)}
+    """The API with ECONSULT_SECRETS_DIR set, as docker-compose.yml runs it, and loopback as
+    the region's own network (the endpoints below resolve there)."""
+    settings = {
+        "econsult_secrets_dir": str(secrets_dir),
+        "outbound_allowed_networks": "127.0.0.0/8,::1/128",
+    }
     async with api_over_http(dev_env.client, postgres_url, settings=settings) as stack:
         yield stack
+
+
+@pytest.fixture
+def practice(secrets_api: Api, secrets_dir: Path) -> Party:
+    """A party whose practice has its folder of secrets."""
+    party = secrets_api.party()
+    practice_files(secrets_dir, party.practice)
+    return party
 
 
 def endpoints(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "name": "Legesenteret",
         "webhook": {
-            "url": "https://legesenteret.example/econsult/webhooks",
+            "url": "https://localhost:8443/econsult/webhooks",
             "secret_refs": ["practice-hook", "practice-hook-next"],
         },
         "record_system": {
-            "fhir_base_url": "https://epj.example/fhir",
-            "token_url": "https://epj.example/connect/token",
+            "fhir_base_url": "https://localhost:9443/fhir",
+            "token_url": "https://localhost:9443/connect/token",
             "client_id": "econsult-legesenteret",
             "client_secret_ref": "epj-client",
             "scope": "journal.write",
@@ -141,14 +159,14 @@ def endpoints(**overrides: Any) -> dict[str, Any]:
 
 def secrets_in(folder: Path) -> list[str]:
     """Every secret the directory holds (an empty file holds none)."""
-    files = [path for path in folder.iterdir() if path.is_file()]
+    files = [path for path in folder.rglob("*") if path.is_file()]
     return [secret for secret in (path.read_text().strip() for path in files) if secret]
 
 
 async def test_a_practice_keeps_its_endpoints_with_references_never_secrets(
-    secrets_api: Api, secrets_dir: Path
+    secrets_api: Api, secrets_dir: Path, practice: Party
 ) -> None:
-    http, party = secrets_api.http, secrets_api.party()
+    http, party = secrets_api.http, practice
     url = f"/v1/practices/{party.practice}"
 
     put = await http.put(url, json=endpoints(), headers=party.admin)
@@ -167,8 +185,10 @@ async def test_a_practice_keeps_its_endpoints_with_references_never_secrets(
         assert secret not in put.text and secret not in read.text and secret not in stored
 
 
-async def test_a_practice_without_endpoints_clears_the_ones_it_had(secrets_api: Api) -> None:
-    http, party = secrets_api.http, secrets_api.party()
+async def test_a_practice_without_endpoints_clears_the_ones_it_had(
+    secrets_api: Api, practice: Party
+) -> None:
+    http, party = secrets_api.http, practice
     url = f"/v1/practices/{party.practice}"
     assert (await http.put(url, json=endpoints(), headers=party.admin)).status_code == 200
 
@@ -192,7 +212,7 @@ async def test_naming_a_secret_without_a_secrets_directory_is_refused(api: Api) 
 
 
 def with_webhook_refs(*refs: str) -> dict[str, Any]:
-    return endpoints(webhook={"url": "https://legesenteret.example/hooks", "secret_refs": refs})
+    return endpoints(webhook={"url": "https://localhost:8443/hooks", "secret_refs": refs})
 
 
 def with_client_secret_ref(ref: str) -> dict[str, Any]:
@@ -224,9 +244,9 @@ def with_client_secret_ref(ref: str) -> dict[str, Any]:
     ],
 )
 async def test_a_reference_that_does_not_resolve_is_refused_naming_it_not_a_secret(
-    secrets_api: Api, secrets_dir: Path, body: dict[str, Any], reference: str
+    secrets_api: Api, secrets_dir: Path, practice: Party, body: dict[str, Any], reference: str
 ) -> None:
-    http, party = secrets_api.http, secrets_api.party()
+    http, party = secrets_api.http, practice
     url = f"/v1/practices/{party.practice}"
 
     response = await http.put(url, json=body, headers=party.admin)
@@ -244,9 +264,9 @@ async def test_a_reference_that_does_not_resolve_is_refused_naming_it_not_a_secr
         with_webhook_refs(".hidden"),
         with_webhook_refs(),
         with_client_secret_ref("sub/dir"),
-        endpoints(webhook={"url": "ftp://legesenteret.example", "secret_refs": ["practice-hook"]}),
-        endpoints(webhook={"url": "https://x.example", "secret": "whsec_abc"}),
-        endpoints(record_system={"fhir_base_url": "https://epj.example/fhir"}),
+        endpoints(webhook={"url": "ftp://localhost", "secret_refs": ["practice-hook"]}),
+        endpoints(webhook={"url": "https://localhost", "secret": "whsec_abc"}),
+        endpoints(record_system={"fhir_base_url": "https://localhost/fhir"}),
         with_client_secret_ref(CLIENT_SECRET + " "),
     ],
     ids=[
@@ -261,10 +281,33 @@ async def test_a_reference_that_does_not_resolve_is_refused_naming_it_not_a_secr
     ],
 )
 async def test_a_malformed_endpoint_is_refused_with_a_problem(
-    secrets_api: Api, body: dict[str, Any]
+    secrets_api: Api, practice: Party, body: dict[str, Any]
 ) -> None:
-    party = secrets_api.party()
+    party = practice
     url = f"/v1/practices/{party.practice}"
 
     assert_problem(await secrets_api.http.put(url, json=body, headers=party.admin), 422)
     assert_problem(await secrets_api.http.get(url, headers=party.admin), 404)
+
+
+async def test_a_practice_without_its_own_folder_of_secrets_is_refused_naming_it(
+    secrets_api: Api,
+) -> None:
+    """The flat layout of old (files at the top of the directory) names no practice's file."""
+    http, party = secrets_api.http, secrets_api.party()
+    url = f"/v1/practices/{party.practice}"
+
+    problem = assert_problem(await http.put(url, json=endpoints(), headers=party.admin), 422)
+
+    assert f"no folder {party.practice}/" in problem["detail"]
+    assert_problem(await http.get(url, headers=party.admin), 404)
+
+
+async def test_a_public_https_endpoint_is_kept(secrets_api: Api, practice: Party) -> None:
+    """Outside the region's own networks, https to a public address is what a practice uses."""
+    url = f"/v1/practices/{practice.practice}"
+    body = endpoints(webhook={"url": "https://8.8.8.8/hooks", "secret_refs": ["practice-hook"]})
+
+    put = await secrets_api.http.put(url, json=body, headers=practice.admin)
+
+    assert put.status_code == 200, put.text

@@ -37,6 +37,9 @@ from tests.support import WorkerProcess, rows_of, temporal_address, worker_env
 ENTRY_SYSTEM = Settings().fhir_entry_system
 # What the worker logs while a practice's secret file is gone (the practice and file named).
 WAITING_LINE = "practice secret unavailable, delivery waits and is retried"
+# The receivers listen on loopback, the region's own network here (practices' endpoints
+# elsewhere must be https to public addresses).
+LOCAL_NETWORKS = "127.0.0.0/8"
 # A command waits this long for the workflow; a 503 meanwhile (no worker yet) is retried.
 COMMAND_ATTEMPTS = 6
 
@@ -76,8 +79,10 @@ def practice_systems(**fhir: Any) -> Receivers:
     return Receivers(WebhookReceiver([new_secret()]), FhirServer(**fhir))
 
 
-def write_secrets(folder: Path, name: str, systems: Receivers) -> dict[str, Any]:
-    """The practice's secret files, and the endpoints of its PUT naming them."""
+def write_secrets(root: Path, practice: str, name: str, systems: Receivers) -> dict[str, Any]:
+    """The practice's secret files in its own folder, and the endpoints of its PUT naming them."""
+    folder = root / practice
+    folder.mkdir()
     (folder / f"{name}-webhook").write_text(systems.webhook.secrets[0] + "\n")
     (folder / f"{name}-epj").write_text(systems.fhir.client_secret + "\n")
     return {
@@ -136,12 +141,14 @@ async def stack_on(
         database_url,
         task_queue,
         ECONSULT_SECRETS_DIR=str(secrets_dir),
+        OUTBOUND_ALLOWED_NETWORKS=LOCAL_NETWORKS,
         **endpoints,
     )
     settings = Settings(
         database_url=database_url,
         econsult_task_queue=task_queue,
         econsult_secrets_dir=str(secrets_dir),
+        outbound_allowed_networks=LOCAL_NETWORKS,
         api_write_burst=10_000,
     )
     engine = create_engine(database_url)
@@ -221,8 +228,12 @@ async def test_each_practice_gets_its_own_events_and_entries_once_across_a_worke
         a, b, c, d = (Party(stack.tokens) for _ in range(4))
         for party in (a, b, c, d):
             await seed_clinicians(stack.http, party)
-        await put_practice(stack, a, {"name": "A", **write_secrets(secrets_dir, "a", own_a)})
-        await put_practice(stack, b, {"name": "B", **write_secrets(secrets_dir, "b", own_b)})
+        await put_practice(
+            stack, a, {"name": "A", **write_secrets(secrets_dir, a.practice, "a", own_a)}
+        )
+        await put_practice(
+            stack, b, {"name": "B", **write_secrets(secrets_dir, b.practice, "b", own_b)}
+        )
         await put_practice(stack, c, {"name": "C, on the service-wide settings"})
         # d's practice has no record at all.
 
@@ -288,8 +299,9 @@ async def test_each_practice_gets_its_own_events_and_entries_once_across_a_worke
     first = min(await rows_of(stack.sessions, JournalEntry, case_a["id"]), key=lambda e: e.id)
     assert own_a.fhir.posts.count(f"identifier={ENTRY_SYSTEM}|{first.entry_key}") >= 2
     assert first.external_status == 200
-    for secret_file in secrets_dir.iterdir():
-        assert secret_file.read_text().strip() not in worker_log
+    for secret_file in secrets_dir.rglob("*"):
+        if secret_file.is_file():
+            assert secret_file.read_text().strip() not in worker_log
 
 
 async def test_a_secret_file_gone_later_holds_the_practice_deliveries_with_one_clear_line(
@@ -308,9 +320,11 @@ async def test_a_secret_file_gone_later_holds_the_practice_deliveries_with_one_c
     ):
         party = Party(stack.tokens)
         await seed_clinicians(stack.http, party)
-        await put_practice(stack, party, {"name": "E", **write_secrets(secrets_dir, "e", own)})
-        kept = {path.name: path.read_text() for path in secrets_dir.iterdir()}
-        for path in secrets_dir.iterdir():
+        own_files = write_secrets(secrets_dir, party.practice, "e", own)
+        await put_practice(stack, party, {"name": "E", **own_files})
+        folder = secrets_dir / party.practice
+        kept = {path.name: path.read_text() for path in folder.iterdir()}
+        for path in folder.iterdir():
             path.unlink()
 
         case = await create(stack.http, party)
@@ -336,7 +350,7 @@ async def test_a_secret_file_gone_later_holds_the_practice_deliveries_with_one_c
         assert own.webhook.deliveries == [] and own.fhir.resources == {}
 
         for name, secret in kept.items():
-            (secrets_dir / name).write_text(secret)
+            (folder / name).write_text(secret)
 
         async def delivered() -> bool:
             entries = await rows_of(stack.sessions, JournalEntry, case["id"])

@@ -149,3 +149,14 @@ def test_a_tariff_file_that_cannot_be_used_stops_the_worker_before_it_connects(
 
     assert "refuses to start: ECONSULT_TARIFFS_FILE" in line
     assert str(tariffs) in line
+
+
+@PROCESSES
+def test_an_allowed_network_that_does_not_parse_stops_the_process_at_start(
+    tmp_path: Path, command: list[str]
+) -> None:
+    env = environment(tmp_path, OUTBOUND_ALLOWED_NETWORKS="10.20.0.0/16,10.0.0.0/33")
+
+    line = refused(command, env)
+
+    assert "OUTBOUND_ALLOWED_NETWORKS" in line and "10.0.0.0/33" in line
