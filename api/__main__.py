@@ -9,6 +9,7 @@ import uvicorn
 
 from api.app import create_app
 from api.auth import MissingAuthSettings, require_auth_settings
+from api.http_limits import BoundedHeadProtocol
 from infra.logs import configure_logging
 from infra.startup import SettingRefused, check_common, refuse_to_start, settings_or_refuse
 from infra.telemetry import configure_tracing
@@ -32,8 +33,9 @@ def main() -> None:
         host=settings.api_host,
         port=settings.api_port,
         # Named, not "auto": the API never falls back unnoticed to the slower pure-Python pair.
+        # httptools, with a cap on the request head (431) that the parser itself lacks.
         loop="uvloop",
-        http="httptools",
+        http=BoundedHeadProtocol,
         # Access lines would log paths, and some paths carry a patient id (docs/privacy.md).
         access_log=False,
         # The scheme the client used, from the proxies named here: DPoP proofs are checked

@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import FastAPI
 
+from api.http_limits import BoundedHeadProtocol
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -42,7 +44,15 @@ def wait_for_port(address: str | int, timeout: float = 60.0) -> None:
 async def serving(app: FastAPI, port: int = 0) -> AsyncIterator[str]:
     """uvicorn in this event loop on `port` (0: a free one); yields its base URL."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", access_log=False)
+        uvicorn.Config(
+            app,
+            host=LOOPBACK,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            # As `python -m api` serves: request heads over 16 KiB are 431.
+            http=BoundedHeadProtocol,
+        )
     )
     task = asyncio.create_task(server.serve())
     while not server.started:
