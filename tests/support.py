@@ -35,7 +35,7 @@ from domain.models import (
     consultation_workflow_id,
 )
 from domain.parties import Patient
-from infra.logs import JsonFormatter
+from infra.logs import JsonFormatter, RedactCredentials
 from infra.settings import Settings
 from infra.temporal import data_converter
 from store.directory import Directory, DirectoryEntry, Relation, RelationKind, Substitute
@@ -249,6 +249,7 @@ def captured_logs(level: int = logging.INFO) -> Iterator[io.StringIO]:
     handler = logging.StreamHandler(lines)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(_from_the_service)
+    handler.addFilter(RedactCredentials())
     root = logging.getLogger()
     previous = root.level
     root.addHandler(handler)
