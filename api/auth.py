@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
@@ -226,6 +227,17 @@ def _caller(claims: dict[str, Any], allowed: tuple[Scope, ...]) -> Caller:
     )
 
 
+# The caller of the request being served, set once its token is verified: the access log
+# names the practice a record system reads for (api/services.py).
+_CURRENT_CALLER: ContextVar[Caller | None] = ContextVar("econsult_caller", default=None)
+
+
+def record_system_practice() -> str | None:
+    """The practice of the request's caller if it is a record system; None otherwise."""
+    caller = _CURRENT_CALLER.get()
+    return caller.practice_id if caller and caller.scope == Scope.RECORD_SYSTEM else None
+
+
 def require(*allowed: Scope) -> Callable[..., Awaitable[Caller]]:
     """Dependency: a verified caller holding one of `allowed` (in order of preference)."""
 
@@ -243,6 +255,7 @@ def require(*allowed: Scope) -> Callable[..., Awaitable[Caller]]:
         await verifier.senders.check(request, scheme, token, claims)
         caller = _caller(claims, allowed)
         enforce_rate_limit(request, caller.limit_key)
+        _CURRENT_CALLER.set(caller)
         return caller
 
     return dependency

@@ -2,21 +2,34 @@
 
 `ECONSULT_ENCRYPTION_KEYS` is a comma-separated list of `key_id:base64_key` (32-byte keys);
 the first encrypts, all decrypt, so a rotation leaves running consultations readable.
+
+A payload encoded for a workflow (or one of its activities) names that workflow's id in its
+metadata, authenticated with the ciphertext: the codec endpoint's audit can say whose payloads
+an operator decoded, and a payload moved to another workflow's history does not decrypt.
+Payloads encoded without a workflow (older ones, the UI's own) carry no id.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import os
 from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
-from temporalio.converter import PayloadCodec
+from temporalio.converter import (
+    ActivitySerializationContext,
+    PayloadCodec,
+    SerializationContext,
+    WithSerializationContext,
+    WorkflowSerializationContext,
+)
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
+WORKFLOW_ID = "econsult-workflow-id"
 NONCE_BYTES = 12
 
 
@@ -51,13 +64,37 @@ def new_key_setting(key_id: str) -> str:
     return f"{key_id}:{base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()}"
 
 
-class EncryptionCodec(PayloadCodec):
+def workflow_id_of(payload: Payload) -> str | None:
+    """The id of the workflow an encrypted payload was encoded for, if it names one."""
+    if payload.metadata.get("encoding") != ENCODING or WORKFLOW_ID not in payload.metadata:
+        return None
+    return payload.metadata[WORKFLOW_ID].decode(errors="replace")
+
+
+def _associated_data(key_id: bytes, workflow_id: bytes | None) -> bytes:
+    # The key id alone for payloads without a workflow: those written before ids were bound.
+    return key_id if workflow_id is None else key_id + b"\0" + workflow_id
+
+
+class EncryptionCodec(PayloadCodec, WithSerializationContext):
     def __init__(self, keys: Sequence[tuple[str, bytes]]) -> None:
         if not keys:
             raise KeyConfigError("at least one encryption key is required")
         self._encrypt_id, key = keys[0]
         self._encrypt_with = AESGCM(key)
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys}
+        self._workflow_id: bytes | None = None
+
+    def with_context(self, context: SerializationContext) -> EncryptionCodec:
+        """This codec for the payloads of one workflow (or one of its activities)."""
+        workflow_id = (
+            context.workflow_id
+            if isinstance(context, WorkflowSerializationContext | ActivitySerializationContext)
+            else None
+        )
+        bound = copy.copy(self)
+        bound._workflow_id = workflow_id.encode() if workflow_id else None
+        return bound
 
     @classmethod
     def from_setting(cls, setting: str | None) -> EncryptionCodec:
@@ -74,12 +111,13 @@ class EncryptionCodec(PayloadCodec):
     def _encrypt(self, payload: Payload) -> Payload:
         nonce = os.urandom(NONCE_BYTES)
         key_id = self._encrypt_id.encode()
-        # The key id is authenticated too: swapping it makes decryption fail.
-        sealed = self._encrypt_with.encrypt(nonce, payload.SerializeToString(), key_id)
-        return Payload(
-            metadata={"encoding": ENCODING, KEY_ID: key_id},
-            data=nonce + sealed,
-        )
+        # The key id and workflow id are authenticated too: changing either fails decryption.
+        associated = _associated_data(key_id, self._workflow_id)
+        sealed = self._encrypt_with.encrypt(nonce, payload.SerializeToString(), associated)
+        metadata = {"encoding": ENCODING, KEY_ID: key_id}
+        if self._workflow_id is not None:
+            metadata[WORKFLOW_ID] = self._workflow_id
+        return Payload(metadata=metadata, data=nonce + sealed)
 
     def _decrypt(self, payload: Payload) -> Payload:
         key_id = payload.metadata.get(KEY_ID, b"")
@@ -87,8 +125,9 @@ class EncryptionCodec(PayloadCodec):
         if cipher is None:
             raise PayloadDecryptionError(f"unknown encryption key id {key_id.decode()!r}")
         nonce, sealed = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
+        associated = _associated_data(key_id, payload.metadata.get(WORKFLOW_ID))
         try:
-            plain = cipher.decrypt(nonce, sealed, key_id)
+            plain = cipher.decrypt(nonce, sealed, associated)
         except InvalidTag as error:
             raise PayloadDecryptionError("payload failed authentication") from error
         return Payload.FromString(plain)
