@@ -183,7 +183,8 @@ async def decode(request: Request, caller: CodecCaller, services: Deps) -> Respo
     """Decrypt payloads for display in the Temporal UI (admin token required).
 
     On `make run` the Temporal UI on this machine needs no token (DEV_CODEC_TRUSTS_LOCAL_UI).
-    Every decode is audited: who decoded which workflow's payloads (api/codec_audit.py).
+    Every decode is audited: who decoded which workflow's payloads, in each consultation's
+    access log.
     """
     codec = _codec(request, "decode")
 
