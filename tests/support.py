@@ -17,6 +17,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import hypothesis
+from hypothesis import HealthCheck, Phase
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import IndexedValueType
@@ -232,6 +234,21 @@ async def time_skipping_environment() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+def property_settings(max_examples: int, **more: Any) -> hypothesis.settings:
+    """Hypothesis as the suite runs it over real HTTP: the same examples every run, no
+    deadline, and the first failing example reported as found (shrinking would blow the time
+    budget)."""
+    return hypothesis.settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        **more,
+    )
 
 
 # The tests' own HTTP client logs each URL it calls; the service makes no such calls.

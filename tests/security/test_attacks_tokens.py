@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import hypothesis
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI, Response
-from hypothesis import HealthCheck, Phase, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from api.auth import HPR_CLAIM, PRACTICE_CLAIM
@@ -41,18 +40,12 @@ from tests.api.issuer import (
     raw_jws,
 )
 from tests.api.support import SERVICE, Tokens, api_serving, assert_problem, bearer
+from tests.support import property_settings
 
 EXAMPLES = 120
 READ = "/v1/clinicians/nobody"  # past authentication a 404: the clinician is unknown
 ALLOWED = {401, 403, 404}
-SETTINGS = hypothesis.settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=list(HealthCheck),
-)
+SETTINGS = property_settings(EXAMPLES)
 
 
 @pytest.fixture(scope="module")
