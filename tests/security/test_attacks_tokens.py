@@ -190,6 +190,26 @@ async def test_no_claim_of_any_shape_makes_a_server_error(
     await asyncio.to_thread(never_a_server_error, base_url, claims_of_any_shape(), send)
 
 
+async def test_no_issued_token_header_or_claim_of_any_shape_makes_a_server_error(
+    helseid: HelseId,
+) -> None:
+    """Verified against the issuer's key set: `alg`, `kid` and `typ` of any shape too."""
+    issuer = helseid.issuer
+    key = issuer.published[0]
+    headers = st.dictionaries(st.sampled_from(("alg", "kid", "typ", "crit")), json_values)
+    shapes = st.tuples(headers, claims_of_any_shape() | st.just({}))
+
+    def send(http: httpx.Client, shape: tuple[dict[str, Any], dict[str, Any]]) -> httpx.Response:
+        header, claims = shape
+        now = int(time.time())
+        valid: dict[str, Any] = {"iss": issuer.issuer, "aud": "econsult", "sub": "portal"}
+        valid |= {"scope": SERVICE, "iat": now, "exp": now + 60}
+        head = {"alg": key.algorithm, "kid": key.kid, "typ": "JWT"} | header
+        return http.get(READ, headers=bearer(raw_jws(head, valid | claims, key_signer(key))))
+
+    await asyncio.to_thread(never_a_server_error, helseid.base_url, shapes, send)
+
+
 # --- DPoP proofs of the wrong shape ------------------------------------------------------
 
 
