@@ -9,12 +9,10 @@ figure, not a test: tests/security/test_attacks_http.py asserts the outcome.
 from __future__ import annotations
 
 import multiprocessing
-import socket
-import threading
 import time
 
 from bench.harness_run import rss_mb
-from dev.harness.ports import LOOPBACK, free_port, wait_for_port
+from dev.harness.ports import LOOPBACK, free_port, raw_exchange, wait_for_port
 
 FLOOD_MB = 64
 
@@ -36,28 +34,10 @@ def serve(protocol: str, port: int) -> None:
 
 
 def flood(port: int) -> bytes:
-    """The answer to a GET whose header is FLOOD_MB, sent from a thread while this one reads."""
-    with socket.create_connection((LOOPBACK, port), timeout=60) as connection:
-
-        def send() -> None:
-            try:
-                connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: api\r\nX-Flood: ")
-                for _ in range(FLOOD_MB):
-                    connection.sendall(b"a" * 1024 * 1024)
-                connection.sendall(b"\r\nConnection: close\r\n\r\n")
-            except OSError:
-                pass
-
-        sender = threading.Thread(target=send, daemon=True)
-        sender.start()
-        answer = b""
-        try:
-            while chunk := connection.recv(65536):
-                answer += chunk
-        except ConnectionResetError:
-            pass
-        sender.join(timeout=60)
-        return answer
+    """The answer to a GET whose header is FLOOD_MB."""
+    start = b"GET /healthz HTTP/1.1\r\nHost: api\r\nX-Flood: "
+    megabyte = b"a" * 1024 * 1024
+    return raw_exchange((LOOPBACK, port), [start, *[megabyte] * FLOOD_MB, b"\r\n\r\n"])
 
 
 def measure(protocol: str) -> str:

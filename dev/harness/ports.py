@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import uvicorn
@@ -38,6 +39,31 @@ def wait_for_port(address: str | int, timeout: float = 60.0) -> None:
         except OSError:
             time.sleep(0.2)
     raise NothingListens(f"nothing answers on {host}:{port} after {timeout:.0f} s")
+
+
+def raw_exchange(address: tuple[str, int], parts: Sequence[bytes], timeout: float = 60) -> bytes:
+    """Send `parts` over one connection from a thread while reading the answer in this one,
+    until the server closes: the answer, whatever the server did with the rest of the request
+    (requests no HTTP client would send, for tests and measurements)."""
+    with socket.create_connection(address, timeout=timeout) as connection:
+
+        def send() -> None:
+            try:
+                for part in parts:
+                    connection.sendall(part)
+            except OSError:
+                pass  # the server stopped reading
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        answer = b""
+        try:
+            while chunk := connection.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+        sender.join(timeout=timeout)
+        return answer
 
 
 @asynccontextmanager

@@ -7,18 +7,18 @@ runs in this event loop, so each exchange runs in a thread.
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import pytest
 
 from api.http_limits import LINGER_SECONDS, MAX_HEAD_BYTES
+from dev.harness.ports import raw_exchange
 from infra.settings import Settings
 from tests.api.support import api_serving
 
 MB = 1024 * 1024
+TIMEOUT = LINGER_SECONDS + 30
 
 
 @pytest.fixture(scope="module")
@@ -41,30 +41,8 @@ def padded_to(size: int, path: str = "/healthz") -> bytes:
     return head(path, b"X-Pad: " + b"a" * (size - len(bare)))
 
 
-def exchange(address: tuple[str, int], chunks: list[bytes] | bytes, repeat: int = 1) -> bytes:
-    """Send `chunks` (`repeat` times over) from one thread while reading the answer in this one;
-    the answer, whatever the server did with the rest of the request."""
-    parts = [chunks] if isinstance(chunks, bytes) else chunks
-    with socket.create_connection(address, timeout=LINGER_SECONDS + 30) as connection:
-
-        def send() -> None:
-            try:
-                for _ in range(repeat):
-                    for part in parts:
-                        connection.sendall(part)
-            except OSError:
-                pass  # the server stopped reading: what the test is about
-
-        sender = threading.Thread(target=send, daemon=True)
-        sender.start()
-        answer = b""
-        try:
-            while chunk := connection.recv(65536):
-                answer += chunk
-        except ConnectionResetError:
-            pass
-        sender.join(timeout=LINGER_SECONDS + 30)
-        return answer
+def exchange(address: tuple[str, int], chunks: list[bytes] | bytes) -> bytes:
+    return raw_exchange(address, [chunks] if isinstance(chunks, bytes) else chunks, TIMEOUT)
 
 
 def status_of(answer: bytes) -> int:
