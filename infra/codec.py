@@ -4,9 +4,10 @@
 the first encrypts, all decrypt, so a rotation leaves running consultations readable.
 
 A payload encoded for a workflow (or one of its activities) names that workflow's id in its
-metadata, authenticated with the ciphertext: the codec endpoint's audit can say whose payloads
-an operator decoded, and a payload moved to another workflow's history does not decrypt.
-Payloads encoded without a workflow (older ones, the UI's own) carry no id.
+metadata, so the codec endpoint's audit can say whose payloads an operator decoded. The id is
+not part of the associated data: a release before it (a rollback, a worker not yet upgraded)
+decrypts such payloads as it always did. Payloads encoded without a workflow (older ones, the
+UI's own) carry no id.
 """
 
 from __future__ import annotations
@@ -71,11 +72,6 @@ def workflow_id_of(payload: Payload) -> str | None:
     return payload.metadata[WORKFLOW_ID].decode(errors="replace")
 
 
-def _associated_data(key_id: bytes, workflow_id: bytes | None) -> bytes:
-    # The key id alone for payloads without a workflow: those written before ids were bound.
-    return key_id if workflow_id is None else key_id + b"\0" + workflow_id
-
-
 class EncryptionCodec(PayloadCodec, WithSerializationContext):
     def __init__(self, keys: Sequence[tuple[str, bytes]]) -> None:
         if not keys:
@@ -111,9 +107,8 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
     def _encrypt(self, payload: Payload) -> Payload:
         nonce = os.urandom(NONCE_BYTES)
         key_id = self._encrypt_id.encode()
-        # The key id and workflow id are authenticated too: changing either fails decryption.
-        associated = _associated_data(key_id, self._workflow_id)
-        sealed = self._encrypt_with.encrypt(nonce, payload.SerializeToString(), associated)
+        # The key id is authenticated too: swapping it makes decryption fail.
+        sealed = self._encrypt_with.encrypt(nonce, payload.SerializeToString(), key_id)
         metadata = {"encoding": ENCODING, KEY_ID: key_id}
         if self._workflow_id is not None:
             metadata[WORKFLOW_ID] = self._workflow_id
@@ -125,9 +120,8 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         if cipher is None:
             raise PayloadDecryptionError(f"unknown encryption key id {key_id.decode()!r}")
         nonce, sealed = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
-        associated = _associated_data(key_id, payload.metadata.get(WORKFLOW_ID))
         try:
-            plain = cipher.decrypt(nonce, sealed, associated)
+            plain = cipher.decrypt(nonce, sealed, key_id)
         except InvalidTag as error:
             raise PayloadDecryptionError("payload failed authentication") from error
         return Payload.FromString(plain)
