@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
@@ -17,6 +16,7 @@ from api.docs import install_docs
 from api.middleware import (
     NATIVE_TELEMETRY_OFF,
     BodyLimitMiddleware,
+    CodecOnlyCORS,
     ResponseMiddleware,
     SecurityHeadersMiddleware,
     UnexpectedErrorMiddleware,
@@ -131,13 +131,7 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     # Only the Temporal UI calls from a browser: the codec endpoint, with the operator's token
     # (or, on `make run`, without one: api/routes/codec.py).
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=codec.ui_origins(settings),
-        allow_credentials=True,
-        allow_methods=["POST"],
-        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
-    )
+    app.add_middleware(CodecOnlyCORS, origins=codec.ui_origins(settings))
     routers = (
         consultations,
         attachments,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
@@ -13,6 +14,7 @@ from fastapi import Depends, Request
 from fastapi.requests import HTTPConnection
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.claims import REQUIRED_CLAIMS, checked_claims, token_scopes
 from api.dpop import SenderConstraint, dpop_unauthorized
 from api.issuer_keys import IssuerKeys, IssuerKeysUnavailable
 from api.outages import retry_later
@@ -132,6 +134,7 @@ class TokenVerifier:
         self._issuer = settings.auth_issuer
         self._secret = settings.auth_hs256_secret
         self._keys = IssuerKeys(settings.auth_jwks_url) if settings.auth_jwks_url else None
+        self._max_lifetime = settings.auth_max_token_lifetime
         self.senders = SenderConstraint(settings.auth_require_dpop)
 
     async def claims(self, token: str, scheme: str = "bearer") -> dict[str, Any]:
@@ -141,20 +144,22 @@ class TokenVerifier:
                 if self._secret is None:
                     # Refused at start (require_auth_settings); fail closed all the same.
                     raise unauthorized("token verification is not configured")
-                return jwt.decode(
+                claims = jwt.decode(
                     token,
                     self._secret,
                     algorithms=["HS256"],
                     audience=self._audience,
-                    options={"require": ["exp", "aud"]},
+                    options={"require": [*REQUIRED_CLAIMS]},
                 )
-            return await self._issued_claims(self._keys, token)
+            else:
+                claims = await self._issued_claims(self._keys, token)
+            checked_claims(claims, self._max_lifetime)
+            return claims
         except IssuerKeysUnavailable as error:
             raise retry_later("the token issuer's key set is unavailable; try again") from error
         except jwt.PyJWTError as error:
-            if scheme == "dpop":
-                raise dpop_unauthorized(f"invalid token: {error}") from error
-            raise unauthorized(f"invalid token: {error}") from error
+            refuse = dpop_unauthorized if scheme == "dpop" else unauthorized
+            raise refuse(f"invalid token: {error}") from error
 
     async def _issued_claims(self, keys: IssuerKeys, token: str) -> dict[str, Any]:
         header = jwt.get_unverified_header(token)
@@ -172,7 +177,7 @@ class TokenVerifier:
             algorithms=[algorithm],
             audience=self._audience,
             issuer=self._issuer,
-            options={"require": ["exp", "aud", "iss"], "enforce_minimum_key_length": True},
+            options={"require": [*REQUIRED_CLAIMS, "iss"], "enforce_minimum_key_length": True},
         )
 
 
@@ -194,8 +199,7 @@ _bearer = _BearerOrDPoP(
 
 
 def _caller(claims: dict[str, Any], allowed: tuple[Scope, ...]) -> Caller:
-    scope_claim = claims.get("scope", "")
-    scopes = frozenset(scope_claim.split() if isinstance(scope_claim, str) else scope_claim)
+    scopes = token_scopes(claims)
     granted = [scope for scope in allowed if scope in scopes]
     if not granted:
         raise Problem(403, f"this call needs one of the scopes {', '.join(allowed)}")
@@ -209,7 +213,7 @@ def _caller(claims: dict[str, Any], allowed: tuple[Scope, ...]) -> Caller:
     practice_id = str(practice) if isinstance(practice, str | int) and str(practice) else None
     if scope in PRACTICE_SCOPES and (practice_id is None or len(practice_id) > MAX_ACTOR_ID):
         raise Problem(403, f"a {scope.role} token must carry the claim {PRACTICE_CLAIM}")
-    subject = str(claims.get("sub") or claims.get("client_id") or "")
+    subject = claims.get("sub") or claims.get("client_id") or ""
     if not subject and hpr_number is None:
         raise unauthorized("the token names no subject")
     if len(subject) > MAX_ACTOR_ID or len(hpr_number or "") > MAX_ACTOR_ID:
@@ -221,6 +225,17 @@ def _caller(claims: dict[str, Any], allowed: tuple[Scope, ...]) -> Caller:
         scope=scope,
         practice_id=practice_id,
     )
+
+
+# The caller of the request being served, set once its token is verified: the access log
+# names the practice a record system reads for (api/services.py).
+_CURRENT_CALLER: ContextVar[Caller | None] = ContextVar("econsult_caller", default=None)
+
+
+def record_system_practice() -> str | None:
+    """The practice of the request's caller if it is a record system; None otherwise."""
+    caller = _CURRENT_CALLER.get()
+    return caller.practice_id if caller and caller.scope == Scope.RECORD_SYSTEM else None
 
 
 def require(*allowed: Scope) -> Callable[..., Awaitable[Caller]]:
@@ -240,6 +255,7 @@ def require(*allowed: Scope) -> Callable[..., Awaitable[Caller]]:
         await verifier.senders.check(request, scheme, token, claims)
         caller = _caller(claims, allowed)
         enforce_rate_limit(request, caller.limit_key)
+        _CURRENT_CALLER.set(caller)
         return caller
 
     return dependency

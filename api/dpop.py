@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import re
 import string
 import time
@@ -137,7 +138,9 @@ def _proof_key(header: dict[str, Any]) -> jwt.PyJWK:
         raise invalid_proof("a DPoP proof carries its signer's public key (jwk), and only that")
     try:
         return jwt.PyJWK(jwk, algorithm)
-    except jwt.PyJWTError as error:
+    # A key's members are the client's to choose: values of any shape fail somewhere in the
+    # key's construction, and each is a bad proof.
+    except (jwt.PyJWTError, ValueError, TypeError, KeyError) as error:
         raise invalid_proof(f"the DPoP proof's key (jwk) is not usable: {error}") from error
 
 
@@ -151,7 +154,8 @@ def verified_proof(
     except jwt.PyJWTError as error:
         raise invalid_proof(f"the DPoP proof is not a JWT: {error}") from error
     key = _proof_key(header)
-    if not hmac.compare_digest(thumbprint(key), jkt):
+    # As bytes: compare_digest refuses strings with non-ASCII characters.
+    if not hmac.compare_digest(thumbprint(key).encode(), jkt.encode()):
         raise invalid_proof("the DPoP proof is signed by another key than the token is bound to")
     try:
         claims = jwt.decode(
@@ -168,20 +172,32 @@ def verified_proof(
     except jwt.PyJWTError as error:
         raise invalid_proof(f"invalid DPoP proof: {error}") from error
     iat = claims["iat"]
-    if isinstance(iat, bool) or not isinstance(iat, int | float):
+    if isinstance(iat, bool) or not isinstance(iat, int | float) or not math.isfinite(iat):
         raise invalid_proof("the DPoP proof's iat is not a time")
     if abs(now - iat) > PROOF_LEEWAY_SECONDS:
         raise invalid_proof(f"the DPoP proof was not made within {PROOF_LEEWAY_SECONDS} s of now")
     if claims["htm"] != method:
         raise invalid_proof("the DPoP proof is for another method (htm)")
-    if not isinstance(claims["htu"], str) or normalized_uri(claims["htu"]) != uri:
+    if _proof_uri(claims["htu"]) != uri:
         raise invalid_proof("the DPoP proof is for another URL (htu)")
-    if not hmac.compare_digest(str(claims["ath"]), access_token_hash(access_token)):
+    if not hmac.compare_digest(
+        str(claims["ath"]).encode(), access_token_hash(access_token).encode()
+    ):
         raise invalid_proof("the DPoP proof is for another access token (ath)")
     jti = claims["jti"]
     if not isinstance(jti, str) or not jti:
         raise invalid_proof("the DPoP proof has no jti")
     return Proof(jti=jti, iat=float(iat))
+
+
+def _proof_uri(htu: object) -> str | None:
+    """The proof's `htu`, normalised; None when it is no URL (a port out of range, say)."""
+    if not isinstance(htu, str):
+        return None
+    try:
+        return normalized_uri(htu)
+    except ValueError:
+        return None
 
 
 def bound_key(claims: dict[str, Any]) -> str | None:
@@ -228,5 +244,5 @@ class SenderConstraint:
             now=time.time(),
         )
         proofs: DPoPProofs = request.app.state.services.dpop_proofs
-        if not await proofs.first_use(proof.jti, proof.replayable_until):
+        if not await proofs.first_use(jkt, proof.jti, proof.replayable_until):
             raise invalid_proof("this DPoP proof was presented before (jti)")

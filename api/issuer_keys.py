@@ -2,9 +2,13 @@
 
 The issuer rotates its keys: a new key is published before tokens are signed with it, and an
 old one is removed once no valid token can carry it. So a token naming a key id the cache
-lacks triggers a refetch, at most once per REFETCH_AT_MOST_EVERY_SECONDS (made-up key ids
-cannot make the API hammer the issuer); and every fetch replaces the whole set, so a removed
-key stops verifying at the next fetch, KEYS_FRESH_FOR_SECONDS after the last at the latest.
+lacks triggers a refetch; and every fetch replaces the whole set, so a removed key stops
+verifying at the next fetch, KEYS_FRESH_FOR_SECONDS after the last at the latest.
+
+Whatever asks for it, the set is fetched at most once per REFETCH_AT_MOST_EVERY_SECONDS, also
+while no fetch has succeeded yet: made-up key ids, or any token while the issuer is down,
+cannot make the API hammer the issuer. Meanwhile the keys known so far keep verifying, and with
+none known the answer is 503.
 """
 
 from __future__ import annotations
@@ -56,14 +60,17 @@ class IssuerKeys:
         url: str,
         *,
         fresh_for: float = KEYS_FRESH_FOR_SECONDS,
-        refetch_every: float = REFETCH_AT_MOST_EVERY_SECONDS,
+        refetch_every: float | None = None,
     ) -> None:
         self._url = url
         self._fresh_for = fresh_for
-        self._refetch_every = refetch_every
+        # Read when built, so a test can shorten it for the API it starts.
+        self._refetch_every = (
+            REFETCH_AT_MOST_EVERY_SECONDS if refetch_every is None else refetch_every
+        )
         self._keys: dict[str, dict[str, Any]] | None = None
         self._fetched_at = -math.inf
-        self._refetched_at = -math.inf
+        self._tried_at = -math.inf
         # One fetch at a time; requests that need the keys meanwhile wait for its result.
         self._lock = asyncio.Lock()
 
@@ -78,18 +85,22 @@ class IssuerKeys:
     async def _jwk(self, kid: str) -> dict[str, Any]:
         async with self._lock:
             now = time.monotonic()
-            if self._keys is None or now - self._fetched_at >= self._fresh_for:
+            wanted = (
+                self._keys is None
+                or kid not in self._keys
+                or now - self._fetched_at >= self._fresh_for
+            )
+            if wanted and now - self._tried_at >= self._refetch_every:
                 await self._fetch(now)
-            assert self._keys is not None
-            if kid not in self._keys and now - self._refetched_at >= self._refetch_every:
-                self._refetched_at = now
-                await self._fetch(now)
+            if self._keys is None:
+                raise IssuerKeysUnavailable("the token issuer's key set is unavailable")
             jwk = self._keys.get(kid)
         if jwk is None:
             raise UnknownSigningKey(f"the issuer publishes no key {kid}")
         return jwk
 
     async def _fetch(self, now: float) -> None:
+        self._tried_at = now
         try:
             async with httpx.AsyncClient(timeout=FETCH_TIMEOUT_SECONDS) as http:
                 response = await http.get(self._url, headers={"Accept": "application/json"})
@@ -99,10 +110,6 @@ class IssuerKeys:
             log.warning(
                 "the token issuer's key set could not be fetched", extra={"reason": str(error)}
             )
-            if self._keys is None:
-                raise IssuerKeysUnavailable("the token issuer's key set is unavailable") from error
-            # The keys known so far keep verifying; the next try waits as a refetch would.
-            self._fetched_at = now - self._fresh_for + self._refetch_every
             return
         self._keys = keys
         self._fetched_at = now

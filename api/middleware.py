@@ -1,5 +1,6 @@
 """The ASGI middlewares every HTTP request passes through, outermost first.
 
+- CodecOnlyCORS: cross-origin requests (the Temporal UI's) answered on /codec/ only.
 - SecurityHeadersMiddleware: security headers and a Content-Security-Policy on every answer.
 - ResponseMiddleware: a trace span, Prometheus metrics, and no-store on the content API.
 - BodyLimitMiddleware: bodies over their route's limit refused (413) before parsing.
@@ -9,8 +10,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -38,6 +40,33 @@ class HttpMiddleware:
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass one HTTP request on to the app, doing this middleware's part."""
         raise NotImplementedError
+
+
+# --- cross-origin requests ---------------------------------------------------------------
+
+CORS_PREFIX = "/codec/"
+
+
+class CodecOnlyCORS(HttpMiddleware):
+    """CORS for the codec endpoint alone: the Temporal UI calls it from the operator's browser.
+    /v1 is called by servers, never a browser, so it sends no CORS headers at all: a page of
+    the UI's origin (or one that took it over) cannot call /v1 with the operator's token."""
+
+    def __init__(self, app: ASGIApp, origins: Sequence[str]) -> None:
+        super().__init__(app)
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_credentials=True,
+            allow_methods=["POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+        )
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"].startswith(CORS_PREFIX):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 # --- security headers --------------------------------------------------------------------

@@ -206,12 +206,23 @@ def route_template(request: Request) -> str:
     return str(getattr(route, "path", "unmatched"))
 
 
+# Pydantic's error for a key the model does not have: the key's name is the caller's input.
+UNKNOWN_FIELD = "extra_forbidden"
+
+
 def _validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
-    # Never echo the input back: it may be health content.
-    return [
-        {"loc": [str(part) for part in error.get("loc", ())], "msg": error.get("msg", "")}
-        for error in errors
-    ]
+    """Where each error is and what it says, never the input: it may be health content. An
+    unknown key's name is input too, so its error is located at the object holding it."""
+    answered: list[dict[str, Any]] = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        msg = error.get("msg", "")
+        if error.get("type") == UNKNOWN_FIELD:
+            loc, msg = loc[:-1], "unknown fields are not permitted here"
+        entry = {"loc": loc, "msg": msg}
+        if entry not in answered:
+            answered.append(entry)
+    return answered
 
 
 async def _on_problem(_request: Request, exc: Exception) -> JSONResponse:

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.auth import record_system_practice
 from api.commands import ConsultationCommands, TemporalConnection
 from api.inspection import Inspector
 from api.outages import DATABASE, TEMPORAL, Outages
@@ -59,7 +60,7 @@ class Services:
             directory=Directory(sessions),
             queries=ConsultationQueries(sessions),
             attachments=Attachments(sessions),
-            access_log=AccessLog(sessions),
+            access_log=AccessLog(sessions, practice_of_reader=record_system_practice),
             command_keys=CommandKeys(sessions),
             outages=Outages(
                 {

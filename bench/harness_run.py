@@ -68,6 +68,9 @@ def bench_database() -> Iterator[str]:
         yield url
 
 
+TOKEN_LIFETIME_SECONDS = 6 * 3600
+
+
 def service_env(temporal_port: int, database_url: str, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
@@ -78,6 +81,8 @@ def service_env(temporal_port: int, database_url: str, **extra: str) -> dict[str
         ),
         "WORKER_METRICS_ADDRESS": "",
         "LOG_LEVEL": "WARNING",
+        # The bench's tokens last as long as a run, longer than the API's default cap.
+        "AUTH_MAX_TOKEN_LIFETIME": str(TOKEN_LIFETIME_SECONDS),
         **extra,
     }
 

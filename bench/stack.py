@@ -18,7 +18,12 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from api.auth import Scope
-from bench.harness_run import bench_database, service_env, start_temporal
+from bench.harness_run import (
+    TOKEN_LIFETIME_SECONDS,
+    bench_database,
+    service_env,
+    start_temporal,
+)
 from bench.naive import NAIVE_TASK_QUEUE
 from bench.skeleton import SKELETON_TASK_QUEUE
 from dev.harness import tokens
@@ -26,7 +31,6 @@ from dev.harness.ports import free_port
 from dev.harness.processes import Processes
 
 AUDIENCE = "econsult"
-TOKEN_LIFETIME_SECONDS = 6 * 3600
 READY_WITHIN_SECONDS = 90.0
 UNLIMITED_WRITES = 1_000_000
 

@@ -16,8 +16,6 @@ from dev.harness import tokens
 from dev.run import DEV_AUTH_SECRET_FILE
 from infra.settings import get_settings
 
-LIFETIME_SECONDS = 8 * 3600
-
 
 def signing_secret() -> str:
     secret = get_settings().auth_hs256_secret
@@ -36,7 +34,8 @@ def mint(role: str, subject: str, hpr_number: str | None, practice_id: str | Non
         tokens.scope_of(role),
         subject,
         audience=get_settings().auth_audience,
-        expires_in=LIFETIME_SECONDS,
+        # As long as the API accepts (AUTH_MAX_TOKEN_LIFETIME): mint another when it expires.
+        expires_in=get_settings().auth_max_token_lifetime,
         hpr=hpr_number,
         practice=practice_id,
     )

@@ -29,6 +29,7 @@ from temporalio.client import Client, WorkflowExecution, WorkflowHistory
 from domain.effects import CaseEvent, MessageToStore, SettleCopayment
 from domain.models import WORKFLOW_ID_PREFIX, ConsultationRecord, CopaymentOutcome
 from infra.database_access import check_case_store_tls
+from infra.logs import redact_every_handler
 from infra.replayed_writes import RecordedWrite, recorded_writes
 from infra.settings import SettingRefused, Settings
 from infra.startup import (
@@ -212,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingRefused as error:
         raise refuse_to_start(PROCESS, error) from None
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    redact_every_handler()
     summary = asyncio.run(reconcile(settings, options.since, every_case=options.every_case))
     print("\n".join(summary.lines()))
     return 1 if summary.errors else 0

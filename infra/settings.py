@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         description="Refuse plain bearer tokens: only DPoP-bound tokens with their proof (RFC "
         "9449). A token bound to a key (claim cnf.jkt) needs its proof whatever this says.",
     )
+    auth_max_token_lifetime: int = Field(
+        default=3600,
+        gt=0,
+        description="The longest a token may live, in seconds (`exp` - `iat`; a token without "
+        "`iat` is refused). HelseID's access tokens live an hour at most.",
+    )
     api_host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     api_port: int = Field(default=8000, description="Port the API listens on.")
     forwarded_allow_ips: str = Field(

@@ -1,7 +1,13 @@
-"""Who read which consultation, as what, and when: the access log."""
+"""Who read which consultation, as what, and when: the access log.
+
+Reads of content (a consultation, an attachment), lists that name consultations (the inbox,
+a patient's list) and decodes of a consultation's workflow payloads (the codec endpoint) each
+write one entry per consultation.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import cast
 
@@ -21,6 +27,7 @@ class AccessRecord(BaseModel):
     role: str
     action: str
     at: datetime
+    practice_id: str | None = None
 
 
 class Reader(BaseModel):
@@ -29,25 +36,49 @@ class Reader(BaseModel):
     actor_id: str
     role: str
     action: str
+    # The practice a record system reads for; None for every other reader.
+    practice_id: str | None = None
 
 
-async def record_access(connection: AsyncConnection, consultation_id: str, reader: Reader) -> None:
-    """One entry, one insert: atomic alone, so fit for an autocommit connection."""
+async def record_access(
+    connection: AsyncConnection, consultation_ids: str | Sequence[str], reader: Reader
+) -> None:
+    """One entry per consultation, one insert: atomic alone, so fit for an autocommit
+    connection."""
+    ids = [consultation_ids] if isinstance(consultation_ids, str) else consultation_ids
+    if not ids:
+        return
+    at = datetime.now(UTC)
     await connection.execute(
-        _LOGGED,
-        {"consultation_id": consultation_id, **reader.model_dump(), "at": datetime.now(UTC)},
+        _LOGGED, [{"consultation_id": cid, **reader.model_dump(), "at": at} for cid in ids]
     )
 
 
+def _nobodys_practice() -> str | None:
+    return None
+
+
 class AccessLog:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        practice_of_reader: Callable[[], str | None] = _nobodys_practice,
+    ) -> None:
+        """`practice_of_reader`: the practice the current reader acts for (the API's caller),
+        written into entries made through `record`."""
         self._sessions = sessions
+        self._practice_of_reader = practice_of_reader
 
     async def record(self, consultation_id: str, actor_id: str, role: str, action: str) -> None:
+        reader = Reader(
+            actor_id=actor_id, role=role, action=action, practice_id=self._practice_of_reader()
+        )
+        await self.record_all([consultation_id], reader)
+
+    async def record_all(self, consultation_ids: Sequence[str], reader: Reader) -> None:
+        """One entry for each of `consultation_ids`, as `reader` (a list, a decode)."""
         async with autocommit(self._sessions) as connection:
-            await record_access(
-                connection, consultation_id, Reader(actor_id=actor_id, role=role, action=action)
-            )
+            await record_access(connection, consultation_ids, reader)
 
     async def entries(self, consultation_id: str) -> list[AccessRecord]:
         async with self._sessions() as session:

@@ -1,4 +1,8 @@
-"""DPoP proofs already presented, by `jti`: the insert that records a proof finds its replay.
+"""DPoP proofs already presented, by signing key and `jti`: the insert that records a proof
+finds its replay.
+
+Kept per key (its thumbprint): a client chooses its own `jti`s, so one key's proofs cannot
+take the `jti`s another key will use, and no key can fill another's replay window.
 
 Shared by every API replica, so a proof replayed to another replica is refused as well. Rows
 are kept until the proof could no longer be accepted anyway; expired ones are deleted now and
@@ -24,9 +28,10 @@ PURGE_EVERY_SECONDS = 60.0
 _PROOFS = cast(Table, DPoPProof.__table__)
 
 
-def jti_digest(jti: str) -> str:
-    """A fixed-size key for any `jti` the client chose."""
-    return hashlib.sha256(jti.encode()).hexdigest()
+def jti_digest(jkt: str, jti: str) -> str:
+    """A fixed-size key for any `jti` the client chose, under its key's thumbprint (base64url,
+    so it never contains the separator)."""
+    return hashlib.sha256(f"{jkt}\n{jti}".encode()).hexdigest()
 
 
 class DPoPProofs:
@@ -37,8 +42,9 @@ class DPoPProofs:
         self._purge_every = purge_every
         self._purged_at: float | None = None
 
-    async def first_use(self, jti: str, expires_at: datetime) -> bool:
-        """Record the proof's `jti`; False if it was recorded before (a replay).
+    async def first_use(self, jkt: str, jti: str, expires_at: datetime) -> bool:
+        """Record the `jti` of a proof signed by key `jkt`; False if it was recorded before (a
+        replay).
 
         One insert-once statement: of two requests with the same `jti`, on any replica, exactly
         one records it.
@@ -47,7 +53,7 @@ class DPoPProofs:
             first = await insert_once(
                 connection,
                 DPoPProof,
-                {"jti_sha256": jti_digest(jti), "expires_at": expires_at},
+                {"jti_sha256": jti_digest(jkt, jti), "expires_at": expires_at},
                 ["jti_sha256"],
             )
             if self._purge_due():

@@ -370,6 +370,8 @@ class AccessLogEntry(Base):
     role: Mapped[str] = mapped_column(String(16))
     action: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime]
+    # The practice a record system read for (its token's claim); None for other readers.
+    practice_id: Mapped[str | None] = mapped_column(ID, nullable=True)
 
     __table_args__ = (Index("ix_access_log_consultation", "consultation_id", "at"),)
 

@@ -17,6 +17,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import hypothesis
+from hypothesis import HealthCheck, Phase
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import IndexedValueType
@@ -35,7 +37,7 @@ from domain.models import (
     consultation_workflow_id,
 )
 from domain.parties import Patient
-from infra.logs import JsonFormatter
+from infra.logs import JsonFormatter, RedactCredentials
 from infra.settings import Settings
 from infra.temporal import data_converter
 from store.directory import Directory, DirectoryEntry, Relation, RelationKind, Substitute
@@ -234,6 +236,21 @@ async def time_skipping_environment() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
+def property_settings(max_examples: int, **more: Any) -> hypothesis.settings:
+    """Hypothesis as the suite runs it over real HTTP: the same examples every run, no
+    deadline, and the first failing example reported as found (shrinking would blow the time
+    budget)."""
+    return hypothesis.settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        **more,
+    )
+
+
 # The tests' own HTTP client logs each URL it calls; the service makes no such calls.
 TEST_CLIENT_LOGGERS = ("httpx", "httpcore")
 
@@ -249,6 +266,7 @@ def captured_logs(level: int = logging.INFO) -> Iterator[io.StringIO]:
     handler = logging.StreamHandler(lines)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(_from_the_service)
+    handler.addFilter(RedactCredentials())
     root = logging.getLogger()
     previous = root.level
     root.addHandler(handler)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated
@@ -27,12 +26,12 @@ from prometheus_client import Counter
 from temporalio.api.common.v1 import Payload, Payloads
 
 from api.auth import Scope, _bearer, require
+from api.codec_audit import audit_decode
 from api.openapi import OPERATIONS
 from api.problems import AUTHENTICATED, Problem, invalid, problem_responses
+from api.services import Deps
 from infra.codec import EncryptionCodec, KeyConfigError, PayloadDecryptionError
 from infra.settings import Settings
-
-log = logging.getLogger("econsult.codec")
 
 router = APIRouter(prefix="/codec", responses=problem_responses(*AUTHENTICATED))
 
@@ -180,15 +179,20 @@ async def _transcode(
 @router.post(
     "/decode", operation_id="decodePayloads", tags=[OPERATIONS], openapi_extra=_PAYLOADS_BODY
 )
-async def decode(request: Request, caller: CodecCaller) -> Response:
+async def decode(request: Request, caller: CodecCaller, services: Deps) -> Response:
     """Decrypt payloads for display in the Temporal UI (admin token required).
 
     On `make run` the Temporal UI on this machine needs no token (DEV_CODEC_TRUSTS_LOCAL_UI).
+    Every decode is audited: who decoded which workflow's payloads, in each consultation's
+    access log.
     """
-    # The /v1 access log cannot name a consultation here (payloads do not say which), so every
-    # decode is at least audited by who asked.
-    log.info("codec decode", extra={"actor_id": caller.actor_id, "caller_role": caller.role})
-    return await _transcode(request, "decode", _codec(request, "decode").decode)
+    codec = _codec(request, "decode")
+
+    async def audited(payloads: Sequence[Payload]) -> list[Payload]:
+        await audit_decode(services, caller.actor_id, caller.role, payloads)
+        return await codec.decode(payloads)
+
+    return await _transcode(request, "decode", audited)
 
 
 @router.post(

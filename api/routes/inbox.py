@@ -8,17 +8,21 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
-from api.auth import ClinicianCaller, ServiceCaller
+from api.auth import Caller, ClinicianCaller, ServiceCaller
 from api.cursors import decode_cursor, encode_cursor
 from api.openapi import CLINICIAN, PORTAL
 from api.problems import AUTHENTICATED, problem_responses
 from api.schemas import ConsultationPage, ConsultationSummaryOut
-from api.services import Deps
+from api.services import Deps, Services
 from domain.base import Identifier
 from domain.models import Status
+from store.access import Reader
 from store.case_reads import ConsultationSummary, InboxKey, PatientListKey
 
 router = APIRouter(prefix="/v1", responses=problem_responses(*AUTHENTICATED))
+
+# The access log's action for a consultation named in a list.
+LISTED = "list"
 
 Limit = Annotated[int, Query(ge=1, le=100, description="page size")]
 CURSOR_DESCRIPTION = (
@@ -31,6 +35,15 @@ Cursor = Annotated[
     str | None,
     Query(min_length=1, max_length=512, pattern="^[A-Za-z0-9_-]+$", description=CURSOR_DESCRIPTION),
 ]
+
+
+async def _record_list(
+    services: Services, caller: Caller, listed: list[ConsultationSummary]
+) -> None:
+    """A list names consultations: who listed which is in each one's access log, before the
+    list is answered."""
+    reader = Reader(actor_id=caller.actor_id, role=caller.role, action=LISTED)
+    await services.access_log.record_all([item.id for item in listed], reader)
 
 
 def _page(
@@ -62,6 +75,7 @@ async def clinician_inbox(
         limit=limit + 1,
         after=decode_cursor(cursor, InboxKey),
     )
+    await _record_list(services, caller, items[:limit])
     return _page(items, limit, lambda item: InboxKey(reply_due_at=item.reply_due_at, id=item.id))
 
 
@@ -73,7 +87,7 @@ async def clinician_inbox(
 )
 async def patient_consultations(
     patient_id: Annotated[Identifier, Path()],
-    _caller: ServiceCaller,
+    caller: ServiceCaller,
     services: Deps,
     limit: Limit = 20,
     cursor: Cursor = None,
@@ -82,4 +96,5 @@ async def patient_consultations(
     items = await services.queries.of_patient(
         patient_id, limit=limit + 1, after=decode_cursor(cursor, PatientListKey)
     )
+    await _record_list(services, caller, items[:limit])
     return _page(items, limit, lambda item: PatientListKey(created_at=item.created_at, id=item.id))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
+
+from api.http_limits import BoundedHeadProtocol
 
 LOOPBACK = "127.0.0.1"
 
@@ -38,11 +41,44 @@ def wait_for_port(address: str | int, timeout: float = 60.0) -> None:
     raise NothingListens(f"nothing answers on {host}:{port} after {timeout:.0f} s")
 
 
+def raw_exchange(address: tuple[str, int], parts: Sequence[bytes], timeout: float = 60) -> bytes:
+    """Send `parts` over one connection from a thread while reading the answer in this one,
+    until the server closes: the answer, whatever the server did with the rest of the request
+    (requests no HTTP client would send, for tests and measurements)."""
+    with socket.create_connection(address, timeout=timeout) as connection:
+
+        def send() -> None:
+            try:
+                for part in parts:
+                    connection.sendall(part)
+            except OSError:
+                pass  # the server stopped reading
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        answer = b""
+        try:
+            while chunk := connection.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+        sender.join(timeout=timeout)
+        return answer
+
+
 @asynccontextmanager
 async def serving(app: FastAPI, port: int = 0) -> AsyncIterator[str]:
     """uvicorn in this event loop on `port` (0: a free one); yields its base URL."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", access_log=False)
+        uvicorn.Config(
+            app,
+            host=LOOPBACK,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            # As `python -m api` serves: request heads over 16 KiB are 431.
+            http=BoundedHeadProtocol,
+        )
     )
     task = asyncio.create_task(server.serve())
     while not server.started:

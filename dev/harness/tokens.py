@@ -31,12 +31,19 @@ def mint(
     algorithm: str = "HS256",
     **claims: Any,
 ) -> str:
-    """A signed token for `scope` (with `exp` unless `expires_in` is None); the clinician's
-    HPR number, and the practice of a practice administrator or record system, in the claims
-    the API reads."""
-    payload: dict[str, Any] = {"sub": subject, "scope": str(scope), "aud": audience, **claims}
+    """A signed token for `scope`, issued now (with `exp` unless `expires_in` is None); the
+    clinician's HPR number, and the practice of a practice administrator or record system, in
+    the claims the API reads."""
+    now = int(time.time())
+    payload: dict[str, Any] = {
+        "sub": subject,
+        "scope": str(scope),
+        "aud": audience,
+        "iat": now,
+        **claims,
+    }
     if expires_in is not None:
-        payload["exp"] = int(time.time()) + expires_in
+        payload["exp"] = now + expires_in
     if hpr is not None:
         payload[HPR_CLAIM] = hpr
     if practice is not None:

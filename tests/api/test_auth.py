@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +14,7 @@ import jwt
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from api import issuer_keys
 from api.app import create_app
 from api.auth import MissingAuthSettings
 from dev.harness.ports import free_port
@@ -33,6 +36,8 @@ from tests.api.support import (
     unique,
     upload,
 )
+
+SHORT_REFETCH_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -224,7 +229,15 @@ async def test_each_algorithm_helseid_signs_with_verifies(
 def refused_with_a_jwks(issuer: Issuer, api: Api) -> dict[str, str]:
     key = issuer.published[0]
     secret = api.settings.auth_hs256_secret or "s" * 32
-    claims = {"iss": issuer.issuer, "aud": "econsult", "sub": "x", "scope": SERVICE, "exp": 2**31}
+    now = int(time.time())
+    claims = {
+        "iss": issuer.issuer,
+        "aud": "econsult",
+        "sub": "x",
+        "scope": SERVICE,
+        "iat": now,
+        "exp": now + 300,
+    }
     return {
         # The shared secret of development is never a key while a JWKS is set.
         "hs256": jwt.encode(claims, secret, headers={"kid": key.kid}),
@@ -268,8 +281,10 @@ async def test_a_token_helseid_did_not_issue_as_it_does_is_refused_with_401(
 
 
 async def test_a_key_removed_from_the_jwks_no_longer_verifies_while_its_successor_does(
-    dev_env: WorkflowEnvironment, postgres_url: str
+    dev_env: WorkflowEnvironment, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The key set is fetched at most once a while: this API's while is short.
+    monkeypatch.setattr(issuer_keys, "REFETCH_AT_MOST_EVERY_SECONDS", SHORT_REFETCH_SECONDS)
     old, new = KeyPair("RS256"), KeyPair("RS256")
     helseid = Issuer()
     helseid.publish(old)
@@ -282,6 +297,7 @@ async def test_a_key_removed_from_the_jwks_no_longer_verifies_while_its_successo
         assert before.status_code == 404, before.text
 
         helseid.publish(new)  # the rotation is over: the old key is withdrawn
+        await asyncio.sleep(SHORT_REFETCH_SECONDS)
         after = await api.http.get(path, headers=bearer(helseid.token(new, SERVICE)))
         assert after.status_code == 404, after.text
         withdrawn = await api.http.get(path, headers=bearer(helseid.token(old, SERVICE)))

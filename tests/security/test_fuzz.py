@@ -28,7 +28,7 @@ from typing import Any, cast
 import hypothesis
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given
+from hypothesis import given
 from hypothesis.errors import Unsatisfiable
 from schemathesis import APIOperation, Case, GenerationMode
 from schemathesis.checks import CHECKS, CheckContext, load_all_checks
@@ -51,6 +51,7 @@ from tests.api.support import (
     clinician_body,
     rows,
 )
+from tests.support import property_settings
 
 
 def valid_requests_pass_request_validation(
@@ -87,16 +88,7 @@ FUZZ_PRACTICE = "fuzz"
 
 
 def _settings(max_examples: int) -> hypothesis.settings:
-    return hypothesis.settings(
-        max_examples=max_examples,
-        deadline=None,
-        database=None,
-        derandomize=True,
-        # Report the first failing example as found: shrinking would blow the time budget.
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-        stateful_step_count=STATEFUL_STEPS,
-    )
+    return property_settings(max_examples, stateful_step_count=STATEFUL_STEPS)
 
 
 @dataclass(frozen=True)
