@@ -20,6 +20,7 @@ from api.issuer_keys import IssuerKeys, IssuerKeysUnavailable
 from api.outages import retry_later
 from api.problems import Problem
 from api.rate_limits import enforce_rate_limit
+from domain.base import is_practice_id
 from infra.settings import Settings
 
 HPR_CLAIM = "helseid://claims/hpr/hpr_number"
@@ -211,8 +212,12 @@ def _caller(claims: dict[str, Any], allowed: tuple[Scope, ...]) -> Caller:
         raise Problem(403, f"a clinician token must carry the claim {HPR_CLAIM}")
     practice = claims.get(PRACTICE_CLAIM)
     practice_id = str(practice) if isinstance(practice, str | int) and str(practice) else None
-    if scope in PRACTICE_SCOPES and (practice_id is None or len(practice_id) > MAX_ACTOR_ID):
+    if scope in PRACTICE_SCOPES and practice_id is None:
         raise Problem(403, f"a {scope.role} token must carry the claim {PRACTICE_CLAIM}")
+    if practice_id is not None and not is_practice_id(practice_id):
+        # A practice id also names the practice's folder of secrets: a claim that could name
+        # anything else is malformed, not merely foreign.
+        raise unauthorized(f"the claim {PRACTICE_CLAIM} is not a practice id")
     subject = claims.get("sub") or claims.get("client_id") or ""
     if not subject and hpr_number is None:
         raise unauthorized("the token names no subject")

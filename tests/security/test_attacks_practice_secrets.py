@@ -276,11 +276,11 @@ async def test_a_stored_practice_id_that_names_a_folder_outside_is_never_read(
     ["../{practice}", "{practice}/.", "./{practice}", "{practice}\n"],
     ids=["dot-dot", "trailing-dot", "leading-dot", "trailing-newline"],
 )
-async def test_a_practice_claim_shaped_like_a_path_acts_for_no_practice(
+async def test_a_practice_claim_shaped_like_a_path_is_refused_as_malformed(
     secrets_api: Api, claim: str
 ) -> None:
-    """The token's practice claim is only ever compared with the practice ids kept (which are
-    plain names): a path-like claim matches none, so it reassigns nothing."""
+    """A practice id also names a folder of secrets: a token whose practice claim could name
+    anything else is malformed (401), and the consultation stays where it was."""
     http, party = secrets_api.http, secrets_api.party()
     await seed_clinicians(http, party)
     case = await create(http, party)
@@ -292,6 +292,6 @@ async def test_a_practice_claim_shaped_like_a_path_acts_for_no_practice(
         headers=headers,
     )
 
-    assert_problem(response, 404)
+    assert_problem(response, 401)
     kept = await http.get(f"/v1/consultations/{case['id']}", headers=party.doctor)
     assert kept.json()["recipient_id"] == party.clinician
