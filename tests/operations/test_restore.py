@@ -55,12 +55,14 @@ def empty_database(server: PostgresServer) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def pg_dump(url: str, to: Path) -> None:
-    subprocess.run(["pg_dump", "--format=custom", f"--file={to}", libpq_url(url)], check=True)
+def pg_dump(server: PostgresServer, url: str, to: Path) -> None:
+    dump = server.client_binary("pg_dump")
+    subprocess.run([dump, "--format=custom", f"--file={to}", libpq_url(url)], check=True)
 
 
-def pg_restore(dump: Path, url: str) -> None:
-    subprocess.run(["pg_restore", "--no-owner", f"--dbname={url}", str(dump)], check=True)
+def pg_restore(server: PostgresServer, dump: Path, url: str) -> None:
+    restore = server.client_binary("pg_restore")
+    subprocess.run([restore, "--no-owner", f"--dbname={url}", str(dump)], check=True)
 
 
 async def store_of(
@@ -133,7 +135,7 @@ async def test_reconcile_brings_a_restored_case_store_back_to_what_temporal_know
             await reply(http, answered, "replies", party.doctor, body="Rest it for a week.")
             await settled_copayment(http, answered, party.doctor)
 
-            pg_dump(live_url, dump)
+            pg_dump(postgres_server, live_url, dump)
 
             # After it: replies, a patient's attachment, a close, and a case of its own.
             await reply(http, waiting, "replies", party.doctor, body="Use the cream.")
@@ -154,7 +156,7 @@ async def test_reconcile_brings_a_restored_case_store_back_to_what_temporal_know
             await settled_copayment(http, waiting, party.doctor)
             never_lost = await store_of(live.sessions, cases)
 
-        pg_restore(dump, restored)
+        pg_restore(postgres_server, dump, restored)
         async with api_over_http(
             client, sqlalchemy_url(restored), task_queue=task_queue
         ) as restored_api:
