@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
@@ -35,6 +36,9 @@ from tests.api.support import (
     upload,
 )
 from tests.support import temporal_address
+
+# The drill runs pg_dump and pg_restore: CI runs it on the embedded server too.
+pytestmark = pytest.mark.embedded_postgres
 
 # Far longer than reconcile needs for a handful of consultations.
 RECONCILE_LIMIT_SECONDS = 180
