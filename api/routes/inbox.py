@@ -9,9 +9,9 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
 from api.auth import ClinicianCaller, ServiceCaller
-from api.cursors import decode_cursor, encode_cursor
+from api.cursors import UNKNOWN_CURSOR, decode_cursor, encode_cursor
 from api.openapi import CLINICIAN, PORTAL
-from api.problems import AUTHENTICATED, problem_responses
+from api.problems import AUTHENTICATED, problem_responses, refusal_responses
 from api.schemas import ConsultationPage, ConsultationSummaryOut
 from api.services import Deps
 from domain.base import Identifier
@@ -44,7 +44,13 @@ def _page(
     )
 
 
-@router.get("/inbox", operation_id="listInbox", tags=[CLINICIAN], response_model=ConsultationPage)
+@router.get(
+    "/inbox",
+    operation_id="listInbox",
+    tags=[CLINICIAN],
+    response_model=ConsultationPage,
+    responses=refusal_responses(UNKNOWN_CURSOR),
+)
 async def clinician_inbox(
     caller: ClinicianCaller,
     services: Deps,
@@ -70,6 +76,7 @@ async def clinician_inbox(
     operation_id="listPatientConsultations",
     tags=[PORTAL],
     response_model=ConsultationPage,
+    responses=refusal_responses(UNKNOWN_CURSOR),
 )
 async def patient_consultations(
     patient_id: Annotated[Identifier, Path()],

@@ -9,7 +9,14 @@ from fastapi import APIRouter, Path
 
 from api.auth import AdminCaller
 from api.openapi import ADMIN
-from api.problems import AUTHENTICATED, Problem, invalid, not_found, problem_responses
+from api.problems import (
+    AUTHENTICATED,
+    Problem,
+    not_found,
+    problem_responses,
+    refusal_responses,
+    refused,
+)
 from api.schemas import PracticeIn, PracticeOut
 from api.services import Deps
 from domain.base import Identifier
@@ -26,7 +33,7 @@ def _shown(practice: Practice) -> PracticeOut:
 
 
 def _unresolved(field: str, error: SecretReferenceError) -> Problem:
-    return invalid(
+    return refused(
         f"{field}: the secret reference {error.reference!r} does not resolve: {error.reason}"
     )
 
@@ -36,7 +43,7 @@ def check_secret_refs(body: PracticeIn, secrets: SecretsDirectory | None) -> Non
     if body.webhook is None and body.record_system is None:
         return
     if secrets is None:
-        raise invalid("secrets are named by reference, and ECONSULT_SECRETS_DIR is not set")
+        raise refused("secrets are named by reference, and ECONSULT_SECRETS_DIR is not set")
     if body.webhook is not None:
         for reference in body.webhook.secret_refs:
             try:
@@ -50,7 +57,16 @@ def check_secret_refs(body: PracticeIn, secrets: SecretsDirectory | None) -> Non
             raise _unresolved("record_system.client_secret_ref", error) from None
 
 
-@router.put("/{practice_id}", operation_id="putPractice", tags=[ADMIN], response_model=PracticeOut)
+@router.put(
+    "/{practice_id}",
+    operation_id="putPractice",
+    tags=[ADMIN],
+    response_model=PracticeOut,
+    responses=refusal_responses(
+        "a secret is named while ECONSULT_SECRETS_DIR is not set",
+        "a secret reference names no readable file of the right kind in it",
+    ),
+)
 async def put_practice(
     practice_id: PracticeId, body: PracticeIn, _caller: AdminCaller, services: Deps
 ) -> PracticeOut:
