@@ -339,7 +339,12 @@ class FrikortOut(BaseModel):
 # --- practices ---
 
 
-EndpointUrl = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s/?#]+\S*$")]
+# Spaces and control characters spelt out: `\s` means other things in the document's dialect
+# (ECMA-262), pydantic's (Rust) and the fuzzer's, U+0085 and U+001C for two.
+_NOT_URL = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff"
+EndpointUrl = Annotated[
+    str, StringConstraints(max_length=2000, pattern=rf"^https?://[^{_NOT_URL}/?#]+[^{_NOT_URL}]*$")
+]
 SecretRef = Annotated[
     str,
     StringConstraints(pattern=REFERENCE_PATTERN),
