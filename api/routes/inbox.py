@@ -24,7 +24,7 @@ Limit = Annotated[int, Query(ge=1, le=100, description="page size")]
 CURSOR_DESCRIPTION = (
     "Opaque: the `next_cursor` of the page before, sent back unchanged. Omit it for the first "
     "page. A value this API did not hand out is refused with 422 "
-    "(urn:econsult:problem:validation)."
+    "(urn:econsult:problem:refused)."
 )
 # base64url without padding, as api/cursors.py encodes it.
 Cursor = Annotated[
