@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test browser lint types unit docs lock tools bench faults soak clean
+.PHONY: install run test browser lint types unit embedded-postgres docs lock tools bench faults soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,13 @@ browser:
 	@$(if $(wildcard $(CHROMIUM)),true,$(error make test needs Debian's chromium for tests/ui: apt-get install -y chromium))
 
 test: browser lint types unit
+
+# The tests that depend on the server's version (migrations, the restore drill's pg_dump and
+# pg_restore) on the embedded PostgreSQL, as on a machine without one (nothing listens on port
+# 1). `.ci/run` runs it after `make test`, which uses the machine's cluster there.
+EMBEDDED_TEST_DATABASE_URL := postgresql://postgres@127.0.0.1:1/postgres
+embedded-postgres: $(STAMP)
+	TEST_DATABASE_URL=$(EMBEDDED_TEST_DATABASE_URL) $(BIN)/pytest -q -m embedded_postgres -k "not sqlite"
 
 # The references generated from the code (tests/operations/test_references.py checks them).
 docs: $(STAMP)

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from api.auth import Caller, Scope
 from api.commands import CaseUpdate
 from api.idempotency import CommandOnce
-from api.problems import Problem, invalid, not_found
+from api.problems import Problem, not_found, refused
 from api.rate_limits import consultation_key, patient_key
 from api.schemas import (
     ClinicianReply,
@@ -102,7 +102,7 @@ async def claim_checks(
     available = await services.attachments.unbound_of(caller.actor_id, attachment_ids, message_id)
     missing = [a for a in attachment_ids if a not in available]
     if missing:
-        raise invalid(
+        raise refused(
             "unknown attachment ids (not uploaded by this caller, or already in a message): "
             + ", ".join(missing)
         )
@@ -269,8 +269,8 @@ async def _reassigned(asked: Asked[ReassignIn]) -> ReassignCommand:
         await asked.services.directory.admit_reassignment(
             asked.body.recipient_id, asked.found_case.practice_id, today
         )
-    except RecipientRefusedError as refused:
-        raise invalid(str(refused)) from refused
+    except RecipientRefusedError as refusal:
+        raise refused(str(refusal)) from refusal
     return ReassignCommand(
         recipient_id=asked.body.recipient_id, reason=asked.body.reason, by=asked.caller.actor_id
     )

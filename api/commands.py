@@ -57,7 +57,7 @@ _STATUS_OF_REFUSAL = {
     # The server's answer when the case finished while the update was in flight.
     "AcceptedUpdateCompletedWorkflow": 409,
 }
-_KIND_OF_STATUS = {409: "invalid-transition", 404: None, 422: "validation"}
+_KIND_OF_STATUS = {409: "invalid-transition", 404: None, 422: "refused"}
 
 
 class TemporalConnection:

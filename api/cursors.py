@@ -9,7 +9,10 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from api.problems import invalid
+from api.problems import refused
+
+# The rule a cursor breaks (the list routes document it).
+UNKNOWN_CURSOR = "the cursor is not one this API handed out"
 
 Key = TypeVar("Key", bound=BaseModel)
 
@@ -25,4 +28,4 @@ def decode_cursor(cursor: str | None, key_type: type[Key]) -> Key | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         return key_type.model_validate(json.loads(raw))
     except (binascii.Error, ValueError, ValidationError) as error:
-        raise invalid("cursor is not one this API handed out") from error
+        raise refused(UNKNOWN_CURSOR) from error

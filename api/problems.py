@@ -79,7 +79,7 @@ _PROBLEM_TYPES: dict[int, tuple[str, ...]] = {
     404: ("about:blank",),
     409: ("invalid-transition", "closed"),
     413: ("too-large",),
-    422: ("validation", "idempotency-key-reused", "upload-over-budget"),
+    422: ("validation", "refused", "idempotency-key-reused", "upload-over-budget"),
     429: ("rate-limited",),
     500: ("about:blank",),
     503: ("unavailable", "command-not-taken", "about:blank"),
@@ -90,8 +90,10 @@ PROBLEM_TYPE_MEANINGS: dict[str, str] = {
     "invalid-transition": "the consultation's status does not allow this command; nothing changed",
     "closed": "the consultation has finished: it takes no more messages or commands",
     "too-large": "the request body is over its route's limit (64 KiB of JSON; 4 MiB to the codec)",
-    "validation": "the request breaks a rule; `errors` names the fields when the shape is "
-    "wrong, `detail` the rule otherwise",
+    "validation": "the request does not match the document; `errors` names the fields (none "
+    "when the body cannot be read at all)",
+    "refused": "a well-formed request that a rule of the service refuses, `detail` saying "
+    "which; each operation's 422 response lists its rules; nothing was written",
     "idempotency-key-reused": "this Idempotency-Key was used for a different request",
     "upload-over-budget": "checking the uploaded file needed more CPU time, memory, pixels or "
     "inflated bytes than one upload may; nothing was stored",
@@ -120,8 +122,13 @@ def problem_types() -> list[tuple[int, str, str]]:
     ]
 
 
-def _problem_description(status: int) -> str:
-    kinds = _PROBLEM_TYPES.get(status, ("about:blank",))
+# Listed on an operation's 422 only with the rules it refuses by (`refusal_responses`).
+_PER_OPERATION = {"refused"}
+
+
+def _problem_description(status: int, *more: str) -> str:
+    kinds = [k for k in _PROBLEM_TYPES.get(status, ("about:blank",)) if k not in _PER_OPERATION]
+    kinds += more
     uris = ", ".join(k if k == "about:blank" else f"urn:econsult:problem:{k}" for k in kinds)
     return f"{HTTPStatus(status).phrase} (problem type: {uris})"
 
@@ -159,6 +166,27 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return responses
 
 
+# Where an operation lists the rules a well-formed request may be refused by (a 422 `refused`):
+# the fuzzer takes such a refusal of a request it made valid as right only when listed so.
+REFUSALS = "x-refusals"
+# Rules more than one operation refuses by.
+PERIOD_REVERSED = "valid_to is before valid_from"
+NOT_IN_DIRECTORY = "{who} is not in the directory"
+
+
+def refusal_responses(*rules: str) -> dict[int | str, dict[str, Any]]:
+    """The 422 response of an operation that refuses well-formed requests by `rules`."""
+    response = problem_responses(422)[422]
+    listed = "; ".join(rules)
+    return {
+        422: {
+            **response,
+            "description": f"{_problem_description(422, 'refused')}. Refused when {listed}",
+            REFUSALS: list(rules),
+        }
+    }
+
+
 def document_problems(app: FastAPI) -> None:
     """Adds the shared Problem component to the app's OpenAPI document."""
     build = app.openapi
@@ -183,11 +211,17 @@ def not_found(what: str) -> Problem:
 
 
 def invalid(detail: str) -> Problem:
+    """A request that does not match the document (a body that cannot be read, say)."""
     return Problem(422, detail, kind="validation", title="Invalid request")
 
 
 def over_budget(detail: str) -> Problem:
     return Problem(422, detail, kind="upload-over-budget", title="Upload over budget")
+
+
+def refused(detail: str) -> Problem:
+    """A well-formed request a rule refuses; the operation lists it (`refusal_responses`)."""
+    return Problem(422, detail, kind="refused", title="Request refused")
 
 
 def problem_response(problem: Problem) -> JSONResponse:

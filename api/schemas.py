@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal, Self
+from types import UnionType
+from typing import Annotated, Literal, Self, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -15,6 +17,8 @@ from pydantic import (
     PlainSerializer,
     StrictBool,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic.config import JsonDict
@@ -35,11 +39,46 @@ from store.directory import RelationKind
 from store.practices import PracticeRecordSystem, PracticeWebhook
 from store.recipients import Recipient
 
+# RFC 3339 as the document's `format: date` and `format: date-time` mean it. Pydantic's lax mode
+# would also take 0 or "0" as 1970-01-01, and a date-time's midnight as a date.
+_FULL_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_AS_THE_DOCUMENT_SAYS = {
+    datetime: (
+        re.compile(
+            _FULL_DATE + r"[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+        ),
+        "a date-time is an RFC 3339 string, e.g. 2026-12-07T09:30:00Z",
+    ),
+    date: (re.compile(_FULL_DATE), "a date is a string YYYY-MM-DD"),
+}
+
+
+def _written_as_the_document_says(annotation: object, value: object) -> None:
+    """Refuses a date or date-time that is not the document's string. A value already of the
+    type passes: models are also built in code from another model's dump."""
+    optional = get_origin(annotation) in (Union, UnionType)
+    kinds = set(get_args(annotation)) if optional else {annotation}
+    for kind, (pattern, rule) in _AS_THE_DOCUMENT_SAYS.items():
+        if kind in kinds:
+            if type(value) is not kind and not (
+                isinstance(value, str) and pattern.fullmatch(value)
+            ):
+                raise ValueError(rule)
+            return
+
 
 class Strict(BaseModel):
-    """Unknown fields are refused: a misspelt field is an error, not silently dropped."""
+    """Unknown fields are refused: a misspelt field is an error, not silently dropped. Dates
+    and date-times are strings in the document's format, whatever else pydantic would take."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _dates_as_strings(cls, value: object, info: ValidationInfo) -> object:
+        if value is not None and info.field_name is not None:
+            _written_as_the_document_says(cls.model_fields[info.field_name].annotation, value)
+        return value
 
 
 def _distinct(ids: list[str]) -> list[str]:
@@ -302,7 +341,12 @@ class FrikortOut(BaseModel):
 
 # Checked again after DNS at the PUT (infra/outbound.py): https to public addresses, or the
 # region's own networks (OUTBOUND_ALLOWED_NETWORKS), where http is allowed too.
-EndpointUrl = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s/?#]+\S*$")]
+# Spaces and control characters spelt out: `\s` means other things in the document's dialect
+# (ECMA-262), pydantic's (Rust) and the fuzzer's, U+0085 and U+001C for two.
+_NOT_URL = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff"
+EndpointUrl = Annotated[
+    str, StringConstraints(max_length=2000, pattern=rf"^https?://[^{_NOT_URL}/?#]+[^{_NOT_URL}]*$")
+]
 SecretRef = Annotated[
     str,
     StringConstraints(pattern=REFERENCE_PATTERN),

@@ -28,6 +28,8 @@ from api.problems import (
     not_found,
     over_budget,
     problem_responses,
+    refusal_responses,
+    refused,
 )
 from api.schemas import AttachmentOut
 from api.services import Deps
@@ -79,7 +81,7 @@ class _TooLarge(Exception):
 
 
 def too_large() -> Problem:
-    return invalid(f"the file is larger than {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB")
+    return refused(f"the file is larger than {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB")
 
 
 async def _at_most(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
@@ -132,6 +134,11 @@ async def _read_upload(request: Request) -> tuple[str, bytes]:
     status_code=201,
     response_model=AttachmentOut,
     openapi_extra=_UPLOAD_BODY,
+    responses=refusal_responses(
+        "the file is empty or larger than 10 MB",
+        "the content is not a whole PDF, JPEG, PNG or HEIC file, whatever its name says",
+        "a PDF is encrypted or carries JavaScript, launch actions or embedded files",
+    ),
 )
 async def upload_attachment(request: Request, caller: PartyCaller, services: Deps) -> AttachmentOut:
     """Store a PDF, JPEG, PNG or HEIC file (at most 10 MB) for a later message.
@@ -145,14 +152,14 @@ async def upload_attachment(request: Request, caller: PartyCaller, services: Dep
     if len(content) > MAX_ATTACHMENT_BYTES:
         raise too_large()
     if not content:
-        raise invalid("the file is empty")
+        raise refused("the file is empty")
     try:
         # Decoded in a child process under a budget: the API's loop and threads only wait.
         content_type = await services.inspector.accepted_type(content)
-    except OverBudget as refused:
-        raise over_budget(str(refused)) from refused
-    except RefusedFile as refused:
-        raise invalid(str(refused)) from refused
+    except OverBudget as refusal:
+        raise over_budget(str(refusal)) from refusal
+    except RefusedFile as refusal:
+        raise refused(str(refusal)) from refusal
     stored = await services.attachments.add(
         attachment_id=uuid.uuid4().hex,
         uploaded_by=caller.actor_id,

@@ -9,7 +9,14 @@ from fastapi import APIRouter, Path, Response
 
 from api.auth import AdminCaller, DirectoryReader
 from api.openapi import ADMIN, DIRECTORY_READERS
-from api.problems import AUTHENTICATED, invalid, not_found, problem_responses
+from api.problems import (
+    AUTHENTICATED,
+    NOT_IN_DIRECTORY,
+    not_found,
+    problem_responses,
+    refusal_responses,
+    refused,
+)
 from api.schemas import AbsenceIn, ClinicianIn, ClinicianOut, SubstituteOut
 from api.services import Deps, Services
 from domain.base import Identifier
@@ -71,7 +78,16 @@ async def read_clinician(
     operation_id="putClinician",
     tags=[ADMIN],
     response_model=ClinicianOut,
-    responses={201: {"model": ClinicianOut, "description": "entry created"}},
+    responses={
+        201: {"model": ClinicianOut, "description": "entry created"},
+        **refusal_responses(
+            "the substitute's period ends before it starts",
+            "the clinician is named as their own substitute",
+            NOT_IN_DIRECTORY.format(who="the substitute"),
+            "an absence ends before it starts",
+            "two absences start on the same day",
+        ),
+    },
 )
 async def put_clinician(
     clinician_id: ClinicianId,
@@ -84,16 +100,16 @@ async def put_clinician(
     substitute = None
     if body.substitute is not None:
         if body.substitute.valid_from > body.substitute.valid_to:
-            raise invalid("substitute.valid_from must not be after substitute.valid_to")
+            raise refused("substitute.valid_from must not be after substitute.valid_to")
         if body.substitute.clinician_id == clinician_id:
-            raise invalid("a clinician cannot be their own substitute")
+            raise refused("a clinician cannot be their own substitute")
         if await services.directory.get(body.substitute.clinician_id) is None:
-            raise invalid(f"substitute {body.substitute.clinician_id} is not in the directory")
+            raise refused(f"substitute {body.substitute.clinician_id} is not in the directory")
         substitute = Substitute.model_validate(body.substitute.model_dump())
     if any(a.starts_on > a.ends_on for a in body.absences):
-        raise invalid("an absence's from must not be after its to")
+        raise refused("an absence's from must not be after its to")
     if len({a.starts_on for a in body.absences}) != len(body.absences):
-        raise invalid("two absences start on the same day")
+        raise refused("two absences start on the same day")
     existed = await services.directory.get(clinician_id) is not None
     entry = DirectoryEntry(
         id=clinician_id,

@@ -35,10 +35,32 @@ from infra.settings import Settings
 
 router = APIRouter(prefix="/codec", responses=problem_responses(*AUTHENTICATED))
 
+# Temporal's remote codec protocol: a protobuf JSON `Payloads` message, described as the parser
+# reads it. It refuses fields it does not know, and the document says so rather than the API
+# dropping them: a payload transcoded without a field it came with is not the one the UI sent.
+# null is protobuf's "not set", taken where the parser takes it.
+_BASE64 = {"type": "string", "format": "byte"}
+_PAYLOAD = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "metadata": {"type": ["object", "null"], "additionalProperties": _BASE64},
+        "data": {**_BASE64, "type": ["string", "null"]},
+    },
+}
 _PAYLOADS_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {"type": "object", "title": "Payloads"}}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "title": "Payloads",
+                    "additionalProperties": False,
+                    "properties": {"payloads": {"type": ["array", "null"], "items": _PAYLOAD}},
+                }
+            }
+        },
     }
 }
 

@@ -29,7 +29,14 @@ from api.case_commands import (
 )
 from api.idempotency import REPLAYED_HEADER_DOC, CommandOnce, IdempotencyKey
 from api.openapi import CLINICIAN, PARTIES, PORTAL, PRACTICE
-from api.problems import AUTHENTICATED, invalid, not_found, problem_responses
+from api.problems import (
+    AUTHENTICATED,
+    invalid,
+    not_found,
+    problem_responses,
+    refusal_responses,
+    refused,
+)
 from api.rate_limits import patient_key
 from api.schemas import (
     AccessLogOut,
@@ -85,6 +92,17 @@ _NEXT = {
 
 ConsultationId = Annotated[Identifier, Path(description="consultation id")]
 
+# The rules a well-formed command may be refused by (422 `refused`), as its 422 lists them.
+_UNAVAILABLE = (
+    "the clinician (or the chosen substitute) is not in the directory, takes no "
+    "e-consultations, or is absent that day"
+)
+_RECIPIENT = "recipient_id is neither the clinician nor their active substitute, or is missing "
+_RECIPIENT += "while a substitute is active"
+_NO_RELATION = "the patient has no active relation with the clinician"
+_REPRESENTATIVE = "the representative may not write for the patient on that day"
+_ATTACHMENTS = "an attachment id is not one this caller uploaded, or is already in a message"
+
 
 RouteT = TypeVar("RouteT", bound=Callable[..., Awaitable[Response]])
 
@@ -95,8 +113,8 @@ async def _recipient(directory: Directory, body: CreateConsultation, today: date
         entry = await directory.admit_recipient(
             body.patient.id, body.clinician_id, body.recipient_id, today
         )
-    except RecipientRefusedError as refused:
-        raise invalid(str(refused)) from refused
+    except RecipientRefusedError as refusal:
+        raise refused(str(refusal)) from refusal
     return entry.id
 
 
@@ -109,7 +127,10 @@ async def _recipient(directory: Directory, body: CreateConsultation, today: date
     tags=[PORTAL],
     status_code=201,
     response_model=ConsultationOut,
-    responses={201: _NEXT},
+    responses={
+        201: _NEXT,
+        **refusal_responses(_UNAVAILABLE, _RECIPIENT, _NO_RELATION, _REPRESENTATIVE, _ATTACHMENTS),
+    },
 )
 async def create_consultation(
     body: CreateConsultation,
@@ -152,7 +173,7 @@ async def _admitted_start(
     patient = Patient.model_validate(body.patient.model_dump())
     representative = representative_of(body.representative)
     if refusal := representative_refusal(patient, representative, today):
-        raise invalid(refusal)
+        raise refused(refusal)
     recipient_id = await _recipient(services.directory, body, today)
     message = await content_of(services, caller, body.message, message_id) if body.message else None
     return ConsultationStart(
@@ -170,18 +191,21 @@ async def _admitted_start(
 # --- the routes: the portal's, the clinician's, the practice's -----------------------------
 
 
-def _command_route(path: str, operation_id: str, tag: str) -> Callable[[RouteT], RouteT]:
-    """A command's route: answered with the consultation, and links to what may follow."""
+def _command_route(
+    path: str, operation_id: str, tag: str, *rules: str
+) -> Callable[[RouteT], RouteT]:
+    """A command's route: answered with the consultation, and links to what may follow; a
+    well-formed command may be refused by `rules`."""
     return router.post(
         f"/{{consultation_id}}/{path}",
         operation_id=operation_id,
         tags=[tag],
         response_model=ConsultationOut,
-        responses={200: _NEXT},
+        responses={200: _NEXT, **(refusal_responses(*rules) if rules else {})},
     )
 
 
-@_command_route("submit", "submitConsultation", PORTAL)
+@_command_route("submit", "submitConsultation", PORTAL, _REPRESENTATIVE, _ATTACHMENTS)
 async def submit(
     consultation_id: ConsultationId,
     body: PatientMessageIn,
@@ -193,7 +217,7 @@ async def submit(
     return await run_command(SUBMIT, services, caller, consultation_id, body, idempotency_key)
 
 
-@_command_route("patient-replies", "replyAsPatient", PORTAL)
+@_command_route("patient-replies", "replyAsPatient", PORTAL, _REPRESENTATIVE, _ATTACHMENTS)
 async def patient_reply(
     consultation_id: ConsultationId,
     body: PatientMessageIn,
@@ -218,7 +242,7 @@ async def withdraw(
     return await run_command(WITHDRAW, services, caller, consultation_id, None, idempotency_key)
 
 
-@_command_route("replies", "replyToConsultation", CLINICIAN)
+@_command_route("replies", "replyToConsultation", CLINICIAN, _ATTACHMENTS)
 async def clinician_reply(
     consultation_id: ConsultationId,
     body: ClinicianReply,
@@ -232,7 +256,7 @@ async def clinician_reply(
     )
 
 
-@_command_route("close", "closeConsultation", CLINICIAN)
+@_command_route("close", "closeConsultation", CLINICIAN, _ATTACHMENTS)
 async def close(
     consultation_id: ConsultationId,
     caller: ClinicianCaller,
@@ -245,7 +269,13 @@ async def close(
     return await run_command(CLOSE, services, caller, consultation_id, request, idempotency_key)
 
 
-@_command_route("reassign", "reassignConsultation", PRACTICE)
+@_command_route(
+    "reassign",
+    "reassignConsultation",
+    PRACTICE,
+    "the new recipient is not a clinician of the case's practice, takes no e-consultations, "
+    "or is absent today",
+)
 async def reassign(
     consultation_id: ConsultationId,
     body: ReassignIn,

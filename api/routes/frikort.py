@@ -8,7 +8,13 @@ from fastapi import APIRouter, Path
 
 from api.auth import AdminCaller
 from api.openapi import ADMIN
-from api.problems import AUTHENTICATED, invalid, problem_responses
+from api.problems import (
+    AUTHENTICATED,
+    PERIOD_REVERSED,
+    problem_responses,
+    refusal_responses,
+    refused,
+)
 from api.schemas import FrikortIn, FrikortOut
 from api.services import Deps
 from domain.base import Identifier
@@ -18,7 +24,11 @@ router = APIRouter(prefix="/v1/patients", responses=problem_responses(*AUTHENTIC
 
 
 @router.put(
-    "/{patient_id}/frikort", operation_id="putFrikort", tags=[ADMIN], response_model=FrikortOut
+    "/{patient_id}/frikort",
+    operation_id="putFrikort",
+    tags=[ADMIN],
+    response_model=FrikortOut,
+    responses=refusal_responses(PERIOD_REVERSED),
 )
 async def put_frikort(
     patient_id: Annotated[Identifier, Path()],
@@ -28,6 +38,6 @@ async def put_frikort(
 ) -> FrikortOut:
     """Record a frikort valid from `valid_from` to `valid_to` (inclusive); a repeat is harmless."""
     if body.valid_to < body.valid_from:
-        raise invalid("valid_to must not be before valid_from")
+        raise refused("valid_to must not be before valid_from")
     await FrikortTable(services.sessions).record(patient_id, body.valid_from, body.valid_to)
     return FrikortOut(patient_id=patient_id, valid_from=body.valid_from, valid_to=body.valid_to)

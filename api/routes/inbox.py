@@ -9,9 +9,9 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
 from api.auth import Caller, ClinicianCaller, ServiceCaller
-from api.cursors import decode_cursor, encode_cursor
+from api.cursors import UNKNOWN_CURSOR, decode_cursor, encode_cursor
 from api.openapi import CLINICIAN, PORTAL
-from api.problems import AUTHENTICATED, problem_responses
+from api.problems import AUTHENTICATED, problem_responses, refusal_responses
 from api.schemas import ConsultationPage, ConsultationSummaryOut
 from api.services import Deps, Services
 from domain.base import Identifier
@@ -28,7 +28,7 @@ Limit = Annotated[int, Query(ge=1, le=100, description="page size")]
 CURSOR_DESCRIPTION = (
     "Opaque: the `next_cursor` of the page before, sent back unchanged. Omit it for the first "
     "page. A value this API did not hand out is refused with 422 "
-    "(urn:econsult:problem:validation)."
+    "(urn:econsult:problem:refused)."
 )
 # base64url without padding, as api/cursors.py encodes it.
 Cursor = Annotated[
@@ -57,7 +57,13 @@ def _page(
     )
 
 
-@router.get("/inbox", operation_id="listInbox", tags=[CLINICIAN], response_model=ConsultationPage)
+@router.get(
+    "/inbox",
+    operation_id="listInbox",
+    tags=[CLINICIAN],
+    response_model=ConsultationPage,
+    responses=refusal_responses(UNKNOWN_CURSOR),
+)
 async def clinician_inbox(
     caller: ClinicianCaller,
     services: Deps,
@@ -84,6 +90,7 @@ async def clinician_inbox(
     operation_id="listPatientConsultations",
     tags=[PORTAL],
     response_model=ConsultationPage,
+    responses=refusal_responses(UNKNOWN_CURSOR),
 )
 async def patient_consultations(
     patient_id: Annotated[Identifier, Path()],

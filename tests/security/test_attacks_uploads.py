@@ -1,7 +1,7 @@
 """Attacks through uploads: each hostile file is refused with 422 and its problem type, and
 nothing is stored. Bombs cost the checking process its budget (CPU seconds, memory, pixels,
 inflated bytes), never the API: they are `upload-over-budget`; files that are not what they
-claim, or that would act on a clinician's desk, are `validation`.
+claim, or that would act on a clinician's desk, are `refused`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tests.api.support import PDF, PNG, Api, Party, assert_problem, eventually, 
 from tests.security import upload_attacks as attacks
 
 OVER_BUDGET = "urn:econsult:problem:upload-over-budget"
-VALIDATION = "urn:econsult:problem:validation"
+REFUSED = "urn:econsult:problem:refused"
 
 
 @cache
@@ -89,12 +89,12 @@ async def test_a_jpeg_claiming_400_megapixels_is_over_budget(api: Api, party: Pa
 
 
 async def test_a_png_with_a_pdf_after_its_end_is_refused(api: Api, party: Party) -> None:
-    problem = await refused(api, party, attacks.png_then_pdf(), VALIDATION)
+    problem = await refused(api, party, attacks.png_then_pdf(), REFUSED)
     assert "after its end marker" in problem["detail"]
 
 
 async def test_a_jpeg_with_a_zip_archive_appended_is_refused(api: Api, party: Party) -> None:
-    problem = await refused(api, party, attacks.jpeg_then_zip(), VALIDATION)
+    problem = await refused(api, party, attacks.jpeg_then_zip(), REFUSED)
     assert "after its end marker" in problem["detail"]
 
 
@@ -122,7 +122,7 @@ async def test_a_pdf_action_that_reaches_out_is_refused(
     api: Api, party: Party, action: bytes, where: str, escape: bool
 ) -> None:
     content = attacks.pdf_with_action(action, where=where, escape=escape)
-    problem = await refused(api, party, content, VALIDATION)
+    problem = await refused(api, party, content, REFUSED)
     assert "which is not accepted" in problem["detail"]
 
 

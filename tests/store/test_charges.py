@@ -139,6 +139,7 @@ async def execute(url: str, statement: str, **values: Any) -> list[Any]:
         await engine.dispose()
 
 
+@pytest.mark.embedded_postgres
 async def test_the_migration_turns_stored_free_text_into_codes_and_back(
     database_before_codes: str,
 ) -> None:

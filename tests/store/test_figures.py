@@ -233,6 +233,7 @@ async def figures_and_full_count(url: str) -> tuple[OperationalFigures, Operatio
         await engine.dispose()
 
 
+@pytest.mark.embedded_postgres
 async def test_the_migration_counts_the_rows_already_there_and_a_downgrade_round_trip_too(
     database_before_ledger: str,
 ) -> None:
@@ -261,6 +262,7 @@ async def test_the_migration_counts_the_rows_already_there_and_a_downgrade_round
     assert sum(figures.by_status.values()) == len(statuses) + 5
 
 
+@pytest.mark.embedded_postgres
 async def test_postgres_copy_and_truncate_keep_the_figures_exact(
     postgres_server: PostgresServer,
 ) -> None:
