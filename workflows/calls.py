@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.practices import PracticeQuestion
     from domain.working_days import oslo_day
     from workflows import search_attributes as sa
-    from workflows.writes import Bill, EventWrites
+    from workflows.v1.writes import Bill, EventWrites
 
 In = TypeVar("In")
 Out = TypeVar("Out")
