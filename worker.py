@@ -19,6 +19,7 @@ from activities.fhir import record_system_activities
 from activities.notifications import NotificationActivities
 from activities.practices import PracticeActivities
 from activities.redelivery import RedeliveryActivities
+from activities.v1 import ActivitiesV1
 from activities.webhooks import notification_sender
 from infra.activity_metrics import ActivityMetricsInterceptor
 from infra.logs import configure_logging
@@ -80,18 +81,24 @@ def build_worker(
     forwarding = record_system_activities(
         settings, JournalTable(sessions), Attachments(sessions), endpoints
     )
-    journal_table = record_system or JournalTable(sessions)
-    case = CaseActivities(directory, Consultations(sessions), journal_table, forwarding=forwarding)
+    tariffs = load_tariffs(settings.econsult_tariffs_file)
+    consultations = Consultations(sessions)
+    case = CaseActivities(directory, consultations, forwarding=forwarding, table=tariffs)
+    # The 1.0 flow's writes, for its runs still going (workflows/v1).
+    v1 = ActivitiesV1(
+        directory,
+        consultations,
+        record_system or JournalTable(sessions),
+        Charges(sessions),
+        forwarding=forwarding,
+        table=tariffs,
+    )
     notifications = NotificationActivities(
         Outbox(sessions), sender or notification_sender(settings, endpoints)
     )
     practices = PracticeActivities(Practices(sessions))
     redelivery = RedeliveryActivities(Redeliveries(sessions))
-    billing = BillingActivities(
-        Charges(sessions),
-        frikort_register or FrikortTable(sessions),
-        load_tariffs(settings.econsult_tariffs_file),
-    )
+    billing = BillingActivities(frikort_register or FrikortTable(sessions))
     return Worker(
         client,
         task_queue=settings.econsult_task_queue,
@@ -100,15 +107,16 @@ def build_worker(
         activities=[
             case.check_directory,
             case.check_reassignment,
-            case.record_consultation,
-            case.record_event,
-            case.store_message,
+            case.commit,
+            v1.record_consultation,
+            v1.record_event,
+            v1.store_message,
+            v1.settle_copayment,
             practices.decline_message,
             notifications.send_notification,
             redelivery.reopen_notification,
             redelivery.reopen_journal_entry,
             billing.ask_frikort_register,
-            billing.settle_copayment,
             *([forwarding.forward_journal_entry] if forwarding else []),
         ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,

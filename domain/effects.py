@@ -17,8 +17,7 @@ class DirectoryCheck(Model):
     clinician_id: str
     recipient_id: str
     on_day: date
-    # None only in histories recorded before relations existed.
-    patient_id: str | None = None
+    patient_id: str
 
 
 class ReassignmentCheck(Model):
@@ -167,8 +166,8 @@ class SettleCopayment(Model):
     patient: Patient
     replied_at: datetime
     # The message's author, billed at their rate: a specialist in general practice when
-    # the message was taken. Absent in settlements recorded before it existed.
-    clinician_id: str | None = None
+    # the message was taken.
+    clinician_id: str
     specialist_in_general_practice: bool = False
     # The effective frikort answer for the Oslo day of the message: the portal's start
     # flag when the message falls in the start's Oslo calendar year, else the register's.
@@ -176,9 +175,6 @@ class SettleCopayment(Model):
     # Declared by the clinician with the message.
     exemption: ExemptionCode | None = None
     exemption_note: str | None = None
-    # Only workflows recorded before settlement was asked for billable messages alone pass
-    # false (a clarifying question): it is answered `no_charge`, as then.
-    billable: bool = True
 
 
 class FrikortQuestion(Model):

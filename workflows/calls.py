@@ -1,4 +1,4 @@
-"""How the consultation workflow calls its activities: timeouts, retries, and one wrapper each.
+"""How the workflows call their activities: timeouts, retries, and one wrapper each.
 
 The workflow decides; these calls do. Each names the bound it waits within and what a failure
 means for the case, so the workflow module reads as the lifecycle and nothing else.
@@ -7,7 +7,7 @@ means for the case, so the workflow module reads as the lifecycle and nothing el
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -20,21 +20,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.fhir import JOURNAL_REFUSED, RecordSystemActivities
     from activities.notifications import NotificationActivities
     from activities.practices import PracticeActivities
-    from domain.copayment import start_frikort_counts
-    from domain.effects import (
-        CaseEvent,
-        CaseEventResult,
-        DirectoryAnswer,
-        FrikortQuestion,
-        JournalForward,
-        NotificationInput,
-        SettleCopayment,
-    )
-    from domain.models import ConsultationState, CopaymentOutcome, Refusal
+    from domain.effects import FrikortQuestion, JournalForward, NotificationInput
+    from domain.events import Committed, Event
+    from domain.models import Refusal
     from domain.practices import PracticeQuestion
-    from domain.working_days import oslo_day
-    from workflows import search_attributes as sa
-    from workflows.v1.writes import Bill, EventWrites
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -68,12 +57,8 @@ FORWARD_RETRY = RetryPolicy(
 )
 
 
-def refuse(reason: str) -> ApplicationError:
-    """A command the current status does not allow (HTTP 409)."""
-    return ApplicationError(reason, type=Refusal.INVALID_TRANSITION, non_retryable=True)
-
-
-def refused(reason: str, refusal: Refusal) -> ApplicationError:
+def refused(reason: str, refusal: Refusal = Refusal.INVALID_TRANSITION) -> ApplicationError:
+    """A business refusal (HTTP 409 for an invalid transition; the API maps the others)."""
     return ApplicationError(reason, type=refusal, non_retryable=True)
 
 
@@ -82,34 +67,6 @@ async def case_store(activity: Callable[[Any, In], Awaitable[Out]], argument: In
     per write, so a lifecycle costs the server a fraction of its events."""
     return await workflow.execute_local_activity_method(
         activity, argument, start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY
-    )
-
-
-async def record_change(state: ConsultationState, writes: EventWrites) -> CaseEventResult:
-    """Show the state to ops (search attributes) and to people (the case row), with the
-    event's message and journal entries: one local activity."""
-    # Each upsert is a history event and a visibility write on the server: send only what
-    # differs from what the workflow already shows (carried over continue-as-new).
-    updates = sa.changed(
-        workflow.info().typed_search_attributes,
-        sa.case_attributes(
-            state.status.value, state.recipient_id, state.reply_due_at, state.overdue
-        ),
-    )
-    if updates:
-        workflow.upsert_search_attributes(updates)
-    if writes.empty:
-        recorded = await case_store(CaseActivities.record_consultation, state.record())
-        return CaseEventResult(applied=recorded.applied)
-    return await case_store(
-        CaseActivities.record_event,
-        CaseEvent(
-            record=state.record(),
-            message=writes.message,
-            journal=writes.journal,
-            billed_clinician_id=writes.bill.clinician_id if writes.bill else None,
-            notifications=writes.notifications,
-        ),
     )
 
 
@@ -124,40 +81,20 @@ async def refusal_or(activity: Callable[[Any, In], Awaitable[Out]], argument: In
         raise
 
 
-async def directory_answer(
-    check: Callable[[Any, In], Awaitable[DirectoryAnswer]], argument: In
-) -> DirectoryAnswer:
-    return await refusal_or(check, argument)
+async def commit(event: Event) -> Committed:
+    """Everything the event writes, in one transaction; refused when its message is."""
+    return await refusal_or(CaseActivities.commit, event)
 
 
-async def settle_copayment(
-    state: ConsultationState, bill: Bill, specialist: bool
-) -> CopaymentOutcome:
-    """Settle on the billable message: the portal's frikort flag counts in the start's calendar
-    year; otherwise the frikort register is asked for the message's day, unless an exemption
-    was declared (by the portal at start, or by the clinician with the message)."""
-    frikort = state.patient.frikort and start_frikort_counts(state.created_at, bill.at)
-    if not frikort and bill.exemption is None and state.patient.exemption is None:
-        answer = await workflow.execute_activity_method(
-            BillingActivities.ask_frikort_register,
-            FrikortQuestion(patient_id=state.patient.id, on_day=oslo_day(bill.at)),
-            start_to_close_timeout=FRIKORT_TIMEOUT,
-            retry_policy=FRIKORT_RETRY,
-        )
-        frikort = answer.holds_frikort
-    return await case_store(
-        BillingActivities.settle_copayment,
-        SettleCopayment(
-            consultation_id=state.consultation_id,
-            patient=state.patient,
-            replied_at=bill.at,
-            clinician_id=bill.clinician_id,
-            specialist_in_general_practice=specialist,
-            frikort_on_reply_day=frikort,
-            exemption=bill.exemption,
-            exemption_note=bill.exemption_note,
-        ),
+async def ask_frikort_register(patient_id: str, on_day: date) -> bool:
+    """The register's answer for the day of the billed message, waited for as long as it takes."""
+    answer = await workflow.execute_activity_method(
+        BillingActivities.ask_frikort_register,
+        FrikortQuestion(patient_id=patient_id, on_day=on_day),
+        start_to_close_timeout=FRIKORT_TIMEOUT,
+        retry_policy=FRIKORT_RETRY,
     )
+    return answer.holds_frikort
 
 
 async def decline_text(practice_id: str) -> str:

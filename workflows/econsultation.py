@@ -1,26 +1,284 @@
 """EConsultation: one durable workflow per consultation, read as the table of docs/lifecycle.md.
 
-The workflow type is a shell: its handlers hand each command to the flow the run was started
-on. A run started on 1.0 keeps the 1.0 flow (`workflows/v1/`) to its end.
+Decide, then commit: each handler and timer asks a pure function of domain/decisions.py for
+the new state and the one event it brings (or a refusal), commits the event with one local
+activity that writes everything it implies in one transaction, keeps the new state only then,
+and starts the event's deliveries (notifications, journal forwards, the co-payment's
+settlement) in the background. Handlers and timers take one lock, so two events never
+interleave; the main loop waits for the next timer or a change, whichever comes first.
+
+Every command is an update with a validator (the API's synchronous yes or no, before history)
+and a signal of the same name (backend services) that runs the update's body. A run started
+on 1.0 keeps the 1.0 flow (workflows/v1) to its end: the `DECIDE_THEN_COMMIT` patch.
 """
 
 from __future__ import annotations
 
+from datetime import date
+
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.case import CaseActivities
+    from domain import decisions
+    from domain.copayment_case import CopaymentCase
+    from domain.decisions import Decision, Refused
+    from domain.effects import DirectoryCheck, ReassignmentCheck
+    from domain.entries import next_run
+    from domain.events import Bill, Committed
     from domain.models import (
         CloseCommand,
+        CloseReason,
         ConsultationStart,
+        ConsultationState,
         ConsultationView,
         ReassignCommand,
         ReplyCommand,
+        Status,
         SubmitCommand,
         WithdrawCommand,
     )
+    from domain.working_days import oslo_day
+    from workflows import search_attributes as sa
+    from workflows.calls import (
+        ask_frikort_register,
+        commit,
+        decline_text,
+        deliver,
+        forward_journal_entry,
+        refusal_or,
+        refused,
+    )
+    from workflows.turns import Timer, TurnTaking
 
 # Imported in the sandbox, as the workflow module itself would be.
 from workflows.v1.consultation import ConsultationV1
+
+# Runs that began before it replay on the 1.0 flow; new runs take this one.
+DECIDE_THEN_COMMIT = "decide-then-commit"
+
+
+class Consultation(TurnTaking):
+    """The consultation's flow: its state, its handlers' bodies and its timers."""
+
+    def __init__(self, start: ConsultationStart) -> None:
+        super().__init__(opened=start.carried_state is not None)
+        # Until the start is committed, validators judge by the status it will open in.
+        self._opening_status = Status.AWAITING_CLINICIAN if start.message else Status.DRAFT
+        self._start_refusal: ApplicationError | None = None
+        self._messages_this_run = 0
+        self._messages_per_run = start.messages_per_run
+        self.state = start.carried_state or decisions.new_case(start, workflow.now())
+
+    async def run(self, start: ConsultationStart) -> ConsultationView:
+        if not self._opened:
+            try:
+                await self._open(start)
+            except ApplicationError as refusal:
+                # Let a waiting `opened` update answer with the refusal itself, then fail.
+                self._start_refusal = refusal
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                raise
+        while not self.state.status.is_final:
+            if self._should_continue_as_new():
+                await self._settle_in_flight_work()
+                workflow.continue_as_new(next_run(start, self.state))
+            await self._wait_for_timer(
+                self._next_timer,
+                finished=lambda: self.state.status.is_final,
+                restart=self._should_continue_as_new,
+            )
+        await self._settle_in_flight_work()
+        return self.view()
+
+    async def _open(self, start: ConsultationStart) -> None:
+        """start: the co-payment accepted and the directory's yes, then the case committed."""
+        s = self.state
+        _refuse(decisions.check_start(s, start, oslo_day(s.created_at)))
+        check = DirectoryCheck(
+            patient_id=s.patient.id,
+            clinician_id=start.clinician_id,
+            recipient_id=start.recipient_id,
+            on_day=oslo_day(s.created_at),
+        )
+        directory = await refusal_or(CaseActivities.check_directory, check)
+        async with self._lock:
+            now, message_id = workflow.now(), self._message_id(start.message_id)
+            await self._commit(decisions.open_case(s, start, directory, now, message_id))
+            self._opened = True
+
+    # --- commands: the bodies of the updates (and of the signals of the same names) ---------
+
+    async def submit_signal(self, command: SubmitCommand) -> None:
+        await self._as_signal(self.submit(command))
+
+    async def submit(self, command: SubmitCommand) -> ConsultationView:
+        async with self._turn(self.check_submit, command):
+            message_id = self._message_id(command.message_id)
+            await self._commit(decisions.submit(self.state, command, workflow.now(), message_id))
+        return self.view()
+
+    def check_submit(self, command: SubmitCommand) -> None:
+        _refuse(decisions.check_submit(self._judged, command, self._today))
+
+    async def reply_signal(self, command: ReplyCommand) -> None:
+        await self._as_signal(self.reply(command))
+
+    async def reply(self, command: ReplyCommand) -> ConsultationView:
+        async with self._turn(self.check_reply, command):
+            message_id = self._message_id(command.message_id)
+            await self._commit(decisions.reply(self.state, command, workflow.now(), message_id))
+        return self.view()
+
+    def check_reply(self, command: ReplyCommand) -> None:
+        _refuse(decisions.check_reply(self._judged, command, self._today))
+
+    async def close_signal(self, command: CloseCommand) -> None:
+        await self._as_signal(self.close(command))
+
+    async def close(self, command: CloseCommand) -> ConsultationView:
+        async with self._turn(self.check_close, command):
+            text = None
+            if command.reason == CloseReason.DECLINED and command.message is None:
+                text = await decline_text(self.state.practice_id)
+            message_id = self._message_id(command.message_id)
+            now = workflow.now()
+            await self._commit(decisions.close(self.state, command, now, message_id, text))
+        return self.view()
+
+    def check_close(self, command: CloseCommand) -> None:
+        _refuse(decisions.check_close(self._judged, command))
+
+    async def withdraw_signal(self, command: WithdrawCommand) -> None:
+        await self._as_signal(self.withdraw(command))
+
+    async def withdraw(self, command: WithdrawCommand) -> ConsultationView:
+        async with self._turn(self.check_withdraw, command):
+            await self._commit(decisions.withdraw(self.state, command, workflow.now()))
+        return self.view()
+
+    def check_withdraw(self, command: WithdrawCommand) -> None:
+        _refuse(decisions.check_withdraw(self._judged, command))
+
+    async def reassign_signal(self, command: ReassignCommand) -> None:
+        await self._as_signal(self.reassign(command))
+
+    async def reassign(self, command: ReassignCommand) -> ConsultationView:
+        async with self._turn(self.check_reassign, command):
+            s = self.state
+            if command.recipient_id != s.recipient_id:
+                check = ReassignmentCheck(
+                    recipient_id=command.recipient_id,
+                    practice_id=s.practice_id,
+                    on_day=oslo_day(workflow.now()),
+                )
+                directory = await refusal_or(CaseActivities.check_reassignment, check)
+                await self._commit(decisions.reassign(s, command, directory, workflow.now()))
+        return self.view()
+
+    def check_reassign(self, command: ReassignCommand) -> None:
+        _refuse(decisions.check_reassign(self._judged, command))
+
+    async def opened(self) -> ConsultationView:
+        await workflow.wait_condition(lambda: self._opened or self._start_refusal is not None)
+        if self._start_refusal is not None:
+            raise self._start_refusal
+        async with self._lock:
+            return self.view()
+
+    def view(self) -> ConsultationView:
+        return self.state.view()
+
+    # --- timers and the co-payment's settlement -------------------------------------------
+
+    def _next_timer(self) -> Timer | None:
+        due = decisions.next_timer(self.state)
+        if due is None:
+            return None
+        at, kind = due
+
+        async def fire() -> None:
+            await self._commit(decisions.timer_fired(self.state, kind, workflow.now()))
+
+        fire.__name__ = kind.value
+        return at, fire
+
+    async def _settle(self, bill: Bill, specialist: bool) -> None:
+        """In the background: a frikort register that cannot be reached delays the charge,
+        never the reply, the patient's notification or the next command; the case completes
+        only after it."""
+        frikort = CopaymentCase(self.state).frikort_without_register(bill)
+        if frikort is None:
+            frikort = await ask_frikort_register(self.state.patient.id, oslo_day(bill.at))
+        async with self._lock:
+            settled = decisions.settle(
+                self.state, bill, workflow.now(), specialist=specialist, frikort=frikort
+            )
+            await self._commit(settled)
+
+    # --- commit ---------------------------------------------------------------------------
+
+    async def _commit(self, decision: Decision) -> Committed | None:
+        """Commit the decided event, keep its state, show it to ops, start its deliveries."""
+        if decision is None:
+            return None
+        if isinstance(decision, Refused):
+            raise refused(decision.reason, decision.refusal)
+        state, event = decision.state, decision.event
+        committed = await commit(event)
+        if committed.copayment is not None:
+            CopaymentCase(state).settled(committed.copayment)
+        self.state = state
+        self._show(state)
+        if event.message is not None:
+            self._messages_this_run += 1
+        for note in event.notifications:
+            self._in_background(deliver(note))
+        if committed.forward:
+            for entry in event.journal:
+                self._in_background(forward_journal_entry(entry.entry_key))
+        if event.bill is not None:
+            specialist = committed.specialist_in_general_practice
+            self._in_background(self._settle(event.bill, specialist))
+        return committed
+
+    @staticmethod
+    def _show(state: ConsultationState) -> None:
+        """Search attributes for ops; each upsert is a history event, so only what changed."""
+        updates = sa.changed(
+            workflow.info().typed_search_attributes,
+            sa.case_attributes(
+                state.status.value, state.recipient_id, state.reply_due_at, state.overdue
+            ),
+        )
+        if updates:
+            workflow.upsert_search_attributes(updates)
+
+    @property
+    def _judged(self) -> ConsultationState:
+        if self._opened:
+            return self.state
+        return self.state.model_copy(update={"status": self._opening_status})
+
+    @property
+    def _today(self) -> date:
+        return oslo_day(workflow.now())
+
+    @staticmethod
+    def _message_id(message_id: str | None) -> str:
+        return message_id or str(workflow.uuid4())
+
+    def _should_continue_as_new(self) -> bool:
+        return (
+            self._messages_this_run >= self._messages_per_run
+            or workflow.info().is_continue_as_new_suggested()
+        )
+
+
+def _refuse(decision: Decision) -> None:
+    if isinstance(decision, Refused):
+        raise refused(decision.reason, decision.refusal)
 
 
 @workflow.defn(name="EConsultation")
@@ -30,7 +288,11 @@ class EConsultation:
 
     @workflow.init
     def __init__(self, start: ConsultationStart) -> None:
-        self._flow = ConsultationV1(start)
+        self._flow: Consultation | ConsultationV1
+        if workflow.patched(DECIDE_THEN_COMMIT):
+            self._flow = Consultation(start)
+        else:
+            self._flow = ConsultationV1(start)
 
     @workflow.run
     async def run(self, start: ConsultationStart) -> ConsultationView:

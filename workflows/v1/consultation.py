@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.case import CaseActivities
+    from activities.v1 import ActivitiesV1
     from domain.effects import Audience, DirectoryCheck, NotificationEvent, ReassignmentCheck
     from domain.models import (
         OPEN_AFTER_SUBMIT,
@@ -457,7 +458,7 @@ class ConsultationV1(TurnTaking):
             s, message_id, role, author_id, content, workflow.now(), representative
         )
         if content.attachments:
-            await refusal_or(CaseActivities.store_message, message)
+            await refusal_or(ActivitiesV1.store_message, message)
         s.seen_message_ids.append(message.message_id)
         s.message_count += 1
         self._messages_this_run += 1

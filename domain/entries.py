@@ -1,0 +1,173 @@
+"""What an event writes, built from the consultation's state: its message, journal entries and
+notifications, and the next run's input. Pure: the time comes from the caller."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from domain.effects import (
+    Audience,
+    JournalEntryInput,
+    JournalEntryKind,
+    MessageToStore,
+    NotificationEvent,
+    NotificationInput,
+)
+from domain.models import (
+    ConsultationStart,
+    ConsultationState,
+    MessageContent,
+    ReassignCommand,
+    Role,
+)
+from domain.parties import Representative, RepresentativeRef
+from domain.representatives import on_behalf_text
+
+
+def next_run(start: ConsultationStart, state: ConsultationState) -> ConsultationStart:
+    """The input of the run after continue-as-new: the state carried, the first message not
+    sent again."""
+    carried = {"carried_state": state, "message": None, "message_id": None}
+    return start.model_copy(update={**carried, "representative": None})
+
+
+def message_to_store(
+    state: ConsultationState,
+    message_id: str,
+    role: Role,
+    author_id: str,
+    content: MessageContent,
+    at: datetime,
+    representative: Representative | None,
+) -> MessageToStore:
+    return MessageToStore(
+        message_id=message_id,
+        consultation_id=state.consultation_id,
+        author_role=role,
+        author_id=author_id,
+        content=content,
+        created_at=at,
+        representative=representative,
+    )
+
+
+def journal_entry(
+    state: ConsultationState,
+    entry_key: str,
+    kind: JournalEntryKind,
+    role: Role,
+    author_id: str,
+    text: str,
+    at: datetime,
+    attachment_ids: list[str] | None = None,
+    representative: RepresentativeRef | None = None,
+) -> JournalEntryInput:
+    """An entry naming who really wrote it (the record system shows a representative, the
+    practice for a reassignment) and whom the consultation is addressed to at that moment."""
+    return JournalEntryInput(
+        entry_key=entry_key,
+        consultation_id=state.consultation_id,
+        patient_id=state.patient.id,
+        kind=kind,
+        author_role=role,
+        author_id=author_id,
+        text=text,
+        attachment_ids=attachment_ids or [],
+        occurred_at=at,
+        representative=representative,
+        practice_id=state.practice_id,
+        recipient_id=state.recipient_id,
+    )
+
+
+def notification(
+    state: ConsultationState,
+    audience: Audience,
+    event: NotificationEvent,
+    at: datetime,
+    *,
+    queued: bool = False,
+) -> NotificationInput:
+    """One notification per event and audience, keyed so a retry never sends it twice.
+
+    The patient is addressed by consultation id only: the portal knows its patient, and a
+    patient id may be a national identity number, which notifications never carry.
+    """
+    recipients = {Audience.CLINICIAN: state.recipient_id, Audience.PRACTICE: state.practice_id}
+    return NotificationInput(
+        notification_key=f"{state.consultation_id}:{state.revision}:{event.value}:{audience.value}",
+        consultation_id=state.consultation_id,
+        audience=audience,
+        recipient_id=recipients.get(audience),
+        event=event,
+        reply_due_at=state.reply_due_at,
+        occurred_at=at,
+        practice_id=state.practice_id or None,
+        queued=queued,
+    )
+
+
+# The journal entry of each event, in the words the record system shows.
+
+
+def message_written(state: ConsultationState, message: MessageToStore) -> JournalEntryInput:
+    """Written on the patient's behalf: the representative is the entry's author."""
+    by = message.representative
+    return journal_entry(
+        state,
+        f"message:{message.message_id}",
+        JournalEntryKind.MESSAGE,
+        message.author_role,
+        by.id if by else message.author_id,
+        on_behalf_text(state.patient.id, by, message.content.body),
+        message.created_at,
+        [a.id for a in message.content.attachments],
+        # The record system learns who wrote and as what; the birth date was checked, not kept.
+        RepresentativeRef(id=by.id, relation=by.relation) if by else None,
+    )
+
+
+def case_entry(
+    state: ConsultationState,
+    kind: JournalEntryKind,
+    role: Role,
+    author_id: str,
+    text: str,
+    at: datetime,
+) -> JournalEntryInput:
+    """An entry a case has at most one of (closing, withdrawing): keyed by kind and case."""
+    key = f"{kind.value}:{state.consultation_id}"
+    return journal_entry(state, key, kind, role, author_id, text, at)
+
+
+def closed(
+    state: ConsultationState, clinician_id: str, at: datetime, *, declined: bool = False
+) -> JournalEntryInput:
+    text = (
+        "E-consultation declined by the clinician as not suited to an e-consultation."
+        if declined
+        else "E-consultation closed by the clinician."
+    )
+    return case_entry(state, JournalEntryKind.CLOSE, Role.CLINICIAN, clinician_id, text, at)
+
+
+def withdrawn(state: ConsultationState, at: datetime) -> JournalEntryInput:
+    text = "E-consultation withdrawn by the patient before any reply."
+    return case_entry(state, JournalEntryKind.WITHDRAW, Role.PATIENT, state.patient.id, text, at)
+
+
+def reassigned(
+    state: ConsultationState, command: ReassignCommand, former: str, at: datetime
+) -> JournalEntryInput:
+    """Written by the practice: its administrator (`command.by`) is the entry's author."""
+    text = (
+        f"E-consultation reassigned by {command.by} from clinician {former} to clinician "
+        f"{state.recipient_id}. Reason: {command.reason}"
+    )
+    key = f"reassign:{state.consultation_id}:{state.revision}"
+    return journal_entry(state, key, JournalEntryKind.REASSIGN, Role.SYSTEM, command.by, text, at)
+
+
+def closed_for_inactivity(state: ConsultationState, at: datetime) -> JournalEntryInput:
+    text = "E-consultation closed automatically after 30 days without an answer from the patient."
+    return case_entry(state, JournalEntryKind.AUTO_CLOSE, Role.SYSTEM, "econsult", text, at)
