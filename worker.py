@@ -11,7 +11,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from activities.adapters import FrikortRegister, NotificationSender, RecordSystem
+from activities.adapters import FrikortRegister, NotificationSender
 from activities.billing import BillingActivities
 from activities.case import CaseActivities
 from activities.endpoints import PracticeEndpoints
@@ -63,7 +63,7 @@ def build_worker(
     client: Client,
     settings: Settings,
     *,
-    record_system: RecordSystem | None = None,
+    consultations: Consultations | None = None,
     sender: NotificationSender | None = None,
     frikort_register: FrikortRegister | None = None,
 ) -> Worker:
@@ -82,13 +82,13 @@ def build_worker(
         settings, JournalTable(sessions), Attachments(sessions), endpoints
     )
     tariffs = load_tariffs(settings.econsult_tariffs_file)
-    consultations = Consultations(sessions)
+    consultations = consultations or Consultations(sessions)
     case = CaseActivities(directory, consultations, forwarding=forwarding, table=tariffs)
     # The 1.0 flow's writes, for its runs still going (workflows/v1).
     v1 = ActivitiesV1(
         directory,
         consultations,
-        record_system or JournalTable(sessions),
+        JournalTable(sessions),
         Charges(sessions),
         forwarding=forwarding,
         table=tariffs,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from temporalio import activity
@@ -21,6 +23,30 @@ class Forwarding(Protocol):
     async def forwards(self, practice_id: str | None) -> bool: ...
 
 
+# Whether a practice's entries go on to a record system (its delivery endpoint) is read at most
+# once per this many seconds per worker: a practice that gets or loses one is forwarded to, or
+# not, by every worker within it. Nothing else a commit reads is kept.
+ENDPOINTS_FRESH_FOR = 30.0
+
+
+class _Fresh:
+    """Answers kept per key for `seconds`, then read again."""
+
+    def __init__(self, read: Callable[[str], Awaitable[bool]], seconds: float) -> None:
+        self._read = read
+        self._seconds = seconds
+        self._kept: dict[str, tuple[float, bool]] = {}
+
+    async def __call__(self, key: str) -> bool:
+        now = time.monotonic()
+        kept = self._kept.get(key)
+        if kept is not None and now - kept[0] < self._seconds:
+            return kept[1]
+        answer = await self._read(key)
+        self._kept[key] = (now, answer)
+        return answer
+
+
 class CaseActivities:
     def __init__(
         self,
@@ -32,9 +58,9 @@ class CaseActivities:
     ) -> None:
         self._directory = directory
         self._consultations = consultations
-        # Asked per event with journal entries: the workflow forwards them only when the
-        # commit answers `forward`, so what it answered replays as recorded.
-        self._forwarding = forwarding
+        # The workflow forwards an event's entries only when the commit answers `forward`, so
+        # what it answered replays as recorded.
+        self._forwards = _Fresh(forwarding.forwards, ENDPOINTS_FRESH_FOR) if forwarding else None
         self._table = table
 
     @activity.defn
@@ -85,16 +111,15 @@ class CaseActivities:
         if event.bill is not None:
             author = await self._directory.get(event.bill.clinician_id)
             specialist = author is not None and author.specialist_in_general_practice
-        forward = bool(event.journal) and await self._forwards(event.record.practice_id)
+        forward = False
+        if event.journal and self._forwards is not None:
+            forward = await self._forwards(event.record.practice_id)
         return Committed(
             applied=applied,
             forward=forward,
             specialist_in_general_practice=specialist,
             copayment=charged,
         )
-
-    async def _forwards(self, practice_id: str) -> bool:
-        return self._forwarding is not None and await self._forwarding.forwards(practice_id)
 
 
 def refused(error: UnknownAttachmentError) -> ApplicationError:

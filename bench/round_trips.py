@@ -47,16 +47,20 @@ class StatementCounter:
     def __init__(self, api_engine: Engine) -> None:
         self.api = api_engine
         self.counts: Counter[str] = Counter()
+        # By side and the statement's first words: what a lifecycle spends its round trips on.
+        self.statements: Counter[str] = Counter()
         event.listen(Engine, "before_cursor_execute", self._count)
 
-    def _count(self, conn: Any, *_: Any) -> None:
-        self.counts["api" if conn.engine is self.api else "worker"] += 1
+    def _count(self, conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        side = "api" if conn.engine is self.api else "worker"
+        self.counts[side] += 1
+        self.statements[f"{side}: {' '.join(statement.split()[:4])[:60]}"] += 1
 
     def close(self) -> None:
         event.remove(Engine, "before_cursor_execute", self._count)
 
 
-def history_counts(events: list[Any]) -> dict[str, int]:
+def history_counts(events: list[Any]) -> dict[str, Any]:
     kinds = Counter(e.event_type for e in events)
     markers = sum(
         1
@@ -70,6 +74,10 @@ def history_counts(events: list[Any]) -> dict[str, int]:
         "activities": kinds[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED],
         "local_activities": markers,
         "timers": kinds[EventType.EVENT_TYPE_TIMER_STARTED],
+        "events_by_type": {
+            EventType.Name(kind).removeprefix("EVENT_TYPE_").lower(): n
+            for kind, n in sorted(kinds.items())
+        },
     }
 
 
@@ -119,10 +127,12 @@ async def measure(folder: Path) -> dict[str, Any]:
             lifecycle = ApiLifecycle.over(http, env.client, tokens)
             await lifecycle()  # warm-up: caches and first reads are not per lifecycle
             counter.counts.clear()
+            counter.statements.clear()
             ids = [await lifecycle() for _ in range(LIFECYCLES)]
             # Background deliveries may still write after the workflow completes: settle.
             await asyncio.sleep(2)
             statements = dict(counter.counts)
+            kinds = {k: n / LIFECYCLES for k, n in sorted(counter.statements.items())}
             history = await env.client.get_workflow_handle(
                 consultation_workflow_id(ids[-1])
             ).fetch_history()
@@ -134,6 +144,7 @@ async def measure(folder: Path) -> dict[str, Any]:
         "lifecycle": "create with a message, a clinician reply, close (through the API)",
         **history_counts(list(history.events)),
         "sql_statements": {side: n / LIFECYCLES for side, n in sorted(statements.items())},
+        "sql_statements_by_kind": kinds,
     }
 
 

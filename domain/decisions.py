@@ -7,9 +7,18 @@ the event is committed. The table of docs/lifecycle.md, one function per row; no
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
+from domain.checks import (
+    Refused,
+    check_close,
+    check_reassign,
+    check_reply,
+    check_submit,
+    check_withdraw,
+    is_duplicate,
+)
 from domain.copayment_case import CopaymentCase
 from domain.effects import (
     Audience,
@@ -29,14 +38,12 @@ from domain.entries import (
 )
 from domain.events import Bill, Event
 from domain.models import (
-    OPEN_AFTER_SUBMIT,
     CloseCommand,
     CloseReason,
     ConsultationStart,
     ConsultationState,
     MessageContent,
     ReassignCommand,
-    Refusal,
     ReplyCommand,
     Role,
     Status,
@@ -44,17 +51,10 @@ from domain.models import (
     WithdrawCommand,
 )
 from domain.parties import Representative
-from domain.representatives import representative_refusal
 from domain.working_days import late_notice_at, oslo_day, reminder_at, reply_due_at
 
 DRAFT_EXPIRES_AFTER = timedelta(hours=24)
 INACTIVE_CLOSES_AFTER = timedelta(days=30)
-
-
-@dataclass(frozen=True)
-class Refused:
-    reason: str
-    refusal: Refusal = Refusal.INVALID_TRANSITION
 
 
 @dataclass(frozen=True)
@@ -135,89 +135,6 @@ def new_case(start: ConsultationStart, now: datetime) -> ConsultationState:
         reply_within_working_days=5,
         created_at=now,
     )
-
-
-# --- checks: what validators refuse before anything reaches the history --------------------
-
-
-def is_duplicate(state: ConsultationState, message_id: str | None) -> bool:
-    return message_id is not None and message_id in state.seen_message_ids
-
-
-def _party(state: ConsultationState, role: Role, author_id: str) -> Refused | None:
-    party = state.recipient_id if role == Role.CLINICIAN else state.patient.id
-    if author_id != party:
-        return Refused(f"not the {role} of this consultation", Refusal.NOT_A_PARTY)
-    return None
-
-
-def _representative(
-    state: ConsultationState, representative: Representative | None, today: date
-) -> Refused | None:
-    reason = representative_refusal(state.patient, representative, today)
-    return Refused(reason, Refusal.REPRESENTATIVE_NOT_ALLOWED) if reason else None
-
-
-def check_start(state: ConsultationState, start: ConsultationStart, today: date) -> Refused | None:
-    if not start.copayment_accepted:
-        return Refused(
-            "the patient has not accepted the co-payment", Refusal.COPAYMENT_NOT_ACCEPTED
-        )
-    return _representative(state, start.representative, today)
-
-
-def check_submit(state: ConsultationState, command: SubmitCommand, today: date) -> Refused | None:
-    if is_duplicate(state, command.message_id):
-        return None
-    if state.status != Status.DRAFT:
-        return Refused(f"submit is not allowed in status {state.status}")
-    return _representative(state, command.representative, today)
-
-
-def check_reply(state: ConsultationState, command: ReplyCommand, today: date) -> Refused | None:
-    if is_duplicate(state, command.message_id):
-        return None
-    status = state.status
-    if command.author_role == Role.CLINICIAN:
-        if refused := _party(state, Role.CLINICIAN, command.author_id):
-            return refused
-        if status not in OPEN_AFTER_SUBMIT:
-            return Refused(f"the clinician cannot reply in status {status}")
-        if command.representative is not None:
-            return Refused(
-                "only the patient's side writes through a representative",
-                Refusal.REPRESENTATIVE_NOT_ALLOWED,
-            )
-        return None
-    if command.author_role == Role.PATIENT:
-        if refused := _party(state, Role.PATIENT, command.author_id):
-            return refused
-        if status != Status.AWAITING_PATIENT:
-            return Refused(f"the patient cannot reply in status {status}")
-        return _representative(state, command.representative, today)
-    return Refused("only the patient and the clinician write messages")
-
-
-def check_close(state: ConsultationState, command: CloseCommand) -> Refused | None:
-    if refused := _party(state, Role.CLINICIAN, command.clinician_id):
-        return refused
-    if state.status not in OPEN_AFTER_SUBMIT:
-        return Refused(f"close is not allowed in status {state.status}")
-    return None
-
-
-def check_withdraw(state: ConsultationState, command: WithdrawCommand) -> Refused | None:
-    if refused := _party(state, Role.PATIENT, command.patient_id):
-        return refused
-    if state.status != Status.AWAITING_CLINICIAN or state.clinician_has_replied:
-        return Refused("withdraw is only allowed before any clinician reply")
-    return None
-
-
-def check_reassign(state: ConsultationState, command: ReassignCommand) -> Refused | None:
-    if state.status not in OPEN_AFTER_SUBMIT:
-        return Refused(f"reassign is not allowed in status {state.status}")
-    return None
 
 
 # --- commands -------------------------------------------------------------------------------

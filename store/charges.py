@@ -45,7 +45,7 @@ async def record(
 ) -> CopaymentOutcome:
     """`Charges.record_once` in the caller's transaction."""
     assert outcome.settled_at is not None
-    await insert_once(
+    inserted = await insert_once(
         session,
         Charge,
         {
@@ -63,6 +63,8 @@ async def record(
         },
         ["consultation_id"],
     )
+    if inserted:
+        return outcome
     row = await session.get(Charge, consultation_id)
     assert row is not None
     return CopaymentOutcome(

@@ -21,9 +21,10 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.case import CaseActivities
-    from domain import decisions
+    from domain import checks, decisions
+    from domain.checks import Refused
     from domain.copayment_case import CopaymentCase
-    from domain.decisions import Decision, Refused
+    from domain.decisions import Decision
     from domain.effects import DirectoryCheck, ReassignmentCheck
     from domain.entries import next_run
     from domain.events import Bill, Committed
@@ -95,7 +96,7 @@ class Consultation(TurnTaking):
     async def _open(self, start: ConsultationStart) -> None:
         """start: the co-payment accepted and the directory's yes, then the case committed."""
         s = self.state
-        _refuse(decisions.check_start(s, start, oslo_day(s.created_at)))
+        _refuse(checks.check_start(s, start, oslo_day(s.created_at)))
         check = DirectoryCheck(
             patient_id=s.patient.id,
             clinician_id=start.clinician_id,
@@ -120,7 +121,7 @@ class Consultation(TurnTaking):
         return self.view()
 
     def check_submit(self, command: SubmitCommand) -> None:
-        _refuse(decisions.check_submit(self._judged, command, self._today))
+        _refuse(checks.check_submit(self._judged, command, self._today))
 
     async def reply_signal(self, command: ReplyCommand) -> None:
         await self._as_signal(self.reply(command))
@@ -132,7 +133,7 @@ class Consultation(TurnTaking):
         return self.view()
 
     def check_reply(self, command: ReplyCommand) -> None:
-        _refuse(decisions.check_reply(self._judged, command, self._today))
+        _refuse(checks.check_reply(self._judged, command, self._today))
 
     async def close_signal(self, command: CloseCommand) -> None:
         await self._as_signal(self.close(command))
@@ -148,7 +149,7 @@ class Consultation(TurnTaking):
         return self.view()
 
     def check_close(self, command: CloseCommand) -> None:
-        _refuse(decisions.check_close(self._judged, command))
+        _refuse(checks.check_close(self._judged, command))
 
     async def withdraw_signal(self, command: WithdrawCommand) -> None:
         await self._as_signal(self.withdraw(command))
@@ -159,7 +160,7 @@ class Consultation(TurnTaking):
         return self.view()
 
     def check_withdraw(self, command: WithdrawCommand) -> None:
-        _refuse(decisions.check_withdraw(self._judged, command))
+        _refuse(checks.check_withdraw(self._judged, command))
 
     async def reassign_signal(self, command: ReassignCommand) -> None:
         await self._as_signal(self.reassign(command))
@@ -178,7 +179,7 @@ class Consultation(TurnTaking):
         return self.view()
 
     def check_reassign(self, command: ReassignCommand) -> None:
-        _refuse(decisions.check_reassign(self._judged, command))
+        _refuse(checks.check_reassign(self._judged, command))
 
     async def opened(self) -> ConsultationView:
         await workflow.wait_condition(lambda: self._opened or self._start_refusal is not None)

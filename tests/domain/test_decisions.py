@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from domain import decisions
+from domain import checks, decisions
+from domain.checks import Refused
 from domain.copayment_case import CopaymentCase
-from domain.decisions import Decided, Decision, Refused, TimerKind
+from domain.decisions import Decided, Decision, TimerKind
 from domain.effects import Audience, DirectoryAnswer, JournalEntryKind, NotificationEvent
 from domain.events import Bill
 from domain.models import (
@@ -375,7 +376,7 @@ def test_the_frikort_register_is_asked_only_when_nothing_else_answers(
 
 
 def test_a_start_the_patient_did_not_accept_the_copayment_for_is_refused() -> None:
-    refusal = decisions.check_start(
+    refusal = checks.check_start(
         decisions.new_case(start(), NOW), start(copayment_accepted=False), NOW.date()
     )
 

@@ -29,7 +29,6 @@ from domain.models import (
 from domain.parties import Patient
 from domain.working_days import oslo_day
 from infra.tariffs import load_tariffs
-from store.database import create_engine, create_session_factory
 from store.directory import Directory, DirectoryEntry, Substitute
 from store.frikort import FrikortTable
 from store.tables import Charge
@@ -47,13 +46,6 @@ from workflows.econsultation import EConsultation
 
 Handle = WorkflowHandle[EConsultation, ConsultationView]
 Run = Callable[..., AbstractAsyncContextManager[Handle]]
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 @pytest.fixture

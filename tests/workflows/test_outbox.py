@@ -3,18 +3,16 @@ notification is queued by the transaction that commits its event, a timer's even
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from domain.effects import NotificationEvent, NotificationInput
 from domain.models import Status
 from store.outbox import Outbox, OutboxState
-from tests.support import new_start, notifications, start, time_skipping_environment
+from tests.support import new_start, notifications, start
 from tests.workflows.support import seeded_worker
 from workflows.econsultation import EConsultation
 
@@ -27,12 +25,6 @@ class Sender:
 
     async def send(self, notification: NotificationInput) -> None:
         self.received[notification.event] = notification.queued
-
-
-@pytest.fixture
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    async with time_skipping_environment() as env:
-        yield env
 
 
 async def test_every_notification_is_queued_by_the_commit_of_its_event_command_or_timer(

@@ -20,17 +20,9 @@ from tests.support import (
     new_start,
     notifications,
     start,
-    time_skipping_environment,
 )
 from tests.workflows.support import seeded_worker
 from workflows.econsultation import EConsultation
-
-
-@pytest.fixture
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    """A fresh time-skipping server per test: each test sets its own calendar date."""
-    async with time_skipping_environment() as env:
-        yield env
 
 
 @pytest.fixture
