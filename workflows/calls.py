@@ -6,27 +6,35 @@ means for the case, so the workflow module reads as the lifecycle and nothing el
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.billing import BillingActivities
-    from activities.case import CaseActivities
-    from activities.fhir import JOURNAL_REFUSED, RecordSystemActivities
-    from activities.notifications import NotificationActivities
-    from activities.practices import PracticeActivities
-    from domain.effects import FrikortQuestion, JournalForward, NotificationInput
+    from domain.effects import FrikortAnswer, FrikortQuestion, JournalForward, NotificationInput
     from domain.events import Committed, Event
-    from domain.models import Refusal
-    from domain.practices import PracticeQuestion
+    from domain.models import ConsultationState, Refusal
+    from domain.practices import DeclineMessage, PracticeQuestion
+    from workflows import search_attributes as sa
 
-In = TypeVar("In")
 Out = TypeVar("Out")
+
+# Activities are called by name: workflows need domain/ alone, never the activities' code
+# (tests/workflows/test_activity_names.py holds each name to the activity the worker runs).
+COMMIT = "commit"
+CHECK_DIRECTORY = "check_directory"
+CHECK_REASSIGNMENT = "check_reassignment"
+DECLINE_MESSAGE = "decline_message"
+ASK_FRIKORT_REGISTER = "ask_frikort_register"
+SEND_NOTIFICATION = "send_notification"
+FORWARD_JOURNAL_ENTRY = "forward_journal_entry"
+REOPEN_NOTIFICATION = "reopen_notification"
+REOPEN_JOURNAL_ENTRY = "reopen_journal_entry"
+# The type of a record system's refusal for good (activities/fhir.py).
+JOURNAL_REFUSED = "JournalEntryRefused"
 
 # Case store: retried without limit; a database outage delays, never loses.
 STORE_TIMEOUT = timedelta(seconds=10)
@@ -57,24 +65,42 @@ FORWARD_RETRY = RetryPolicy(
 )
 
 
+def show_case(state: ConsultationState) -> None:
+    """Search attributes for ops; each upsert is a history event, so only what changed (carried
+    over continue-as-new)."""
+    updates = sa.changed(
+        workflow.info().typed_search_attributes,
+        sa.case_attributes(
+            state.status.value, state.recipient_id, state.reply_due_at, state.overdue
+        ),
+    )
+    if updates:
+        workflow.upsert_search_attributes(updates)
+
+
 def refused(reason: str, refusal: Refusal = Refusal.INVALID_TRANSITION) -> ApplicationError:
     """A business refusal (HTTP 409 for an invalid transition; the API maps the others)."""
     return ApplicationError(reason, type=refusal, non_retryable=True)
 
 
-async def case_store(activity: Callable[[Any, In], Awaitable[Out]], argument: In) -> Out:
+async def case_store(activity: str, argument: object, answer: type[Out]) -> Out:
     """A short write to (or read of) the case store, as a local activity: no server round trip
     per write, so a lifecycle costs the server a fraction of its events."""
-    return await workflow.execute_local_activity_method(
-        activity, argument, start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY
+    result: Out = await workflow.execute_local_activity(
+        activity,
+        argument,
+        result_type=answer,
+        start_to_close_timeout=STORE_TIMEOUT,
+        retry_policy=STORE_RETRY,
     )
+    return result
 
 
-async def refusal_or(activity: Callable[[Any, In], Awaitable[Out]], argument: In) -> Out:
+async def refusal_or(activity: str, argument: object, answer: type[Out]) -> Out:
     """A case-store call that may refuse the command: refused with the store's own refusal
     (its `Refusal` type), not a wrapped activity error."""
     try:
-        return await case_store(activity, argument)
+        return await case_store(activity, argument, answer)
     except ActivityError as error:
         if isinstance(error.cause, ApplicationError):
             raise error.cause from None
@@ -83,14 +109,15 @@ async def refusal_or(activity: Callable[[Any, In], Awaitable[Out]], argument: In
 
 async def commit(event: Event) -> Committed:
     """Everything the event writes, in one transaction; refused when its message is."""
-    return await refusal_or(CaseActivities.commit, event)
+    return await refusal_or(COMMIT, event, Committed)
 
 
 async def ask_frikort_register(patient_id: str, on_day: date) -> bool:
     """The register's answer for the day of the billed message, waited for as long as it takes."""
-    answer = await workflow.execute_activity_method(
-        BillingActivities.ask_frikort_register,
+    answer: FrikortAnswer = await workflow.execute_activity(
+        ASK_FRIKORT_REGISTER,
         FrikortQuestion(patient_id=patient_id, on_day=on_day),
+        result_type=FrikortAnswer,
         start_to_close_timeout=FRIKORT_TIMEOUT,
         retry_policy=FRIKORT_RETRY,
     )
@@ -99,15 +126,14 @@ async def ask_frikort_register(patient_id: str, on_day: date) -> bool:
 
 async def decline_text(practice_id: str) -> str:
     """The practice's standard text for a declined consultation (a default without one)."""
-    answer = await case_store(
-        PracticeActivities.decline_message, PracticeQuestion(practice_id=practice_id)
-    )
+    question = PracticeQuestion(practice_id=practice_id)
+    answer = await case_store(DECLINE_MESSAGE, question, DeclineMessage)
     return answer.text
 
 
 async def sent(
-    activity: Callable[[Any, In], Awaitable[object]],
-    argument: In,
+    activity: str,
+    argument: object,
     attempt_timeout: timedelta,
     retry: RetryPolicy,
     gives_up_after: timedelta | None = None,
@@ -115,7 +141,7 @@ async def sent(
     """Send to a receiver outside the service; False once it refused for good or was given up
     on (its row keeps what happened, for ops and for a redelivery)."""
     try:
-        await workflow.execute_activity_method(
+        await workflow.execute_activity(
             activity,
             argument,
             start_to_close_timeout=attempt_timeout,
@@ -129,14 +155,14 @@ async def sent(
 
 async def send_journal_entry(forward: JournalForward) -> bool:
     """Send a journal entry on to the record system."""
-    activity = RecordSystemActivities.forward_journal_entry
-    return await sent(activity, forward, FORWARD_TIMEOUT, FORWARD_RETRY)
+    return await sent(FORWARD_JOURNAL_ENTRY, forward, FORWARD_TIMEOUT, FORWARD_RETRY)
 
 
 async def send_notification(notification: NotificationInput) -> bool:
     """Send a notification; a gateway that is down is given up on after a week."""
-    activity = NotificationActivities.send_notification
-    return await sent(activity, notification, NOTIFY_TIMEOUT, NOTIFY_RETRY, NOTIFY_GIVES_UP_AFTER)
+    return await sent(
+        SEND_NOTIFICATION, notification, NOTIFY_TIMEOUT, NOTIFY_RETRY, NOTIFY_GIVES_UP_AFTER
+    )
 
 
 async def forward_journal_entry(entry_key: str) -> None:

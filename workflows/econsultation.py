@@ -20,12 +20,11 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.case import CaseActivities
     from domain import checks, decisions
     from domain.checks import Refused
     from domain.copayment_case import CopaymentCase
     from domain.decisions import Decision
-    from domain.effects import DirectoryCheck, ReassignmentCheck
+    from domain.effects import DirectoryAnswer, DirectoryCheck, ReassignmentCheck
     from domain.entries import next_run
     from domain.events import Bill, Committed
     from domain.models import (
@@ -41,8 +40,9 @@ with workflow.unsafe.imports_passed_through():
         WithdrawCommand,
     )
     from domain.working_days import oslo_day
-    from workflows import search_attributes as sa
     from workflows.calls import (
+        CHECK_DIRECTORY,
+        CHECK_REASSIGNMENT,
         ask_frikort_register,
         commit,
         decline_text,
@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         forward_journal_entry,
         refusal_or,
         refused,
+        show_case,
     )
     from workflows.turns import Timer, TurnTaking
 
@@ -103,7 +104,7 @@ class Consultation(TurnTaking):
             recipient_id=start.recipient_id,
             on_day=oslo_day(s.created_at),
         )
-        directory = await refusal_or(CaseActivities.check_directory, check)
+        directory = await refusal_or(CHECK_DIRECTORY, check, DirectoryAnswer)
         async with self._lock:
             now, message_id = workflow.now(), self._message_id(start.message_id)
             await self._commit(decisions.open_case(s, start, directory, now, message_id))
@@ -174,7 +175,7 @@ class Consultation(TurnTaking):
                     practice_id=s.practice_id,
                     on_day=oslo_day(workflow.now()),
                 )
-                directory = await refusal_or(CaseActivities.check_reassignment, check)
+                directory = await refusal_or(CHECK_REASSIGNMENT, check, DirectoryAnswer)
                 await self._commit(decisions.reassign(s, command, directory, workflow.now()))
         return self.view()
 
@@ -231,7 +232,7 @@ class Consultation(TurnTaking):
         if committed.copayment is not None:
             CopaymentCase(state).settled(committed.copayment)
         self.state = state
-        self._show(state)
+        show_case(state)
         if event.message is not None:
             self._messages_this_run += 1
         for note in event.notifications:
@@ -243,18 +244,6 @@ class Consultation(TurnTaking):
             specialist = committed.specialist_in_general_practice
             self._in_background(self._settle(event.bill, specialist))
         return committed
-
-    @staticmethod
-    def _show(state: ConsultationState) -> None:
-        """Search attributes for ops; each upsert is a history event, so only what changed."""
-        updates = sa.changed(
-            workflow.info().typed_search_attributes,
-            sa.case_attributes(
-                state.status.value, state.recipient_id, state.reply_due_at, state.overdue
-            ),
-        )
-        if updates:
-            workflow.upsert_search_attributes(updates)
 
     @property
     def _judged(self) -> ConsultationState:

@@ -2,36 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.billing import BillingActivities
-    from activities.v1 import ActivitiesV1
-    from domain.copayment import start_frikort_counts
+    from domain.copayment_case import CopaymentCase
     from domain.effects import (
         CaseEvent,
         CaseEventResult,
         DirectoryAnswer,
-        FrikortQuestion,
-        SettleCopayment,
+        RecordResult,
     )
+    from domain.events import Bill
     from domain.models import ConsultationState, CopaymentOutcome
     from domain.working_days import oslo_day
-    from workflows import search_attributes as sa
     from workflows.calls import (
-        FRIKORT_RETRY,
-        FRIKORT_TIMEOUT,
+        ask_frikort_register,
         case_store,
         decline_text,
         deliver,
         forward_journal_entry,
         refusal_or,
         refused,
+        show_case,
     )
-    from workflows.v1.writes import Bill, EventWrites
+    from workflows.v1.writes import EventWrites
 
 __all__ = [
     "decline_text",
@@ -45,26 +39,23 @@ __all__ = [
     "settle_copayment",
 ]
 
-In = TypeVar("In")
 refuse = refused
+# The 1.0 flow's own activities, by name (activities/v1.py).
+RECORD_CONSULTATION = "record_consultation"
+RECORD_EVENT = "record_event"
+STORE_MESSAGE = "store_message"
+SETTLE_COPAYMENT = "settle_copayment"
 
 
 async def record_change(state: ConsultationState, writes: EventWrites) -> CaseEventResult:
     """Show the state to ops (search attributes) and to people (the case row), with the
     event's message and journal entries: one local activity."""
-    updates = sa.changed(
-        workflow.info().typed_search_attributes,
-        sa.case_attributes(
-            state.status.value, state.recipient_id, state.reply_due_at, state.overdue
-        ),
-    )
-    if updates:
-        workflow.upsert_search_attributes(updates)
+    show_case(state)
     if writes.empty:
-        recorded = await case_store(ActivitiesV1.record_consultation, state.record())
+        recorded = await case_store(RECORD_CONSULTATION, state.record(), RecordResult)
         return CaseEventResult(applied=recorded.applied)
     return await case_store(
-        ActivitiesV1.record_event,
+        RECORD_EVENT,
         CaseEvent(
             record=state.record(),
             message=writes.message,
@@ -72,38 +63,21 @@ async def record_change(state: ConsultationState, writes: EventWrites) -> CaseEv
             billed_clinician_id=writes.bill.clinician_id if writes.bill else None,
             notifications=writes.notifications,
         ),
+        CaseEventResult,
     )
 
 
-async def directory_answer(
-    check: Callable[[Any, In], Awaitable[DirectoryAnswer]], argument: In
-) -> DirectoryAnswer:
-    return await refusal_or(check, argument)
+async def directory_answer(check: str, argument: object) -> DirectoryAnswer:
+    return await refusal_or(check, argument, DirectoryAnswer)
 
 
 async def settle_copayment(
     state: ConsultationState, bill: Bill, specialist: bool
 ) -> CopaymentOutcome:
     """Settle on the billable message, asking the frikort register unless already known."""
-    frikort = state.patient.frikort and start_frikort_counts(state.created_at, bill.at)
-    if not frikort and bill.exemption is None and state.patient.exemption is None:
-        answer = await workflow.execute_activity_method(
-            BillingActivities.ask_frikort_register,
-            FrikortQuestion(patient_id=state.patient.id, on_day=oslo_day(bill.at)),
-            start_to_close_timeout=FRIKORT_TIMEOUT,
-            retry_policy=FRIKORT_RETRY,
-        )
-        frikort = answer.holds_frikort
-    return await case_store(
-        ActivitiesV1.settle_copayment,
-        SettleCopayment(
-            consultation_id=state.consultation_id,
-            patient=state.patient,
-            replied_at=bill.at,
-            clinician_id=bill.clinician_id,
-            specialist_in_general_practice=specialist,
-            frikort_on_reply_day=frikort,
-            exemption=bill.exemption,
-            exemption_note=bill.exemption_note,
-        ),
-    )
+    copayment = CopaymentCase(state)
+    frikort = copayment.frikort_without_register(bill)
+    if frikort is None:
+        frikort = await ask_frikort_register(state.patient.id, oslo_day(bill.at))
+    settlement = copayment.settlement(bill, specialist=specialist, frikort=frikort)
+    return await case_store(SETTLE_COPAYMENT, settlement, CopaymentOutcome)

@@ -14,27 +14,30 @@ command again under the lock, because another handler may have moved the case me
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.case import CaseActivities
-    from activities.v1 import ActivitiesV1
-    from domain.effects import Audience, DirectoryCheck, NotificationEvent, ReassignmentCheck
+    from domain import checks, decisions
+    from domain.checks import Refused
+    from domain.copayment_case import CopaymentCase
+    from domain.decisions import TimerKind
+    from domain.effects import (
+        Audience,
+        DirectoryCheck,
+        NotificationEvent,
+        ReassignmentCheck,
+        StoredMessage,
+    )
+    from domain.events import Bill
     from domain.models import (
-        OPEN_AFTER_SUBMIT,
         CloseCommand,
         CloseReason,
         ConsultationStart,
         ConsultationState,
         ConsultationView,
-        CopaymentOutcome,
-        CopaymentStatus,
         MessageContent,
         ReassignCommand,
-        Refusal,
         ReplyCommand,
         Role,
         Status,
@@ -42,25 +45,23 @@ with workflow.unsafe.imports_passed_through():
         WithdrawCommand,
     )
     from domain.parties import Representative
-    from domain.representatives import representative_refusal
-    from domain.working_days import late_notice_at, oslo_day, reminder_at, reply_due_at
+    from domain.working_days import oslo_day, reminder_at, reply_due_at
+    from workflows.calls import CHECK_DIRECTORY, CHECK_REASSIGNMENT
     from workflows.turns import Timer, TurnTaking
     from workflows.v1 import writes as entries
     from workflows.v1.calls import (
+        STORE_MESSAGE,
         decline_text,
         deliver,
         directory_answer,
         forward_journal_entry,
         record_change,
         refusal_or,
-        refuse,
         refused,
         settle_copayment,
     )
-    from workflows.v1.writes import Bill, EventWrites, message_to_store, next_run, notification
+    from workflows.v1.writes import EventWrites, message_to_store, next_run, notification
 
-DRAFT_EXPIRES_AFTER = timedelta(hours=24)
-INACTIVE_CLOSES_AFTER = timedelta(days=30)
 
 # Who is told about an event, and what.
 Tell = tuple[Audience, NotificationEvent]
@@ -73,7 +74,6 @@ class ConsultationV1(TurnTaking):
         self._start_refusal: ApplicationError | None = None
         self._messages_this_run = 0
         self._messages_per_run = start.messages_per_run
-        self._settling = False
         self.state = start.carried_state or ConsultationState(
             consultation_id=start.consultation_id,
             patient=start.patient,
@@ -105,13 +105,9 @@ class ConsultationV1(TurnTaking):
 
     async def _open(self, start: ConsultationStart) -> None:
         """start: validate co-payment acceptance and the directory, then record the case."""
-        if not start.copayment_accepted:
-            raise refused(
-                "the patient has not accepted the co-payment", Refusal.COPAYMENT_NOT_ACCEPTED
-            )
-        self._check_representative(start.representative)
+        _refuse(checks.check_start(self.state, start, oslo_day(workflow.now())))
         directory = await directory_answer(
-            CaseActivities.check_directory,
+            CHECK_DIRECTORY,
             DirectoryCheck(
                 patient_id=start.patient.id,
                 clinician_id=start.clinician_id,
@@ -153,11 +149,7 @@ class ConsultationV1(TurnTaking):
         return self.view()
 
     def check_submit(self, command: SubmitCommand) -> None:
-        if self._is_duplicate(command.message_id):
-            return
-        if self._status != Status.DRAFT:
-            raise refuse(f"submit is not allowed in status {self._status}")
-        self._check_representative(command.representative)
+        _refuse(checks.check_submit(self._judged, command, oslo_day(workflow.now())))
 
     # reply: the clinician answers (or answers and closes), or the patient follows up
     async def reply_signal(self, command: ReplyCommand) -> None:
@@ -185,25 +177,7 @@ class ConsultationV1(TurnTaking):
         return self.view()
 
     def check_reply(self, command: ReplyCommand) -> None:
-        if self._is_duplicate(command.message_id):
-            return
-        status = self._status
-        if command.author_role == Role.CLINICIAN:
-            self._check_party(Role.CLINICIAN, command.author_id)
-            if status not in OPEN_AFTER_SUBMIT:
-                raise refuse(f"the clinician cannot reply in status {status}")
-            if command.representative is not None:
-                raise refused(
-                    "only the patient's side writes through a representative",
-                    Refusal.REPRESENTATIVE_NOT_ALLOWED,
-                )
-        elif command.author_role == Role.PATIENT:
-            self._check_party(Role.PATIENT, command.author_id)
-            if status != Status.AWAITING_PATIENT:
-                raise refuse(f"the patient cannot reply in status {status}")
-            self._check_representative(command.representative)
-        else:
-            raise refuse("only the patient and the clinician write messages")
+        _refuse(checks.check_reply(self._judged, command, oslo_day(workflow.now())))
 
     # close: the clinician ends the case, with or without a final message
     async def close_signal(self, command: CloseCommand) -> None:
@@ -215,9 +189,7 @@ class ConsultationV1(TurnTaking):
         return self.view()
 
     def check_close(self, command: CloseCommand) -> None:
-        self._check_party(Role.CLINICIAN, command.clinician_id)
-        if self._status not in OPEN_AFTER_SUBMIT:
-            raise refuse(f"close is not allowed in status {self._status}")
+        _refuse(checks.check_close(self._judged, command))
 
     # withdraw: the patient takes the question back before any clinician reply
     async def withdraw_signal(self, command: WithdrawCommand) -> None:
@@ -236,9 +208,7 @@ class ConsultationV1(TurnTaking):
         return self.view()
 
     def check_withdraw(self, command: WithdrawCommand) -> None:
-        self._check_party(Role.PATIENT, command.patient_id)
-        if self._status != Status.AWAITING_CLINICIAN or self.state.clinician_has_replied:
-            raise refuse("withdraw is only allowed before any clinician reply")
+        _refuse(checks.check_withdraw(self._judged, command))
 
     # reassign: the practice's other clinician answers from now on; the deadline is kept
     async def reassign_signal(self, command: ReassignCommand) -> None:
@@ -251,8 +221,7 @@ class ConsultationV1(TurnTaking):
         return self.view()
 
     def check_reassign(self, command: ReassignCommand) -> None:
-        if self._status not in OPEN_AFTER_SUBMIT:
-            raise refuse(f"reassign is not allowed in status {self._status}")
+        _refuse(checks.check_reassign(self._judged, command))
 
     async def opened(self) -> ConsultationView:
         """Answers once the start checks passed and the case (and any first message) is stored.
@@ -328,7 +297,7 @@ class ConsultationV1(TurnTaking):
     async def _hand_over(self, command: ReassignCommand) -> None:
         s = self.state
         directory = await directory_answer(
-            CaseActivities.check_reassignment,
+            CHECK_REASSIGNMENT,
             ReassignmentCheck(
                 recipient_id=command.recipient_id,
                 practice_id=s.practice_id,
@@ -356,13 +325,8 @@ class ConsultationV1(TurnTaking):
         s.close_reason = reason
         s.closed_at = workflow.now()
         s.reply_due_at = s.reminder_at = None
-        # A settlement in flight decides the co-payment itself. Without one: no charge when
-        # the clinician wrote (none of it billable), else nothing to charge for.
-        if s.copayment.status == CopaymentStatus.PENDING and not self._settling:
-            wrote = s.clinician_has_replied or reason == CloseReason.DECLINED
-            s.copayment = CopaymentOutcome(
-                status=CopaymentStatus.NO_CHARGE if wrote else CopaymentStatus.NOT_APPLICABLE
-            )
+        wrote = s.clinician_has_replied or reason == CloseReason.DECLINED
+        CopaymentCase(s).end_unbilled(clinician_wrote=wrote)
         await self._record_change(writes, tell=tell)
 
     # --- timers -------------------------------------------------------------------------
@@ -395,20 +359,18 @@ class ConsultationV1(TurnTaking):
         )
 
     def _next_timer(self) -> Timer | None:
-        """The one place that says which deadline the case waits for next."""
-        s = self.state
-        if s.status == Status.DRAFT:
-            return s.created_at + DRAFT_EXPIRES_AFTER, self._expire_draft
-        if s.status == Status.AWAITING_CLINICIAN and s.reminder_at and s.reply_due_at:
-            if not s.reminded:
-                return s.reminder_at, self._remind
-            if not s.overdue:
-                return s.reply_due_at, self._mark_overdue
-            if not s.told_late:
-                return late_notice_at(s.reply_due_at), self._tell_patient_late
-        if s.status == Status.AWAITING_PATIENT and s.awaiting_patient_since:
-            return s.awaiting_patient_since + INACTIVE_CLOSES_AFTER, self._close_for_inactivity
-        return None
+        due = decisions.next_timer(self.state)
+        if due is None:
+            return None
+        at, kind = due
+        fire = {
+            TimerKind.EXPIRE_DRAFT: self._expire_draft,
+            TimerKind.REMIND: self._remind,
+            TimerKind.MARK_OVERDUE: self._mark_overdue,
+            TimerKind.TELL_PATIENT_LATE: self._tell_patient_late,
+            TimerKind.CLOSE_FOR_INACTIVITY: self._close_for_inactivity,
+        }
+        return at, fire[kind]
 
     async def _wait_for_event_or_timer(self) -> None:
         await self._wait_for_timer(
@@ -420,19 +382,10 @@ class ConsultationV1(TurnTaking):
     # --- checks -------------------------------------------------------------------------
 
     @property
-    def _status(self) -> Status:
-        return self.state.status if self._opened else self._opening_status
-
-    def _check_party(self, role: Role, author_id: str) -> None:
-        party = self.state.recipient_id if role == Role.CLINICIAN else self.state.patient.id
-        if author_id != party:
-            raise refused(f"not the {role} of this consultation", Refusal.NOT_A_PARTY)
-
-    def _check_representative(self, representative: Representative | None) -> None:
-        today = oslo_day(workflow.now())
-        reason = representative_refusal(self.state.patient, representative, today)
-        if reason is not None:
-            raise refused(reason, Refusal.REPRESENTATIVE_NOT_ALLOWED)
+    def _judged(self) -> ConsultationState:
+        if self._opened:
+            return self.state
+        return self.state.model_copy(update={"status": self._opening_status})
 
     def _is_duplicate(self, message_id: str | None) -> bool:
         return message_id is not None and message_id in self.state.seen_message_ids
@@ -458,7 +411,7 @@ class ConsultationV1(TurnTaking):
             s, message_id, role, author_id, content, workflow.now(), representative
         )
         if content.attachments:
-            await refusal_or(ActivitiesV1.store_message, message)
+            await refusal_or(STORE_MESSAGE, message, StoredMessage)
         s.seen_message_ids.append(message.message_id)
         s.message_count += 1
         self._messages_this_run += 1
@@ -470,13 +423,14 @@ class ConsultationV1(TurnTaking):
     ) -> None:
         """The first clinician message marked billable settles the co-payment, once per case;
         one marked not billable (a clarifying question) leaves it for the answer after it."""
-        s = self.state
-        s.clinician_has_replied = True
-        if command.billable and not s.billable_message_taken:
-            s.billable_message_taken = True
-            # From here the settlement decides the co-payment, even if the case closes first.
-            self._settling = True
-            writes.bill = Bill.of(command, workflow.now())
+        author = command.author_id if isinstance(command, ReplyCommand) else command.clinician_id
+        writes.bill = CopaymentCase(self.state).take(
+            author,
+            workflow.now(),
+            billable=command.billable,
+            exemption=command.exemption,
+            exemption_note=command.exemption_note,
+        )
 
     async def _settle(self, bill: Bill, specialist: bool) -> None:
         """In the background: a frikort register that cannot be reached delays the charge,
@@ -485,7 +439,6 @@ class ConsultationV1(TurnTaking):
         outcome = await settle_copayment(self.state, bill, specialist)
         async with self._lock:
             self.state.copayment = outcome
-            self._settling = False
             await self._record_change()
 
     async def _record_change(
@@ -522,3 +475,8 @@ class ConsultationV1(TurnTaking):
             self._messages_this_run >= self._messages_per_run
             or workflow.info().is_continue_as_new_suggested()
         )
+
+
+def _refuse(refusal: Refused | None) -> None:
+    if refusal is not None:
+        raise refused(refusal.reason, refusal.refusal)

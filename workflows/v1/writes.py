@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from temporalio import workflow
 
@@ -19,11 +18,9 @@ with workflow.unsafe.imports_passed_through():
         reassigned,
         withdrawn,
     )
-    from domain.models import CloseCommand, ReplyCommand
-    from domain.parties import ExemptionCode
+    from domain.events import Bill
 
 __all__ = [
-    "Bill",
     "EventWrites",
     "closed",
     "closed_for_inactivity",
@@ -34,22 +31,6 @@ __all__ = [
     "reassigned",
     "withdrawn",
 ]
-
-
-@dataclass
-class Bill:
-    """The billable clinician message that settles the co-payment: who wrote it, when, and an
-    exemption they recognised with it."""
-
-    clinician_id: str
-    at: datetime
-    exemption: ExemptionCode | None = None
-    exemption_note: str | None = None
-
-    @classmethod
-    def of(cls, message: ReplyCommand | CloseCommand, at: datetime) -> Bill:
-        author = message.author_id if isinstance(message, ReplyCommand) else message.clinician_id
-        return cls(author, at, message.exemption, message.exemption_note)
 
 
 @dataclass
