@@ -17,7 +17,6 @@ from __future__ import annotations
 from datetime import date
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain import checks, decisions
@@ -25,17 +24,14 @@ with workflow.unsafe.imports_passed_through():
     from domain.copayment_case import CopaymentCase
     from domain.decisions import Decision
     from domain.effects import DirectoryAnswer, DirectoryCheck, ReassignmentCheck
-    from domain.entries import next_run
     from domain.events import Bill, Committed
     from domain.models import (
         CloseCommand,
         CloseReason,
         ConsultationStart,
-        ConsultationState,
         ConsultationView,
         ReassignCommand,
         ReplyCommand,
-        Status,
         SubmitCommand,
         WithdrawCommand,
     )
@@ -65,34 +61,8 @@ class Consultation(TurnTaking):
     """The consultation's flow: its state, its handlers' bodies and its timers."""
 
     def __init__(self, start: ConsultationStart) -> None:
-        super().__init__(opened=start.carried_state is not None)
-        # Until the start is committed, validators judge by the status it will open in.
-        self._opening_status = Status.AWAITING_CLINICIAN if start.message else Status.DRAFT
-        self._start_refusal: ApplicationError | None = None
-        self._messages_this_run = 0
-        self._messages_per_run = start.messages_per_run
+        super().__init__(start)
         self.state = start.carried_state or decisions.new_case(start, workflow.now())
-
-    async def run(self, start: ConsultationStart) -> ConsultationView:
-        if not self._opened:
-            try:
-                await self._open(start)
-            except ApplicationError as refusal:
-                # Let a waiting `opened` update answer with the refusal itself, then fail.
-                self._start_refusal = refusal
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                raise
-        while not self.state.status.is_final:
-            if self._should_continue_as_new():
-                await self._settle_in_flight_work()
-                workflow.continue_as_new(next_run(start, self.state))
-            await self._wait_for_timer(
-                self._next_timer,
-                finished=lambda: self.state.status.is_final,
-                restart=self._should_continue_as_new,
-            )
-        await self._settle_in_flight_work()
-        return self.view()
 
     async def _open(self, start: ConsultationStart) -> None:
         """start: the co-payment accepted and the directory's yes, then the case committed."""
@@ -182,16 +152,6 @@ class Consultation(TurnTaking):
     def check_reassign(self, command: ReassignCommand) -> None:
         _refuse(checks.check_reassign(self._judged, command))
 
-    async def opened(self) -> ConsultationView:
-        await workflow.wait_condition(lambda: self._opened or self._start_refusal is not None)
-        if self._start_refusal is not None:
-            raise self._start_refusal
-        async with self._lock:
-            return self.view()
-
-    def view(self) -> ConsultationView:
-        return self.state.view()
-
     # --- timers and the co-payment's settlement -------------------------------------------
 
     def _next_timer(self) -> Timer | None:
@@ -246,24 +206,12 @@ class Consultation(TurnTaking):
         return committed
 
     @property
-    def _judged(self) -> ConsultationState:
-        if self._opened:
-            return self.state
-        return self.state.model_copy(update={"status": self._opening_status})
-
-    @property
     def _today(self) -> date:
         return oslo_day(workflow.now())
 
     @staticmethod
     def _message_id(message_id: str | None) -> str:
         return message_id or str(workflow.uuid4())
-
-    def _should_continue_as_new(self) -> bool:
-        return (
-            self._messages_this_run >= self._messages_per_run
-            or workflow.info().is_continue_as_new_suggested()
-        )
 
 
 def _refuse(decision: Decision) -> None:

@@ -15,7 +15,6 @@ command again under the lock, because another handler may have moved the case me
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain import checks, decisions
@@ -34,7 +33,6 @@ with workflow.unsafe.imports_passed_through():
         CloseCommand,
         CloseReason,
         ConsultationStart,
-        ConsultationState,
         ConsultationView,
         MessageContent,
         ReassignCommand,
@@ -60,7 +58,7 @@ with workflow.unsafe.imports_passed_through():
         refused,
         settle_copayment,
     )
-    from workflows.v1.writes import EventWrites, message_to_store, next_run, notification
+    from workflows.v1.writes import EventWrites, message_to_store, notification
 
 
 # Who is told about an event, and what.
@@ -69,39 +67,8 @@ Tell = tuple[Audience, NotificationEvent]
 
 class ConsultationV1(TurnTaking):
     def __init__(self, start: ConsultationStart) -> None:
-        super().__init__(opened=start.carried_state is not None)
-        self._opening_status = Status.AWAITING_CLINICIAN if start.message else Status.DRAFT
-        self._start_refusal: ApplicationError | None = None
-        self._messages_this_run = 0
-        self._messages_per_run = start.messages_per_run
-        self.state = start.carried_state or ConsultationState(
-            consultation_id=start.consultation_id,
-            patient=start.patient,
-            clinician_id=start.clinician_id,
-            recipient_id=start.recipient_id,
-            practice_id="",
-            reply_within_working_days=5,
-            created_at=workflow.now(),
-        )
-
-    # --- the story ---------------------------------------------------------------------
-
-    async def run(self, start: ConsultationStart) -> ConsultationView:
-        if not self._opened:
-            try:
-                await self._open(start)
-            except ApplicationError as refusal:
-                # Let a waiting `opened` update answer with the refusal itself, then fail.
-                self._start_refusal = refusal
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                raise
-        while not self.state.status.is_final:
-            if self._should_continue_as_new():
-                await self._settle_in_flight_work()
-                workflow.continue_as_new(next_run(start, self.state))
-            await self._wait_for_event_or_timer()
-        await self._settle_in_flight_work()
-        return self.view()
+        super().__init__(start)
+        self.state = start.carried_state or decisions.new_case(start, workflow.now())
 
     async def _open(self, start: ConsultationStart) -> None:
         """start: validate co-payment acceptance and the directory, then record the case."""
@@ -222,20 +189,6 @@ class ConsultationV1(TurnTaking):
 
     def check_reassign(self, command: ReassignCommand) -> None:
         _refuse(checks.check_reassign(self._judged, command))
-
-    async def opened(self) -> ConsultationView:
-        """Answers once the start checks passed and the case (and any first message) is stored.
-
-        Used with update-with-start, so a caller reads its own write right after creating.
-        """
-        await workflow.wait_condition(lambda: self._opened or self._start_refusal is not None)
-        if self._start_refusal is not None:
-            raise self._start_refusal
-        async with self._lock:
-            return self.view()
-
-    def view(self) -> ConsultationView:
-        return self.state.view()
 
     # --- the effects of each event ------------------------------------------------------
 
@@ -372,20 +325,7 @@ class ConsultationV1(TurnTaking):
         }
         return at, fire[kind]
 
-    async def _wait_for_event_or_timer(self) -> None:
-        await self._wait_for_timer(
-            self._next_timer,
-            finished=lambda: self.state.status.is_final,
-            restart=self._should_continue_as_new,
-        )
-
     # --- checks -------------------------------------------------------------------------
-
-    @property
-    def _judged(self) -> ConsultationState:
-        if self._opened:
-            return self.state
-        return self.state.model_copy(update={"status": self._opening_status})
 
     def _is_duplicate(self, message_id: str | None) -> bool:
         return message_id is not None and message_id in self.state.seen_message_ids
@@ -469,12 +409,6 @@ class ConsultationV1(TurnTaking):
                 self._in_background(forward_journal_entry(entry.entry_key))
         if note is not None:
             self._in_background(deliver(note))
-
-    def _should_continue_as_new(self) -> bool:
-        return (
-            self._messages_this_run >= self._messages_per_run
-            or workflow.info().is_continue_as_new_suggested()
-        )
 
 
 def _refuse(refusal: Refused | None) -> None:
