@@ -7,17 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from domain.models import ConsultationStart, ConsultationView, Role
+from domain.models import ConsultationStart, ConsultationView
 from tests.histories.record import HISTORY_CONVERTER
-from tests.support import CLINICIAN, new_start, reply, start
-from tests.workflows.support import seeded_worker
 from workflows.econsultation import Consultation, EConsultation
 
 # A case that was reminded, went overdue and closed for inactivity.
@@ -52,20 +48,3 @@ async def test_the_new_flow_without_its_patch_fails_the_replay_of_a_1_0_history(
 
 async def test_behind_its_patch_a_1_0_history_replays_on_the_1_0_flow() -> None:
     assert await _replayed_on(EConsultation) is None
-
-
-async def test_a_run_started_on_the_new_flow_replays_on_it(
-    dev_env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
-) -> None:
-    async with seeded_worker(dev_env, sqlite_url, sessions) as task_queue:
-        handle = await start(dev_env.client, task_queue, new_start())
-        await handle.execute_update(EConsultation.opened)
-        await handle.execute_update(
-            EConsultation.reply, reply(Role.CLINICIAN, CLINICIAN, "Use the cream.")
-        )
-        history = await handle.fetch_history()
-    replayer = Replayer(workflows=[EConsultation], data_converter=dev_env.client.data_converter)
-
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-
-    assert result.replay_failure is None, result.replay_failure
