@@ -10,7 +10,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from activities.adapters import FrikortRegister, NotificationSender, RecordSystem
+from activities.adapters import FrikortRegister, NotificationSender
 from activities.billing import BillingActivities
 from activities.case import CaseActivities
 from activities.endpoints import PracticeEndpoints
@@ -18,6 +18,7 @@ from activities.fhir import record_system_activities
 from activities.notifications import NotificationActivities
 from activities.practices import PracticeActivities
 from activities.redelivery import RedeliveryActivities
+from activities.v1 import ActivitiesV1
 from activities.webhooks import notification_sender
 from domain.copayment import CopaymentTable
 from infra.activity_metrics import ActivityMetricsInterceptor
@@ -65,7 +66,7 @@ def build_worker(
     client: Client,
     settings: Settings,
     *,
-    record_system: RecordSystem | None = None,
+    consultations: Consultations | None = None,
     sender: NotificationSender | None = None,
     frikort_register: FrikortRegister | None = None,
     tariffs: CopaymentTable | None = None,
@@ -89,18 +90,24 @@ def build_worker(
     forwarding = record_system_activities(
         settings, JournalTable(sessions), Attachments(sessions), endpoints
     )
-    journal_table = record_system or JournalTable(sessions)
-    case = CaseActivities(directory, Consultations(sessions), journal_table, forwarding=forwarding)
+    tariffs = tariffs or load_tariffs(settings.econsult_tariffs_file)
+    consultations = consultations or Consultations(sessions)
+    case = CaseActivities(directory, consultations, forwarding=forwarding, table=tariffs)
+    # The 1.0 flow's writes, for its runs still going (workflows/v1).
+    v1 = ActivitiesV1(
+        directory,
+        consultations,
+        JournalTable(sessions),
+        Charges(sessions),
+        forwarding=forwarding,
+        table=tariffs,
+    )
     notifications = NotificationActivities(
         Outbox(sessions), sender or notification_sender(settings, endpoints)
     )
     practices = PracticeActivities(Practices(sessions))
     redelivery = RedeliveryActivities(Redeliveries(sessions))
-    billing = BillingActivities(
-        Charges(sessions),
-        frikort_register or FrikortTable(sessions),
-        tariffs or load_tariffs(settings.econsult_tariffs_file),
-    )
+    billing = BillingActivities(frikort_register or FrikortTable(sessions))
     return Worker(
         client,
         task_queue=settings.econsult_task_queue,
@@ -109,16 +116,17 @@ def build_worker(
         activities=[
             case.check_directory,
             case.check_reassignment,
-            case.record_consultation,
-            case.record_event,
-            case.store_message,
+            case.commit,
+            v1.record_consultation,
+            v1.record_event,
+            v1.store_message,
+            v1.settle_copayment,
             practices.decline_message,
             notifications.send_notification,
             notifications.give_up_notification,
             redelivery.reopen_notification,
             redelivery.reopen_journal_entry,
             billing.ask_frikort_register,
-            billing.settle_copayment,
             *([forwarding.forward_journal_entry] if forwarding else []),
         ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,

@@ -1,25 +1,18 @@
-"""Case-store activities: the directory check at start, case rows and messages."""
+"""Case-store activities: the directory's answers a decision needs, and the commit of an event."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.adapters import RecordSystem
-from domain.effects import (
-    CaseEvent,
-    CaseEventResult,
-    DirectoryAnswer,
-    DirectoryCheck,
-    JournalEntryInput,
-    MessageToStore,
-    ReassignmentCheck,
-    RecordResult,
-    StoredMessage,
-)
-from domain.models import ConsultationRecord, Refusal
+from domain.copayment import DEFAULT_TABLE, CopaymentTable, decide_copayment
+from domain.effects import DirectoryAnswer, DirectoryCheck, ReassignmentCheck
+from domain.events import Committed, Event
+from domain.models import Refusal
 from store.case_writes import Consultations, UnknownAttachmentError
 from store.directory import Directory, DirectoryEntry, RecipientRefusedError
 
@@ -30,21 +23,45 @@ class Forwarding(Protocol):
     async def forwards(self, practice_id: str | None) -> bool: ...
 
 
+# Whether a practice's entries go on to a record system (its delivery endpoint) is read at most
+# once per this many seconds per worker: a practice that gets or loses one is forwarded to, or
+# not, by every worker within it. Nothing else a commit reads is kept.
+ENDPOINTS_FRESH_FOR = 30.0
+
+
+class _Fresh:
+    """Answers kept per key for `seconds`, then read again."""
+
+    def __init__(self, read: Callable[[str], Awaitable[bool]], seconds: float) -> None:
+        self._read = read
+        self._seconds = seconds
+        self._kept: dict[str, tuple[float, bool]] = {}
+
+    async def __call__(self, key: str) -> bool:
+        now = time.monotonic()
+        kept = self._kept.get(key)
+        if kept is not None and now - kept[0] < self._seconds:
+            return kept[1]
+        answer = await self._read(key)
+        self._kept[key] = (now, answer)
+        return answer
+
+
 class CaseActivities:
     def __init__(
         self,
         directory: Directory,
         consultations: Consultations,
-        journal: RecordSystem,
         *,
         forwarding: Forwarding | None = None,
+        table: CopaymentTable = DEFAULT_TABLE,
     ) -> None:
         self._directory = directory
         self._consultations = consultations
-        self._journal = journal
-        # Asked per event, by the practice of its entries: the workflow forwards each entry
-        # only when this activity answers `forward`, so what it answered replays as recorded.
-        self._forwarding = forwarding
+        # The workflow forwards an event's entries only when the commit answers `forward`, so
+        # what it answered replays as recorded.
+        self._forwards = _Fresh(forwarding.forwards, ENDPOINTS_FRESH_FOR) if forwarding else None
+        self._table = table
 
     @activity.defn
     async def check_directory(self, check: DirectoryCheck) -> DirectoryAnswer:
@@ -53,10 +70,8 @@ class CaseActivities:
             recipient = await self._directory.admit_recipient(
                 check.patient_id, check.clinician_id, check.recipient_id, check.on_day
             )
-        except RecipientRefusedError as refused:
-            raise ApplicationError(
-                str(refused), type=refused.refusal, non_retryable=True
-            ) from refused
+        except RecipientRefusedError as error:
+            raise ApplicationError(str(error), type=error.refusal, non_retryable=True) from error
         return await self._answer(recipient)
 
     @activity.defn
@@ -66,10 +81,8 @@ class CaseActivities:
             recipient = await self._directory.admit_reassignment(
                 check.recipient_id, check.practice_id, check.on_day
             )
-        except RecipientRefusedError as refused:
-            raise ApplicationError(
-                str(refused), type=refused.refusal, non_retryable=True
-            ) from refused
+        except RecipientRefusedError as error:
+            raise ApplicationError(str(error), type=error.refusal, non_retryable=True) from error
         return await self._answer(recipient)
 
     async def _answer(self, recipient: DirectoryEntry) -> DirectoryAnswer:
@@ -81,51 +94,34 @@ class CaseActivities:
         )
 
     @activity.defn
-    async def record_consultation(self, record: ConsultationRecord) -> RecordResult:
-        return RecordResult(applied=await self._consultations.save(record))
-
-    @activity.defn
-    async def record_event(self, event: CaseEvent) -> CaseEventResult:
-        """The case row, the event's message and its notifications' outbox rows in one
-        transaction, then its journal entries.
-
-        Each write is idempotent by its key (revision, message id, entry key), so a retry
-        after a crash between them completes what is missing and repeats nothing.
-        """
+    async def commit(self, event: Event) -> Committed:
+        """Write everything the event implies in one transaction (store/case_writes.py); a
+        settlement is priced here, by the worker's tariff table. Then what the workflow needs
+        to start the event's deliveries: whether its entries go on to a record system, and
+        whether the author of a billed message is a specialist in general practice."""
+        outcome = None
+        if event.settlement is not None:
+            outcome = decide_copayment(event.settlement, self._table)
+            event.record.copayment = outcome
         try:
-            applied = await self._consultations.save_with(
-                event.record, event.message, event.notifications
-            )
+            applied, charged = await self._consultations.commit(event, outcome)
         except UnknownAttachmentError as error:
-            raise _refused(error) from error
-        for entry in event.journal:
-            await self._journal.write(entry)
+            raise refused(error) from error
         specialist = False
-        if event.billed_clinician_id is not None:
-            author = await self._directory.get(event.billed_clinician_id)
+        if event.bill is not None:
+            author = await self._directory.get(event.bill.clinician_id)
             specialist = author is not None and author.specialist_in_general_practice
-        return CaseEventResult(
+        forward = False
+        if event.journal and self._forwards is not None:
+            forward = await self._forwards(event.record.practice_id)
+        return Committed(
             applied=applied,
-            forward=await self._forwards(event.journal),
+            forward=forward,
             specialist_in_general_practice=specialist,
+            copayment=charged,
         )
 
-    async def _forwards(self, journal: list[JournalEntryInput]) -> bool:
-        if self._forwarding is None:
-            return False
-        for practice_id in {entry.practice_id for entry in journal}:
-            if await self._forwarding.forwards(practice_id):
-                return True
-        return False
 
-    @activity.defn
-    async def store_message(self, message: MessageToStore) -> StoredMessage:
-        try:
-            return await self._consultations.add_message(message)
-        except UnknownAttachmentError as error:
-            raise _refused(error) from error
-
-
-def _refused(error: UnknownAttachmentError) -> ApplicationError:
+def refused(error: UnknownAttachmentError) -> ApplicationError:
     """The workflow refuses the message (and its event) with this, without retrying."""
     return ApplicationError(str(error), type=Refusal.UNKNOWN_ATTACHMENT, non_retryable=True)

@@ -1,7 +1,7 @@
 """Notification activity: outbox row first (exactly one per event), then the sender.
 
-The row is written by the event's own transaction (`record_event`), or here when the event had
-nothing else to write (a timer's reminder) or came from a workflow older than that.
+The row is written by the transaction that commits the event (`queued`); here only when it is
+missing: a 1.0 run's timer event, or a case store restored from a backup older than the event.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Three layers make a retried command harmless, from the outside in:
   the outcome of the update already running or done (a repeat while the first is still in
   flight waits for the same outcome; one sent after a 503 finds the command applied later);
 - the message id is derived from them too, and the workflow skips a message id it has seen.
-Without a key a command behaves as before: random ids, nothing kept.
+Without a key a command gets random ids, and nothing is kept.
 """
 
 from __future__ import annotations
@@ -65,8 +65,7 @@ def _digest(action: str, consultation_id: str | None, request: BaseModel | None)
 
 
 def json_answer(model: BaseModel, status_code: int = 200) -> Response:
-    """The model as JSONResponse(model.model_dump(mode="json")) renders it, byte for byte,
-    serialized in one step by pydantic instead of through a dict and json.dumps."""
+    """The model as a JSON answer, serialized by pydantic in one step."""
     return Response(model.model_dump_json(), status_code, media_type="application/json")
 
 

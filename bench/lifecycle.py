@@ -29,7 +29,7 @@ from bench.naive import naive_lifecycle
 from bench.progress import progress
 from bench.skeleton import BenchSkeleton
 from bench.skeleton_plan import LifecyclePlan, SkeletonStart, padding, plan_from_history
-from bench.stack import REPLY_BODY, Stack, consultation_body, seed_clinician
+from bench.stack import REPLY_BODY, Stack, Tokens, consultation_body, seed_clinician
 from bench.timeline import median_breakdown
 from domain.models import consultation_workflow_id
 from infra.settings import Settings
@@ -72,6 +72,15 @@ class ApiLifecycle:
         self._client = client
         self._service = stack.tokens.service()
         self._clinician = stack.tokens.clinician(CLINICIAN)
+
+    @classmethod
+    def over(cls, http: httpx.AsyncClient, client: Client, tokens: Tokens) -> ApiLifecycle:
+        """The same lifecycle against an API without a `Stack` (bench/round_trips.py)."""
+        lifecycle = cls.__new__(cls)
+        lifecycle._http, lifecycle._client = http, client
+        lifecycle._service = tokens.service()
+        lifecycle._clinician = tokens.clinician(CLINICIAN)
+        return lifecycle
 
     async def __call__(self) -> str:
         created = _expect(

@@ -269,8 +269,6 @@ def decide_copayment(
     the author was a specialist in general practice, on the message's Oslo day.
     """
     settled_at = request.replied_at
-    if not request.billable:
-        return CopaymentOutcome(status=CopaymentStatus.NO_CHARGE, settled_at=settled_at)
     day = oslo_day(request.replied_at)
     tariff = EVENING_TARIFF if is_evening_rate(request.replied_at) else DAY_TARIFF
     exempt = exemption_reason(

@@ -17,8 +17,7 @@ class DirectoryCheck(Model):
     clinician_id: str
     recipient_id: str
     on_day: date
-    # None only in histories recorded before relations existed.
-    patient_id: str | None = None
+    patient_id: str
 
 
 class ReassignmentCheck(Model):
@@ -73,16 +72,16 @@ class JournalEntryInput(Model):
     occurred_at: datetime
     # Who really wrote, for the record system: the representative who wrote on the patient's
     # behalf (then `author_id` is theirs), the practice (the author of a reassignment), and the
-    # clinician the consultation was addressed to when the entry was made. Absent on entries
-    # made before they were recorded.
+    # clinician the consultation was addressed to when the entry was made (None: not known for
+    # the entry, as on entries of the first consultations).
     representative: RepresentativeRef | None = None
     practice_id: str | None = None
     recipient_id: str | None = None
 
 
 class CaseEvent(Model):
-    """One event's writes in one activity: the case row, and the message and journal entries
-    the event brings (the message after the row it belongs to, the entries last)."""
+    """One event's writes as the 1.0 flow hands them to `record_event` (the current flow
+    commits a domain.events.Event)."""
 
     record: ConsultationRecord
     message: MessageToStore | None = None
@@ -143,8 +142,8 @@ class NotificationInput(Model):
     reply_due_at: datetime | None = None
     occurred_at: datetime
     # The practice of the recipient when the event happened: clinician and practice events go
-    # to its own webhook when it has one. Absent in notifications made before it was recorded
-    # (they go to the service-wide endpoint); never in the webhook's body.
+    # to its own webhook when it has one, else (None) to the service-wide endpoint; never in the
+    # webhook's body.
     practice_id: str | None = None
     # True when the event's own transaction wrote the outbox row: the first attempt goes
     # straight to the sender. Never stored, never in the webhook's body.
@@ -167,8 +166,8 @@ class SettleCopayment(Model):
     patient: Patient
     replied_at: datetime
     # The message's author, billed at their rate: a specialist in general practice when
-    # the message was taken. Absent in settlements recorded before it existed.
-    clinician_id: str | None = None
+    # the message was taken.
+    clinician_id: str
     specialist_in_general_practice: bool = False
     # The effective frikort answer for the Oslo day of the message: the portal's start
     # flag when the message falls in the start's Oslo calendar year, else the register's.
@@ -176,9 +175,6 @@ class SettleCopayment(Model):
     # Declared by the clinician with the message.
     exemption: ExemptionCode | None = None
     exemption_note: str | None = None
-    # Only workflows recorded before settlement was asked for billable messages alone pass
-    # false (a clarifying question): it is answered `no_charge`, as then.
-    billable: bool = True
 
 
 class FrikortQuestion(Model):

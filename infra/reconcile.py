@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowExecution, WorkflowHistory
 
 from domain.effects import CaseEvent, MessageToStore, SettleCopayment
+from domain.events import Committed, Event
 from domain.models import WORKFLOW_ID_PREFIX, ConsultationRecord, CopaymentOutcome
 from infra.database_access import check_case_store_tls
 from infra.logs import redact_every_handler
@@ -152,6 +153,14 @@ class Reconciler:
     async def _apply(self, write: RecordedWrite) -> list[str]:
         """One write as the worker made it; the ids of attachments found missing."""
         argument = write.argument
+        if isinstance(argument, Event) and isinstance(write.result, Committed):
+            if argument.settlement is not None and write.result.copayment is not None:
+                # Priced by the commit: the case row shows what the charge row holds.
+                argument.record.copayment = write.result.copayment
+                missing = await self._store.save_event(argument)
+                await self._store.charge(argument.settlement, write.result.copayment)
+                return missing
+            return await self._store.save_event(argument)
         if isinstance(argument, CaseEvent):
             return await self._store.save_event(argument)
         if isinstance(argument, ConsultationRecord):

@@ -217,17 +217,19 @@ class ConsultationQueries:
 
     async def thread(self, consultation_id: str, read_by: Reader) -> list[MessageView]:
         """The thread of a case known to exist, oldest message first, attachments in message
-        order; the read is written to the access log, in the same statement on PostgreSQL
-        (else right after it, on the same connection)."""
-        async with autocommit(self._sessions) as connection:
-            in_one = connection.dialect.name == "postgresql"
-            parameters: dict[str, Any] = {"id": consultation_id}
-            if in_one:
-                parameters.update(read_by.model_dump(), at=datetime.now(UTC))
-            read = await connection.execute(_THREAD_LOGGED if in_one else _THREAD, parameters)
+        order; the read is written to the access log in the same statement on PostgreSQL, in
+        the same transaction elsewhere: no read without its entry."""
+        parameters: dict[str, Any] = {"id": consultation_id}
+        if self._sessions.kw["bind"].dialect.name == "postgresql":
+            parameters.update(read_by.model_dump(), at=datetime.now(UTC))
+            async with autocommit(self._sessions) as connection:
+                read = await connection.execute(_THREAD_LOGGED, parameters)
+                return await _thread_of(connection, [dict(row._mapping) for row in read])
+        async with self._sessions.begin() as session:
+            connection = await session.connection()
+            read = await connection.execute(_THREAD, parameters)
             rows = [dict(row._mapping) for row in read]
-            if not in_one:
-                await record_access(connection, consultation_id, read_by)
+            await record_access(connection, consultation_id, read_by)
             return await _thread_of(connection, rows)
 
     async def inbox(

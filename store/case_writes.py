@@ -11,8 +11,10 @@ from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.effects import MessageToStore, NotificationInput, StoredMessage
-from domain.models import ConsultationRecord
-from store import outbox
+from domain.events import Event
+from domain.models import ConsultationRecord, CopaymentOutcome
+from store import charges, journal, outbox
+from store.charges import BilledClinician
 from store.database import autocommit
 from store.idempotent import insert_once, upsert_newer
 from store.tables import Attachment, Consultation, Message
@@ -66,6 +68,38 @@ class Consultations:
                 await outbox.queue(session, notification)
         return applied
 
+    async def commit(
+        self, event: Event, outcome: CopaymentOutcome | None = None
+    ) -> tuple[bool, CopaymentOutcome | None]:
+        """Everything an event writes, in one transaction: the case row (unless the stored one
+        is as new), its message with its attachments bound, its journal entries, its outbox
+        rows, and a settlement's charge, `outcome` (the first one recorded stands, and is answered).
+
+        A refused message (UnknownAttachmentError) leaves nothing written; each write is
+        idempotent by its key, so a retry repeats nothing.
+        """
+        record = event.record
+        async with self._sessions.begin() as session:
+            applied = await upsert_newer(
+                session, Consultation, self._row(record), ["id"], newer="revision"
+            )
+            if event.message is not None:
+                await self._add_message(session, event.message)
+            for entry in event.journal:
+                await journal.insert(session, entry)
+            for notification in event.notifications:
+                await outbox.queue(session, notification)
+            charged = None
+            if event.settlement is not None and outcome is not None:
+                settlement = event.settlement
+                billed = BilledClinician(
+                    settlement.clinician_id, settlement.specialist_in_general_practice
+                )
+                charged = await charges.record(
+                    session, record.consultation_id, settlement.patient, outcome, billed
+                )
+        return applied, charged
+
     async def add_message(self, message: MessageToStore) -> StoredMessage:
         """Store a message once, and bind its attachments to it (claim checks redeemed)."""
         async with self._sessions.begin() as session:
@@ -116,8 +150,3 @@ class Consultations:
         )
         if len(result.all()) != len(set(attachment_ids)):
             raise UnknownAttachmentError(f"attachments not available: {attachment_ids}")
-
-    async def get(self, consultation_id: str) -> Consultation | None:
-        """The row as written, to check what was recorded."""
-        async with self._sessions() as session:
-            return await session.get(Consultation, consultation_id)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from domain.effects import JournalEntryInput
 from store.database import autocommit
@@ -21,6 +21,19 @@ class JournalRow:
     external_id: str | None
 
 
+async def insert(session: AsyncSession | AsyncConnection, entry: JournalEntryInput) -> bool:
+    """Write the entry once (by its key), in the caller's transaction."""
+    values = entry.model_dump(mode="python", exclude={"representative"})
+    values.update(
+        kind=entry.kind.value,
+        author_role=entry.author_role.value,
+        written_at=datetime.now(UTC),
+        # Nested in the entry, flat in the table (as on messages).
+        **JournalEntry.representative_columns(entry.representative),
+    )
+    return await insert_once(session, JournalEntry, values, ["entry_key"])
+
+
 class JournalTable:
     """Default record-system adapter: the journal lives in the case store."""
 
@@ -28,16 +41,8 @@ class JournalTable:
         self._sessions = sessions
 
     async def write(self, entry: JournalEntryInput) -> str:
-        values = entry.model_dump(mode="python", exclude={"representative"})
-        values.update(
-            kind=entry.kind.value,
-            author_role=entry.author_role.value,
-            written_at=datetime.now(UTC),
-            # Nested in the entry, flat in the table (as on messages).
-            **JournalEntry.representative_columns(entry.representative),
-        )
         async with autocommit(self._sessions) as session:
-            await insert_once(session, JournalEntry, values, ["entry_key"])
+            await insert(session, entry)
         # The entry key is unique and stable, so it is the record reference (no re-read).
         return f"journal:{entry.entry_key}"
 

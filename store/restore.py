@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.effects import CaseEvent, JournalEntryInput, MessageToStore, SettleCopayment
+from domain.events import Event
 from domain.models import ConsultationRecord, CopaymentOutcome
 from store.case_writes import Consultations
 from store.charges import BilledClinician, Charges
@@ -60,7 +61,7 @@ class CaseRestore:
     async def save(self, record: ConsultationRecord) -> bool:
         return await self._consultations.save(record)
 
-    async def save_event(self, event: CaseEvent) -> list[str]:
+    async def save_event(self, event: CaseEvent | Event) -> list[str]:
         """The event's row, message and journal entries; the ids of attachments found missing."""
         missing = await self._keep_missing_attachments(event.message) if event.message else []
         # Not its notifications: the workflow's delivery sent them (or still will, writing
@@ -81,11 +82,7 @@ class CaseRestore:
 
     async def charge(self, request: SettleCopayment, outcome: CopaymentOutcome) -> None:
         """The settlement as the workflow took it (its result in history), recorded once."""
-        billed = (
-            BilledClinician(request.clinician_id, request.specialist_in_general_practice)
-            if request.clinician_id is not None
-            else None
-        )
+        billed = BilledClinician(request.clinician_id, request.specialist_in_general_practice)
         await self._charges.record_once(request.consultation_id, request.patient, outcome, billed)
 
     async def _keep_missing_attachments(self, message: MessageToStore) -> list[str]:

@@ -30,7 +30,7 @@ from infra.temporal import connect, data_converter
 from store.database import create_engine, create_session_factory
 from tests.api.issuer import Issuer, KeyPair, issuer_settings
 from tests.api.support import Api, Operated, Party, api_over_http
-from tests.support import temporal_address
+from tests.support import temporal_address, time_skipping_environment
 from workflows import search_attributes
 
 # One key and one token secret per test session, inherited by processes the tests start.
@@ -82,6 +82,21 @@ async def sessions(sqlite_url: str) -> AsyncIterator[async_sessionmaker[AsyncSes
     engine = create_engine(sqlite_url)
     yield create_session_factory(engine)
     await engine.dispose()
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """The case store on each backend (`database_url`), one engine per test."""
+    engine = create_engine(database_url)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh time-skipping server per test: each test sets its own calendar date."""
+    async with time_skipping_environment() as env:
+        yield env
 
 
 @pytest.fixture(scope="session")

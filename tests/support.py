@@ -41,7 +41,7 @@ from infra.logs import JsonFormatter, RedactCredentials
 from infra.settings import Settings
 from infra.temporal import data_converter
 from store.directory import Directory, DirectoryEntry, Relation, RelationKind, Substitute
-from store.tables import Charge, JournalEntry, Message, Notification
+from store.tables import Charge, Consultation, JournalEntry, Message, Notification
 from worker import build_worker
 from workflows import search_attributes
 from workflows.econsultation import EConsultation
@@ -136,6 +136,14 @@ async def running_worker(
     settings = Settings(database_url=database_url, econsult_task_queue=task_queue)
     async with build_worker(client, settings, **kwargs):
         yield task_queue
+
+
+async def case_row(
+    sessions: async_sessionmaker[AsyncSession], consultation_id: str
+) -> Consultation | None:
+    """The case row as written, to check what was recorded."""
+    async with sessions() as session:
+        return await session.get(Consultation, consultation_id)
 
 
 async def count(
@@ -297,15 +305,23 @@ class WorkerProcess:
     """`python worker.py` in its own process, as production runs it, one of `processes`; its
     JSON log lines read back from its log file. `env` is read at each (re)start."""
 
-    def __init__(self, processes: Processes, env: dict[str, str], name: str = "worker") -> None:
+    def __init__(
+        self,
+        processes: Processes,
+        env: dict[str, str],
+        name: str = "worker",
+        script: str = "worker.py",
+    ) -> None:
         self.processes = processes
         self.env = env
         self.name = name
+        # Another checkout's worker.py runs that checkout's code: its folder is first on sys.path.
+        self.script = script
         self._readies_before = 0
 
     def start(self) -> None:
         self._readies_before = self.logged().count("worker ready")
-        self.processes.start(self.name, [sys.executable, "worker.py"], self.env)
+        self.processes.start(self.name, [sys.executable, self.script], self.env)
 
     @property
     def events(self) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""How the consultation workflow calls its activities: timeouts, retries, and one wrapper each.
+"""How the workflows call their activities: timeouts, retries, and one wrapper each.
 
 The workflow decides; these calls do. Each names the bound it waits within and what a failure
 means for the case, so the workflow module reads as the lifecycle and nothing else.
@@ -6,38 +6,38 @@ means for the case, so the workflow module reads as the lifecycle and nothing el
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
-from typing import Any, TypeVar
+from datetime import date, timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.billing import BillingActivities
-    from activities.case import CaseActivities
-    from activities.fhir import JOURNAL_REFUSED, RecordSystemActivities
-    from activities.notifications import NOTIFICATION_REFUSED, NotificationActivities
-    from activities.practices import PracticeActivities
-    from domain.copayment import start_frikort_counts
-    from domain.effects import (
-        CaseEvent,
-        CaseEventResult,
-        DirectoryAnswer,
-        FrikortQuestion,
-        JournalForward,
-        NotificationInput,
-        SettleCopayment,
-    )
-    from domain.models import ConsultationState, CopaymentOutcome, Refusal
-    from domain.practices import PracticeQuestion
-    from domain.working_days import oslo_day
+    from domain.effects import FrikortAnswer, FrikortQuestion, JournalForward, NotificationInput
+    from domain.events import Committed, Event
+    from domain.models import ConsultationState, Refusal
+    from domain.practices import DeclineMessage, PracticeQuestion
     from workflows import search_attributes as sa
-    from workflows.writes import Bill, EventWrites
 
-In = TypeVar("In")
 Out = TypeVar("Out")
+
+# Activities are called by name: workflows need domain/ alone, never the activities' code
+# (tests/workflows/test_activity_names.py holds each name to the activity the worker runs).
+COMMIT = "commit"
+CHECK_DIRECTORY = "check_directory"
+CHECK_REASSIGNMENT = "check_reassignment"
+DECLINE_MESSAGE = "decline_message"
+ASK_FRIKORT_REGISTER = "ask_frikort_register"
+SEND_NOTIFICATION = "send_notification"
+GIVE_UP_NOTIFICATION = "give_up_notification"
+FORWARD_JOURNAL_ENTRY = "forward_journal_entry"
+REOPEN_NOTIFICATION = "reopen_notification"
+REOPEN_JOURNAL_ENTRY = "reopen_journal_entry"
+# The type of a record system's refusal for good (activities/fhir.py).
+JOURNAL_REFUSED = "JournalEntryRefused"
+# The type of a webhook receiver's refusal for good (activities/notifications.py).
+NOTIFICATION_REFUSED = "NotificationRefused"
 
 # Case store: retried without limit; a database outage delays, never loses.
 STORE_TIMEOUT = timedelta(seconds=10)
@@ -68,28 +68,9 @@ FORWARD_RETRY = RetryPolicy(
 )
 
 
-def refuse(reason: str) -> ApplicationError:
-    """A command the current status does not allow (HTTP 409)."""
-    return ApplicationError(reason, type=Refusal.INVALID_TRANSITION, non_retryable=True)
-
-
-def refused(reason: str, refusal: Refusal) -> ApplicationError:
-    return ApplicationError(reason, type=refusal, non_retryable=True)
-
-
-async def case_store(activity: Callable[[Any, In], Awaitable[Out]], argument: In) -> Out:
-    """A short write to (or read of) the case store, as a local activity: no server round trip
-    per write, so a lifecycle costs the server a fraction of its events."""
-    return await workflow.execute_local_activity_method(
-        activity, argument, start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY
-    )
-
-
-async def record_change(state: ConsultationState, writes: EventWrites) -> CaseEventResult:
-    """Show the state to ops (search attributes) and to people (the case row), with the
-    event's message and journal entries: one local activity."""
-    # Each upsert is a history event and a visibility write on the server: send only what
-    # differs from what the workflow already shows (carried over continue-as-new).
+def show_case(state: ConsultationState) -> None:
+    """Search attributes for ops; each upsert is a history event, so only what changed (carried
+    over continue-as-new)."""
     updates = sa.changed(
         workflow.info().typed_search_attributes,
         sa.case_attributes(
@@ -98,79 +79,64 @@ async def record_change(state: ConsultationState, writes: EventWrites) -> CaseEv
     )
     if updates:
         workflow.upsert_search_attributes(updates)
-    if writes.empty:
-        recorded = await case_store(CaseActivities.record_consultation, state.record())
-        return CaseEventResult(applied=recorded.applied)
-    return await case_store(
-        CaseActivities.record_event,
-        CaseEvent(
-            record=state.record(),
-            message=writes.message,
-            journal=writes.journal,
-            billed_clinician_id=writes.bill.clinician_id if writes.bill else None,
-            notifications=writes.notifications,
-        ),
+
+
+def refused(reason: str, refusal: Refusal = Refusal.INVALID_TRANSITION) -> ApplicationError:
+    """A business refusal (HTTP 409 for an invalid transition; the API maps the others)."""
+    return ApplicationError(reason, type=refusal, non_retryable=True)
+
+
+async def case_store(activity: str, argument: object, answer: type[Out]) -> Out:
+    """A short write to (or read of) the case store, as a local activity: no server round trip
+    per write, so a lifecycle costs the server a fraction of its events."""
+    result: Out = await workflow.execute_local_activity(
+        activity,
+        argument,
+        result_type=answer,
+        start_to_close_timeout=STORE_TIMEOUT,
+        retry_policy=STORE_RETRY,
     )
+    return result
 
 
-async def refusal_or(activity: Callable[[Any, In], Awaitable[Out]], argument: In) -> Out:
+async def refusal_or(activity: str, argument: object, answer: type[Out]) -> Out:
     """A case-store call that may refuse the command: refused with the store's own refusal
     (its `Refusal` type), not a wrapped activity error."""
     try:
-        return await case_store(activity, argument)
+        return await case_store(activity, argument, answer)
     except ActivityError as error:
         if isinstance(error.cause, ApplicationError):
             raise error.cause from None
         raise
 
 
-async def directory_answer(
-    check: Callable[[Any, In], Awaitable[DirectoryAnswer]], argument: In
-) -> DirectoryAnswer:
-    return await refusal_or(check, argument)
+async def commit(event: Event) -> Committed:
+    """Everything the event writes, in one transaction; refused when its message is."""
+    return await refusal_or(COMMIT, event, Committed)
 
 
-async def settle_copayment(
-    state: ConsultationState, bill: Bill, specialist: bool
-) -> CopaymentOutcome:
-    """Settle on the billable message: the portal's frikort flag counts in the start's calendar
-    year; otherwise the frikort register is asked for the message's day, unless an exemption
-    was declared (by the portal at start, or by the clinician with the message)."""
-    frikort = state.patient.frikort and start_frikort_counts(state.created_at, bill.at)
-    if not frikort and bill.exemption is None and state.patient.exemption is None:
-        answer = await workflow.execute_activity_method(
-            BillingActivities.ask_frikort_register,
-            FrikortQuestion(patient_id=state.patient.id, on_day=oslo_day(bill.at)),
-            start_to_close_timeout=FRIKORT_TIMEOUT,
-            retry_policy=FRIKORT_RETRY,
-        )
-        frikort = answer.holds_frikort
-    return await case_store(
-        BillingActivities.settle_copayment,
-        SettleCopayment(
-            consultation_id=state.consultation_id,
-            patient=state.patient,
-            replied_at=bill.at,
-            clinician_id=bill.clinician_id,
-            specialist_in_general_practice=specialist,
-            frikort_on_reply_day=frikort,
-            exemption=bill.exemption,
-            exemption_note=bill.exemption_note,
-        ),
+async def ask_frikort_register(patient_id: str, on_day: date) -> bool:
+    """The register's answer for the day of the billed message, waited for as long as it takes."""
+    answer: FrikortAnswer = await workflow.execute_activity(
+        ASK_FRIKORT_REGISTER,
+        FrikortQuestion(patient_id=patient_id, on_day=on_day),
+        result_type=FrikortAnswer,
+        start_to_close_timeout=FRIKORT_TIMEOUT,
+        retry_policy=FRIKORT_RETRY,
     )
+    return answer.holds_frikort
 
 
 async def decline_text(practice_id: str) -> str:
     """The practice's standard text for a declined consultation (a default without one)."""
-    answer = await case_store(
-        PracticeActivities.decline_message, PracticeQuestion(practice_id=practice_id)
-    )
+    question = PracticeQuestion(practice_id=practice_id)
+    answer = await case_store(DECLINE_MESSAGE, question, DeclineMessage)
     return answer.text
 
 
 async def not_sent(
-    activity: Callable[[Any, In], Awaitable[object]],
-    argument: In,
+    activity: str,
+    argument: object,
     attempt_timeout: timedelta,
     retry: RetryPolicy,
     gives_up_after: timedelta | None = None,
@@ -178,7 +144,7 @@ async def not_sent(
     """Send to a receiver outside the service; the failure once it refused for good or was
     given up on (its row keeps what happened, for ops and for a redelivery), None when sent."""
     try:
-        await workflow.execute_activity_method(
+        await workflow.execute_activity(
             activity,
             argument,
             start_to_close_timeout=attempt_timeout,
@@ -201,8 +167,8 @@ def refused_status(failure: ActivityError) -> int | None:
 
 async def send_journal_entry(forward: JournalForward) -> bool:
     """Send a journal entry on to the record system."""
-    activity = RecordSystemActivities.forward_journal_entry
-    return await not_sent(activity, forward, FORWARD_TIMEOUT, FORWARD_RETRY) is None
+    failure = await not_sent(FORWARD_JOURNAL_ENTRY, forward, FORWARD_TIMEOUT, FORWARD_RETRY)
+    return failure is None
 
 
 # Workflows from before it record no give-up: their rows stay as they were.
@@ -212,9 +178,8 @@ GIVE_UP_RECORDED = "notification-give-up-recorded"
 async def send_notification(notification: NotificationInput) -> bool:
     """Send a notification; a gateway that is down is given up on after a week, and the row
     says so, so an operator can have it sent again (a final 4xx is on the row already)."""
-    activity = NotificationActivities.send_notification
     failure = await not_sent(
-        activity, notification, NOTIFY_TIMEOUT, NOTIFY_RETRY, NOTIFY_GIVES_UP_AFTER
+        SEND_NOTIFICATION, notification, NOTIFY_TIMEOUT, NOTIFY_RETRY, NOTIFY_GIVES_UP_AFTER
     )
     if failure is None:
         return True
@@ -222,15 +187,14 @@ async def send_notification(notification: NotificationInput) -> bool:
         failure.cause.type == NOTIFICATION_REFUSED
     )
     if not refused and workflow.patched(GIVE_UP_RECORDED):
-        await case_store(NotificationActivities.give_up_notification, notification)
+        await case_store(GIVE_UP_NOTIFICATION, notification, type(None))
     return False
 
 
 async def forward_journal_entry(entry_key: str) -> None:
     """Send a journal entry on to the record system; a refusal for good is logged."""
-    activity = RecordSystemActivities.forward_journal_entry
     failure = await not_sent(
-        activity, JournalForward(entry_key=entry_key), FORWARD_TIMEOUT, FORWARD_RETRY
+        FORWARD_JOURNAL_ENTRY, JournalForward(entry_key=entry_key), FORWARD_TIMEOUT, FORWARD_RETRY
     )
     if failure is not None:
         workflow.logger.error(

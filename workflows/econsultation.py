@@ -1,274 +1,300 @@
 """EConsultation: one durable workflow per consultation, read as the table of docs/lifecycle.md.
 
-Each event has one handler; the main loop waits for the next timer (draft expiry, reminder,
-deadline, inactivity) or for a handler to change the state, whichever comes first. Handlers
-and timers take one lock, so effects of two events never interleave.
+Decide, then commit: each handler and timer asks a pure function of domain/decisions.py for
+the new state and the one event it brings (or a refusal), commits the event with one local
+activity that writes everything it implies in one transaction, keeps the new state only then,
+and starts the event's deliveries (notifications, journal forwards, the co-payment's
+settlement) in the background. Handlers and timers take one lock, so two events never
+interleave; the main loop waits for the next timer or a change, whichever comes first.
 
-Every command is an update with a validator (the API's synchronous yes or no) and a signal of
-the same name (backend services): the signal runs the update's body, and the body checks the
-command again under the lock, because another handler may have moved the case meanwhile.
+Every command is an update with a validator (the API's synchronous yes or no, before history)
+and a signal of the same name (backend services) that runs the update's body. A run started
+on 1.0 keeps the 1.0 flow (workflows/v1) to its end: the `DECIDE_THEN_COMMIT` patch.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import TypeVar
+from datetime import date
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.case import CaseActivities
-    from domain.effects import Audience, DirectoryCheck, NotificationEvent, ReassignmentCheck
+    from domain import checks, decisions
+    from domain.checks import Refused
+    from domain.copayment_case import CopaymentCase
+    from domain.decisions import Decision
+    from domain.effects import DirectoryAnswer, DirectoryCheck, ReassignmentCheck
+    from domain.events import Bill, Committed
     from domain.models import (
-        OPEN_AFTER_SUBMIT,
         CloseCommand,
         CloseReason,
         ConsultationStart,
-        ConsultationState,
         ConsultationView,
-        CopaymentOutcome,
-        CopaymentStatus,
-        MessageContent,
         ReassignCommand,
-        Refusal,
         ReplyCommand,
-        Role,
-        Status,
         SubmitCommand,
         WithdrawCommand,
     )
-    from domain.parties import Representative
-    from domain.representatives import representative_refusal
-    from domain.working_days import late_notice_at, oslo_day, reminder_at, reply_due_at
-    from workflows import writes as entries
+    from domain.working_days import oslo_day
     from workflows.calls import (
+        CHECK_DIRECTORY,
+        CHECK_REASSIGNMENT,
+        ask_frikort_register,
+        commit,
         decline_text,
         deliver,
-        directory_answer,
         forward_journal_entry,
-        record_change,
         refusal_or,
-        refuse,
         refused,
-        settle_copayment,
+        show_case,
     )
     from workflows.turns import Timer, TurnTaking
-    from workflows.writes import Bill, EventWrites, message_to_store, next_run, notification
 
-DRAFT_EXPIRES_AFTER = timedelta(hours=24)
-INACTIVE_CLOSES_AFTER = timedelta(days=30)
+# Imported in the sandbox, as the workflow module itself would be.
+from workflows.v1.consultation import ConsultationV1
 
-Command = TypeVar("Command")
-# Who is told about an event, and what.
-Tell = tuple[Audience, NotificationEvent]
+# Runs that began before it replay on the 1.0 flow; new runs take this one.
+DECIDE_THEN_COMMIT = "decide-then-commit"
+
+
+class Consultation(TurnTaking):
+    """The consultation's flow: its state, its handlers' bodies and its timers."""
+
+    def __init__(self, start: ConsultationStart) -> None:
+        super().__init__(start)
+        self.state = start.carried_state or decisions.new_case(start, workflow.now())
+
+    async def _open(self, start: ConsultationStart) -> None:
+        """start: the co-payment accepted and the directory's yes, then the case committed."""
+        s = self.state
+        _refuse(checks.check_start(s, start, oslo_day(s.created_at)))
+        check = DirectoryCheck(
+            patient_id=s.patient.id,
+            clinician_id=start.clinician_id,
+            recipient_id=start.recipient_id,
+            on_day=oslo_day(s.created_at),
+        )
+        directory = await refusal_or(CHECK_DIRECTORY, check, DirectoryAnswer)
+        async with self._lock:
+            now, message_id = workflow.now(), self._message_id(start.message_id)
+            await self._commit(decisions.open_case(s, start, directory, now, message_id))
+            self._opened = True
+
+    # --- commands: the bodies of the updates (and of the signals of the same names) ---------
+
+    async def submit_signal(self, command: SubmitCommand) -> None:
+        await self._as_signal(self.submit(command))
+
+    async def submit(self, command: SubmitCommand) -> ConsultationView:
+        async with self._turn(self.check_submit, command):
+            message_id = self._message_id(command.message_id)
+            await self._commit(decisions.submit(self.state, command, workflow.now(), message_id))
+        return self.view()
+
+    def check_submit(self, command: SubmitCommand) -> None:
+        _refuse(checks.check_submit(self._judged, command, self._today))
+
+    async def reply_signal(self, command: ReplyCommand) -> None:
+        await self._as_signal(self.reply(command))
+
+    async def reply(self, command: ReplyCommand) -> ConsultationView:
+        async with self._turn(self.check_reply, command):
+            message_id = self._message_id(command.message_id)
+            await self._commit(decisions.reply(self.state, command, workflow.now(), message_id))
+        return self.view()
+
+    def check_reply(self, command: ReplyCommand) -> None:
+        _refuse(checks.check_reply(self._judged, command, self._today))
+
+    async def close_signal(self, command: CloseCommand) -> None:
+        await self._as_signal(self.close(command))
+
+    async def close(self, command: CloseCommand) -> ConsultationView:
+        async with self._turn(self.check_close, command):
+            text = None
+            if command.reason == CloseReason.DECLINED and command.message is None:
+                text = await decline_text(self.state.practice_id)
+            message_id = self._message_id(command.message_id)
+            now = workflow.now()
+            await self._commit(decisions.close(self.state, command, now, message_id, text))
+        return self.view()
+
+    def check_close(self, command: CloseCommand) -> None:
+        _refuse(checks.check_close(self._judged, command))
+
+    async def withdraw_signal(self, command: WithdrawCommand) -> None:
+        await self._as_signal(self.withdraw(command))
+
+    async def withdraw(self, command: WithdrawCommand) -> ConsultationView:
+        async with self._turn(self.check_withdraw, command):
+            await self._commit(decisions.withdraw(self.state, command, workflow.now()))
+        return self.view()
+
+    def check_withdraw(self, command: WithdrawCommand) -> None:
+        _refuse(checks.check_withdraw(self._judged, command))
+
+    async def reassign_signal(self, command: ReassignCommand) -> None:
+        await self._as_signal(self.reassign(command))
+
+    async def reassign(self, command: ReassignCommand) -> ConsultationView:
+        async with self._turn(self.check_reassign, command):
+            s = self.state
+            if command.recipient_id != s.recipient_id:
+                check = ReassignmentCheck(
+                    recipient_id=command.recipient_id,
+                    practice_id=s.practice_id,
+                    on_day=oslo_day(workflow.now()),
+                )
+                directory = await refusal_or(CHECK_REASSIGNMENT, check, DirectoryAnswer)
+                await self._commit(decisions.reassign(s, command, directory, workflow.now()))
+        return self.view()
+
+    def check_reassign(self, command: ReassignCommand) -> None:
+        _refuse(checks.check_reassign(self._judged, command))
+
+    # --- timers and the co-payment's settlement -------------------------------------------
+
+    def _next_timer(self) -> Timer | None:
+        due = decisions.next_timer(self.state)
+        if due is None:
+            return None
+        at, kind = due
+
+        async def fire() -> None:
+            await self._commit(decisions.timer_fired(self.state, kind, workflow.now()))
+
+        fire.__name__ = kind.value
+        return at, fire
+
+    async def _settle(self, bill: Bill, specialist: bool) -> None:
+        """In the background: a frikort register that cannot be reached delays the charge,
+        never the reply, the patient's notification or the next command; the case completes
+        only after it."""
+        frikort = CopaymentCase(self.state).frikort_without_register(bill)
+        if frikort is None:
+            frikort = await ask_frikort_register(self.state.patient.id, oslo_day(bill.at))
+        async with self._lock:
+            settled = decisions.settle(
+                self.state, bill, workflow.now(), specialist=specialist, frikort=frikort
+            )
+            await self._commit(settled)
+
+    # --- commit ---------------------------------------------------------------------------
+
+    async def _commit(self, decision: Decision) -> Committed | None:
+        """Commit the decided event, keep its state, show it to ops, start its deliveries."""
+        if decision is None:
+            return None
+        if isinstance(decision, Refused):
+            raise refused(decision.reason, decision.refusal)
+        state, event = decision.state, decision.event
+        committed = await commit(event)
+        if committed.copayment is not None:
+            CopaymentCase(state).settled(committed.copayment)
+        self.state = state
+        show_case(state)
+        if event.message is not None:
+            self._messages_this_run += 1
+        for note in event.notifications:
+            self._in_background(deliver(note))
+        if committed.forward:
+            for entry in event.journal:
+                self._in_background(forward_journal_entry(entry.entry_key))
+        if event.bill is not None:
+            specialist = committed.specialist_in_general_practice
+            self._in_background(self._settle(event.bill, specialist))
+        return committed
+
+    @property
+    def _today(self) -> date:
+        return oslo_day(workflow.now())
+
+    @staticmethod
+    def _message_id(message_id: str | None) -> str:
+        return message_id or str(workflow.uuid4())
+
+
+def _refuse(decision: Decision) -> None:
+    if isinstance(decision, Refused):
+        raise refused(decision.reason, decision.refusal)
 
 
 @workflow.defn(name="EConsultation")
-class EConsultation(TurnTaking):
-    @workflow.init
-    def __init__(self, start: ConsultationStart) -> None:
-        super().__init__(opened=start.carried_state is not None)
-        self._opening_status = Status.AWAITING_CLINICIAN if start.message else Status.DRAFT
-        self._start_refusal: ApplicationError | None = None
-        self._messages_this_run = 0
-        self._messages_per_run = start.messages_per_run
-        self._settling = False
-        self.state = start.carried_state or ConsultationState(
-            consultation_id=start.consultation_id,
-            patient=start.patient,
-            clinician_id=start.clinician_id,
-            recipient_id=start.recipient_id,
-            practice_id="",
-            reply_within_working_days=5,
-            created_at=workflow.now(),
-        )
-
-    # --- the story ---------------------------------------------------------------------
-
-    @workflow.run
-    async def run(self, start: ConsultationStart) -> ConsultationView:
-        if not self._opened:
-            try:
-                await self._open(start)
-            except ApplicationError as refusal:
-                # Let a waiting `opened` update answer with the refusal itself, then fail.
-                self._start_refusal = refusal
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                raise
-        while not self.state.status.is_final:
-            if self._should_continue_as_new():
-                await self._settle_in_flight_work()
-                workflow.continue_as_new(next_run(start, self.state))
-            await self._wait_for_event_or_timer()
-        await self._settle_in_flight_work()
-        return self.view()
-
-    async def _open(self, start: ConsultationStart) -> None:
-        """start: validate co-payment acceptance and the directory, then record the case."""
-        if not start.copayment_accepted:
-            raise refused(
-                "the patient has not accepted the co-payment", Refusal.COPAYMENT_NOT_ACCEPTED
-            )
-        self._check_representative(start.representative)
-        directory = await directory_answer(
-            CaseActivities.check_directory,
-            DirectoryCheck(
-                patient_id=start.patient.id,
-                clinician_id=start.clinician_id,
-                recipient_id=start.recipient_id,
-                on_day=oslo_day(self.state.created_at),
-            ),
-        )
-        self.state.practice_id = directory.practice_id
-        self.state.reply_within_working_days = directory.reply_within_working_days
-        self.state.closed_days = directory.closed_days
-        async with self._lock:
-            # A first message is written with the case row, unless it has attachments: those
-            # are bound first, to a case row that must exist by then.
-            if start.message is None or start.message.attachments:
-                await self._record_change()
-            if start.message is not None:
-                await self._patient_writes(
-                    SubmitCommand(
-                        message_id=start.message_id,
-                        message=start.message,
-                        representative=start.representative,
-                    )
-                )
-            # Only now do validators judge by the stored status, and handlers take their turn.
-            self._opened = True
-
-    # --- commands ----------------------------------------------------------------------
+class EConsultation:
     # Updates are named after their methods: with `name=` the SDK types their answer as a
     # coroutine, and callers could not call them by method reference.
 
-    # submit: draft -> awaiting_clinician
+    @workflow.init
+    def __init__(self, start: ConsultationStart) -> None:
+        self._flow: Consultation | ConsultationV1
+        if workflow.patched(DECIDE_THEN_COMMIT):
+            self._flow = Consultation(start)
+        else:
+            self._flow = ConsultationV1(start)
+
+    @workflow.run
+    async def run(self, start: ConsultationStart) -> ConsultationView:
+        return await self._flow.run(start)
+
     @workflow.signal(name="submit")
     async def submit_signal(self, command: SubmitCommand) -> None:
-        await self._as_signal(EConsultation.submit(self, command))
+        await self._flow.submit_signal(command)
 
     @workflow.update
     async def submit(self, command: SubmitCommand) -> ConsultationView:
-        async with self._turn(self._check_submit, command):
-            if not self._is_duplicate(command.message_id):
-                await self._patient_writes(command)
-        return self.view()
+        return await self._flow.submit(command)
 
     @submit.validator
     def _check_submit(self, command: SubmitCommand) -> None:
-        if self._is_duplicate(command.message_id):
-            return
-        if self._status != Status.DRAFT:
-            raise refuse(f"submit is not allowed in status {self._status}")
-        self._check_representative(command.representative)
+        self._flow.check_submit(command)
 
-    # reply: the clinician answers (or answers and closes), or the patient follows up
     @workflow.signal(name="reply")
     async def reply_signal(self, command: ReplyCommand) -> None:
-        await self._as_signal(EConsultation.reply(self, command))
+        await self._flow.reply_signal(command)
 
     @workflow.update
     async def reply(self, command: ReplyCommand) -> ConsultationView:
-        async with self._turn(self._check_reply, command):
-            if self._is_duplicate(command.message_id):
-                pass
-            elif command.author_role == Role.PATIENT:
-                await self._patient_writes(command)
-            elif command.close:
-                await self._close_by_clinician(
-                    CloseCommand(
-                        message_id=command.message_id,
-                        clinician_id=command.author_id,
-                        message=command.message,
-                        billable=command.billable,
-                        exemption=command.exemption,
-                        exemption_note=command.exemption_note,
-                    )
-                )
-            else:
-                await self._clinician_replies(command)
-        return self.view()
+        return await self._flow.reply(command)
 
     @reply.validator
     def _check_reply(self, command: ReplyCommand) -> None:
-        if self._is_duplicate(command.message_id):
-            return
-        status = self._status
-        if command.author_role == Role.CLINICIAN:
-            self._check_party(Role.CLINICIAN, command.author_id)
-            if status not in OPEN_AFTER_SUBMIT:
-                raise refuse(f"the clinician cannot reply in status {status}")
-            if command.representative is not None:
-                raise refused(
-                    "only the patient's side writes through a representative",
-                    Refusal.REPRESENTATIVE_NOT_ALLOWED,
-                )
-        elif command.author_role == Role.PATIENT:
-            self._check_party(Role.PATIENT, command.author_id)
-            if status != Status.AWAITING_PATIENT:
-                raise refuse(f"the patient cannot reply in status {status}")
-            self._check_representative(command.representative)
-        else:
-            raise refuse("only the patient and the clinician write messages")
+        self._flow.check_reply(command)
 
-    # close: the clinician ends the case, with or without a final message
     @workflow.signal(name="close")
     async def close_signal(self, command: CloseCommand) -> None:
-        await self._as_signal(EConsultation.close(self, command))
+        await self._flow.close_signal(command)
 
     @workflow.update
     async def close(self, command: CloseCommand) -> ConsultationView:
-        async with self._turn(self._check_close, command):
-            await self._close_by_clinician(command)
-        return self.view()
+        return await self._flow.close(command)
 
     @close.validator
     def _check_close(self, command: CloseCommand) -> None:
-        self._check_party(Role.CLINICIAN, command.clinician_id)
-        if self._status not in OPEN_AFTER_SUBMIT:
-            raise refuse(f"close is not allowed in status {self._status}")
+        self._flow.check_close(command)
 
-    # withdraw: the patient takes the question back before any clinician reply
     @workflow.signal(name="withdraw")
     async def withdraw_signal(self, command: WithdrawCommand) -> None:
-        await self._as_signal(EConsultation.withdraw(self, command))
+        await self._flow.withdraw_signal(command)
 
     @workflow.update
     async def withdraw(self, command: WithdrawCommand) -> ConsultationView:
-        async with self._turn(self._check_withdraw, command):
-            s = self.state
-            journal = entries.withdrawn(s, workflow.now())
-            await self._finish(
-                Status.WITHDRAWN,
-                None,
-                EventWrites(journal=[journal]),
-                tell=(Audience.CLINICIAN, NotificationEvent.WITHDRAWN),
-            )
-        return self.view()
+        return await self._flow.withdraw(command)
 
     @withdraw.validator
     def _check_withdraw(self, command: WithdrawCommand) -> None:
-        self._check_party(Role.PATIENT, command.patient_id)
-        if self._status != Status.AWAITING_CLINICIAN or self.state.clinician_has_replied:
-            raise refuse("withdraw is only allowed before any clinician reply")
+        self._flow.check_withdraw(command)
 
-    # reassign: the practice's other clinician answers from now on; the deadline is kept
     @workflow.signal(name="reassign")
     async def reassign_signal(self, command: ReassignCommand) -> None:
-        await self._as_signal(EConsultation.reassign(self, command))
+        await self._flow.reassign_signal(command)
 
     @workflow.update
     async def reassign(self, command: ReassignCommand) -> ConsultationView:
-        async with self._turn(self._check_reassign, command):
-            if command.recipient_id != self.state.recipient_id:
-                await self._hand_over(command)
-        return self.view()
+        return await self._flow.reassign(command)
 
     @reassign.validator
     def _check_reassign(self, command: ReassignCommand) -> None:
-        if self._status not in OPEN_AFTER_SUBMIT:
-            raise refuse(f"reassign is not allowed in status {self._status}")
+        self._flow.check_reassign(command)
 
     @workflow.update
     async def opened(self) -> ConsultationView:
@@ -276,267 +302,8 @@ class EConsultation(TurnTaking):
 
         Used with update-with-start, so a caller reads its own write right after creating.
         """
-        await workflow.wait_condition(lambda: self._opened or self._start_refusal is not None)
-        if self._start_refusal is not None:
-            raise self._start_refusal
-        async with self._lock:
-            return self.view()
+        return await self._flow.opened()
 
     @workflow.query(name="state")
     def view(self) -> ConsultationView:
-        return self.state.view()
-
-    # --- the effects of each event ------------------------------------------------------
-
-    async def _patient_writes(self, command: SubmitCommand | ReplyCommand) -> None:
-        """submit, or a follow-up: store, journal, fresh deadline, the clinician is told."""
-        s = self.state
-        writes = await self._store_message(
-            command.message_id, Role.PATIENT, s.patient.id, command.message, command.representative
-        )
-        now = workflow.now()
-        if isinstance(command, SubmitCommand):
-            s.submitted_at = now
-        s.reply_due_at = reply_due_at(now, s.reply_within_working_days, s.closed_days)
-        s.reminder_at = reminder_at(s.reply_due_at)
-        s.reminded = s.overdue = s.told_late = False
-        s.awaiting_patient_since = None
-        s.status = Status.AWAITING_CLINICIAN
-        await self._record_change(writes, tell=(Audience.CLINICIAN, NotificationEvent.NEW_MESSAGE))
-
-    async def _clinician_replies(self, command: ReplyCommand) -> None:
-        s = self.state
-        writes = await self._store_message(
-            command.message_id, Role.CLINICIAN, command.author_id, command.message
-        )
-        self._bill_if_first_billable(writes, command)
-        s.reply_due_at = s.reminder_at = None
-        s.overdue = False
-        s.awaiting_patient_since = workflow.now()
-        s.status = Status.AWAITING_PATIENT
-        await self._record_change(
-            writes, tell=(Audience.PATIENT, NotificationEvent.REPLY_AVAILABLE)
-        )
-
-    async def _close_by_clinician(self, command: CloseCommand) -> None:
-        """close, with a final message settled as a reply; or declined as not suited to an
-        e-consultation: the practice's standard text unless the close carries its own, and
-        nothing billed whatever `billable` says."""
-        s = self.state
-        declined = command.reason == CloseReason.DECLINED
-        message = command.message
-        if declined and message is None:
-            message = MessageContent(body=await decline_text(s.practice_id))
-        writes = EventWrites()
-        if message is not None:
-            writes = await self._store_message(
-                command.message_id, Role.CLINICIAN, command.clinician_id, message
-            )
-            s.clinician_has_replied = True
-            if not declined:
-                self._bill_if_first_billable(writes, command)
-        writes.journal.append(
-            entries.closed(s, command.clinician_id, workflow.now(), declined=declined)
-        )
-        reason = CloseReason.DECLINED if declined else CloseReason.CLINICIAN
-        await self._finish(
-            Status.CLOSED, reason, writes, tell=(Audience.PATIENT, NotificationEvent.CLOSED)
-        )
-
-    async def _hand_over(self, command: ReassignCommand) -> None:
-        s = self.state
-        directory = await directory_answer(
-            CaseActivities.check_reassignment,
-            ReassignmentCheck(
-                recipient_id=command.recipient_id,
-                practice_id=s.practice_id,
-                on_day=oslo_day(workflow.now()),
-            ),
-        )
-        former, s.recipient_id = s.recipient_id, directory.recipient_id
-        # Later patient messages get the new recipient's reply time; this deadline stays.
-        s.reply_within_working_days = directory.reply_within_working_days
-        journal = entries.reassigned(s, command, former, workflow.now())
-        await self._record_change(
-            EventWrites(journal=[journal]), tell=(Audience.CLINICIAN, NotificationEvent.REASSIGNED)
-        )
-
-    async def _finish(
-        self,
-        status: Status,
-        reason: CloseReason | None,
-        writes: EventWrites,
-        *,
-        tell: Tell | None = None,
-    ) -> None:
-        s = self.state
-        s.status = status
-        s.close_reason = reason
-        s.closed_at = workflow.now()
-        s.reply_due_at = s.reminder_at = None
-        # A settlement in flight decides the co-payment itself. Without one: no charge when
-        # the clinician wrote (none of it billable), else nothing to charge for.
-        if s.copayment.status == CopaymentStatus.PENDING and not self._settling:
-            wrote = s.clinician_has_replied or reason == CloseReason.DECLINED
-            s.copayment = CopaymentOutcome(
-                status=CopaymentStatus.NO_CHARGE if wrote else CopaymentStatus.NOT_APPLICABLE
-            )
-        await self._record_change(writes, tell=tell)
-
-    # --- timers -------------------------------------------------------------------------
-
-    async def _expire_draft(self) -> None:
-        """draft timeout: expired, and nothing journaled, notified or billed."""
-        await self._finish(Status.EXPIRED, None, EventWrites())
-
-    async def _remind(self) -> None:
-        self.state.reminded = True
-        await self._record_change(tell=(Audience.CLINICIAN, NotificationEvent.REMINDER))
-
-    async def _mark_overdue(self) -> None:
-        self.state.overdue = True
-        await self._record_change(tell=(Audience.PRACTICE, NotificationEvent.OVERDUE))
-
-    async def _tell_patient_late(self) -> None:
-        """08:00 Oslo the morning after the deadline, if still unanswered: never at night."""
-        self.state.told_late = True
-        await self._record_change(tell=(Audience.PATIENT, NotificationEvent.ANSWER_LATE))
-
-    async def _close_for_inactivity(self) -> None:
-        s = self.state
-        journal = entries.closed_for_inactivity(s, workflow.now())
-        await self._finish(
-            Status.CLOSED,
-            CloseReason.INACTIVE,
-            EventWrites(journal=[journal]),
-            tell=(Audience.PATIENT, NotificationEvent.CLOSED),
-        )
-
-    def _next_timer(self) -> Timer | None:
-        """The one place that says which deadline the case waits for next."""
-        s = self.state
-        if s.status == Status.DRAFT:
-            return s.created_at + DRAFT_EXPIRES_AFTER, self._expire_draft
-        if s.status == Status.AWAITING_CLINICIAN and s.reminder_at and s.reply_due_at:
-            if not s.reminded:
-                return s.reminder_at, self._remind
-            if not s.overdue:
-                return s.reply_due_at, self._mark_overdue
-            if not s.told_late:
-                return late_notice_at(s.reply_due_at), self._tell_patient_late
-        if s.status == Status.AWAITING_PATIENT and s.awaiting_patient_since:
-            return s.awaiting_patient_since + INACTIVE_CLOSES_AFTER, self._close_for_inactivity
-        return None
-
-    async def _wait_for_event_or_timer(self) -> None:
-        await self._wait_for_timer(
-            self._next_timer,
-            finished=lambda: self.state.status.is_final,
-            restart=self._should_continue_as_new,
-        )
-
-    # --- checks -------------------------------------------------------------------------
-
-    @property
-    def _status(self) -> Status:
-        return self.state.status if self._opened else self._opening_status
-
-    def _check_party(self, role: Role, author_id: str) -> None:
-        party = self.state.recipient_id if role == Role.CLINICIAN else self.state.patient.id
-        if author_id != party:
-            raise refused(f"not the {role} of this consultation", Refusal.NOT_A_PARTY)
-
-    def _check_representative(self, representative: Representative | None) -> None:
-        today = oslo_day(workflow.now())
-        reason = representative_refusal(self.state.patient, representative, today)
-        if reason is not None:
-            raise refused(reason, Refusal.REPRESENTATIVE_NOT_ALLOWED)
-
-    def _is_duplicate(self, message_id: str | None) -> bool:
-        return message_id is not None and message_id in self.state.seen_message_ids
-
-    # --- building blocks ----------------------------------------------------------------
-
-    async def _store_message(
-        self,
-        message_id: str | None,
-        role: Role,
-        author_id: str,
-        content: MessageContent,
-        representative: Representative | None = None,
-    ) -> EventWrites:
-        """The message and its journal entry, to be written with the event's case row.
-
-        A message with attachments is stored first, on its own: binding them may refuse it
-        (Refusal.UNKNOWN_ATTACHMENT), and then nothing else of the event may be written.
-        """
-        s = self.state
-        message_id = message_id or str(workflow.uuid4())
-        message = message_to_store(
-            s, message_id, role, author_id, content, workflow.now(), representative
-        )
-        if content.attachments:
-            await refusal_or(CaseActivities.store_message, message)
-        s.seen_message_ids.append(message.message_id)
-        s.message_count += 1
-        self._messages_this_run += 1
-        journal = entries.message_written(s, message)
-        return EventWrites(None if content.attachments else message, [journal])
-
-    def _bill_if_first_billable(
-        self, writes: EventWrites, command: ReplyCommand | CloseCommand
-    ) -> None:
-        """The first clinician message marked billable settles the co-payment, once per case;
-        one marked not billable (a clarifying question) leaves it for the answer after it."""
-        s = self.state
-        s.clinician_has_replied = True
-        if command.billable and not s.billable_message_taken:
-            s.billable_message_taken = True
-            # From here the settlement decides the co-payment, even if the case closes first.
-            self._settling = True
-            writes.bill = Bill.of(command, workflow.now())
-
-    async def _settle(self, bill: Bill, specialist: bool) -> None:
-        """In the background: a frikort register that cannot be reached delays the charge,
-        never the reply, the patient's notification or the next command. The charge row is
-        keyed by the consultation, so it is written once; the case completes only after it."""
-        outcome = await settle_copayment(self.state, bill, specialist)
-        async with self._lock:
-            self.state.copayment = outcome
-            self._settling = False
-            await self._record_change()
-
-    async def _record_change(
-        self, writes: EventWrites | None = None, *, tell: Tell | None = None
-    ) -> None:
-        """Bump the revision and show the change to ops and people, with what the event writes;
-        then settle the co-payment, forward the journal entries and send the notification in
-        the background: a slow register or gateway never holds up the next event.
-
-        The notification's outbox row is written in the event's own transaction when the event
-        writes more than its case row (a transactional outbox); a timer's event, with nothing
-        else to write, keeps to the one-statement case-row write, and the delivery writes it.
-        """
-        s = self.state
-        s.revision += 1
-        event = writes or EventWrites()
-        note = None
-        if tell is not None:
-            note = notification(s, *tell, workflow.now(), queued=not event.empty)
-            if note.queued:
-                event.notifications.append(note)
-        recorded = await record_change(s, event)
-        if writes is not None and writes.bill is not None:
-            specialist = recorded.specialist_in_general_practice
-            self._in_background(self._settle(writes.bill, specialist))
-        if recorded.forward and writes is not None:
-            for entry in writes.journal:
-                self._in_background(forward_journal_entry(entry.entry_key))
-        if note is not None:
-            self._in_background(deliver(note))
-
-    def _should_continue_as_new(self) -> bool:
-        return (
-            self._messages_this_run >= self._messages_per_run
-            or workflow.info().is_continue_as_new_suggested()
-        )
+        return self._flow.view()

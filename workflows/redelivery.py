@@ -12,9 +12,20 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.redelivery import RedeliveryActivities
-    from domain.effects import Redeliver, RedeliveryKind, RedeliveryResult
-    from workflows.calls import case_store, send_journal_entry, send_notification
+    from domain.effects import (
+        JournalForward,
+        NotificationInput,
+        Redeliver,
+        RedeliveryKind,
+        RedeliveryResult,
+    )
+    from workflows.calls import (
+        REOPEN_JOURNAL_ENTRY,
+        REOPEN_NOTIFICATION,
+        case_store,
+        send_journal_entry,
+        send_notification,
+    )
 
 
 @workflow.defn
@@ -22,12 +33,17 @@ class Redelivery:
     @workflow.run
     async def run(self, request: Redeliver) -> RedeliveryResult:
         if request.kind == RedeliveryKind.NOTIFICATION:
-            notification = await case_store(RedeliveryActivities.reopen_notification, request)
+            # None (a null payload, whatever the answer's type) when there was nothing to reopen.
+            notification: NotificationInput | None = await case_store(
+                REOPEN_NOTIFICATION, request, NotificationInput
+            )
             if notification is None:
                 return RedeliveryResult(key=request.key, reopened=False, delivered=False)
             delivered = await send_notification(notification)
         else:
-            forward = await case_store(RedeliveryActivities.reopen_journal_entry, request)
+            forward: JournalForward | None = await case_store(
+                REOPEN_JOURNAL_ENTRY, request, JournalForward
+            )
             if forward is None:
                 return RedeliveryResult(key=request.key, reopened=False, delivered=False)
             delivered = await send_journal_entry(forward)

@@ -1,4 +1,6 @@
-"""How the consultation's handlers take turns, and how its background work is drained.
+"""The life every consultation flow lives (opened; the next timer or a change, until final;
+continue-as-new when the run grows long), how its handlers take turns, and how its background
+work is drained.
 
 The pattern of Temporal's safe message handlers: one lock around every handler that awaits,
 handlers wait until the start checks passed, and the workflow completes or continues as new
@@ -17,18 +19,81 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+with workflow.unsafe.imports_passed_through():
+    from domain.entries import next_run
+    from domain.models import ConsultationStart, ConsultationState, ConsultationView, Status
+
 Command = TypeVar("Command")
 # When a timer fires, and what it does then.
 Timer = tuple[datetime, Callable[[], Awaitable[None]]]
 
 
 class TurnTaking:
-    def __init__(self, *, opened: bool) -> None:
+    """The consultation's life as every flow lives it: opened, then waiting for the next timer
+    or change until final, continuing as new when the run has grown long."""
+
+    state: ConsultationState
+
+    def __init__(self, start: ConsultationStart) -> None:
         self._lock = asyncio.Lock()
         # Until the start checks passed, handlers wait and validators judge by the opening status.
-        self._opened = opened
+        self._opened = start.carried_state is not None
+        self._opening_status = Status.AWAITING_CLINICIAN if start.message else Status.DRAFT
+        self._start_refusal: ApplicationError | None = None
+        self._messages_this_run = 0
+        self._messages_per_run = start.messages_per_run
         # Notifications, journal forwards and settlement in flight, awaited before completing.
         self._background: list[asyncio.Task[None]] = []
+
+    async def _open(self, start: ConsultationStart) -> None:
+        raise NotImplementedError
+
+    def _next_timer(self) -> Timer | None:
+        raise NotImplementedError
+
+    async def run(self, start: ConsultationStart) -> ConsultationView:
+        if not self._opened:
+            try:
+                await self._open(start)
+            except ApplicationError as refusal:
+                # Let a waiting `opened` update answer with the refusal itself, then fail.
+                self._start_refusal = refusal
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                raise
+        while not self.state.status.is_final:
+            if self._should_continue_as_new():
+                await self._settle_in_flight_work()
+                workflow.continue_as_new(next_run(start, self.state))
+            await self._wait_for_timer(
+                self._next_timer,
+                finished=lambda: self.state.status.is_final,
+                restart=self._should_continue_as_new,
+            )
+        await self._settle_in_flight_work()
+        return self.view()
+
+    async def opened(self) -> ConsultationView:
+        await workflow.wait_condition(lambda: self._opened or self._start_refusal is not None)
+        if self._start_refusal is not None:
+            raise self._start_refusal
+        async with self._lock:
+            return self.view()
+
+    def view(self) -> ConsultationView:
+        return self.state.view()
+
+    @property
+    def _judged(self) -> ConsultationState:
+        """The state validators judge by: before the start is committed, in its opening status."""
+        if self._opened:
+            return self.state
+        return self.state.model_copy(update={"status": self._opening_status})
+
+    def _should_continue_as_new(self) -> bool:
+        return (
+            self._messages_this_run >= self._messages_per_run
+            or workflow.info().is_continue_as_new_suggested()
+        )
 
     @asynccontextmanager
     async def _turn(

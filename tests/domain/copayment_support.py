@@ -32,6 +32,7 @@ def oslo(
 
 def settle(replied_at: datetime, patient: Patient = ADULT, **fields: Any) -> SettleCopayment:
     """A settle request for the first billable message at `replied_at`."""
+    fields.setdefault("clinician_id", "hpr-1")
     return SettleCopayment(consultation_id="c-1", patient=patient, replied_at=replied_at, **fields)
 
 

@@ -75,12 +75,6 @@ def test_evening_rate_refuses_naive_datetimes() -> None:
 # --- outcomes -----------------------------------------------------------------------------
 
 
-def test_a_settlement_of_an_old_history_for_a_non_billable_message_is_no_charge() -> None:
-    outcome = decide_copayment(settle(oslo(2025, 9, 9), billable=False), TEST_TABLE)
-    assert outcome.status == CopaymentStatus.NO_CHARGE
-    assert (outcome.tariff, outcome.amount_nok) == (None, None)
-
-
 def test_settled_at_is_the_reply_time() -> None:
     replied_at = oslo(2025, 9, 9, 12)
     assert decide_copayment(settle(replied_at), TEST_TABLE).settled_at == replied_at

@@ -101,7 +101,9 @@ def test_an_age_limit_row_added_to_the_file_changes_the_outcome_from_its_date(
 
     def settle(year: int, month: int, day: int, hour: int) -> SettleCopayment:
         at = datetime(year, month, day, hour, tzinfo=OSLO)
-        return SettleCopayment(consultation_id="c", patient=seventeen, replied_at=at)
+        return SettleCopayment(
+            consultation_id="c", patient=seventeen, replied_at=at, clinician_id="hpr-1"
+        )
 
     before = decide_copayment(settle(2026, 12, 31, 23), table)
     from_then = decide_copayment(settle(2027, 1, 1, 0), table)

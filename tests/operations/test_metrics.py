@@ -10,16 +10,18 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from dev.harness.databases import migrate
 from dev.harness.ports import serving
-from domain.effects import JournalEntryInput
+from domain.events import Event
+from domain.models import CopaymentOutcome
 from infra.settings import Settings
+from store.case_writes import Consultations
 from store.database import create_engine, create_session_factory
-from store.journal import JournalTable
 from tests.api.support import SERVICE, Operated, api_serving, bearer, eventually
 from tests.support import (
     effects,
@@ -118,18 +120,21 @@ async def test_case_store_figures_count_consultations_by_status_the_overdue_and_
     assert value(exposition, "econsult_notifications_undelivered") == 0
 
 
-class RecordSystemDownOnce:
-    """An EPJ that refuses each entry's first write, as one briefly down would."""
+class CaseStoreDownOnce(Consultations):
+    """A case store that refuses each event's first commit, as one briefly down would."""
 
-    def __init__(self, record_system: JournalTable) -> None:
-        self._record_system = record_system
-        self._refused: set[str] = set()
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        super().__init__(sessions)
+        self._refused: set[tuple[str, int]] = set()
 
-    async def write(self, entry: JournalEntryInput) -> str:
-        if entry.entry_key not in self._refused:
-            self._refused.add(entry.entry_key)
-            raise ConnectionError("record system unavailable")
-        return await self._record_system.write(entry)
+    async def commit(
+        self, event: Event, outcome: CopaymentOutcome | None = None
+    ) -> tuple[bool, CopaymentOutcome | None]:
+        key = (event.record.consultation_id, event.record.revision)
+        if key not in self._refused:
+            self._refused.add(key)
+            raise ConnectionError("case store unavailable")
+        return await super().commit(event, outcome)
 
 
 async def test_activity_failures_and_retries_are_counted_by_type_on_the_worker_endpoint(
@@ -139,12 +144,12 @@ async def test_activity_failures_and_retries_are_counted_by_type_on_the_worker_e
     engine = create_engine(sqlite_url)
     sessions = create_session_factory(engine)
     await seed_directory(sessions)
-    # The journal entry is written with the case row, in the record_event local activity.
-    journal = {"activity_type": "record_event"}
+    # The journal entry is written with the case row, in the commit local activity.
+    journal = {"activity_type": "commit"}
     before = await scrape(worker_metrics_url)
     try:
-        record_system = RecordSystemDownOnce(JournalTable(sessions))
-        async with running_worker(client, sqlite_url, record_system=record_system) as queue:
+        store = CaseStoreDownOnce(sessions)
+        async with running_worker(client, sqlite_url, consultations=store) as queue:
             case = new_start()
             await start(client, queue, case)
             journaled = await eventually(

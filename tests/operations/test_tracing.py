@@ -94,7 +94,7 @@ async def test_a_reply_is_one_trace_from_the_http_request_to_every_activity_it_c
     spans = await spans_of(
         operated,
         trace_id,
-        until_span=("RunActivity:send_notification", "RunActivity:settle_copayment"),
+        until_span=("RunActivity:send_notification", "RunActivity:ask_frikort_register"),
     )
 
     server = named(spans, "POST /v1/consultations/{consultation_id}/replies")
@@ -102,8 +102,9 @@ async def test_a_reply_is_one_trace_from_the_http_request_to_every_activity_it_c
     update = named(spans, "StartWorkflowUpdate:reply")
     assert server.name in ancestors(update, spans)
     assert ancestors(named(spans, "HandleUpdate:reply"), spans)[0] == update.name
-    # The message, its journal entry and the case row are one activity (record_event).
-    for activity in ("record_event", "settle_copayment", "send_notification"):
+    # The message, its journal entry and the case row are one activity (commit); the
+    # settlement asks the frikort register, then commits.
+    for activity in ("commit", "ask_frikort_register", "send_notification"):
         run = named(spans, f"RunActivity:{activity}")
         assert ancestors(run, spans)[:2] == [f"StartActivity:{activity}", update.name]
         assert any(run.name in ancestors(sql, spans) for sql in sql_spans(spans)), activity
@@ -124,7 +125,7 @@ async def test_a_new_consultation_is_one_trace_through_the_workflow_run_and_its_
     start = named(spans, "StartUpdateWithStartWorkflow:EConsultation")
     assert server.name in ancestors(start, spans)
     assert ancestors(named(spans, "RunWorkflow:EConsultation"), spans)[0] == start.name
-    for activity in ("check_directory", "record_event"):
+    for activity in ("check_directory", "commit"):
         assert server.name in ancestors(named(spans, f"RunActivity:{activity}"), spans)
     assert all(descends_from(s, server, spans) for s in spans)
 

@@ -77,7 +77,7 @@ async def test_sigterm_stops_the_worker_gracefully_and_a_restarted_one_completes
     assert first.logged() == ["worker ready", "worker stopping", "worker stopped"]
     stopping = next(e for e in first.events if e.get("event") == "worker stopping")
     assert stopping["reason"] == "SIGTERM"
-    assert 'activity_type="record_event"' in worker_metrics
+    assert 'activity_type="commit"' in worker_metrics
     assert view.status == Status.CLOSED
     # Two messages and the close; the clinician told of the question, the patient of the close.
     assert left == {"messages": 2, "journal": 3, "notifications": 2, "charges": 1}

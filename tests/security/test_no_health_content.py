@@ -28,15 +28,14 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.adapters import RecordSystem
 from activities.webhooks import notification_sender
 from dev.harness.ports import serving
-from domain.effects import JournalEntryInput
-from domain.models import Status, consultation_workflow_id
+from domain.events import Event
+from domain.models import CopaymentOutcome, Status, consultation_workflow_id
 from infra.settings import Settings
 from infra.temporal import data_converter
+from store.case_writes import Consultations
 from store.database import create_engine, create_session_factory
-from store.journal import JournalTable
 from store.tables import JournalEntry, Notification
 from tests.api.support import PNG, Party, api_over_http, create_body, seed_clinicians, upload
 from tests.integrations.receivers import WebhookReceiver, new_secret
@@ -48,18 +47,21 @@ NATIONAL_ID = "01017012345"
 SECRETS = (MARKER, NATIONAL_ID)
 
 
-class RecordSystemQuotingEntries:
-    """Fails its first write with an error that quotes the entry, then writes as the journal."""
+class CaseStoreQuotingMessages(Consultations):
+    """Fails its first commit of a message with an error that quotes it, then commits."""
 
-    def __init__(self, journal: RecordSystem) -> None:
-        self._journal = journal
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        super().__init__(sessions)
         self.failed = False
 
-    async def write(self, entry: JournalEntryInput) -> str:
-        if not self.failed:
+    async def commit(
+        self, event: Event, outcome: CopaymentOutcome | None = None
+    ) -> tuple[bool, CopaymentOutcome | None]:
+        if event.message is not None and not self.failed:
             self.failed = True
-            raise RuntimeError(f"record system refused {entry.text!r} for {entry.patient_id}")
-        return await self._journal.write(entry)
+            body = event.message.content.body
+            raise RuntimeError(f"case store refused {body!r} for {event.record.patient_id}")
+        return await super().commit(event, outcome)
 
 
 @dataclass
@@ -191,7 +193,7 @@ async def evidence(
     sqlite_url: str,
 ) -> AsyncIterator[Evidence]:
     engine = create_engine(sqlite_url)
-    record_system = RecordSystemQuotingEntries(JournalTable(create_session_factory(engine)))
+    case_store = CaseStoreQuotingMessages(create_session_factory(engine))
     receiver = WebhookReceiver([new_secret()])
     spans.clear()
     try:
@@ -201,7 +203,7 @@ async def evidence(
                 api_over_http(
                     traced_client,
                     sqlite_url,
-                    record_system=record_system,
+                    consultations=case_store,
                     sender=notification_sender(webhooks_to(hooks, receiver.secrets[0])),
                 ) as api,
             ):
@@ -210,7 +212,7 @@ async def evidence(
                 assert (await handle.result())["status"] == Status.CLOSED
                 await effects_when_quiet(api.sessions, case)
                 found = await _collect(dev_env, api.http, api.sessions, case, spans)
-        assert record_system.failed, "the record system's failure path was not taken"
+        assert case_store.failed, "the case store's failure path was not taken"
         webhooks = [json.dumps([d.headers, d.body]) for d in receiver.deliveries]
         yield dataclasses.replace(found, logs=lines.getvalue(), webhooks=webhooks)
     finally:

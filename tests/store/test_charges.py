@@ -13,14 +13,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from activities.billing import BillingActivities
+from activities.case import CaseActivities
 from dev.harness.databases import alembic
 from domain.effects import SettleCopayment
-from domain.models import CopaymentOutcome, CopaymentStatus
+from domain.events import Event
+from domain.models import ConsultationRecord, CopaymentOutcome, CopaymentStatus, Status
 from domain.parties import ExemptionCode, Patient
+from store.case_writes import Consultations
 from store.charges import Charges
 from store.database import create_engine
-from store.frikort import FrikortTable
+from store.directory import Directory
 from store.tables import Charge
 from tests.store.support import NOW, Sessions, database_at
 
@@ -54,10 +56,27 @@ async def test_an_exempt_charge_keeps_its_code_and_the_note_of_other(store: Sess
     assert (row.exemption, row.exemption_note) == ("other", "war injury (krigsskade)")
 
 
+async def settled(case: CaseActivities, request: SettleCopayment) -> CopaymentOutcome:
+    """The settlement committed as the workflow commits it: the charge with the case row."""
+    record = ConsultationRecord(
+        consultation_id=request.consultation_id,
+        patient_id=request.patient.id,
+        practice_id="practice-1",
+        status=Status.AWAITING_PATIENT,
+        clinician_id=request.clinician_id,
+        recipient_id=request.clinician_id,
+        created_at=NOW,
+        revision=2,
+    )
+    committed = await case.commit(Event(record=record, settlement=request))
+    assert committed.copayment is not None
+    return committed.copayment
+
+
 async def test_the_settle_activity_records_the_declared_code_and_the_rate_it_was_given(
     store: Sessions,
 ) -> None:
-    billing = BillingActivities(Charges(store), FrikortTable(store))
+    case = CaseActivities(Directory(store), Consultations(store))
     consultation_id = uuid.uuid4().hex
     declared = SettleCopayment(
         consultation_id=consultation_id,
@@ -68,8 +87,8 @@ async def test_the_settle_activity_records_the_declared_code_and_the_rate_it_was
         exemption=ExemptionCode.OCCUPATIONAL_INJURY,
     )
 
-    outcome = await billing.settle_copayment(declared)
-    again = await billing.settle_copayment(declared.model_copy(update={"exemption": None}))
+    outcome = await settled(case, declared)
+    again = await settled(case, declared.model_copy(update={"exemption": None}))
 
     assert (outcome.status, outcome.exemption) == (
         CopaymentStatus.EXEMPT,
@@ -88,7 +107,7 @@ async def test_the_settle_activity_charges_the_specialist_rate_without_the_direc
     store: Sessions,
 ) -> None:
     """The clinician is in no directory: the flag in the request is the rate."""
-    billing = BillingActivities(Charges(store), FrikortTable(store))
+    case = CaseActivities(Directory(store), Consultations(store))
     request = SettleCopayment(
         consultation_id=uuid.uuid4().hex,
         patient=ADULT,
@@ -96,11 +115,12 @@ async def test_the_settle_activity_charges_the_specialist_rate_without_the_direc
         clinician_id=f"not-in-directory-{uuid.uuid4().hex[:8]}",
     )
 
-    general = await billing.settle_copayment(request)
-    specialist = await billing.settle_copayment(
+    general = await settled(case, request)
+    specialist = await settled(
+        case,
         request.model_copy(
             update={"consultation_id": uuid.uuid4().hex, "specialist_in_general_practice": True}
-        )
+        ),
     )
 
     assert general.status == specialist.status == CopaymentStatus.CHARGED

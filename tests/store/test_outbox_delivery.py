@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -16,7 +15,6 @@ from activities.notifications import NotificationActivities
 from domain.effects import NotificationInput
 from domain.models import Status
 from store.case_writes import Consultations
-from store.database import create_engine, create_session_factory
 from store.outbox import Outbox, OutboxState
 from store.tables import Notification
 from tests.store.support import Sessions, record
@@ -43,15 +41,10 @@ class Sender:
 
 
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-def store(engine: AsyncEngine) -> Sessions:
-    return create_session_factory(engine)
+def engine(store: Sessions) -> AsyncEngine:
+    bound = store.kw["bind"]
+    assert isinstance(bound, AsyncEngine)
+    return bound
 
 
 @pytest.fixture

@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
 from activities.practices import PracticeActivities
 from domain.practices import DEFAULT_DECLINE_MESSAGE, DeclineMessage, PracticeQuestion
-from store.database import create_engine, create_session_factory
 from store.practices import Practice, Practices
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 def _practice_id() -> str:

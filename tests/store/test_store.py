@@ -37,7 +37,7 @@ from store.journal import JournalTable
 from store.outbox import Outbox, OutboxState
 from store.tables import Attachment, JournalEntry, Message, Notification
 from tests.store.support import NOW, Sessions, record
-from tests.support import count, sha256
+from tests.support import case_row, count, sha256
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ async def test_a_stale_consultation_write_never_overwrites_a_newer_one(
     assert await consultations.save(record(consultation_id, 3, Status.AWAITING_PATIENT))
     assert not await consultations.save(record(consultation_id, 2, Status.AWAITING_CLINICIAN))
 
-    row = await consultations.get(consultation_id)
+    row = await case_row(store, consultation_id)
     assert row is not None
     assert (row.status, row.revision) == ("awaiting_patient", 3)
     assert row.created_at == NOW  # aware UTC on both backends
@@ -119,7 +119,7 @@ async def test_a_case_row_its_message_and_its_notification_land_together_or_not_
     refused = message([AttachmentRef(id="missing", sha256="0" * 64)])
     with pytest.raises(UnknownAttachmentError):
         await consultations.save_with(update, refused, told)
-    row = await consultations.get(consultation_id)
+    row = await case_row(store, consultation_id)
     assert row is not None
     assert (row.status, row.revision) == ("draft", 1)  # the row's upsert was rolled back
     assert await count(store, Message, consultation_id) == 0
@@ -128,7 +128,7 @@ async def test_a_case_row_its_message_and_its_notification_land_together_or_not_
     written = message([])
     assert await consultations.save_with(update, written, told)
     assert not await consultations.save_with(update, written, told)  # a retry repeats nothing
-    row = await consultations.get(consultation_id)
+    row = await case_row(store, consultation_id)
     assert row is not None
     assert (row.status, row.revision) == ("awaiting_clinician", 2)
     assert await count(store, Message, consultation_id) == 1

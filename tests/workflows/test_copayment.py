@@ -15,8 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.billing import BillingActivities
-from domain.copayment import DEFAULT_TARIFFS, is_evening_rate, tariff_on
+from domain.copayment import DEFAULT_TARIFFS, decide_copayment, is_evening_rate, tariff_on
 from domain.effects import SettleCopayment
 from domain.models import (
     CloseCommand,
@@ -29,8 +28,7 @@ from domain.models import (
 )
 from domain.parties import Patient
 from domain.working_days import oslo_day
-from store.charges import Charges
-from store.database import create_engine, create_session_factory
+from infra.tariffs import load_tariffs
 from store.directory import Directory, DirectoryEntry, Substitute
 from store.frikort import FrikortTable
 from store.tables import Charge
@@ -48,13 +46,6 @@ from workflows.econsultation import EConsultation
 
 Handle = WorkflowHandle[EConsultation, ConsultationView]
 Run = Callable[..., AbstractAsyncContextManager[Handle]]
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 @pytest.fixture
@@ -263,7 +254,6 @@ async def test_settlement_charges_the_shipped_table_amount_of_the_reply_date(
     amount: str,
 ) -> None:
     clinician, _ = await seed_pair(store, specialist=specialist, substitute_specialist=False)
-    billing = BillingActivities(Charges(store), FrikortTable(store))
     consultation_id = uuid.uuid4().hex
     request = SettleCopayment(
         consultation_id=consultation_id,
@@ -273,7 +263,7 @@ async def test_settlement_charges_the_shipped_table_amount_of_the_reply_date(
         specialist_in_general_practice=specialist,
     )
 
-    outcome = await billing.settle_copayment(request)
+    outcome = decide_copayment(request, load_tariffs(None))
 
     assert (outcome.tariff, outcome.amount_nok) == (tariff, Decimal(amount))
     assert tariff_on(oslo_day(replied_at), tariff, specialist, DEFAULT_TARIFFS).amount_nok == (

@@ -46,7 +46,7 @@ IN_FLIGHT = 40
 
 
 @pytest.fixture
-async def store(postgres_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+async def seeded_postgres(postgres_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     engine = create_engine(postgres_url)
     sessions = create_session_factory(engine)
     await seed_directory(sessions)
@@ -194,9 +194,10 @@ async def kill_repeatedly(
 
 async def test_a_worker_killed_mid_activity_leaves_exactly_one_effect_per_event(
     dev_env: WorkflowEnvironment,
-    store: async_sessionmaker[AsyncSession],
+    seeded_postgres: async_sessionmaker[AsyncSession],
     worker_process: tuple[WorkerProcess, str],
 ) -> None:
+    store = seeded_postgres
     worker, task_queue = worker_process
     cases = [(new_start(), PATHS[n % len(PATHS)]) for n in range(CONSULTATIONS)]
     handles = [await start(dev_env.client, task_queue, case) for case, _ in cases]

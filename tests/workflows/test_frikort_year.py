@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
@@ -19,7 +17,6 @@ from tests.support import (
     content,
     new_start,
     start,
-    time_skipping_environment,
 )
 from tests.workflows.support import seeded_worker
 from workflows.econsultation import EConsultation
@@ -35,12 +32,6 @@ class Register:
     async def holds_frikort(self, patient_id: str, on_day: date) -> bool:
         self.asked.append(on_day)
         return self.holds
-
-
-@pytest.fixture
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    async with time_skipping_environment() as env:
-        yield env
 
 
 async def _billed_at(

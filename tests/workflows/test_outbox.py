@@ -1,20 +1,18 @@
 """The transactional outbox through a real worker on the time-skipping server: a command's
-notification is queued by the transaction that records its event, a timer's by its delivery."""
+notification is queued by the transaction that commits its event, a timer's event too."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from domain.effects import NotificationEvent, NotificationInput
 from domain.models import Status
 from store.outbox import Outbox, OutboxState
-from tests.support import new_start, notifications, start, time_skipping_environment
+from tests.support import new_start, notifications, start
 from tests.workflows.support import seeded_worker
 from workflows.econsultation import EConsultation
 
@@ -29,13 +27,7 @@ class Sender:
         self.received[notification.event] = notification.queued
 
 
-@pytest.fixture
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    async with time_skipping_environment() as env:
-        yield env
-
-
-async def test_a_commands_notification_is_queued_with_its_event_and_a_timers_by_its_delivery(
+async def test_every_notification_is_queued_by_the_commit_of_its_event_command_or_timer(
     env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     sender = Sender()
@@ -49,9 +41,9 @@ async def test_a_commands_notification_is_queued_with_its_event_and_a_timers_by_
 
     assert sender.received == {
         NotificationEvent.NEW_MESSAGE: True,
-        NotificationEvent.REMINDER: False,
-        NotificationEvent.OVERDUE: False,
-        NotificationEvent.ANSWER_LATE: False,
+        NotificationEvent.REMINDER: True,
+        NotificationEvent.OVERDUE: True,
+        NotificationEvent.ANSWER_LATE: True,
     }
     rows = await notifications(sessions, case.consultation_id)
     assert len(rows) == 4

@@ -1,11 +1,10 @@
-"""A change to what the workflow issues must come with `workflow.patched`: shown on a copy of
-today's workflow that adds one timer before the clinician's reminder, against the recorded
-1.0 history of a reminded case. Unguarded it breaks the consultations in flight; guarded it
-replays them unchanged (docs/lifecycle.md, "Changing the workflow")."""
+"""The decide-then-commit flow issues other activities than 1.0 did, so it ships behind
+`workflow.patched` (docs/guide-developer.md, "Changing the workflow"): shown against the
+recorded 1.0 history of a reminded case. Without the patch the new flow breaks the 1.0
+consultations in flight; with it they replay, and run on, on the 1.0 flow."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 from temporalio import workflow
@@ -15,36 +14,23 @@ from temporalio.workflow import NondeterminismError
 
 from domain.models import ConsultationStart, ConsultationView
 from tests.histories.record import HISTORY_CONVERTER
-from workflows.econsultation import EConsultation
+from workflows.econsultation import Consultation, EConsultation
 
 # A case that was reminded, went overdue and closed for inactivity.
 REMINDED = (
     Path(__file__).resolve().parents[1] / "histories" / "1.0" / "overdue_then_inactive.0.json"
 )
-CHANGE = "pause-before-reminder"
 
 
 @workflow.defn(name="EConsultation", sandboxed=False)
-class UnguardedChange(EConsultation):
+class WithoutThePatch(EConsultation):
+    @workflow.init
+    def __init__(self, start: ConsultationStart) -> None:
+        self._flow = Consultation(start)
+
     @workflow.run
     async def run(self, start: ConsultationStart) -> ConsultationView:
         return await super().run(start)
-
-    async def _remind(self) -> None:
-        await workflow.sleep(timedelta(seconds=1))
-        await super()._remind()
-
-
-@workflow.defn(name="EConsultation", sandboxed=False)
-class GuardedChange(EConsultation):
-    @workflow.run
-    async def run(self, start: ConsultationStart) -> ConsultationView:
-        return await super().run(start)
-
-    async def _remind(self) -> None:
-        if workflow.patched(CHANGE):
-            await workflow.sleep(timedelta(seconds=1))
-        await super()._remind()
 
 
 async def _replayed_on(workflow_class: type) -> Exception | None:
@@ -54,15 +40,11 @@ async def _replayed_on(workflow_class: type) -> Exception | None:
     return result.replay_failure
 
 
-async def test_a_change_without_a_patch_fails_the_replay_of_recorded_histories() -> None:
-    failure = await _replayed_on(UnguardedChange)
+async def test_the_new_flow_without_its_patch_fails_the_replay_of_a_1_0_history() -> None:
+    failure = await _replayed_on(WithoutThePatch)
 
     assert isinstance(failure, NondeterminismError), failure
 
 
-async def test_the_same_change_behind_workflow_patched_replays() -> None:
-    assert await _replayed_on(GuardedChange) is None
-
-
-async def test_todays_workflow_replays_the_history_the_two_tests_use() -> None:
+async def test_behind_its_patch_a_1_0_history_replays_on_the_1_0_flow() -> None:
     assert await _replayed_on(EConsultation) is None

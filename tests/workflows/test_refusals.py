@@ -26,9 +26,9 @@ from domain.models import (
     WithdrawCommand,
     consultation_workflow_id,
 )
-from store.case_writes import Consultations
 from tests.support import (
     CLINICIAN,
+    case_row,
     content,
     effects,
     effects_when_quiet,
@@ -161,7 +161,7 @@ async def test_a_start_without_copayment_acceptance_is_refused_and_leaves_nothin
         await handle.result()
 
     assert refusal_type(refused.value) == Refusal.COPAYMENT_NOT_ACCEPTED
-    assert await Consultations(sessions).get(case.consultation_id) is None
+    assert await case_row(sessions, case.consultation_id) is None
     assert await effects(sessions, case.consultation_id) == {
         "messages": 0,
         "journal": 0,
@@ -180,7 +180,7 @@ async def test_a_start_to_a_clinician_without_a_relation_to_the_patient_is_refus
         await handle.result()
 
     assert refusal_type(refused.value) == Refusal.NO_RELATION
-    assert await Consultations(sessions).get(case.consultation_id) is None
+    assert await case_row(sessions, case.consultation_id) is None
 
 
 async def test_a_close_by_another_clinician_is_refused(

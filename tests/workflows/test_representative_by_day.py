@@ -3,10 +3,8 @@ an 11-year-old refuses the parent's follow-up once the child has turned 12 (time
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
@@ -23,17 +21,10 @@ from tests.support import (
     running_worker,
     seed_directory,
     start,
-    time_skipping_environment,
 )
 from workflows.econsultation import EConsultation
 
 MOTHER = Representative(id="mother-1", relation=RepresentativeRelation.PARENT)
-
-
-@pytest.fixture
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    async with time_skipping_environment() as env:
-        yield env
 
 
 def parent_follow_up() -> ReplyCommand:

@@ -12,25 +12,17 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.models import CloseReason, CopaymentStatus, ReplyCommand, Role, Status
 from domain.working_days import OSLO
-from store.case_writes import Consultations
 from tests.support import (
     CLINICIAN,
+    case_row,
     content,
     effects,
     new_start,
     notifications,
     start,
-    time_skipping_environment,
 )
 from tests.workflows.support import seeded_worker
 from workflows.econsultation import EConsultation
-
-
-@pytest.fixture
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    """A fresh time-skipping server per test: each test sets its own calendar date."""
-    async with time_skipping_environment() as env:
-        yield env
 
 
 @pytest.fixture
@@ -84,7 +76,7 @@ async def test_submission_before_easter_2027_is_due_monday_after_easter_and_goes
     assert at_instant(sent[2].occurred_at, oslo(2027, 4, 5, 23, 59, 59))
     view = await handle.query(EConsultation.view)
     assert (view.status, view.overdue) == (Status.AWAITING_CLINICIAN, True)
-    row = await Consultations(sessions).get(case.consultation_id)
+    row = await case_row(sessions, case.consultation_id)
     assert row is not None and row.overdue
 
     await sleep_until(env, oslo(2027, 4, 6, 8, 1, 0))

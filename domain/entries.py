@@ -1,49 +1,27 @@
-"""What an event writes, built from the workflow's state: the message, its journal entries and
-the notifications. Pure: the time comes from the caller (workflow time)."""
+"""What an event writes, built from the consultation's state: its message, journal entries and
+notifications, and the next run's input. Pure: the time comes from the caller."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 
-from temporalio import workflow
-
-with workflow.unsafe.imports_passed_through():
-    from domain.effects import (
-        Audience,
-        JournalEntryInput,
-        JournalEntryKind,
-        MessageToStore,
-        NotificationEvent,
-        NotificationInput,
-    )
-    from domain.models import (
-        CloseCommand,
-        ConsultationStart,
-        ConsultationState,
-        MessageContent,
-        ReassignCommand,
-        ReplyCommand,
-        Role,
-    )
-    from domain.parties import ExemptionCode, Representative, RepresentativeRef
-    from domain.representatives import on_behalf_text
-
-
-@dataclass
-class Bill:
-    """The billable clinician message that settles the co-payment: who wrote it, when, and an
-    exemption they recognised with it."""
-
-    clinician_id: str
-    at: datetime
-    exemption: ExemptionCode | None = None
-    exemption_note: str | None = None
-
-    @classmethod
-    def of(cls, message: ReplyCommand | CloseCommand, at: datetime) -> Bill:
-        author = message.author_id if isinstance(message, ReplyCommand) else message.clinician_id
-        return cls(author, at, message.exemption, message.exemption_note)
+from domain.effects import (
+    Audience,
+    JournalEntryInput,
+    JournalEntryKind,
+    MessageToStore,
+    NotificationEvent,
+    NotificationInput,
+)
+from domain.models import (
+    ConsultationStart,
+    ConsultationState,
+    MessageContent,
+    ReassignCommand,
+    Role,
+)
+from domain.parties import Representative, RepresentativeRef
+from domain.representatives import on_behalf_text
 
 
 def next_run(start: ConsultationStart, state: ConsultationState) -> ConsultationStart:
@@ -51,23 +29,6 @@ def next_run(start: ConsultationStart, state: ConsultationState) -> Consultation
     sent again."""
     carried = {"carried_state": state, "message": None, "message_id": None}
     return start.model_copy(update={**carried, "representative": None})
-
-
-@dataclass
-class EventWrites:
-    """What an event writes besides its case row, in the same activity: its message (unless
-    it was stored first, on its own), its journal entries, and the message it bills for."""
-
-    message: MessageToStore | None = None
-    journal: list[JournalEntryInput] = field(default_factory=list)
-    bill: Bill | None = None
-    # Queued in the same transaction (a transactional outbox); the event is not empty for them.
-    notifications: list[NotificationInput] = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        """Nothing but the case row: written with one statement, by `record_consultation`."""
-        return self.message is None and not self.journal
 
 
 def message_to_store(
