@@ -91,7 +91,9 @@ LEFT_AT_DEFAULT = {
 }
 ENV_EXAMPLE = ROOT / "deploy" / ".env.example"
 # Values that must come from the operator's environment, never from this file.
-SECRET = re.compile(r"(PASSWORD|PWD|SECRET|ENCRYPTION_KEYS)$|^AUTH_(?!REQUIRE_DPOP$)")
+SECRET = re.compile(
+    r"(PASSWORD|PWD|SECRET|ENCRYPTION_KEYS)$|^AUTH_(?!REQUIRE_DPOP$|MAX_TOKEN_LIFETIME$)"
+)
 
 # --- The Compose specification --------------------------------------------------------------
 
