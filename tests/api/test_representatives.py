@@ -4,11 +4,14 @@ holder of 18 or more; a guardian is no longer a basis for a new message."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
+from domain.models import ConsultationStart, MessageContent, consultation_workflow_id
+from domain.parties import Patient, Representative, RepresentativeRelation
 from store.tables import Consultation, JournalEntry, Notification
 from tests.api.support import (
     Api,
@@ -22,6 +25,7 @@ from tests.api.support import (
     seed_clinicians,
     today,
 )
+from workflows.econsultation import EConsultation
 
 
 def _years_before(day: date, years: int) -> date:
@@ -284,3 +288,37 @@ async def test_a_next_of_kin_and_a_power_of_attorney_write_for_an_adult(api: Api
     journal = await _journal(api, case["id"])
     assert journal[2][0] == attorney["id"]
     assert "power of attorney" in journal[2][1]
+
+
+async def test_a_consultation_a_guardian_began_before_the_rule_still_reads_and_is_answered(
+    api: Api,
+) -> None:
+    """Started on the workflow directly, as the API started it before guardianship was retired:
+    the guardian's message is shown, journaled and answered as before."""
+    http, party = api.http, api.party()
+    await seed_clinicians(http, party)
+    cid = uuid.uuid4().hex
+    before = ConsultationStart(
+        consultation_id=cid,
+        patient=Patient(id=party.patient, birth_date=date(1950, 1, 1)),
+        clinician_id=party.clinician,
+        recipient_id=party.clinician,
+        copayment_accepted=True,
+        message=MessageContent(body="Question about my ward's medicine."),
+        message_id=uuid.uuid4().hex,
+        representative=Representative(id="guardian-1", relation=RepresentativeRelation.GUARDIAN),
+    )
+    handle = await api.client.start_workflow(
+        EConsultation.run,
+        before,
+        id=consultation_workflow_id(cid),
+        task_queue=api.settings.econsult_task_queue,
+    )
+    await handle.execute_update(EConsultation.opened)
+
+    shown = (await http.get(f"/v1/consultations/{cid}", headers=party.service)).json()
+    assert [m["representative"] for m in shown["messages"]] == [GUARDIAN]
+    answered = await message(http, f"{cid}/replies", party.doctor, "One a day.")
+    assert answered["status"] == "awaiting_patient"
+    [(author, _text), _reply] = await _journal(api, cid)
+    assert author == "guardian-1"
