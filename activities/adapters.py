@@ -25,7 +25,12 @@ class NotificationSender(Protocol):
 
 
 class FrikortRegister(Protocol):
-    """Whether a patient holds a frikort on a day (the real one asks Helfo's register)."""
+    """Whether a patient holds a frikort on a day (the real one asks Helfo's register).
+
+    A real register answers per calendar year: a frikort lasts the rest of the year it is
+    granted in and none carries into the next, so the answer for a day in January says
+    nothing of December before it. Ask on the day of the charge, never for a period.
+    """
 
     async def holds_frikort(self, patient_id: str, on_day: date) -> bool: ...
 

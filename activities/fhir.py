@@ -42,12 +42,14 @@ ENTRY_KIND_SYSTEM = "urn:econsult:journal-entry-kind"
 # The service's practice ids; a deployment whose ids are organisation numbers names ENH's system.
 PRACTICE_SYSTEM = "urn:econsult:practice"
 # A representative's relation to the patient, in the code system R4's RelatedPerson.relationship
-# binding draws on: PRN is a family relation, GUARD and POWATT are responsible parties.
+# binding draws on: PRN is a family relation, GUARD and POWATT are responsible parties, NOK
+# the next of kin (a guardian is coded still: entries stored from one are forwarded as such).
 ROLE_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 RELATION_CODES: dict[RepresentativeRelation, tuple[str, str]] = {
     RepresentativeRelation.PARENT: ("PRN", "parent"),
     RepresentativeRelation.GUARDIAN: ("GUARD", "guardian"),
     RepresentativeRelation.POWER_OF_ATTORNEY: ("POWATT", "power of attorney"),
+    RepresentativeRelation.NEXT_OF_KIN: ("NOK", "next of kin"),
 }
 # The id of the RelatedPerson contained in the Communication, referenced from its sender.
 REPRESENTATIVE_ID = "representative"

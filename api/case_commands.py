@@ -30,6 +30,7 @@ from api.schemas import (
     PatientMessageIn,
     ReassignIn,
     RepresentativeIn,
+    WithdrawIn,
 )
 from api.services import Services
 from domain.models import (
@@ -231,8 +232,11 @@ async def _patient_replied(asked: Asked[PatientMessageIn]) -> ReplyCommand:
     )
 
 
-async def _withdrawn(asked: Asked[None]) -> WithdrawCommand:
-    return WithdrawCommand(patient_id=asked.found_case.patient_id)
+async def _withdrawn(asked: Asked[WithdrawIn | None]) -> WithdrawCommand:
+    given = asked.body.representative if asked.body else None
+    return WithdrawCommand(
+        patient_id=asked.found_case.patient_id, representative=representative_of(given)
+    )
 
 
 async def _clinician_replied(asked: Asked[ClinicianReply]) -> ReplyCommand:

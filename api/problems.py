@@ -172,6 +172,7 @@ REFUSALS = "x-refusals"
 # Rules more than one operation refuses by.
 PERIOD_REVERSED = "valid_to is before valid_from"
 NOT_IN_DIRECTORY = "{who} is not in the directory"
+FRIKORT_ACROSS_YEARS = "a frikort period runs into another calendar year"
 
 
 def refusal_responses(*rules: str) -> dict[int | str, dict[str, Any]]:

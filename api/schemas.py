@@ -240,8 +240,17 @@ class RepresentativeIn(Strict):
     relation: RepresentativeRelation
     birth_date: Annotated[
         date | None,
-        Field(description="the representative's; required for a power_of_attorney"),
+        Field(
+            description="the representative's; required for a power_of_attorney and a "
+            "next_of_kin (`guardian` is refused for new messages; stored ones still read)"
+        ),
     ] = None
+
+
+class WithdrawIn(Strict):
+    """Who withdraws on the patient's behalf, if anyone; no body is the patient themselves."""
+
+    representative: RepresentativeIn | None = None
 
 
 class ReassignIn(Strict):

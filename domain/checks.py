@@ -43,6 +43,17 @@ def _party(state: ConsultationState, role: Role, author_id: str) -> Refused | No
 def _representative(
     state: ConsultationState, representative: Representative | None, today: date
 ) -> Refused | None:
+    """The check the workflow repeats under its lock and on replay: a command it took from a
+    `guardian` before guardianship was retired is judged as it was then."""
+    reason = representative_refusal(state.patient, representative, today, recorded=True)
+    return Refused(reason, Refusal.REPRESENTATIVE_NOT_ALLOWED) if reason else None
+
+
+def check_new_representative(
+    state: ConsultationState, representative: Representative | None, today: date
+) -> Refused | None:
+    """A new command's representative under today's rules (a `guardian` is refused): for the
+    API and the update validators, which admit commands and are never replayed."""
     reason = representative_refusal(state.patient, representative, today)
     return Refused(reason, Refusal.REPRESENTATIVE_NOT_ALLOWED) if reason else None
 
@@ -95,12 +106,14 @@ def check_close(state: ConsultationState, command: CloseCommand) -> Refused | No
     return None
 
 
-def check_withdraw(state: ConsultationState, command: WithdrawCommand) -> Refused | None:
+def check_withdraw(
+    state: ConsultationState, command: WithdrawCommand, today: date
+) -> Refused | None:
     if refused := _party(state, Role.PATIENT, command.patient_id):
         return refused
     if state.status != Status.AWAITING_CLINICIAN or state.clinician_has_replied:
         return Refused("withdraw is only allowed before any clinician reply")
-    return None
+    return _representative(state, command.representative, today)
 
 
 def check_reassign(state: ConsultationState, command: ReassignCommand) -> Refused | None:

@@ -243,10 +243,10 @@ def close(
 
 def withdraw(state: ConsultationState, command: WithdrawCommand, now: datetime) -> Decision:
     """withdraw: the patient takes the question back before any clinician reply."""
-    if refused := check_withdraw(state, command):
+    if refused := check_withdraw(state, command, oslo_day(now)):
         return refused
     change = _Change.of(state, now)
-    change.journal.append(withdrawn(change.state, now))
+    change.journal.append(withdrawn(change.state, now, command.representative))
     tell = (Audience.CLINICIAN, NotificationEvent.WITHDRAWN)
     return _finish(change, Status.WITHDRAWN, None, tell)
 

@@ -134,10 +134,11 @@ def case_entry(
     author_id: str,
     text: str,
     at: datetime,
+    representative: RepresentativeRef | None = None,
 ) -> JournalEntryInput:
     """An entry a case has at most one of (closing, withdrawing): keyed by kind and case."""
     key = f"{kind.value}:{state.consultation_id}"
-    return journal_entry(state, key, kind, role, author_id, text, at)
+    return journal_entry(state, key, kind, role, author_id, text, at, None, representative)
 
 
 def closed(
@@ -151,9 +152,15 @@ def closed(
     return case_entry(state, JournalEntryKind.CLOSE, Role.CLINICIAN, clinician_id, text, at)
 
 
-def withdrawn(state: ConsultationState, at: datetime) -> JournalEntryInput:
+def withdrawn(
+    state: ConsultationState, at: datetime, by: Representative | None = None
+) -> JournalEntryInput:
+    """Withdrawn on the patient's behalf: the representative is the entry's author, as on a
+    message they write."""
     text = "E-consultation withdrawn by the patient before any reply."
-    return case_entry(state, JournalEntryKind.WITHDRAW, Role.PATIENT, state.patient.id, text, at)
+    author_id = by.id if by else state.patient.id
+    ref = RepresentativeRef(id=by.id, relation=by.relation) if by else None
+    return case_entry(state, JournalEntryKind.WITHDRAW, Role.PATIENT, author_id, text, at, ref)
 
 
 def reassigned(

@@ -151,6 +151,8 @@ class WithdrawCommand(Model):
     """`withdraw`: the patient takes the question back before any clinician reply."""
 
     patient_id: Identifier
+    # Who withdrew on the patient's behalf; absent in commands recorded before it existed.
+    representative: Representative | None = None
 
 
 class ReassignCommand(Model):

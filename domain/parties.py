@@ -53,6 +53,21 @@ def exemption_note_refusal(code: ExemptionCode | None, note: str | None) -> str 
     return None
 
 
+def frikort_period_refusal(valid_from: date, valid_to: date) -> str | None:
+    """Why a frikort period cannot be recorded, or None: it ends before it starts, or it runs
+    into another calendar year (a frikort lasts the rest of the year it is granted in, and the
+    next year's is earned anew; docs/copayment.md gives the source)."""
+    if valid_to < valid_from:
+        return "valid_to must not be before valid_from"
+    if valid_to.year != valid_from.year:
+        return (
+            "a frikort period lies within one calendar year: valid_from and valid_to must be "
+            f"in the same year (a frikort from {valid_from.year} ends by "
+            f"{valid_from.year}-12-31)"
+        )
+    return None
+
+
 # --- parties ---------------------------------------------------------------------------
 
 
@@ -88,8 +103,11 @@ class Patient(Model):
 
 class RepresentativeRelation(StrEnum):
     PARENT = "parent"
+    # Refused for new messages (domain/representatives.py); kept so stored ones still read.
     GUARDIAN = "guardian"
     POWER_OF_ATTORNEY = "power_of_attorney"
+    # The nearest next of kin of a patient lacking the competence to consent.
+    NEXT_OF_KIN = "next_of_kin"
 
 
 class RepresentativeRef(Model):
@@ -100,8 +118,8 @@ class RepresentativeRef(Model):
 
 
 class Representative(RepresentativeRef):
-    """Someone who writes for the patient (a parent, a guardian, a power of attorney)."""
+    """Someone who writes for the patient (a parent, a next of kin, a power of attorney)."""
 
-    # Required for a power of attorney (its holder must be 18 or older); the rules are in
-    # domain/representatives.py.
+    # Required for a power of attorney and a next of kin (both must be 18 or older); the rules
+    # are in domain/representatives.py.
     birth_date: date | None = None

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         SubmitCommand,
         WithdrawCommand,
     )
+    from domain.parties import Representative
     from domain.working_days import oslo_day
     from workflows.calls import (
         CHECK_DIRECTORY,
@@ -131,7 +132,7 @@ class Consultation(TurnTaking):
         return self.view()
 
     def check_withdraw(self, command: WithdrawCommand) -> None:
-        _refuse(checks.check_withdraw(self._judged, command))
+        _refuse(checks.check_withdraw(self._judged, command, self._today))
 
     async def reassign_signal(self, command: ReassignCommand) -> None:
         await self._as_signal(self.reassign(command))
@@ -247,6 +248,7 @@ class EConsultation:
     @submit.validator
     def _check_submit(self, command: SubmitCommand) -> None:
         self._flow.check_submit(command)
+        self._admit(command.representative)
 
     @workflow.signal(name="reply")
     async def reply_signal(self, command: ReplyCommand) -> None:
@@ -259,6 +261,7 @@ class EConsultation:
     @reply.validator
     def _check_reply(self, command: ReplyCommand) -> None:
         self._flow.check_reply(command)
+        self._admit(command.representative)
 
     @workflow.signal(name="close")
     async def close_signal(self, command: CloseCommand) -> None:
@@ -283,6 +286,7 @@ class EConsultation:
     @withdraw.validator
     def _check_withdraw(self, command: WithdrawCommand) -> None:
         self._flow.check_withdraw(command)
+        self._admit(command.representative)
 
     @workflow.signal(name="reassign")
     async def reassign_signal(self, command: ReassignCommand) -> None:
@@ -295,6 +299,13 @@ class EConsultation:
     @reassign.validator
     def _check_reassign(self, command: ReassignCommand) -> None:
         self._flow.check_reassign(command)
+
+    def _admit(self, representative: Representative | None) -> None:
+        """A new command's representative, under the rules for new messages (a `guardian` is
+        refused), on either flow. Only validators admit: they never replay, while the flows'
+        checks, which do, judge a recorded guardian's command as it was judged when taken."""
+        today = oslo_day(workflow.now())
+        _refuse(checks.check_new_representative(self._flow.state, representative, today))
 
     @workflow.update
     async def opened(self) -> ConsultationView:

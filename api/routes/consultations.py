@@ -46,6 +46,7 @@ from api.schemas import (
     CreateConsultation,
     PatientMessageIn,
     ReassignIn,
+    WithdrawIn,
 )
 from api.services import Deps, Services
 from domain.base import Identifier
@@ -231,15 +232,19 @@ async def patient_reply(
     )
 
 
-@_command_route("withdraw", "withdrawConsultation", PORTAL)
+@_command_route("withdraw", "withdrawConsultation", PORTAL, _REPRESENTATIVE)
 async def withdraw(
     consultation_id: ConsultationId,
     caller: ServiceCaller,
     services: Deps,
+    body: WithdrawIn | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """The patient takes the question back before any clinician reply."""
-    return await run_command(WITHDRAW, services, caller, consultation_id, None, idempotency_key)
+    """The patient (or their representative) takes the question back before any clinician
+    reply; no body, or one without a representative, is the patient themselves."""
+    # Without a representative it is the bodiless request it always was, under a key too.
+    asked = body if body is not None and body.representative is not None else None
+    return await run_command(WITHDRAW, services, caller, consultation_id, asked, idempotency_key)
 
 
 @_command_route("replies", "replyToConsultation", CLINICIAN, _ATTACHMENTS)

@@ -10,6 +10,7 @@ from api.auth import AdminCaller
 from api.openapi import ADMIN
 from api.problems import (
     AUTHENTICATED,
+    FRIKORT_ACROSS_YEARS,
     PERIOD_REVERSED,
     problem_responses,
     refusal_responses,
@@ -18,6 +19,7 @@ from api.problems import (
 from api.schemas import FrikortIn, FrikortOut
 from api.services import Deps
 from domain.base import Identifier
+from domain.parties import frikort_period_refusal
 from store.frikort import FrikortTable
 
 router = APIRouter(prefix="/v1/patients", responses=problem_responses(*AUTHENTICATED))
@@ -28,7 +30,7 @@ router = APIRouter(prefix="/v1/patients", responses=problem_responses(*AUTHENTIC
     operation_id="putFrikort",
     tags=[ADMIN],
     response_model=FrikortOut,
-    responses=refusal_responses(PERIOD_REVERSED),
+    responses=refusal_responses(PERIOD_REVERSED, FRIKORT_ACROSS_YEARS),
 )
 async def put_frikort(
     patient_id: Annotated[Identifier, Path()],
@@ -36,8 +38,9 @@ async def put_frikort(
     _caller: AdminCaller,
     services: Deps,
 ) -> FrikortOut:
-    """Record a frikort valid from `valid_from` to `valid_to` (inclusive); a repeat is harmless."""
-    if body.valid_to < body.valid_from:
-        raise refused("valid_to must not be before valid_from")
+    """Record a frikort valid from `valid_from` to `valid_to` (inclusive, within one calendar
+    year); a repeat is harmless."""
+    if refusal := frikort_period_refusal(body.valid_from, body.valid_to):
+        raise refused(refusal)
     await FrikortTable(services.sessions).record(patient_id, body.valid_from, body.valid_to)
     return FrikortOut(patient_id=patient_id, valid_from=body.valid_from, valid_to=body.valid_to)

@@ -1,13 +1,17 @@
-"""Representatives over HTTP: a parent writes for a child under 12, a guardian for an adult or
-a child under 12, a power of attorney is given at 16 or more to a holder of 18 or more."""
+"""Representatives over HTTP: a parent writes for a child under 12, the nearest next of kin for
+a patient of 12 or more (being 18 or more), a power of attorney is given at 16 or more to a
+holder of 18 or more; a guardian is no longer a basis for a new message."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
+from domain.models import ConsultationStart, MessageContent, consultation_workflow_id
+from domain.parties import Patient, Representative, RepresentativeRelation
 from store.tables import Consultation, JournalEntry, Notification
 from tests.api.support import (
     Api,
@@ -21,6 +25,7 @@ from tests.api.support import (
     seed_clinicians,
     today,
 )
+from workflows.econsultation import EConsultation
 
 
 def _years_before(day: date, years: int) -> date:
@@ -35,6 +40,15 @@ def _patient(party: Party, birth_date: date) -> dict[str, Any]:
 
 
 PARENT = {"id": "parent-of-child", "relation": "parent"}
+GUARDIAN = {"id": "guardian-1", "relation": "guardian"}
+REFUSED = "urn:econsult:problem:refused"
+
+
+def _next_of_kin(holder_born: date | None = date(1960, 3, 1)) -> dict[str, Any]:
+    kin: dict[str, Any] = {"id": "kin-1", "relation": "next_of_kin"}
+    if holder_born is not None:
+        kin["birth_date"] = holder_born.isoformat()
+    return kin
 
 
 def _attorney(holder_born: date | None) -> dict[str, Any]:
@@ -134,11 +148,99 @@ async def test_a_power_of_attorney_for_a_fifteen_year_old_is_refused(api: Api) -
     assert "none exists for a child" in detail
 
 
-async def test_a_guardian_of_a_fourteen_year_old_is_refused(api: Api) -> None:
-    guardian = {"id": "guardian-1", "relation": "guardian"}
-    detail = await _refused_at_create(api, api.party(), _years_before(today(), 14), guardian)
+async def test_a_guardian_is_refused_at_create_naming_the_rule(api: Api) -> None:
+    detail = await _refused_at_create(api, api.party(), date(1950, 1, 1), GUARDIAN)
 
-    assert "a guardian may write only for an adult" in detail
+    assert detail.startswith("guardianship is no longer a basis")
+    assert "the nearest next of kin of a patient lacking the competence to consent" in detail
+
+
+async def test_a_next_of_kin_writes_for_a_patient_on_their_twelfth_birthday(api: Api) -> None:
+    http, party = api.http, api.party()
+    await seed_clinicians(http, party)
+
+    case = await create(
+        http,
+        party,
+        message="Question about her medicine.",
+        patient=_patient(party, _years_before(today(), 12)),
+        representative=_next_of_kin(),
+    )
+
+    [written] = case["messages"]
+    # Who wrote and as what; the birth date is checked, not kept or shown.
+    assert written["representative"] == {"id": "kin-1", "relation": "next_of_kin"}
+    [(author, _text)] = await _journal(api, case["id"])
+    assert author == "kin-1"
+
+
+async def test_a_next_of_kin_is_refused_the_day_before_the_twelfth_birthday(api: Api) -> None:
+    eleven = _years_before(today() + timedelta(days=1), 12)  # 12 tomorrow
+    detail = await _refused_at_create(api, api.party(), eleven, _next_of_kin())
+
+    assert "a next of kin may write only for a patient aged 12 or more" in detail
+    assert f"(judged on {today().isoformat()})" in detail
+
+
+async def test_a_next_of_kin_is_refused_the_day_before_their_eighteenth_birthday(
+    api: Api,
+) -> None:
+    seventeen = _years_before(today() + timedelta(days=1), 18)  # 18 tomorrow
+    detail = await _refused_at_create(api, api.party(), date(1950, 1, 1), _next_of_kin(seventeen))
+
+    assert "a next of kin writing for a patient must be 18 or older" in detail
+
+
+async def test_a_next_of_kin_writes_on_their_eighteenth_birthday(api: Api) -> None:
+    http, party = api.http, api.party()
+    await seed_clinicians(http, party)
+    eighteen = _years_before(today(), 18)
+
+    case = await create(
+        http,
+        party,
+        message="Question.",
+        patient=_patient(party, date(1950, 1, 1)),
+        representative=_next_of_kin(eighteen),
+    )
+
+    assert case["messages"][0]["representative"]["relation"] == "next_of_kin"
+
+
+async def test_a_next_of_kin_without_a_birth_date_is_refused(api: Api) -> None:
+    detail = await _refused_at_create(api, api.party(), date(1950, 1, 1), _next_of_kin(None))
+
+    assert "a next of kin needs their birth_date" in detail
+
+
+async def test_a_guardian_is_refused_at_submit_and_at_a_follow_up(api: Api) -> None:
+    http, party = api.http, api.party()
+    await seed_clinicians(http, party)
+    adult = _patient(party, date(1950, 1, 1))
+    draft = await create(http, party, message=None, patient=adult)
+
+    submitted = await http.post(
+        f"/v1/consultations/{draft['id']}/submit",
+        json={"body": "Fever.", "attachment_ids": [], "representative": GUARDIAN},
+        headers=party.service,
+    )
+
+    problem = assert_problem(submitted, 422)
+    assert problem["type"] == REFUSED
+    assert str(problem["detail"]).startswith("guardianship is no longer a basis")
+    shown = (await http.get(f"/v1/consultations/{draft['id']}", headers=party.service)).json()
+    assert (shown["status"], shown["messages"]) == ("draft", [])
+
+    await message(http, f"{draft['id']}/submit", party.service, "Fever.")
+    await message(http, f"{draft['id']}/replies", party.doctor, "Rest.")
+    followed = await http.post(
+        f"/v1/consultations/{draft['id']}/patient-replies",
+        json={"body": "Thanks.", "attachment_ids": [], "representative": GUARDIAN},
+        headers=party.service,
+    )
+    assert assert_problem(followed, 422)["type"] == REFUSED
+    shown = (await http.get(f"/v1/consultations/{draft['id']}", headers=party.service)).json()
+    assert (shown["status"], len(shown["messages"])) == ("awaiting_patient", 2)
 
 
 async def test_a_parent_submitting_a_draft_for_a_twelve_year_old_is_refused(api: Api) -> None:
@@ -159,17 +261,17 @@ async def test_a_parent_submitting_a_draft_for_a_twelve_year_old_is_refused(api:
     assert (shown["status"], shown["messages"]) == ("draft", [])
 
 
-async def test_a_guardian_and_a_power_of_attorney_write_for_an_adult(api: Api) -> None:
+async def test_a_next_of_kin_and_a_power_of_attorney_write_for_an_adult(api: Api) -> None:
     http, party = api.http, api.party()
     await seed_clinicians(http, party)
-    guardian = {"id": "guardian-1", "relation": "guardian"}
+    kin = {"id": "kin-1", "relation": "next_of_kin"}
     attorney = _attorney(date(1970, 6, 1))
     case = await create(
         http,
         party,
-        message="Question about my ward's medicine.",
+        message="Question about my father's medicine.",
         patient=_patient(party, date(1940, 2, 29)),
-        representative=guardian,
+        representative=_next_of_kin(),
     )
     await message(http, f"{case['id']}/replies", party.doctor, "Take one a day.")
     followed = await message(
@@ -182,7 +284,41 @@ async def test_a_guardian_and_a_power_of_attorney_write_for_an_adult(api: Api) -
 
     reps = [m["representative"] for m in followed["messages"]]
     # A message names who wrote; the holder's birth date is checked, not kept or shown.
-    assert reps == [guardian, None, {"id": "attorney-1", "relation": "power_of_attorney"}]
+    assert reps == [kin, None, {"id": "attorney-1", "relation": "power_of_attorney"}]
     journal = await _journal(api, case["id"])
     assert journal[2][0] == attorney["id"]
     assert "power of attorney" in journal[2][1]
+
+
+async def test_a_consultation_a_guardian_began_before_the_rule_still_reads_and_is_answered(
+    api: Api,
+) -> None:
+    """Started on the workflow directly, as the API started it before guardianship was retired:
+    the guardian's message is shown, journaled and answered as before."""
+    http, party = api.http, api.party()
+    await seed_clinicians(http, party)
+    cid = uuid.uuid4().hex
+    before = ConsultationStart(
+        consultation_id=cid,
+        patient=Patient(id=party.patient, birth_date=date(1950, 1, 1)),
+        clinician_id=party.clinician,
+        recipient_id=party.clinician,
+        copayment_accepted=True,
+        message=MessageContent(body="Question about my ward's medicine."),
+        message_id=uuid.uuid4().hex,
+        representative=Representative(id="guardian-1", relation=RepresentativeRelation.GUARDIAN),
+    )
+    handle = await api.client.start_workflow(
+        EConsultation.run,
+        before,
+        id=consultation_workflow_id(cid),
+        task_queue=api.settings.econsult_task_queue,
+    )
+    await handle.execute_update(EConsultation.opened)
+
+    shown = (await http.get(f"/v1/consultations/{cid}", headers=party.service)).json()
+    assert [m["representative"] for m in shown["messages"]] == [GUARDIAN]
+    answered = await message(http, f"{cid}/replies", party.doctor, "One a day.")
+    assert answered["status"] == "awaiting_patient"
+    [(author, _text), _reply] = await _journal(api, cid)
+    assert author == "guardian-1"

@@ -118,6 +118,7 @@ def patient(national_id: str) -> dict[str, Any]:
         (RepresentativeRelation.PARENT, "PRN"),
         (RepresentativeRelation.GUARDIAN, "GUARD"),
         (RepresentativeRelation.POWER_OF_ATTORNEY, "POWATT"),
+        (RepresentativeRelation.NEXT_OF_KIN, "NOK"),
     ],
 )
 async def test_a_representatives_message_is_sent_by_a_related_person_of_the_patient(

@@ -175,7 +175,7 @@ class ConsultationV1(TurnTaking):
         return self.view()
 
     def check_withdraw(self, command: WithdrawCommand) -> None:
-        _refuse(checks.check_withdraw(self._judged, command))
+        _refuse(checks.check_withdraw(self._judged, command, oslo_day(workflow.now())))
 
     # reassign: the practice's other clinician answers from now on; the deadline is kept
     async def reassign_signal(self, command: ReassignCommand) -> None:
