@@ -134,7 +134,7 @@ class AgeLimit(BaseModel):
 
 
 _UNDER_16 = (
-    "helsenorge.no: children under 16 pay no co-payment for GP care (egenandelstak 1), "
+    "helsenorge.no: children under 16 pay no co-payment for GP care, "
     "https://helsenorge.no/betaling-for-helsetjenester/frikort-for-helsetjenester "
     "(Grupper som er fritatt for å betale egenandeler: Barn under 16 år)"
 )
