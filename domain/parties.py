@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import StringConstraints, model_validator
 
@@ -33,7 +33,7 @@ EXEMPTION_CODES = frozenset(code.value for code in ExemptionCode)
 
 # The clinician's word with a billable message on the patient's claimed code: "none"
 # overrules it (the patient pays, unless their age or a frikort exempts them).
-NO_EXEMPTION = "none"
+NO_EXEMPTION: Final = "none"
 # A code (confirming or replacing the patient's claim), or "none" (overruling it).
 ClinicianExemption = ExemptionCode | Literal["none"]
 MAX_EXEMPTION_NOTE_CHARS = 200

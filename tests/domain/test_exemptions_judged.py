@@ -5,6 +5,7 @@ the patient on the message's day. Pure: settlement, the workflow's checks, the r
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -65,7 +66,7 @@ def test_a_claim_the_clinician_replaces_exempts_by_their_code_and_says_so() -> N
 def test_a_claim_the_clinician_overrules_is_charged_and_says_so() -> None:
     outcome = judged(PREGNANT, NO_EXEMPTION)
     assert outcome.status == CopaymentStatus.CHARGED
-    assert (outcome.tariff, outcome.amount_nok) == ("2ae", 110)
+    assert (outcome.tariff, outcome.amount_nok) == ("2ae", Decimal("110"))
     assert outcome.exemption is None
     assert outcome.claim_set_aside == "claimed 'pregnancy_checkup' overruled by the clinician"
 
@@ -196,7 +197,9 @@ def test_a_clinician_declaring_under_age_for_a_46_year_old_is_refused(close: boo
     assert refusal.refusal == Refusal.EXEMPTION_NOT_ALLOWED
     assert "under_age" in refusal.reason and "younger than 16" in refusal.reason
     # the handler refuses as well (under the lock), so nothing is decided
-    assert isinstance(decisions.reply(case(FORTY_SIX), answer("under_age"), NOW, "m-1"), Refused)
+    assert isinstance(
+        decisions.reply(case(FORTY_SIX), answer(ExemptionCode.UNDER_AGE), NOW, "m-1"), Refused
+    )
 
 
 def test_a_close_declaring_psychotherapy_under_18_for_a_46_year_old_is_refused() -> None:
