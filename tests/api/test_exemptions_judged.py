@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from store.tables import Charge, Message
 from tests.api.support import (
     Api,
@@ -64,30 +66,30 @@ async def test_a_clinician_declaring_under_age_for_a_46_year_old_is_refused_with
     assert await rows(any_api.sessions, Charge, consultation_id=cid) == 0
 
 
-async def test_a_claim_the_clinician_overrules_with_none_is_charged(api: Api) -> None:
+@pytest.mark.parametrize(
+    ("word", "status", "code", "set_aside"),
+    [
+        ("none", "charged", None, "claimed 'pregnancy_checkup' overruled by the clinician"),
+        (
+            "occupational_injury",
+            "exempt",
+            "occupational_injury",
+            "claimed 'pregnancy_checkup' replaced by the clinician with 'occupational_injury'",
+        ),
+    ],
+    ids=["overruled with none: charged", "replaced: exempt by the clinician's code"],
+)
+async def test_a_claim_the_clinician_overrules_or_replaces(
+    api: Api, word: str, status: str, code: str | None, set_aside: str
+) -> None:
     party = api.party()
     cid = await _claimed(api, party, **PREGNANT)
 
-    copayment = await _answer(api, party, cid, exemption="none")
+    copayment = await _answer(api, party, cid, exemption=word)
 
-    assert copayment["status"] == "charged"
+    assert copayment["status"] == status
     charge = await _charge(api, cid)
-    assert charge.exemption is None
-    assert charge.claim_set_aside == "claimed 'pregnancy_checkup' overruled by the clinician"
-
-
-async def test_a_claim_the_clinician_replaces_is_exempt_by_their_code(api: Api) -> None:
-    party = api.party()
-    cid = await _claimed(api, party, **PREGNANT)
-
-    copayment = await _answer(api, party, cid, exemption="occupational_injury")
-
-    assert copayment["status"] == "exempt"
-    charge = await _charge(api, cid)
-    assert charge.exemption == "occupational_injury"
-    assert charge.claim_set_aside == (
-        "claimed 'pregnancy_checkup' replaced by the clinician with 'occupational_injury'"
-    )
+    assert (charge.exemption, charge.claim_set_aside) == (code, set_aside)
 
 
 async def test_a_portal_claim_the_age_does_not_fit_is_ignored_and_charged(api: Api) -> None:
