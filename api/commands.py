@@ -54,6 +54,7 @@ _STATUS_OF_REFUSAL = {
     Refusal.NO_RELATION: 422,
     Refusal.REPRESENTATIVE_NOT_ALLOWED: 422,
     Refusal.UNKNOWN_ATTACHMENT: 422,
+    Refusal.EXEMPTION_NOT_ALLOWED: 422,
     # The server's answer when the case finished while the update was in flight.
     "AcceptedUpdateCompletedWorkflow": 409,
 }

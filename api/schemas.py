@@ -26,6 +26,7 @@ from pydantic.config import JsonDict
 from domain.base import MAX_ATTACHMENTS_PER_MESSAGE, NOT_BLANK, Identifier, MessageBody, PracticeId
 from domain.models import ConsultationView, Copayment
 from domain.parties import (
+    ClinicianExemption,
     ExemptionCode,
     ExemptionNote,
     RepresentativeRelation,
@@ -118,12 +119,14 @@ _NOTE_WITH_OTHER_ONLY: JsonDict = {
 }
 
 
-class ExemptionIn(Strict):
-    """An exemption from the co-payment: a code, and with `other` a note saying what it is."""
+class ClinicianExemptionIn(Strict):
+    """The clinician's word on the exemption, with a billable message: a code confirms or
+    replaces the patient's claimed one, `none` overrules it (the patient pays unless their
+    age or a frikort exempts them), no `exemption` leaves the claim in force."""
 
     model_config = ConfigDict(json_schema_extra=_NOTE_WITH_OTHER_ONLY)
 
-    exemption: ExemptionCode | None = None
+    exemption: ClinicianExemption | None = None
     exemption_note: Annotated[
         ExemptionNote | None, Field(description="what the exemption is; with `other` only")
     ] = None
@@ -133,6 +136,13 @@ class ExemptionIn(Strict):
         if refusal := exemption_note_refusal(self.exemption, self.exemption_note):
             raise ValueError(refusal)
         return self
+
+
+class ExemptionIn(ClinicianExemptionIn):
+    """The patient's claimed exemption, passed by the portal at start: a code, and with
+    `other` a note saying what it is."""
+
+    exemption: ExemptionCode | None = None
 
 
 class PatientIn(ExemptionIn):
@@ -168,12 +178,12 @@ class PatientMessageIn(MessageIn):
     representative: RepresentativeIn | None = None
 
 
-class ClinicianReply(MessageIn, ExemptionIn):
+class ClinicianReply(MessageIn, ClinicianExemptionIn):
     billable: StrictBool = True
     close: StrictBool = False
 
 
-class CloseRequest(ExemptionIn):
+class CloseRequest(ClinicianExemptionIn):
     message: MessageIn | None = None
     billable: StrictBool = True
     # `declined`: not suited to an e-consultation; nothing is billed whatever `billable` says.

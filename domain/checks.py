@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from domain.copayment import exemption_misfit
 from domain.models import (
     OPEN_AFTER_SUBMIT,
     CloseCommand,
@@ -19,7 +20,7 @@ from domain.models import (
     SubmitCommand,
     WithdrawCommand,
 )
-from domain.parties import Representative
+from domain.parties import NO_EXEMPTION, ClinicianExemption, ExemptionCode, Representative
 from domain.representatives import representative_refusal
 
 
@@ -58,6 +59,26 @@ def check_new_representative(
     return Refused(reason, Refusal.REPRESENTATIVE_NOT_ALLOWED) if reason else None
 
 
+def _exemption(
+    state: ConsultationState, exemption: ClinicianExemption | None, today: date | None
+) -> Refused | None:
+    """The clinician's code must fit the patient on the message's day where the service can
+    check it; "none" is taken where the claim is judged (a case started before keeps its
+    rules, and the frozen 1.0 flow passes no day: its cases are never judged)."""
+    if not state.exemptions_judged:
+        if exemption == NO_EXEMPTION:
+            return Refused(
+                "exemption 'none' is only taken in consultations started since the clinician "
+                "judges the patient's claimed exemption",
+                Refusal.EXEMPTION_NOT_ALLOWED,
+            )
+        return None
+    if not isinstance(exemption, ExemptionCode) or today is None:
+        return None
+    misfit = exemption_misfit(exemption, state.patient.birth_date, today)
+    return Refused(misfit, Refusal.EXEMPTION_NOT_ALLOWED) if misfit else None
+
+
 def check_start(state: ConsultationState, start: ConsultationStart, today: date) -> Refused | None:
     if not start.copayment_accepted:
         return Refused(
@@ -88,7 +109,7 @@ def check_reply(state: ConsultationState, command: ReplyCommand, today: date) ->
                 "only the patient's side writes through a representative",
                 Refusal.REPRESENTATIVE_NOT_ALLOWED,
             )
-        return None
+        return _exemption(state, command.exemption, today)
     if command.author_role == Role.PATIENT:
         if refused := _party(state, Role.PATIENT, command.author_id):
             return refused
@@ -98,12 +119,14 @@ def check_reply(state: ConsultationState, command: ReplyCommand, today: date) ->
     return Refused("only the patient and the clinician write messages")
 
 
-def check_close(state: ConsultationState, command: CloseCommand) -> Refused | None:
+def check_close(
+    state: ConsultationState, command: CloseCommand, today: date | None = None
+) -> Refused | None:
     if refused := _party(state, Role.CLINICIAN, command.clinician_id):
         return refused
     if state.status not in OPEN_AFTER_SUBMIT:
         return Refused(f"close is not allowed in status {state.status}")
-    return None
+    return _exemption(state, command.exemption, today)
 
 
 def check_withdraw(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Annotated
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from domain.ages import is_younger_than
 from domain.effects import SettleCopayment
 from domain.models import CopaymentOutcome, CopaymentStatus
-from domain.parties import ExemptionCode, Patient
+from domain.parties import NO_EXEMPTION, ClinicianExemption, ExemptionCode, Patient
 from domain.working_days import OSLO, is_public_holiday, oslo_day
 
 DAY_STARTS = time(8, 0)
@@ -133,7 +134,7 @@ class AgeLimit(BaseModel):
 
 
 _UNDER_16 = (
-    "helsenorge.no: children under 16 pay no co-payment for GP care (egenandelstak 1), "
+    "helsenorge.no: children under 16 pay no co-payment for GP care, "
     "https://helsenorge.no/betaling-for-helsetjenester/frikort-for-helsetjenester "
     "(Grupper som er fritatt for å betale egenandeler: Barn under 16 år)"
 )
@@ -233,7 +234,8 @@ def exemption_reason(
     frikort_on_day: bool = False,
     age_limits: Sequence[AgeLimit] = DEFAULT_AGE_LIMITS,
 ) -> ExemptionCode | None:
-    """Why the patient pays nothing for a message on `on_day`, or None if they pay.
+    """Why the patient pays nothing for a message on `on_day`, or None if they pay; the rule
+    of a case whose claim is not judged (started before exemptions were judged).
 
     In this order: the code the clinician declared with the message, the patient's code
     from the start, younger than the age limit on `on_day`, then `frikort_on_day` (the
@@ -243,6 +245,13 @@ def exemption_reason(
         return declared
     if patient.exemption is not None:
         return patient.exemption
+    return _ordinary_exemption(patient, on_day, frikort_on_day, age_limits)
+
+
+def _ordinary_exemption(
+    patient: Patient, on_day: date, frikort_on_day: bool, age_limits: Sequence[AgeLimit]
+) -> ExemptionCode | None:
+    """The exemptions no one declares: younger than the age limit, then a frikort."""
     if is_younger_than(patient.birth_date, age_limit_on(on_day, age_limits), on_day):
         return ExemptionCode.UNDER_AGE
     if frikort_on_day:
@@ -250,11 +259,98 @@ def exemption_reason(
     return None
 
 
+# Psychotherapy is exempt for patients younger than 18 (docs/copayment.md).
+PSYCHOTHERAPY_AGE_LIMIT = 18
+# The codes whose condition the service can check: the patient's age on the day.
+AGE_CHECKED_CODES = frozenset({ExemptionCode.UNDER_AGE, ExemptionCode.PSYCHOTHERAPY_UNDER_18})
+
+
+def exemption_misfit(
+    code: ExemptionCode,
+    birth_date: date,
+    on_day: date,
+    age_limits: Sequence[AgeLimit] = DEFAULT_AGE_LIMITS,
+) -> str | None:
+    """Why `code` does not fit a patient born on `birth_date`, for a message on `on_day`;
+    None when it fits or is a code the service cannot check."""
+    if code == ExemptionCode.UNDER_AGE:
+        limit = age_limit_on(on_day, age_limits)
+    elif code == ExemptionCode.PSYCHOTHERAPY_UNDER_18:
+        limit = PSYCHOTHERAPY_AGE_LIMIT
+    else:
+        return None
+    if is_younger_than(birth_date, limit, on_day):
+        return None
+    return (
+        f"exemption '{code.value}' is only for a patient younger than {limit} "
+        f"on the day of the message"
+    )
+
+
+@dataclass(frozen=True)
+class ExemptionVerdict:
+    """The code a message is exempt by before age and frikort are counted (None: the
+    ordinary rule decides), and why the patient's claimed code was set aside, if it was."""
+
+    code: ExemptionCode | None
+    claim_set_aside: str | None = None
+
+
+def judge_exemption(
+    patient: Patient,
+    on_day: date,
+    clinician: ClinicianExemption | None,
+    age_limits: Sequence[AgeLimit] = DEFAULT_AGE_LIMITS,
+) -> ExemptionVerdict:
+    """The clinician's word on the patient's claim: a code confirms or replaces it, "none"
+    overrules it, no word leaves it in force. A code the patient's age does not fit on
+    `on_day` is set aside (the workflow refuses such a code from the clinician beforehand;
+    here it is the portal's claim, or a table whose age limit changed since)."""
+    claim = patient.exemption
+    if clinician == NO_EXEMPTION:
+        if claim is None:
+            return ExemptionVerdict(None)
+        return ExemptionVerdict(None, f"claimed '{claim.value}' overruled by the clinician")
+    code = clinician if isinstance(clinician, ExemptionCode) else claim
+    set_aside = None
+    if claim is not None and code != claim:
+        set_aside = f"claimed '{claim.value}' replaced by the clinician with '{code}'"
+    if code is not None and (
+        misfit := exemption_misfit(code, patient.birth_date, on_day, age_limits)
+    ):
+        whose = "the clinician's" if code != claim else "claimed"
+        return ExemptionVerdict(None, f"{whose} code ignored: {misfit}")
+    return ExemptionVerdict(code, set_aside)
+
+
+def judged_exemption(
+    request: SettleCopayment, on_day: date, age_limits: Sequence[AgeLimit]
+) -> tuple[ExemptionCode | None, str | None]:
+    """Why the patient pays nothing (or None), and why their claim was set aside (or None)."""
+    if not request.judge_claim:
+        declared = request.exemption if isinstance(request.exemption, ExemptionCode) else None
+        reason = exemption_reason(
+            request.patient,
+            on_day,
+            declared=declared,
+            frikort_on_day=request.frikort_on_reply_day,
+            age_limits=age_limits,
+        )
+        return reason, None
+    verdict = judge_exemption(request.patient, on_day, request.exemption, age_limits)
+    if verdict.code is not None:
+        return verdict.code, verdict.claim_set_aside
+    ordinary = _ordinary_exemption(
+        request.patient, on_day, request.frikort_on_reply_day, age_limits
+    )
+    return ordinary, verdict.claim_set_aside
+
+
 def _exemption_note(request: SettleCopayment, code: ExemptionCode) -> str | None:
     """The note of `other`, from whoever declared it (the clinician first)."""
     if code != ExemptionCode.OTHER:
         return None
-    if request.exemption is not None:
+    if isinstance(request.exemption, ExemptionCode):
         return request.exemption_note
     return request.patient.exemption_note
 
@@ -271,13 +367,7 @@ def decide_copayment(
     settled_at = request.replied_at
     day = oslo_day(request.replied_at)
     tariff = EVENING_TARIFF if is_evening_rate(request.replied_at) else DAY_TARIFF
-    exempt = exemption_reason(
-        request.patient,
-        day,
-        declared=request.exemption,
-        frikort_on_day=request.frikort_on_reply_day,
-        age_limits=table.age_limits,
-    )
+    exempt, claim_set_aside = judged_exemption(request, day, table.age_limits)
     if exempt is not None:
         return CopaymentOutcome(
             status=CopaymentStatus.EXEMPT,
@@ -286,9 +376,14 @@ def decide_copayment(
             settled_at=settled_at,
             exemption=exempt,
             exemption_note=_exemption_note(request, exempt),
+            claim_set_aside=claim_set_aside,
         )
     specialist = request.specialist_in_general_practice
     amount = tariff_on(day, tariff, specialist, table.tariffs).amount_nok
     return CopaymentOutcome(
-        status=CopaymentStatus.CHARGED, tariff=tariff, amount_nok=amount, settled_at=settled_at
+        status=CopaymentStatus.CHARGED,
+        tariff=tariff,
+        amount_nok=amount,
+        settled_at=settled_at,
+        claim_set_aside=claim_set_aside,
     )

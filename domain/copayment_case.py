@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from domain.copayment import start_frikort_counts
+from domain.copayment import AGE_CHECKED_CODES, start_frikort_counts
 from domain.effects import SettleCopayment
 from domain.events import Bill
 from domain.models import ConsultationState, CopaymentOutcome, CopaymentStatus
-from domain.parties import ExemptionCode
+from domain.parties import ClinicianExemption, ExemptionCode
 
 
 class CopaymentCase:
@@ -32,7 +32,7 @@ class CopaymentCase:
         at: datetime,
         *,
         billable: bool,
-        exemption: ExemptionCode | None = None,
+        exemption: ClinicianExemption | None = None,
         exemption_note: str | None = None,
     ) -> Bill | None:
         """The first clinician message marked billable is billed, once per case; one marked not
@@ -58,10 +58,17 @@ class CopaymentCase:
 
     def frikort_without_register(self, bill: Bill) -> bool | None:
         """The frikort answer when the register need not be asked: the portal's flag counts in
-        the start's calendar year, and a declared exemption makes frikort moot. None: ask."""
+        the start's calendar year, and a declared exemption makes frikort moot. None: ask.
+
+        Where the claim is judged, only a code that stands whatever the patient's age makes it
+        moot: "none" overrules the claim, and an age-checked code may be set aside."""
         s = self._state
         if s.patient.frikort and start_frikort_counts(s.created_at, bill.at):
             return True
+        if s.exemptions_judged:
+            code = s.patient.exemption if bill.exemption is None else bill.exemption
+            stands = isinstance(code, ExemptionCode) and code not in AGE_CHECKED_CODES
+            return False if stands else None
         if bill.exemption is not None or s.patient.exemption is not None:
             return False
         return None
@@ -78,6 +85,7 @@ class CopaymentCase:
             frikort_on_reply_day=frikort,
             exemption=bill.exemption,
             exemption_note=bill.exemption_note,
+            judge_claim=s.exemptions_judged,
         )
 
     def settled(self, outcome: CopaymentOutcome) -> None:

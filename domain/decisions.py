@@ -124,8 +124,11 @@ class _Change:
         return Decided(s, event)
 
 
-def new_case(start: ConsultationStart, now: datetime) -> ConsultationState:
-    """The state before the start is decided: a draft of no practice yet."""
+def new_case(
+    start: ConsultationStart, now: datetime, *, exemptions_judged: bool = False
+) -> ConsultationState:
+    """The state before the start is decided: a draft of no practice yet; `exemptions_judged`
+    when the flow it starts on judges the patient's claimed exemption."""
     return ConsultationState(
         consultation_id=start.consultation_id,
         patient=start.patient,
@@ -134,6 +137,7 @@ def new_case(start: ConsultationStart, now: datetime) -> ConsultationState:
         practice_id="",
         reply_within_working_days=5,
         created_at=now,
+        exemptions_judged=exemptions_judged,
     )
 
 
@@ -219,7 +223,7 @@ def close(
     """close, with a final message billed as a reply; or declined as not suited to an
     e-consultation: `decline_text` (the practice's) unless the close carries its own, and
     nothing billed whatever `billable` says."""
-    if refused := check_close(state, command):
+    if refused := check_close(state, command, oslo_day(now)):
         return refused
     declined = command.reason == CloseReason.DECLINED
     message = command.message

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from domain.base import Model
 from domain.models import ConsultationRecord, MessageContent, Role
-from domain.parties import ExemptionCode, Patient, Representative, RepresentativeRef
+from domain.parties import ClinicianExemption, Patient, Representative, RepresentativeRef
 
 # --- activities ----------------------------------------------------------------------------
 
@@ -172,9 +172,12 @@ class SettleCopayment(Model):
     # The effective frikort answer for the Oslo day of the message: the portal's start
     # flag when the message falls in the start's Oslo calendar year, else the register's.
     frikort_on_reply_day: bool = False
-    # Declared by the clinician with the message.
-    exemption: ExemptionCode | None = None
+    # The clinician's word with the message: a code, or "none" overruling the patient's claim.
+    exemption: ClinicianExemption | None = None
     exemption_note: str | None = None
+    # The patient's claimed code is judged (docs/copayment.md): false in the flows a case
+    # started on before exemptions were judged, whose settlements keep the rules they had.
+    judge_claim: bool = False
 
 
 class FrikortQuestion(Model):

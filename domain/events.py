@@ -8,7 +8,7 @@ from datetime import datetime
 from domain.base import Model
 from domain.effects import JournalEntryInput, MessageToStore, NotificationInput, SettleCopayment
 from domain.models import ConsultationRecord, CopaymentOutcome
-from domain.parties import ExemptionCode
+from domain.parties import ClinicianExemption
 
 
 class Bill(Model):
@@ -17,7 +17,7 @@ class Bill(Model):
 
     clinician_id: str
     at: datetime
-    exemption: ExemptionCode | None = None
+    exemption: ClinicianExemption | None = None
     exemption_note: str | None = None
 
 

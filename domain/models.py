@@ -12,7 +12,13 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from domain.base import MAX_ATTACHMENTS_PER_MESSAGE, Identifier, MessageBody, Model
-from domain.parties import ExemptionCode, ExemptionNote, Patient, Representative
+from domain.parties import (
+    ClinicianExemption,
+    ExemptionCode,
+    ExemptionNote,
+    Patient,
+    Representative,
+)
 
 
 class Status(StrEnum):
@@ -77,6 +83,7 @@ class Refusal(StrEnum):
     NO_RELATION = "NoRelation"
     REPRESENTATIVE_NOT_ALLOWED = "RepresentativeNotAllowed"
     UNKNOWN_ATTACHMENT = "UnknownAttachment"
+    EXEMPTION_NOT_ALLOWED = "ExemptionNotAllowed"
 
 
 class AttachmentRef(Model):
@@ -128,8 +135,9 @@ class ReplyCommand(Model):
     close: bool = False
     # A patient's follow-up written by someone on the patient's behalf.
     representative: Representative | None = None
-    # An exemption the clinician recognises, declared with a billable message.
-    exemption: ExemptionCode | None = None
+    # The clinician's word on the exemption, with a billable message: a code they recognise,
+    # or "none" to overrule the patient's claimed code.
+    exemption: ClinicianExemption | None = None
     exemption_note: ExemptionNote | None = None
 
 
@@ -140,8 +148,8 @@ class CloseCommand(Model):
     clinician_id: Identifier
     message: MessageContent | None = None
     billable: bool = True
-    # An exemption the clinician recognises, declared with the closing message.
-    exemption: ExemptionCode | None = None
+    # The clinician's word on the exemption, with the closing message (as with a reply).
+    exemption: ClinicianExemption | None = None
     exemption_note: ExemptionNote | None = None
     # `declined`: not suited to an e-consultation; nothing is billed. None: a plain close.
     reason: CloseReason | None = None
@@ -179,6 +187,9 @@ class CopaymentOutcome(Copayment):
     # Set when the status is `exempt`: why (and with `other`, what the exemption is).
     exemption: ExemptionCode | None = None
     exemption_note: str | None = None
+    # Why the patient's claimed code was set aside: overruled or replaced by the clinician, or
+    # a code the patient's age does not fit on the day of the message.
+    claim_set_aside: str | None = None
 
 
 class ConsultationFacts(Model):
@@ -221,6 +232,9 @@ class ConsultationState(ConsultationFacts):
     revision: int = 0
     # Message ids already taken, so a signal delivered twice never stores a message twice.
     seen_message_ids: list[str] = []
+    # The clinician judges the patient's claimed exemption (docs/copayment.md): set when the
+    # case starts on a flow that does, and kept across continue-as-new.
+    exemptions_judged: bool = False
 
     @property
     def patient_id(self) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Final, Literal
 
 from pydantic import StringConstraints, model_validator
 
@@ -30,6 +30,12 @@ class ExemptionCode(StrEnum):
 
 
 EXEMPTION_CODES = frozenset(code.value for code in ExemptionCode)
+
+# The clinician's word with a billable message on the patient's claimed code: "none"
+# overrules it (the patient pays, unless their age or a frikort exempts them).
+NO_EXEMPTION: Final = "none"
+# A code (confirming or replacing the patient's claim), or "none" (overruling it).
+ClinicianExemption = ExemptionCode | Literal["none"]
 MAX_EXEMPTION_NOTE_CHARS = 200
 
 ExemptionNote = Annotated[
@@ -39,7 +45,7 @@ ExemptionNote = Annotated[
 ]
 
 
-def exemption_note_refusal(code: ExemptionCode | None, note: str | None) -> str | None:
+def exemption_note_refusal(code: ClinicianExemption | None, note: str | None) -> str | None:
     """Why a code and a note do not go together, or None: `other` needs a note saying what
     the exemption is, and only `other` takes one (a note beside another code would be lost).
 

@@ -56,6 +56,7 @@ async def record(
             "amount_nok": outcome.amount_nok,
             "exemption": outcome.exemption.value if outcome.exemption else None,
             "exemption_note": outcome.exemption_note,
+            "claim_set_aside": outcome.claim_set_aside,
             "replied_at": outcome.settled_at,
             "recorded_at": datetime.now(UTC),
             "billed_clinician_id": billed.clinician_id if billed else None,
@@ -74,4 +75,5 @@ async def record(
         settled_at=row.replied_at,
         exemption=ExemptionCode(row.exemption) if row.exemption else None,
         exemption_note=row.exemption_note,
+        claim_set_aside=row.claim_set_aside,
     )

@@ -342,6 +342,8 @@ class Charge(Base):
     # Why an `exempt` charge is free (an ExemptionCode), and with `other` what it is.
     exemption: Mapped[str | None] = mapped_column(String(32))
     exemption_note: Mapped[str | None] = mapped_column(String(200))
+    # Why the patient's claimed code was set aside (overruled, replaced, or not fitting).
+    claim_set_aside: Mapped[str | None] = mapped_column(String(300))
     replied_at: Mapped[datetime]
     recorded_at: Mapped[datetime]
     # The clinician who replied, who is billed (after a reassignment: the new recipient), and

@@ -56,6 +56,10 @@ from workflows.v1.consultation import ConsultationV1
 
 # Runs that began before it replay on the 1.0 flow; new runs take this one.
 DECIDE_THEN_COMMIT = "decide-then-commit"
+# Cases started since judge the patient's claimed exemption (docs/copayment.md): the clinician
+# may overrule it, age-checked codes must fit. Asked once, at a case's start; the state keeps
+# the answer across continue-as-new, so a case keeps the rules it started with.
+EXEMPTIONS_JUDGED = "exemptions-judged"
 
 
 class Consultation(TurnTaking):
@@ -63,7 +67,9 @@ class Consultation(TurnTaking):
 
     def __init__(self, start: ConsultationStart) -> None:
         super().__init__(start)
-        self.state = start.carried_state or decisions.new_case(start, workflow.now())
+        self.state = start.carried_state or decisions.new_case(
+            start, workflow.now(), exemptions_judged=workflow.patched(EXEMPTIONS_JUDGED)
+        )
 
     async def _open(self, start: ConsultationStart) -> None:
         """start: the co-payment accepted and the directory's yes, then the case committed."""
@@ -121,7 +127,7 @@ class Consultation(TurnTaking):
         return self.view()
 
     def check_close(self, command: CloseCommand) -> None:
-        _refuse(checks.check_close(self._judged, command))
+        _refuse(checks.check_close(self._judged, command, self._today))
 
     async def withdraw_signal(self, command: WithdrawCommand) -> None:
         await self._as_signal(self.withdraw(command))

@@ -103,6 +103,10 @@ _RECIPIENT += "while a substitute is active"
 _NO_RELATION = "the patient has no active relation with the clinician"
 _REPRESENTATIVE = "the representative may not write for the patient on that day"
 _ATTACHMENTS = "an attachment id is not one this caller uploaded, or is already in a message"
+_EXEMPTION = (
+    "the exemption does not fit the patient's age on the day of the message, or is 'none' "
+    "in a consultation started before claimed exemptions were judged"
+)
 
 
 RouteT = TypeVar("RouteT", bound=Callable[..., Awaitable[Response]])
@@ -247,7 +251,7 @@ async def withdraw(
     return await run_command(WITHDRAW, services, caller, consultation_id, asked, idempotency_key)
 
 
-@_command_route("replies", "replyToConsultation", CLINICIAN, _ATTACHMENTS)
+@_command_route("replies", "replyToConsultation", CLINICIAN, _ATTACHMENTS, _EXEMPTION)
 async def clinician_reply(
     consultation_id: ConsultationId,
     body: ClinicianReply,
@@ -261,7 +265,7 @@ async def clinician_reply(
     )
 
 
-@_command_route("close", "closeConsultation", CLINICIAN, _ATTACHMENTS)
+@_command_route("close", "closeConsultation", CLINICIAN, _ATTACHMENTS, _EXEMPTION)
 async def close(
     consultation_id: ConsultationId,
     caller: ClinicianCaller,

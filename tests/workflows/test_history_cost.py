@@ -1,6 +1,6 @@
 """What a consultation leaves in its history, each event costing the server a write: one patch
-marker (the flow the run takes), search attributes upserted only when they change, one timer
-per deadline."""
+marker per patch a new run takes (the flow, and exemptions judged), search attributes upserted
+only when they change, one timer per deadline."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from temporalio.testing import WorkflowEnvironment
 from domain.models import CloseCommand, CopaymentStatus, ReplyCommand, Role
 from tests.support import CLINICIAN, content, new_start, start
 from tests.workflows.support import seeded_worker
-from workflows.econsultation import EConsultation
+from workflows.econsultation import DECIDE_THEN_COMMIT, EXEMPTIONS_JUDGED, EConsultation
 
 PATCH_MARKER = "core_patch"
+# The patches a run started now takes, each asked once at its start.
+PATCHES_OF_A_NEW_RUN = (DECIDE_THEN_COMMIT, EXEMPTIONS_JUDGED)
 # Upserted by the SDK with each patch marker; not one of the case's attributes.
 CHANGE_VERSION = "TemporalChangeVersion"
 
@@ -25,7 +27,7 @@ def of_type(events: list[HistoryEvent], kind: EventType.ValueType) -> list[Histo
     return [event for event in events if event.event_type == kind]
 
 
-async def test_a_lifecycle_records_one_marker_changed_attributes_only_and_a_timer_per_deadline(
+async def test_a_lifecycle_records_a_marker_per_patch_changed_attributes_and_a_timer_per_deadline(
     dev_env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     async with seeded_worker(dev_env, sqlite_url, sessions) as task_queue:
@@ -47,7 +49,7 @@ async def test_a_lifecycle_records_one_marker_changed_attributes_only_and_a_time
     markers = of_type(events, EventType.EVENT_TYPE_MARKER_RECORDED)
     assert [m.marker_recorded_event_attributes.marker_name for m in markers].count(
         PATCH_MARKER
-    ) == 1
+    ) == len(PATCHES_OF_A_NEW_RUN)
     shown: dict[str, bytes] = {}
     for event in of_type(events, EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES):
         fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
