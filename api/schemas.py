@@ -401,12 +401,36 @@ class PracticeIn(Strict):
         PracticeRecordSystemIn | None,
         Field(description="the practice's own record system; without it, the service-wide one"),
     ] = None
+    accepts_econsultations: Annotated[
+        StrictBool,
+        Field(
+            description="false: the practice takes no new e-consultations for any of its "
+            "clinicians (open ones go on); read at each create"
+        ),
+    ] = True
+    closed_days: Annotated[
+        list[date],
+        Field(
+            max_length=1000,
+            description="days the practice is closed: not working days for every reply "
+            "deadline computed after this PUT answered; deadlines already running do not move",
+        ),
+    ] = []
+
+    @field_validator("closed_days", mode="before")
+    @classmethod
+    def _closed_days_as_strings(cls, value: object) -> object:
+        for day in value if isinstance(value, list) else []:
+            _written_as_the_document_says(date, day)
+        return value
 
 
 class PracticeOut(BaseModel):
     practice_id: str
     name: str
     decline_message: str | None
+    accepts_econsultations: bool
+    closed_days: list[date]
     webhook: PracticeWebhook | None = None
     record_system: PracticeRecordSystem | None = None
 

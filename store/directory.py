@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from domain.models import Refusal
 from store.database import autocommit
-from store.tables import Clinician, ClinicianAbsence, PatientRelation, PracticeClosedDay
+from store.tables import Clinician, ClinicianAbsence, PatientRelation, Practice, PracticeClosedDay
 
 
 class Substitute(BaseModel):
@@ -171,6 +171,22 @@ async def _relation_on(
     return Relation.model_validate(row._mapping) if row else None
 
 
+_PRACTICE_ACCEPTS = select(Practice.accepts_econsultations).where(
+    Practice.practice_id == bindparam("practice_id")
+)
+
+
+async def _require_practice_accepts(connection: AsyncConnection, practice_id: str) -> None:
+    """A practice switched off takes no new e-consultations for any of its clinicians; one
+    without a record accepts."""
+    accepts = await connection.scalar(_PRACTICE_ACCEPTS, {"practice_id": practice_id})
+    if accepts is False:
+        raise RecipientRefusedError(
+            Refusal.CLINICIAN_UNAVAILABLE,
+            f"practice {practice_id} does not accept new e-consultations",
+        )
+
+
 async def _admit_recipient(
     connection: AsyncConnection,
     patient_id: str | None,
@@ -188,6 +204,7 @@ async def _admit_recipient(
             Refusal.CLINICIAN_UNAVAILABLE,
             f"clinician {clinician_id} does not accept e-consultations",
         )
+    await _require_practice_accepts(connection, clinician.practice_id)
     substitute = clinician.active_substitute(day)
     if recipient_id is None and substitute is not None:
         raise RecipientRefusedError(
@@ -208,6 +225,8 @@ async def _admit_recipient(
             Refusal.CLINICIAN_UNAVAILABLE,
             f"substitute {substitute.clinician_id} does not accept e-consultations",
         )
+    if found.practice_id != clinician.practice_id:
+        await _require_practice_accepts(connection, found.practice_id)
     return _can_receive(found, day)
 
 

@@ -62,6 +62,6 @@ async def test_a_practice_declines_with_its_own_text(
     assert await _asked(store, practice_id) == DeclineMessage(text=own, from_practice=True)
 
 
-def test_the_default_text_tells_the_patient_to_book_an_appointment() -> None:
-    assert "not suited to an e-consultation" in DEFAULT_DECLINE_MESSAGE
-    assert "book an appointment" in DEFAULT_DECLINE_MESSAGE
+def test_the_default_text_tells_the_patient_in_norwegian_to_book_an_appointment() -> None:
+    assert "egner seg ikke for e-konsultasjon" in DEFAULT_DECLINE_MESSAGE
+    assert "Bestill time" in DEFAULT_DECLINE_MESSAGE
