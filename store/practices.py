@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -39,8 +39,9 @@ class Practice(BaseModel):
     decline_message: str | None = None
     # Off: no new e-consultations for any of its clinicians.
     accepts_econsultations: bool = True
-    # Not working days for a deadline computed from now on (a running one is not moved).
-    closed_days: list[date] = []
+    # Not working days for a deadline computed from now on (a running one is not moved); kept
+    # as a set, answered in order.
+    closed_days: Annotated[list[date], AfterValidator(lambda days: sorted(set(days)))] = []
     webhook: PracticeWebhook | None = None
     record_system: PracticeRecordSystem | None = None
 
@@ -98,7 +99,7 @@ class Practices:
                 return
             await session.execute(delete(PracticeClosedDay).where(_of(key)))
             session.add_all(
-                PracticeClosedDay(practice_id=key, day=day) for day in set(practice.closed_days)
+                PracticeClosedDay(practice_id=key, day=day) for day in practice.closed_days
             )
 
     async def get(self, practice_id: str) -> Practice | None:
