@@ -135,14 +135,14 @@ async def decline_text(practice_id: str) -> str:
     return answer.text
 
 
-# Runs that began before it count the closed days read at the start for every deadline; later
-# runs read them afresh at each submit and follow-up.
+# A history recorded without it replays with the closed days read at the start; with it, each
+# submit and follow-up reads them afresh (docs/deadlines.md).
 CLOSED_DAYS_AT_EACH_MESSAGE = "closed-days-at-each-message"
 
 
 async def closed_days_now(practice_id: str) -> list[date] | None:
-    """The practice's closed days as they are now, for a deadline computed now; None in a run
-    that began before they were read at each message (it keeps those of its start)."""
+    """The practice's closed days as they are now, for a deadline computed now; None where the
+    recorded history has no such read (the closed days of the start count)."""
     if not workflow.patched(CLOSED_DAYS_AT_EACH_MESSAGE):
         return None
     question = PracticeQuestion(practice_id=practice_id)
