@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 
 from domain.ages import is_younger_than
-from domain.parties import Patient, Representative, RepresentativeRef, RepresentativeRelation
+from domain.parties import Patient, Representative, RepresentativeRelation
 
 PARENT_ACTS_UNDER = 12
 POWER_OF_ATTORNEY_GIVER_FROM = 16
@@ -66,13 +66,3 @@ def _power_of_attorney_refusal(born: date, holder_born: date | None, on_day: dat
     if is_younger_than(holder_born, POWER_OF_ATTORNEY_HOLDER_FROM, on_day):
         return f"the holder of a power of attorney must be {POWER_OF_ATTORNEY_HOLDER_FROM} or older"
     return None
-
-
-def on_behalf_text(patient_id: str, representative: RepresentativeRef | None, body: str) -> str:
-    """Journal text: who wrote on whose behalf, then the message."""
-    if representative is None:
-        return body
-    relation = representative.relation.value.replace("_", " ")
-    return (
-        f"Written by {representative.id} ({relation}) on behalf of patient {patient_id}.\n\n{body}"
-    )
