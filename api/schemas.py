@@ -54,8 +54,15 @@ _AS_THE_DOCUMENT_SAYS = {
 
 
 def _written_as_the_document_says(annotation: object, value: object) -> None:
-    """Refuses a date or date-time that is not the document's string. A value already of the
-    type passes: models are also built in code from another model's dump."""
+    """Refuses a date (alone or in a list of dates) or date-time that is not the document's
+    string. A value already of the type passes: models are also built in code from another
+    model's dump."""
+    if get_origin(annotation) is list and get_args(annotation) == (date,):
+        if not isinstance(value, list):
+            raise ValueError("a list of dates; a date is a string YYYY-MM-DD")
+        for item in value:
+            _written_as_the_document_says(date, item)
+        return
     optional = get_origin(annotation) in (Union, UnionType)
     kinds = set(get_args(annotation)) if optional else {annotation}
     for kind, (pattern, rule) in _AS_THE_DOCUMENT_SAYS.items():
@@ -416,13 +423,6 @@ class PracticeIn(Strict):
             "deadline computed after this PUT answered; deadlines already running do not move",
         ),
     ] = []
-
-    @field_validator("closed_days", mode="before")
-    @classmethod
-    def _closed_days_as_strings(cls, value: object) -> object:
-        for day in value if isinstance(value, list) else []:
-            _written_as_the_document_says(date, day)
-        return value
 
 
 class PracticeOut(BaseModel):
