@@ -116,6 +116,7 @@ def build_worker(
         activities=[
             case.check_directory,
             case.check_reassignment,
+            case.practice_calendar,
             case.commit,
             v1.record_consultation,
             v1.record_event,

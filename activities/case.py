@@ -13,6 +13,7 @@ from domain.copayment import DEFAULT_TABLE, CopaymentTable, decide_copayment
 from domain.effects import DirectoryAnswer, DirectoryCheck, ReassignmentCheck
 from domain.events import Committed, Event
 from domain.models import Refusal
+from domain.practices import PracticeCalendar, PracticeQuestion
 from store.case_writes import Consultations, UnknownAttachmentError
 from store.directory import Directory, DirectoryEntry, RecipientRefusedError
 
@@ -84,6 +85,11 @@ class CaseActivities:
         except RecipientRefusedError as error:
             raise ApplicationError(str(error), type=error.refusal, non_retryable=True) from error
         return await self._answer(recipient)
+
+    @activity.defn
+    async def practice_calendar(self, question: PracticeQuestion) -> PracticeCalendar:
+        """The practice's closed days, read afresh for each deadline (never kept)."""
+        return PracticeCalendar(closed_days=await self._directory.closed_days(question.practice_id))
 
     async def _answer(self, recipient: DirectoryEntry) -> DirectoryAnswer:
         return DirectoryAnswer(

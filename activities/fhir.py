@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.adapters import DeliveryRefusedError, refused_by_policy, refused_for_good
 from activities.endpoints import PracticeEndpoints, RecordSystemTarget
+from domain import texts
 from domain.effects import JournalEntryInput, JournalEntryKind, JournalForward, JournalForwardResult
 from domain.models import Role
 from domain.parties import RepresentativeRef, RepresentativeRelation
@@ -141,7 +142,7 @@ def _notes(entry: JournalEntryInput) -> list[dict[str, Any]]:
         {
             "authorString": entry.author_id,
             "time": entry.occurred_at.isoformat(),
-            "text": f"Reassigned by user {entry.author_id} on behalf of the practice.",
+            "text": texts.REASSIGNED_BY_USER.format(user=entry.author_id),
         }
     ]
 

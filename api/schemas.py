@@ -55,8 +55,15 @@ _AS_THE_DOCUMENT_SAYS = {
 
 
 def _written_as_the_document_says(annotation: object, value: object) -> None:
-    """Refuses a date or date-time that is not the document's string. A value already of the
-    type passes: models are also built in code from another model's dump."""
+    """Refuses a date (alone or in a list of dates) or date-time that is not the document's
+    string. A value already of the type passes: models are also built in code from another
+    model's dump."""
+    if get_origin(annotation) is list and get_args(annotation) == (date,):
+        if not isinstance(value, list):
+            raise ValueError("a list of dates; a date is a string YYYY-MM-DD")
+        for item in value:
+            _written_as_the_document_says(date, item)
+        return
     optional = get_origin(annotation) in (Union, UnionType)
     kinds = set(get_args(annotation)) if optional else {annotation}
     for kind, (pattern, rule) in _AS_THE_DOCUMENT_SAYS.items():
@@ -420,12 +427,29 @@ class PracticeIn(Strict):
         PracticeRecordSystemIn | None,
         Field(description="the practice's own record system; without it, the service-wide one"),
     ] = None
+    accepts_econsultations: Annotated[
+        StrictBool,
+        Field(
+            description="false: the practice takes no new e-consultations for any of its "
+            "clinicians (open ones go on); read at each create"
+        ),
+    ] = True
+    closed_days: Annotated[
+        list[date],
+        Field(
+            max_length=1000,
+            description="days the practice is closed: not working days for every reply "
+            "deadline computed after this PUT answered; deadlines already running do not move",
+        ),
+    ] = []
 
 
 class PracticeOut(BaseModel):
     practice_id: str
     name: str
     decline_message: str | None
+    accepts_econsultations: bool
+    closed_days: list[date]
     webhook: PracticeWebhook | None = None
     record_system: PracticeRecordSystem | None = None
 

@@ -7,7 +7,7 @@ the event is committed. The table of docs/lifecycle.md, one function per row; no
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from domain.checks import (
@@ -166,26 +166,38 @@ def open_case(
 
 
 def submit(
-    state: ConsultationState, command: SubmitCommand, now: datetime, message_id: str
+    state: ConsultationState,
+    command: SubmitCommand,
+    now: datetime,
+    message_id: str,
+    closed_days: list[date] | None = None,
 ) -> Decision:
-    """submit: draft -> awaiting_clinician."""
+    """submit: draft -> awaiting_clinician. `closed_days`: the practice's as they are now (None:
+    those read at the start), the non-working days of the deadline this message starts."""
     if refused := check_submit(state, command, oslo_day(now)):
         return refused
     if is_duplicate(state, command.message_id):
         return None
-    return _patient_wrote(_Change.of(state, now), command, message_id, submitted=True)
+    change = _Change.of(state, now)
+    return _patient_wrote(change, command, message_id, submitted=True, closed_days=closed_days)
 
 
 def reply(
-    state: ConsultationState, command: ReplyCommand, now: datetime, message_id: str
+    state: ConsultationState,
+    command: ReplyCommand,
+    now: datetime,
+    message_id: str,
+    closed_days: list[date] | None = None,
 ) -> Decision:
-    """reply: the clinician answers (or answers and closes), or the patient follows up."""
+    """reply: the clinician answers (or answers and closes), or the patient follows up (a
+    fresh deadline over `closed_days`, as for submit)."""
     if refused := check_reply(state, command, oslo_day(now)):
         return refused
     if is_duplicate(state, command.message_id):
         return None
     if command.author_role == Role.PATIENT:
-        return _patient_wrote(_Change.of(state, now), command, message_id, submitted=False)
+        change = _Change.of(state, now)
+        return _patient_wrote(change, command, message_id, submitted=False, closed_days=closed_days)
     if command.close:
         closing = CloseCommand(
             message_id=message_id,
@@ -312,7 +324,7 @@ def timer_fired(state: ConsultationState, timer: TimerKind, now: datetime) -> De
         # Expired: nothing journaled, notified or billed.
         return _finish(change, Status.EXPIRED, None, None)
     if timer == TimerKind.CLOSE_FOR_INACTIVITY:
-        change.journal.append(closed_for_inactivity(s, now))
+        change.journal.append(closed_for_inactivity(s, now, INACTIVE_CLOSES_AFTER.days))
         tell = (Audience.PATIENT, NotificationEvent.CLOSED)
         return _finish(change, Status.CLOSED, CloseReason.INACTIVE, tell)
     if timer == TimerKind.REMIND:
@@ -330,10 +342,18 @@ def timer_fired(state: ConsultationState, timer: TimerKind, now: datetime) -> De
 
 
 def _patient_wrote(
-    change: _Change, command: SubmitCommand | ReplyCommand, message_id: str, *, submitted: bool
+    change: _Change,
+    command: SubmitCommand | ReplyCommand,
+    message_id: str,
+    *,
+    submitted: bool,
+    closed_days: list[date] | None = None,
 ) -> Decided:
-    """submit, or a follow-up: the message, a fresh deadline, and the clinician is told."""
+    """submit, or a follow-up: the message, a fresh deadline, and the clinician is told. The
+    deadline counts the closed days known now; a deadline already running is not moved."""
     s, now = change.state, change.now
+    if closed_days is not None:
+        s.closed_days = sorted(closed_days)
     change.write(message_id, Role.PATIENT, s.patient.id, command.message, command.representative)
     if submitted:
         s.submitted_at = now

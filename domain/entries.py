@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from domain import texts
 from domain.effects import (
     Audience,
     JournalEntryInput,
@@ -21,7 +22,6 @@ from domain.models import (
     Role,
 )
 from domain.parties import Representative, RepresentativeRef
-from domain.representatives import on_behalf_text
 
 
 def next_run(start: ConsultationStart, state: ConsultationState) -> ConsultationStart:
@@ -111,7 +111,9 @@ def notification(
 
 
 def message_written(state: ConsultationState, message: MessageToStore) -> JournalEntryInput:
-    """Written on the patient's behalf: the representative is the entry's author."""
+    """Written on the patient's behalf: the representative is the entry's author. The text is
+    the message as written: who wrote on whose behalf travels in structured fields only, so no
+    identity number is in the narrative."""
     by = message.representative
     return journal_entry(
         state,
@@ -119,7 +121,7 @@ def message_written(state: ConsultationState, message: MessageToStore) -> Journa
         JournalEntryKind.MESSAGE,
         message.author_role,
         by.id if by else message.author_id,
-        on_behalf_text(state.patient.id, by, message.content.body),
+        message.content.body,
         message.created_at,
         [a.id for a in message.content.attachments],
         # The record system learns who wrote and as what; the birth date was checked, not kept.
@@ -144,11 +146,7 @@ def case_entry(
 def closed(
     state: ConsultationState, clinician_id: str, at: datetime, *, declined: bool = False
 ) -> JournalEntryInput:
-    text = (
-        "E-consultation declined by the clinician as not suited to an e-consultation."
-        if declined
-        else "E-consultation closed by the clinician."
-    )
+    text = texts.DECLINED_BY_CLINICIAN if declined else texts.CLOSED_BY_CLINICIAN
     return case_entry(state, JournalEntryKind.CLOSE, Role.CLINICIAN, clinician_id, text, at)
 
 
@@ -157,7 +155,7 @@ def withdrawn(
 ) -> JournalEntryInput:
     """Withdrawn on the patient's behalf: the representative is the entry's author, as on a
     message they write."""
-    text = "E-consultation withdrawn by the patient before any reply."
+    text = texts.WITHDRAWN_BY_REPRESENTATIVE if by else texts.WITHDRAWN_BY_PATIENT
     author_id = by.id if by else state.patient.id
     ref = RepresentativeRef(id=by.id, relation=by.relation) if by else None
     return case_entry(state, JournalEntryKind.WITHDRAW, Role.PATIENT, author_id, text, at, ref)
@@ -167,14 +165,14 @@ def reassigned(
     state: ConsultationState, command: ReassignCommand, former: str, at: datetime
 ) -> JournalEntryInput:
     """Written by the practice: its administrator (`command.by`) is the entry's author."""
-    text = (
-        f"E-consultation reassigned by {command.by} from clinician {former} to clinician "
-        f"{state.recipient_id}. Reason: {command.reason}"
+    text = texts.REASSIGNED.format(
+        by=command.by, former=former, recipient=state.recipient_id, reason=command.reason
     )
     key = f"reassign:{state.consultation_id}:{state.revision}"
     return journal_entry(state, key, JournalEntryKind.REASSIGN, Role.SYSTEM, command.by, text, at)
 
 
-def closed_for_inactivity(state: ConsultationState, at: datetime) -> JournalEntryInput:
-    text = "E-consultation closed automatically after 30 days without an answer from the patient."
+def closed_for_inactivity(state: ConsultationState, at: datetime, days: int) -> JournalEntryInput:
+    """Written by the service: `days` without an answer from the patient."""
+    text = texts.CLOSED_FOR_INACTIVITY.format(days=days)
     return case_entry(state, JournalEntryKind.AUTO_CLOSE, Role.SYSTEM, "econsult", text, at)

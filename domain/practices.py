@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
-from domain.base import Identifier, Model
+from datetime import date
 
-# The closing message of a declined consultation when the practice has no text of its own.
-DEFAULT_DECLINE_MESSAGE = (
-    "Your question is not suited to an e-consultation. Please book an appointment with your "
-    "clinician so that they can help you properly."
-)
+from domain.base import Identifier, Model
+from domain.texts import DEFAULT_DECLINE_MESSAGE
+
+__all__ = [
+    "DEFAULT_DECLINE_MESSAGE",
+    "DeclineMessage",
+    "PracticeCalendar",
+    "PracticeQuestion",
+    "decline_message",
+]
 
 
 class PracticeQuestion(Model):
     """What the workflow asks about the practice a consultation belongs to."""
 
     practice_id: Identifier
+
+
+class PracticeCalendar(Model):
+    """The practice's closed days as they are now: not working days for a deadline computed
+    now (a deadline already running is not moved)."""
+
+    closed_days: list[date] = []
 
 
 class DeclineMessage(Model):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import date
 
 from domain.ages import is_younger_than
-from domain.parties import Patient, Representative, RepresentativeRef, RepresentativeRelation
+from domain.parties import Patient, Representative, RepresentativeRelation
 
 PARENT_ACTS_UNDER = 12
 POWER_OF_ATTORNEY_GIVER_FROM = 16
@@ -101,13 +101,3 @@ def _next_of_kin_refusal(born: date, holder_born: date | None, on_day: date) -> 
     if is_younger_than(holder_born, NEXT_OF_KIN_HOLDER_FROM, on_day):
         return f"a next of kin writing for a patient must be {NEXT_OF_KIN_HOLDER_FROM} or older"
     return None
-
-
-def on_behalf_text(patient_id: str, representative: RepresentativeRef | None, body: str) -> str:
-    """Journal text: who wrote on whose behalf, then the message."""
-    if representative is None:
-        return body
-    relation = representative.relation.value.replace("_", " ")
-    return (
-        f"Written by {representative.id} ({relation}) on behalf of patient {patient_id}.\n\n{body}"
-    )

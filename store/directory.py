@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from domain.models import Refusal
 from store.database import autocommit
-from store.tables import Clinician, ClinicianAbsence, PatientRelation, PracticeClosedDay
+from store.tables import Clinician, ClinicianAbsence, PatientRelation, Practice, PracticeClosedDay
 
 
 class Substitute(BaseModel):
@@ -130,15 +130,19 @@ def _require_relation(relation: Relation | None, clinician_id: str, day: date) -
 _CLINICIANS = cast(Table, Clinician.__table__)
 _ABSENCES = cast(Table, ClinicianAbsence.__table__)
 _RELATIONS = cast(Table, PatientRelation.__table__)
-# The clinician and their absences in one statement: one row per absence (the clinician's
-# columns repeated), or one row with null absence columns.
+_PRACTICES = cast(Table, Practice.__table__)
+# The clinician, their absences and their practice's switch in one statement: one row per
+# absence (the clinician's columns repeated), or one row with null absence columns; a null
+# switch when the practice has no record (it accepts).
 _ENTRY = (
     select(
         _CLINICIANS,
         _ABSENCES.c.starts_on.label("absence_starts_on"),
         _ABSENCES.c.ends_on.label("absence_ends_on"),
+        _PRACTICES.c.accepts_econsultations.label("practice_accepts"),
     )
     .outerjoin(_ABSENCES, _ABSENCES.c.clinician_id == _CLINICIANS.c.id)
+    .outerjoin(_PRACTICES, _PRACTICES.c.practice_id == _CLINICIANS.c.practice_id)
     .where(_CLINICIANS.c.id == bindparam("id"))
     .order_by(_ABSENCES.c.starts_on)
 )
@@ -149,6 +153,14 @@ _RELATION = select(_RELATIONS).where(
 
 
 async def _entry_on(connection: AsyncConnection, clinician_id: str) -> DirectoryEntry | None:
+    found = await _entry_and_practice_on(connection, clinician_id)
+    return found[0] if found else None
+
+
+async def _entry_and_practice_on(
+    connection: AsyncConnection, clinician_id: str
+) -> tuple[DirectoryEntry, bool] | None:
+    """The clinician's entry, and whether their practice takes new e-consultations."""
     rows = (await connection.execute(_ENTRY, {"id": clinician_id})).all()
     if not rows:
         return None
@@ -157,7 +169,7 @@ async def _entry_on(connection: AsyncConnection, clinician_id: str) -> Directory
         for row in rows
         if row.absence_starts_on is not None
     ]
-    return _entry(rows[0], absences)
+    return _entry(rows[0], absences), rows[0].practice_accepts is not False
 
 
 async def _relation_on(
@@ -171,6 +183,25 @@ async def _relation_on(
     return Relation.model_validate(row._mapping) if row else None
 
 
+async def _admissible_entry_on(
+    connection: AsyncConnection, clinician_id: str, role: str
+) -> DirectoryEntry:
+    """The clinician (or substitute) in the directory, in a practice that takes new
+    e-consultations: a practice switched off takes none for any of its clinicians."""
+    found = await _entry_and_practice_on(connection, clinician_id)
+    if found is None:
+        raise RecipientRefusedError(
+            Refusal.CLINICIAN_UNAVAILABLE, f"{role} {clinician_id} does not accept e-consultations"
+        )
+    entry, practice_accepts = found
+    if not practice_accepts:
+        raise RecipientRefusedError(
+            Refusal.CLINICIAN_UNAVAILABLE,
+            f"practice {entry.practice_id} does not accept new e-consultations",
+        )
+    return entry
+
+
 async def _admit_recipient(
     connection: AsyncConnection,
     patient_id: str | None,
@@ -182,12 +213,7 @@ async def _admit_recipient(
         _require_relation(
             await _relation_on(connection, patient_id, clinician_id), clinician_id, day
         )
-    clinician = await _entry_on(connection, clinician_id)
-    if clinician is None:
-        raise RecipientRefusedError(
-            Refusal.CLINICIAN_UNAVAILABLE,
-            f"clinician {clinician_id} does not accept e-consultations",
-        )
+    clinician = await _admissible_entry_on(connection, clinician_id, "clinician")
     substitute = clinician.active_substitute(day)
     if recipient_id is None and substitute is not None:
         raise RecipientRefusedError(
@@ -202,12 +228,7 @@ async def _admit_recipient(
             Refusal.RECIPIENT_NOT_ALLOWED,
             "recipient_id must be the clinician or their active substitute",
         )
-    found = await _entry_on(connection, substitute.clinician_id)
-    if found is None:
-        raise RecipientRefusedError(
-            Refusal.CLINICIAN_UNAVAILABLE,
-            f"substitute {substitute.clinician_id} does not accept e-consultations",
-        )
+    found = await _admissible_entry_on(connection, substitute.clinician_id, "substitute")
     return _can_receive(found, day)
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store.idempotent import upsert_newer
 from store.tables import Practice as PracticeRow
+from store.tables import PracticeClosedDay
 
 
 class PracticeWebhook(BaseModel):
@@ -35,6 +37,11 @@ class Practice(BaseModel):
     practice_id: str
     name: str
     decline_message: str | None = None
+    # Off: no new e-consultations for any of its clinicians.
+    accepts_econsultations: bool = True
+    # Not working days for a deadline computed from now on (a running one is not moved); kept
+    # as a set, answered in order.
+    closed_days: Annotated[list[date], AfterValidator(lambda days: sorted(set(days)))] = []
     webhook: PracticeWebhook | None = None
     record_system: PracticeRecordSystem | None = None
 
@@ -42,7 +49,8 @@ class Practice(BaseModel):
 def _columns(practice: Practice) -> dict[str, Any]:
     """Nested in the model, flat in the table: one column per endpoint field."""
     webhook, record_system = practice.webhook, practice.record_system
-    return practice.model_dump(mode="python", exclude={"webhook", "record_system"}) | {
+    shown_elsewhere = {"webhook", "record_system", "closed_days"}
+    return practice.model_dump(mode="python", exclude=shown_elsewhere) | {
         "webhook_url": webhook.url if webhook else None,
         "webhook_secret_refs": list(webhook.secret_refs) if webhook else None,
         "fhir_base_url": record_system.fhir_base_url if record_system else None,
@@ -53,7 +61,7 @@ def _columns(practice: Practice) -> dict[str, Any]:
     }
 
 
-def _practice(row: PracticeRow) -> Practice:
+def _practice(row: PracticeRow, closed_days: list[date]) -> Practice:
     webhook = None
     if row.webhook_url is not None:
         webhook = PracticeWebhook(url=row.webhook_url, secret_refs=row.webhook_secret_refs or [])
@@ -70,6 +78,8 @@ def _practice(row: PracticeRow) -> Practice:
         practice_id=row.practice_id,
         name=row.name,
         decline_message=row.decline_message,
+        accepts_econsultations=row.accepts_econsultations,
+        closed_days=closed_days,
         webhook=webhook,
         record_system=record_system,
     )
@@ -80,12 +90,30 @@ class Practices:
         self._sessions = sessions
 
     async def put(self, practice: Practice) -> None:
-        """Create or replace the practice's record (a PUT: every field as given)."""
+        """Create or replace the practice's record and its closed days in one transaction (a
+        PUT: every field as given)."""
         values = _columns(practice) | {"updated_at": datetime.now(UTC)}
+        key = practice.practice_id
         async with self._sessions.begin() as session:
-            await upsert_newer(session, PracticeRow, values, ["practice_id"], "updated_at")
+            if not await upsert_newer(session, PracticeRow, values, ["practice_id"], "updated_at"):
+                return
+            await session.execute(delete(PracticeClosedDay).where(_of(key)))
+            session.add_all(
+                PracticeClosedDay(practice_id=key, day=day) for day in practice.closed_days
+            )
 
     async def get(self, practice_id: str) -> Practice | None:
         async with self._sessions() as session:
             row = await session.get(PracticeRow, practice_id)
-            return _practice(row) if row else None
+            if row is None:
+                return None
+            days = await session.scalars(
+                select(PracticeClosedDay.day)
+                .where(_of(practice_id))
+                .order_by(PracticeClosedDay.day)
+            )
+            return _practice(row, list(days))
+
+
+def _of(practice_id: str) -> Any:
+    return PracticeClosedDay.practice_id == practice_id

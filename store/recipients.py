@@ -31,13 +31,16 @@ from sqlalchemy.orm import aliased
 
 from domain.working_days import oslo_day, reply_due_at
 from store.directory import RelationKind
-from store.tables import Clinician, ClinicianAbsence, PatientRelation, PracticeClosedDay
+from store.tables import Clinician, ClinicianAbsence, PatientRelation, Practice, PracticeClosedDay
 
 # Closed days further ahead than this cannot move a deadline of at most 30 working days.
 CLOSED_DAYS_AHEAD = timedelta(days=366)
 
 
 class UnavailableReason(StrEnum):
+    """Why a clinician cannot take a message now, in this order of precedence."""
+
+    PRACTICE_NOT_ACCEPTING = "practice_not_accepting"
     NOT_ACCEPTING = "not_accepting"
     ABSENT = "absent"
 
@@ -73,6 +76,9 @@ def _recipients_query() -> Executable:
     day = bindparam("day", type_=Date)
     gp = aliased(Clinician, name="gp")
     sub = aliased(Clinician, name="sub")
+    # A practice without a record accepts (a null here).
+    gp_practice = aliased(Practice, name="gp_practice")
+    sub_practice = aliased(Practice, name="sub_practice")
     relation = PatientRelation
     closed = PracticeClosedDay
     return (
@@ -82,12 +88,14 @@ def _recipients_query() -> Executable:
             gp.name,
             gp.practice_id,
             gp.accepts_econsultations,
+            gp_practice.accepts_econsultations.label("practice_accepts"),
             gp.reply_within_working_days,
             _absent(gp, day).label("absent"),
             sub.id.label("sub_id"),
             sub.name.label("sub_name"),
             gp.substitute_valid_to,
             sub.accepts_econsultations.label("sub_accepts"),
+            sub_practice.accepts_econsultations.label("sub_practice_accepts"),
             sub.reply_within_working_days.label("sub_reply_within"),
             sub.practice_id.label("sub_practice_id"),
             _absent(sub, day).label("sub_absent"),
@@ -104,6 +112,8 @@ def _recipients_query() -> Executable:
                 gp.substitute_valid_to >= day,
             ),
         )
+        .outerjoin(gp_practice, gp_practice.practice_id == gp.practice_id)
+        .outerjoin(sub_practice, sub_practice.practice_id == sub.practice_id)
         .outerjoin(
             closed,
             and_(
@@ -124,7 +134,11 @@ def _recipients_query() -> Executable:
 _QUERY = _recipients_query()
 
 
-def _reason(accepts: bool | None, absent: bool | None) -> UnavailableReason | None:
+def _reason(
+    practice_accepts: bool | None, accepts: bool | None, absent: bool | None
+) -> UnavailableReason | None:
+    if practice_accepts is False:
+        return UnavailableReason.PRACTICE_NOT_ACCEPTING
     if not accepts:
         return UnavailableReason.NOT_ACCEPTING
     return UnavailableReason.ABSENT if absent else None
@@ -154,9 +168,12 @@ class Recipients:
 
 
 def _recipient(r: Row[Any], closed_days: dict[str, set[date]], now: datetime) -> Recipient:
-    reason = _reason(r.accepts_econsultations, r.absent)
+    reason = _reason(r.practice_accepts, r.accepts_econsultations, r.absent)
     substitute = None
-    if r.sub_id is not None and _reason(r.sub_accepts, r.sub_absent) is None:
+    # A practice that takes no new e-consultations takes none through a substitute either.
+    offers_substitute = reason != UnavailableReason.PRACTICE_NOT_ACCEPTING
+    substitute_reason = _reason(r.sub_practice_accepts, r.sub_accepts, r.sub_absent)
+    if offers_substitute and r.sub_id is not None and substitute_reason is None:
         substitute = RecipientSubstitute(
             clinician_id=r.sub_id,
             name=r.sub_name,

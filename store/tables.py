@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     false,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -125,6 +126,10 @@ class Practice(Base):
     practice_id: Mapped[str] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     decline_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Off: no new e-consultations for any of its clinicians (0015_practice_accepts).
+    accepts_econsultations: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=true()
+    )
     updated_at: Mapped[datetime]
     # Its own endpoints (0011_practice_endpoints). Secrets are names of files in
     # ECONSULT_SECRETS_DIR, never the secrets themselves.

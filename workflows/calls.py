@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.effects import FrikortAnswer, FrikortQuestion, JournalForward, NotificationInput
     from domain.events import Committed, Event
     from domain.models import ConsultationState, Refusal
-    from domain.practices import DeclineMessage, PracticeQuestion
+    from domain.practices import DeclineMessage, PracticeCalendar, PracticeQuestion
     from workflows import search_attributes as sa
 
 Out = TypeVar("Out")
@@ -27,6 +27,7 @@ Out = TypeVar("Out")
 COMMIT = "commit"
 CHECK_DIRECTORY = "check_directory"
 CHECK_REASSIGNMENT = "check_reassignment"
+PRACTICE_CALENDAR = "practice_calendar"
 DECLINE_MESSAGE = "decline_message"
 ASK_FRIKORT_REGISTER = "ask_frikort_register"
 SEND_NOTIFICATION = "send_notification"
@@ -132,6 +133,21 @@ async def decline_text(practice_id: str) -> str:
     question = PracticeQuestion(practice_id=practice_id)
     answer = await case_store(DECLINE_MESSAGE, question, DeclineMessage)
     return answer.text
+
+
+# A history recorded without it replays with the closed days read at the start; with it, each
+# submit and follow-up reads them afresh (docs/deadlines.md).
+CLOSED_DAYS_AT_EACH_MESSAGE = "closed-days-at-each-message"
+
+
+async def closed_days_now(practice_id: str) -> list[date] | None:
+    """The practice's closed days as they are now, for a deadline computed now; None where the
+    recorded history has no such read (the closed days of the start count)."""
+    if not workflow.patched(CLOSED_DAYS_AT_EACH_MESSAGE):
+        return None
+    question = PracticeQuestion(practice_id=practice_id)
+    calendar = await case_store(PRACTICE_CALENDAR, question, PracticeCalendar)
+    return calendar.closed_days
 
 
 async def not_sent(

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         ConsultationView,
         ReassignCommand,
         ReplyCommand,
+        Role,
         SubmitCommand,
         WithdrawCommand,
     )
@@ -41,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         CHECK_DIRECTORY,
         CHECK_REASSIGNMENT,
         ask_frikort_register,
+        closed_days_now,
         commit,
         decline_text,
         deliver,
@@ -95,7 +97,9 @@ class Consultation(TurnTaking):
     async def submit(self, command: SubmitCommand) -> ConsultationView:
         async with self._turn(self.check_submit, command):
             message_id = self._message_id(command.message_id)
-            await self._commit(decisions.submit(self.state, command, workflow.now(), message_id))
+            closed_days = await closed_days_now(self.state.practice_id)
+            now = workflow.now()
+            await self._commit(decisions.submit(self.state, command, now, message_id, closed_days))
         return self.view()
 
     def check_submit(self, command: SubmitCommand) -> None:
@@ -107,7 +111,11 @@ class Consultation(TurnTaking):
     async def reply(self, command: ReplyCommand) -> ConsultationView:
         async with self._turn(self.check_reply, command):
             message_id = self._message_id(command.message_id)
-            await self._commit(decisions.reply(self.state, command, workflow.now(), message_id))
+            closed_days = None
+            if command.author_role == Role.PATIENT:
+                closed_days = await closed_days_now(self.state.practice_id)
+            now = workflow.now()
+            await self._commit(decisions.reply(self.state, command, now, message_id, closed_days))
         return self.view()
 
     def check_reply(self, command: ReplyCommand) -> None:

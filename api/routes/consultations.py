@@ -96,7 +96,7 @@ ConsultationId = Annotated[Identifier, Path(description="consultation id")]
 # The rules a well-formed command may be refused by (422 `refused`), as its 422 lists them.
 _UNAVAILABLE = (
     "the clinician (or the chosen substitute) is not in the directory, takes no "
-    "e-consultations, or is absent that day"
+    "e-consultations, is absent that day, or their practice takes no new e-consultations"
 )
 _RECIPIENT = "recipient_id is neither the clinician nor their active substitute, or is missing "
 _RECIPIENT += "while a substitute is active"

@@ -30,6 +30,8 @@ async def test_an_admin_puts_a_practice_and_reads_it_back(any_api: Api) -> None:
         "decline_message": "Dette passer best for en time.",
         "webhook": None,
         "record_system": None,
+        "accepts_econsultations": True,
+        "closed_days": [],
     }
     read = await http.get(url, headers=party.admin)
     assert (read.status_code, read.json()) == (200, put.json())
@@ -53,6 +55,8 @@ async def test_a_second_put_replaces_the_practice_and_clears_what_it_leaves_out(
         "decline_message": None,
         "webhook": None,
         "record_system": None,
+        "accepts_econsultations": True,
+        "closed_days": [],
     }
 
 
@@ -172,7 +176,13 @@ async def test_a_practice_keeps_its_endpoints_with_references_never_secrets(
     put = await http.put(url, json=endpoints(), headers=party.admin)
 
     assert put.status_code == 200, put.text
-    assert put.json() == {"practice_id": party.practice, "decline_message": None, **endpoints()}
+    assert put.json() == {
+        "practice_id": party.practice,
+        "decline_message": None,
+        "accepts_econsultations": True,
+        "closed_days": [],
+        **endpoints(),
+    }
     read = await http.get(url, headers=party.admin)
     assert (read.status_code, read.json()) == (200, put.json())
     async with secrets_api.sessions() as session:

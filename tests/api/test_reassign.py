@@ -78,7 +78,7 @@ async def test_the_practice_reassigns_and_the_new_recipient_answers_and_is_bille
             )
         )
     assert charge is not None and charge.billed_clinician_id == party.substitute
-    [text] = [row for row in journal if "reassigned" in row]
+    [text] = [row for row in journal if "overført" in row]
     assert party.clinician in text and party.substitute in text and "ill" in text
 
     async def told() -> list[tuple[str, str | None]]:
@@ -157,4 +157,4 @@ async def test_a_reassignment_repeated_with_one_idempotency_key_takes_effect_onc
                 select(JournalEntry.text).where(JournalEntry.consultation_id == case["id"])
             )
         )
-    assert len([text for text in journal if "reassigned" in text]) == 1
+    assert len([text for text in journal if "overført" in text]) == 1

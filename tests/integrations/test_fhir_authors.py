@@ -180,7 +180,7 @@ async def test_a_reassignment_is_sent_by_the_practice_naming_the_user_who_reassi
     assert resource["recipient"] == [practitioner(new_recipient)]
     [note] = resource["note"]
     assert note["authorString"] == ADMIN_USER
-    assert ADMIN_USER in note["text"]
+    assert note["text"] == f"Overført av bruker {ADMIN_USER} på vegne av legekontoret."
 
 
 async def test_an_automatic_close_is_sent_by_the_service(record_system: RecordSystem) -> None:

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
+from activities.case import CaseActivities
 from activities.practices import PracticeActivities
-from domain.practices import DEFAULT_DECLINE_MESSAGE, DeclineMessage, PracticeQuestion
+from domain.practices import (
+    DEFAULT_DECLINE_MESSAGE,
+    DeclineMessage,
+    PracticeCalendar,
+    PracticeQuestion,
+)
+from store.case_writes import Consultations
+from store.directory import Directory
 from store.practices import Practice, Practices
 
 
@@ -34,6 +43,23 @@ async def test_a_put_replaces_the_whole_record(store: async_sessionmaker[AsyncSe
 
     assert await practices.get(practice_id) == renamed
     assert await practices.get(_practice_id()) is None
+
+
+async def test_the_closed_days_of_a_put_are_what_the_workflow_reads_next(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    practices, practice_id = Practices(store), _practice_id()
+    calendar = CaseActivities(Directory(store), Consultations(store)).practice_calendar
+    question = PracticeQuestion(practice_id=practice_id)
+    closed = [date(2027, 12, 31), date(2027, 12, 27)]
+    await practices.put(Practice(practice_id=practice_id, name="Legesenteret", closed_days=closed))
+
+    read = await ActivityEnvironment().run(calendar, question)
+    assert read == PracticeCalendar(closed_days=sorted(closed))
+
+    await practices.put(Practice(practice_id=practice_id, name="Legesenteret"))
+
+    assert await ActivityEnvironment().run(calendar, question) == PracticeCalendar()
 
 
 async def test_a_practice_without_a_record_declines_with_the_default_text(
@@ -62,6 +88,6 @@ async def test_a_practice_declines_with_its_own_text(
     assert await _asked(store, practice_id) == DeclineMessage(text=own, from_practice=True)
 
 
-def test_the_default_text_tells_the_patient_to_book_an_appointment() -> None:
-    assert "not suited to an e-consultation" in DEFAULT_DECLINE_MESSAGE
-    assert "book an appointment" in DEFAULT_DECLINE_MESSAGE
+def test_the_default_text_tells_the_patient_in_norwegian_to_book_an_appointment() -> None:
+    assert "egner seg ikke for e-konsultasjon" in DEFAULT_DECLINE_MESSAGE
+    assert "Bestill time" in DEFAULT_DECLINE_MESSAGE

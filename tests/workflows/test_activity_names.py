@@ -22,6 +22,7 @@ CALLED: dict[str, Callable[..., Any]] = {
     calls.COMMIT: CaseActivities.commit,
     calls.CHECK_DIRECTORY: CaseActivities.check_directory,
     calls.CHECK_REASSIGNMENT: CaseActivities.check_reassignment,
+    calls.PRACTICE_CALENDAR: CaseActivities.practice_calendar,
     calls.DECLINE_MESSAGE: PracticeActivities.decline_message,
     calls.ASK_FRIKORT_REGISTER: BillingActivities.ask_frikort_register,
     calls.SEND_NOTIFICATION: NotificationActivities.send_notification,

@@ -303,7 +303,9 @@ class ConsultationV1(TurnTaking):
 
     async def _close_for_inactivity(self) -> None:
         s = self.state
-        journal = entries.closed_for_inactivity(s, workflow.now())
+        journal = entries.closed_for_inactivity(
+            s, workflow.now(), decisions.INACTIVE_CLOSES_AFTER.days
+        )
         await self._finish(
             Status.CLOSED,
             CloseReason.INACTIVE,
