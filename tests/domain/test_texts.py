@@ -106,6 +106,19 @@ def test_the_withdrawal_is_journaled_in_norwegian() -> None:
     assert entry.text == texts.WITHDRAWN_BY_PATIENT
 
 
+def test_a_withdrawal_by_a_representative_names_no_one_in_its_text() -> None:
+    kin = Representative(
+        id="kin-1", relation=RepresentativeRelation.NEXT_OF_KIN, birth_date=date(1950, 1, 1)
+    )
+    command = WithdrawCommand(patient_id=PATIENT.id, representative=kin)
+    entry = _entry(decisions.withdraw(_opened().state, command, NOW), JournalEntryKind.WITHDRAW)
+
+    # Who withdrew is the entry's author; the text says "on the patient's behalf", no id.
+    assert entry.text == texts.WITHDRAWN_BY_REPRESENTATIVE
+    assert entry.author_id == "kin-1"
+    assert "kin-1" not in entry.text and PATIENT.id not in entry.text
+
+
 def test_the_automatic_close_is_journaled_in_norwegian_with_the_days_waited() -> None:
     state = _answered(_opened().state)
     later = NOW + decisions.INACTIVE_CLOSES_AFTER
@@ -150,6 +163,6 @@ def test_no_service_written_text_is_english() -> None:
         value for name, value in vars(texts).items() if name.isupper() and isinstance(value, str)
     ]
 
-    assert len(written) == 7
+    assert len(written) == 8
     for text in written:
         assert not any(word in text for word in ENGLISH), text
