@@ -31,12 +31,13 @@ with workflow.unsafe.imports_passed_through():
         ConsultationStart,
         ConsultationView,
         ReassignCommand,
+        Refusal,
         ReplyCommand,
         Role,
         SubmitCommand,
         WithdrawCommand,
     )
-    from domain.parties import Representative
+    from domain.parties import Representative, RepresentativeRelation
     from domain.working_days import oslo_day
     from workflows.calls import (
         CHECK_DIRECTORY,
@@ -58,6 +59,9 @@ from workflows.v1.consultation import ConsultationV1
 
 # Runs that began before it replay on the 1.0 flow; new runs take this one.
 DECIDE_THEN_COMMIT = "decide-then-commit"
+# A signal has no validator to refuse a retired `guardian`; runs from before this patch took
+# such signals (and replay taking them), runs since refuse them as the update would.
+GUARDIAN_SIGNALS_REFUSED = "guardian-signals-refused"
 # Cases started since judge the patient's claimed exemption (docs/copayment.md): the clinician
 # may overrule it, age-checked codes must fit. Asked once, at a case's start; the state keeps
 # the answer across continue-as-new, so a case keeps the rules it started with.
@@ -253,7 +257,8 @@ class EConsultation:
 
     @workflow.signal(name="submit")
     async def submit_signal(self, command: SubmitCommand) -> None:
-        await self._flow.submit_signal(command)
+        if self._signal_admitted(command.representative):
+            await self._flow.submit_signal(command)
 
     @workflow.update
     async def submit(self, command: SubmitCommand) -> ConsultationView:
@@ -266,7 +271,8 @@ class EConsultation:
 
     @workflow.signal(name="reply")
     async def reply_signal(self, command: ReplyCommand) -> None:
-        await self._flow.reply_signal(command)
+        if self._signal_admitted(command.representative):
+            await self._flow.reply_signal(command)
 
     @workflow.update
     async def reply(self, command: ReplyCommand) -> ConsultationView:
@@ -291,7 +297,8 @@ class EConsultation:
 
     @workflow.signal(name="withdraw")
     async def withdraw_signal(self, command: WithdrawCommand) -> None:
-        await self._flow.withdraw_signal(command)
+        if self._signal_admitted(command.representative):
+            await self._flow.withdraw_signal(command)
 
     @workflow.update
     async def withdraw(self, command: WithdrawCommand) -> ConsultationView:
@@ -313,6 +320,23 @@ class EConsultation:
     @reassign.validator
     def _check_reassign(self, command: ReassignCommand) -> None:
         self._flow.check_reassign(command)
+
+    def _signal_admitted(self, representative: Representative | None) -> bool:
+        """Whether a command sent as a signal may run: a new `guardian` is refused and logged,
+        as its update's validator refuses it. The patch is asked only for a guardian, so other
+        runs carry no marker for it."""
+        if representative is None or representative.relation != RepresentativeRelation.GUARDIAN:
+            return True
+        if not workflow.patched(GUARDIAN_SIGNALS_REFUSED):
+            return True
+        workflow.logger.warning(
+            "signal refused",
+            extra={
+                "reason": Refusal.REPRESENTATIVE_NOT_ALLOWED.value,
+                "workflow_id": workflow.info().workflow_id,
+            },
+        )
+        return False
 
     def _admit(self, representative: Representative | None) -> None:
         """A new command's representative, under the rules for new messages (a `guardian` is
