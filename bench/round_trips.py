@@ -24,6 +24,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from bench.harness_run import TOKEN_LIFETIME_SECONDS
 from bench.lifecycle import CLINICIAN, ApiLifecycle
 from bench.stack import BENCH_PATIENT, Tokens
 from dev.harness.databases import sqlite_database
@@ -88,6 +89,8 @@ async def measure(folder: Path) -> dict[str, Any]:
         "auth_hs256_secret": secret,
         "api_write_burst": 100_000,
         "api_patient_write_burst": 100_000,
+        # The bench's tokens last as long as a run, longer than the API's default cap.
+        "auth_max_token_lifetime": TOKEN_LIFETIME_SECONDS,
     }
     url = sqlite_database(folder)
     env = await WorkflowEnvironment.start_local(
