@@ -69,7 +69,7 @@ def frikort_period_refusal(valid_from: date, valid_to: date) -> str | None:
         return (
             "a frikort period lies within one calendar year: valid_from and valid_to must be "
             f"in the same year (a frikort from {valid_from.year} ends by "
-            f"{valid_from.year}-12-31)"
+            f"{date(valid_from.year, 12, 31).isoformat()})"
         )
     return None
 

@@ -3,10 +3,19 @@ one from 31 December to 1 January is refused (422 `refused`) and nothing is writ
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from store.tables import Frikort
 from tests.api.support import Api, Party, assert_problem, rows
+
+
+async def put_frikort(api: Api, party: Party, valid_from: str, valid_to: str) -> httpx.Response:
+    return await api.http.put(
+        f"/v1/patients/{party.patient}/frikort",
+        json={"valid_from": valid_from, "valid_to": valid_to},
+        headers=party.admin,
+    )
 
 
 @pytest.mark.parametrize(
@@ -17,11 +26,7 @@ from tests.api.support import Api, Party, assert_problem, rows
 async def test_a_frikort_period_into_the_next_year_is_refused(
     api: Api, party: Party, valid_from: str, valid_to: str
 ) -> None:
-    response = await api.http.put(
-        f"/v1/patients/{party.patient}/frikort",
-        json={"valid_from": valid_from, "valid_to": valid_to},
-        headers=party.admin,
-    )
+    response = await put_frikort(api, party, valid_from, valid_to)
 
     problem = assert_problem(response, 422)
     assert problem["type"] == "urn:econsult:problem:refused"
@@ -37,11 +42,7 @@ async def test_a_frikort_period_into_the_next_year_is_refused(
 async def test_a_frikort_period_ending_on_31_december_or_starting_on_1_january_is_recorded(
     api: Api, party: Party, valid_from: str, valid_to: str
 ) -> None:
-    response = await api.http.put(
-        f"/v1/patients/{party.patient}/frikort",
-        json={"valid_from": valid_from, "valid_to": valid_to},
-        headers=party.admin,
-    )
+    response = await put_frikort(api, party, valid_from, valid_to)
 
     assert response.status_code == 200, response.text
     assert await rows(api.sessions, Frikort, patient_id=party.patient) == 1
