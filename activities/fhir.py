@@ -25,6 +25,7 @@ from activities.adapters import DeliveryRefusedError, refused_by_policy, refused
 from activities.endpoints import PracticeEndpoints, RecordSystemTarget
 from domain import texts
 from domain.effects import JournalEntryInput, JournalEntryKind, JournalForward, JournalForwardResult
+from domain.entries import answered_role
 from domain.models import Role
 from domain.parties import RepresentativeRef, RepresentativeRelation
 from infra.outbound import OutboundPolicy, OutboundRefusedError
@@ -123,7 +124,8 @@ def _sender(entry: JournalEntryInput, systems: FhirSystems) -> dict[str, Any]:
 
 
 def _recipient(entry: JournalEntryInput) -> list[dict[str, Any]]:
-    """The clinician the consultation is addressed to; the patient gets what a clinician wrote."""
+    """The patient for what a clinician wrote (a reply, the close: both are addressed to the
+    patient, whose record they go into); else the clinician the consultation is addressed to."""
     if entry.author_role == Role.CLINICIAN:
         return [_patient(entry.patient_id)]
     return [_practitioner(entry.recipient_id)] if entry.recipient_id else []
@@ -157,10 +159,22 @@ def _attachment(info: AttachmentInfo, systems: FhirSystems) -> dict[str, Any]:
     }
 
 
+def _in_response_to(entry_key: str | None, systems: FhirSystems) -> list[dict[str, Any]]:
+    """The Communication answered, by its identifier: the same on every entry that names it,
+    whatever id the record system gave it (which the entry may be sent before it learns)."""
+    if entry_key is None:
+        return []
+    return [{"type": "Communication", "identifier": {"system": systems.entry, "value": entry_key}}]
+
+
 def communication_for(
-    entry: JournalEntryInput, attachments: list[AttachmentInfo], systems: FhirSystems
+    entry: JournalEntryInput,
+    attachments: list[AttachmentInfo],
+    systems: FhirSystems,
+    in_response_to: str | None = None,
 ) -> Communication:
-    """The entry as a validated Communication; entries of one consultation share `about`."""
+    """The entry as a validated Communication; entries of one consultation share `about`, and
+    a message links the one it answers (the entry key `in_response_to`)."""
     payload: list[dict[str, Any]] = [{"contentString": entry.text}]
     payload += [{"contentAttachment": _attachment(info, systems)} for info in attachments]
     contained = (
@@ -171,6 +185,7 @@ def communication_for(
         for name, value in (
             ("contained", contained),
             ("recipient", _recipient(entry)),
+            ("inResponseTo", _in_response_to(in_response_to, systems)),
             ("note", _notes(entry)),
         )
         if value
@@ -331,6 +346,14 @@ class RecordSystemActivities:
             self._own[practice_id] = kept
         return kept[1]
 
+    async def _answered(self, entry: JournalEntryInput) -> str | None:
+        """Read from the journal as the entry is sent, so the workflow issues nothing new and
+        a redelivery names the same message."""
+        role = answered_role(entry)
+        if role is None:
+            return None
+        return await self._journal.latest_message_before(entry.entry_key, role)
+
     @activity.defn
     async def forward_journal_entry(self, forward: JournalForward) -> JournalForwardResult:
         """Send a journaled entry to the record system once; its answer is kept on the row."""
@@ -348,7 +371,9 @@ class RecordSystemActivities:
             return _result(forward.entry_key, NOT_SENT, "")
         infos = await self._attachments.infos(row.entry.attachment_ids)
         attachments = [infos[i] for i in row.entry.attachment_ids if i in infos]
-        resource = communication_for(row.entry, attachments, self._systems)
+        resource = communication_for(
+            row.entry, attachments, self._systems, await self._answered(row.entry)
+        )
         try:
             status, resource_id = await record_system.create(
                 resource, f"{self._systems.entry}|{forward.entry_key}"

@@ -176,3 +176,17 @@ def closed_for_inactivity(state: ConsultationState, at: datetime, days: int) -> 
     """Written by the service: `days` without an answer from the patient."""
     text = texts.CLOSED_FOR_INACTIVITY.format(days=days)
     return case_entry(state, JournalEntryKind.AUTO_CLOSE, Role.SYSTEM, "econsult", text, at)
+
+
+# A message answers the other side's: the clinician the patient's (or their representative's),
+# the patient the clinician's.
+_ANSWERED_ROLE = {Role.CLINICIAN: Role.PATIENT, Role.PATIENT: Role.CLINICIAN}
+
+
+def answered_role(entry: JournalEntryInput) -> Role | None:
+    """Whose message this entry answers: its `inResponseTo` is the latest message journaled
+    before it by that role. None for entries that answer nothing (close, withdraw, automatic
+    close, reassignment)."""
+    if entry.kind != JournalEntryKind.MESSAGE:
+        return None
+    return _ANSWERED_ROLE.get(entry.author_role)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
-from domain.effects import JournalEntryInput
+from domain.effects import JournalEntryInput, JournalEntryKind
+from domain.models import Role
 from store.database import autocommit
 from store.idempotent import insert_once
 from store.tables import JournalEntry
@@ -56,6 +58,29 @@ class JournalTable:
                 entry=JournalEntryInput.model_validate(row, from_attributes=True),
                 external_status=row.external_status,
                 external_id=row.external_id,
+            )
+
+    async def latest_message_before(self, entry_key: str, author_role: Role) -> str | None:
+        """The key of the latest message by `author_role` in the entry's consultation journaled
+        before it: by the time it happened, then by the order written (a restore may write an
+        entry after later ones, with the time it happened)."""
+        this = aliased(JournalEntry)
+        earlier = or_(
+            JournalEntry.occurred_at < this.occurred_at,
+            and_(JournalEntry.occurred_at == this.occurred_at, JournalEntry.id < this.id),
+        )
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(JournalEntry.entry_key)
+                .join(this, this.consultation_id == JournalEntry.consultation_id)
+                .where(
+                    this.entry_key == entry_key,
+                    earlier,
+                    JournalEntry.kind == JournalEntryKind.MESSAGE.value,
+                    JournalEntry.author_role == author_role.value,
+                )
+                .order_by(JournalEntry.occurred_at.desc(), JournalEntry.id.desc())
+                .limit(1)
             )
 
     async def mark_external(self, entry_key: str, status: int, external_id: str | None) -> None:

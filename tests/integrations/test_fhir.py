@@ -51,6 +51,7 @@ from tests.support import (
     content,
     new_start,
     notifications,
+    reply,
     rows_of,
     seed_directory,
     sha256,
@@ -154,9 +155,9 @@ async def test_each_journal_entry_gives_one_communication_that_validates_as_fhir
         }
         assert resource["sent"].startswith(row.occurred_at.strftime("%Y-%m-%dT%H:%M:%S"))
         assert resource["payload"][0]["contentString"] == row.text
-    submitted, reply, _ = (resource_of(server, row.entry_key) for row in rows)
+    submitted, replied, _ = (resource_of(server, row.entry_key) for row in rows)
     assert submitted["sender"]["identifier"]["value"] == case.patient.id
-    assert reply["sender"]["identifier"] == {"system": HPR_SYSTEM, "value": CLINICIAN}
+    assert replied["sender"]["identifier"] == {"system": HPR_SYSTEM, "value": CLINICIAN}
     linked = submitted["payload"][1]["contentAttachment"]
     assert linked["url"].endswith(f"/v1/attachments/{scan.id}")
     assert (linked["contentType"], linked["size"]) == ("image/png", 19)
@@ -167,6 +168,56 @@ async def test_each_journal_entry_gives_one_communication_that_validates_as_fhir
     assert (
         await replayer.replay_workflow(history, raise_on_replay_failure=False)
     ).replay_failure is None
+
+
+async def test_each_answer_links_the_communication_of_the_message_it_answers(
+    dev_env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    server = FhirServer()
+    case = new_start()
+    async with (
+        serving(server.app(), 0) as base_url,
+        worker_with(dev_env.client, sqlite_url, **server.settings(base_url)) as queue,
+    ):
+        handle = await start(dev_env.client, queue, case)
+        await handle.execute_update(
+            EConsultation.reply, reply(Role.CLINICIAN, CLINICIAN, "Is it itchy?")
+        )
+        await handle.execute_update(
+            EConsultation.reply, reply(Role.PATIENT, case.patient.id, "Yes, at night.")
+        )
+        await handle.execute_update(
+            EConsultation.reply, reply(Role.CLINICIAN, CLINICIAN, "Use the cream.", close=True)
+        )
+        await handle.result()
+    rows = await journal_rows(sessions, case.consultation_id)
+
+    assert [(row.kind, row.author_role) for row in rows] == [
+        ("message", "patient"),
+        ("message", "clinician"),
+        ("message", "patient"),
+        ("message", "clinician"),
+        ("close", "clinician"),
+    ]
+    question, asked_back, follow_up, answer, closed = (
+        resource_of(server, row.entry_key) for row in rows
+    )
+
+    def links(resource: dict[str, Any]) -> list[str]:
+        return [ref["identifier"]["value"] for ref in resource.get("inResponseTo", [])]
+
+    assert links(question) == []
+    assert links(asked_back) == [rows[0].entry_key]
+    assert links(follow_up) == [rows[1].entry_key]
+    assert links(answer) == [rows[2].entry_key]
+    assert links(closed) == []
+    # A logical reference: the identifier the answered Communication carries.
+    for answering, answered in (
+        (asked_back, question),
+        (follow_up, asked_back),
+        (answer, follow_up),
+    ):
+        assert answering["inResponseTo"][0]["identifier"] == answered["identifier"][0]
 
 
 async def test_a_record_system_down_delays_entries_then_delivers_and_never_blocks_the_patient(

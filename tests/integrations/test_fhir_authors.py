@@ -204,3 +204,115 @@ async def test_an_entry_journaled_before_authors_were_recorded_is_sent_as_before
 
     assert resource["sender"] == patient(PATIENT)
     assert "recipient" not in resource
+
+
+def answered(entry: JournalEntryInput) -> list[dict[str, Any]]:
+    """`inResponseTo` naming the Communication of `entry` by its identifier."""
+    identifier = {"system": SETTINGS.fhir_entry_system, "value": entry.entry_key}
+    return [{"type": "Communication", "identifier": identifier}]
+
+
+def in_thread(
+    case: str, minute: int, kind: JournalEntryKind, role: Role, author_id: str, **fields: Any
+) -> JournalEntryInput:
+    """An entry of consultation `case`, `minute` minutes into the thread."""
+    return entry(
+        kind,
+        role,
+        author_id,
+        entry_key=f"{kind.value}:{uuid.uuid4().hex}",
+        consultation_id=case,
+        occurred_at=datetime(2027, 3, 24, 8, minute, tzinfo=UTC),
+        **fields,
+    )
+
+
+async def test_a_clinicians_reply_links_the_latest_message_the_patient_side_wrote_before_it(
+    record_system: RecordSystem,
+) -> None:
+    case = f"case-{uuid.uuid4().hex}"
+    first = in_thread(case, 0, JournalEntryKind.MESSAGE, Role.PATIENT, PATIENT)
+    by_representative = in_thread(
+        case,
+        1,
+        JournalEntryKind.MESSAGE,
+        Role.PATIENT,
+        REPRESENTATIVE,
+        representative=Representative(id=REPRESENTATIVE, relation=RepresentativeRelation.PARENT),
+    )
+    reply = in_thread(case, 2, JournalEntryKind.MESSAGE, Role.CLINICIAN, CLINICIAN)
+
+    sent = [await record_system.forwarded(e) for e in (first, by_representative, reply)]
+
+    assert "inResponseTo" not in sent[0]
+    assert "inResponseTo" not in sent[1]
+    assert sent[2]["inResponseTo"] == answered(by_representative)
+
+
+async def test_a_patients_follow_up_links_the_clinicians_reply_it_answers(
+    record_system: RecordSystem,
+) -> None:
+    case = f"case-{uuid.uuid4().hex}"
+    question = in_thread(case, 0, JournalEntryKind.MESSAGE, Role.PATIENT, PATIENT)
+    clarifying = in_thread(case, 1, JournalEntryKind.MESSAGE, Role.CLINICIAN, CLINICIAN)
+    answer = in_thread(case, 2, JournalEntryKind.MESSAGE, Role.CLINICIAN, CLINICIAN)
+    follow_up = in_thread(case, 3, JournalEntryKind.MESSAGE, Role.PATIENT, PATIENT)
+    for written in (question, clarifying, answer):
+        await record_system.forwarded(written)
+
+    resource = await record_system.forwarded(follow_up)
+
+    assert resource["inResponseTo"] == answered(answer)
+
+
+async def test_the_link_follows_when_entries_happened_not_when_they_were_forwarded(
+    record_system: RecordSystem,
+) -> None:
+    case = f"case-{uuid.uuid4().hex}"
+    question = in_thread(case, 0, JournalEntryKind.MESSAGE, Role.PATIENT, PATIENT)
+    reply = in_thread(case, 1, JournalEntryKind.MESSAGE, Role.CLINICIAN, CLINICIAN)
+    follow_up = in_thread(case, 2, JournalEntryKind.MESSAGE, Role.PATIENT, PATIENT)
+    # Journaled in order; the reply reaches the record system last (its first tries failed).
+    for written in (question, reply, follow_up):
+        await record_system.journal.write(written)
+
+    later = [await record_system.forwarded(e) for e in (follow_up, question, reply)]
+
+    assert later[0]["inResponseTo"] == answered(reply)
+    assert later[2]["inResponseTo"] == answered(question)
+
+
+@pytest.mark.parametrize(
+    ("kind", "role", "author_id"),
+    [
+        (JournalEntryKind.CLOSE, Role.CLINICIAN, CLINICIAN),
+        (JournalEntryKind.WITHDRAW, Role.PATIENT, PATIENT),
+        (JournalEntryKind.AUTO_CLOSE, Role.SYSTEM, "econsult"),
+        (JournalEntryKind.REASSIGN, Role.SYSTEM, ADMIN_USER),
+    ],
+)
+async def test_an_entry_that_is_not_a_message_answers_nothing(
+    record_system: RecordSystem, kind: JournalEntryKind, role: Role, author_id: str
+) -> None:
+    case = f"case-{uuid.uuid4().hex}"
+    await record_system.forwarded(
+        in_thread(case, 0, JournalEntryKind.MESSAGE, Role.PATIENT, PATIENT)
+    )
+    await record_system.forwarded(
+        in_thread(case, 1, JournalEntryKind.MESSAGE, Role.CLINICIAN, CLINICIAN)
+    )
+
+    resource = await record_system.forwarded(in_thread(case, 2, kind, role, author_id))
+
+    assert "inResponseTo" not in resource
+
+
+async def test_a_close_is_sent_by_the_clinician_to_the_patient(
+    record_system: RecordSystem,
+) -> None:
+    resource = await record_system.forwarded(
+        entry(JournalEntryKind.CLOSE, Role.CLINICIAN, CLINICIAN)
+    )
+
+    assert resource["sender"] == practitioner(CLINICIAN)
+    assert resource["recipient"] == [patient(PATIENT)]

@@ -59,3 +59,31 @@ async def test_an_entry_without_them_reads_back_without_them(
     read = (await journal.read(entry.entry_key)).entry
     assert read == entry
     assert (read.representative, read.practice_id, read.recipient_id) == (None, None, None)
+
+
+async def test_the_latest_message_before_an_entry_is_found_by_author_role_and_time(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    journal = JournalTable(store)
+    case = f"case-{uuid.uuid4().hex}"
+
+    def at(minute: int, role: Role) -> JournalEntryInput:
+        when = datetime(2027, 3, 24, 8, minute, tzinfo=UTC)
+        return _entry(consultation_id=case, author_role=role, occurred_at=when)
+
+    question, reply, follow_up = at(0, Role.PATIENT), at(1, Role.CLINICIAN), at(2, Role.PATIENT)
+    # Another consultation's reply, between the two: never linked.
+    elsewhere = _entry(
+        author_role=Role.CLINICIAN, occurred_at=datetime(2027, 3, 24, 8, 1, 30, tzinfo=UTC)
+    )
+    # Written out of order, as a restore may: the time it happened decides.
+    for entry in (follow_up, elsewhere, question, reply):
+        await journal.write(entry)
+
+    assert await journal.latest_message_before(follow_up.entry_key, Role.CLINICIAN) == (
+        reply.entry_key
+    )
+    assert await journal.latest_message_before(reply.entry_key, Role.PATIENT) == (
+        question.entry_key
+    )
+    assert await journal.latest_message_before(question.entry_key, Role.CLINICIAN) is None
