@@ -2,7 +2,9 @@
 
 - docs/configuration.md from infra/settings.py (every setting, its default, what it does);
 - docs/problem-types.md from api/problems.py (every problem type, its status, its meaning);
-- openapi.json from the app (the document `GET /openapi.json` serves).
+- openapi.json from the app (the document `GET /openapi.json` serves);
+- docs/fhir/examples/ from the FHIR adapter (dev/fhir_examples.py: a Communication per entry
+  kind).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pydantic.fields import FieldInfo
 
 from api.app import create_app
 from api.problems import problem_types
+from dev import fhir_examples
 from infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,11 +91,13 @@ def references() -> dict[Path, str]:
         ROOT / "docs" / "configuration.md": configuration_markdown(),
         ROOT / "docs" / "problem-types.md": problem_types_markdown(),
         ROOT / "openapi.json": openapi_json(),
+        **fhir_examples.files(),
     }
 
 
 def main() -> None:
     for path, text in references().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         sys.stdout.write(f"wrote {path.relative_to(ROOT)}\n")
 

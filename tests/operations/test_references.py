@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from api.problems import PROBLEM_TYPE_MEANINGS, problem_types
-from dev import references
+from dev import fhir_examples, references
 from infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,7 +18,12 @@ STALE = "{path} is stale: run `make docs` (python -m dev.references) and commit 
 
 @pytest.mark.parametrize(
     "path",
-    ["docs/configuration.md", "docs/problem-types.md", "openapi.json"],
+    [
+        "docs/configuration.md",
+        "docs/problem-types.md",
+        "openapi.json",
+        *(str(path.relative_to(ROOT)) for path in fhir_examples.files()),
+    ],
 )
 def test_committed_reference_is_the_generated_one(path: str) -> None:
     generated = references.references()[ROOT / path]
