@@ -244,16 +244,20 @@ def _matches(value: Any, pattern: Any) -> bool:
     return bool(value == pattern)
 
 
+def _slices(document: dict[str, Any]) -> dict[str, str]:
+    """A slice of a repeating element (`extension:sha256`) by the fixed url that tells it apart."""
+    return {
+        e["id"].removesuffix(".url").rpartition(".")[2]: e["fixedUri"]
+        for e in document["differential"]["element"]
+        if e["id"].endswith(".url") and "fixedUri" in e and ":" in e["id"]
+    }
+
+
 def violations(resource: dict[str, Any], document: dict[str, Any]) -> list[str]:
     """What in `resource` breaks the profile's differential: cardinalities (per instance of
     the parent element), fixed and pattern values, the types of a choice element."""
     elements = document["differential"]["element"]
-    # A slice of a repeating element is told apart by the fixed url its elements give it.
-    slices = {
-        e["id"].removesuffix(".url").rpartition(".")[2]: e["fixedUri"]
-        for e in elements
-        if e["id"].endswith(".url") and "fixedUri" in e and ":" in e["id"]
-    }
+    slices = _slices(document)
     found = []
     for element in elements:
         *parents, last = element["id"].split(".")[1:] or [""]
@@ -300,11 +304,7 @@ def test_every_element_the_profile_constrains_is_in_an_example() -> None:
     """A misspelt path would constrain nothing: each one is found in some example (but those
     the profile rules out, max 0)."""
     document = profile()
-    slices = {
-        e["id"].removesuffix(".url").rpartition(".")[2]: e["fixedUri"]
-        for e in document["differential"]["element"]
-        if e["id"].endswith(".url") and "fixedUri" in e and ":" in e["id"]
-    }
+    slices = _slices(document)
     unseen = [
         element["id"]
         for element in document["differential"]["element"][1:]
@@ -386,3 +386,11 @@ def test_the_checker_finds_what_breaks_the_profile(
     found = violations(resource, profile())
 
     assert any(element in line for line in found), f"{what}: {found}"
+
+
+def test_the_guides_example_is_the_committed_one() -> None:
+    guide = (fhir_examples.ROOT / "docs" / "guide-record-system.md").read_text()
+    section = guide.split("### The profile as sent", 1)[1]
+    shown = section.split("```json\n", 1)[1].split("```", 1)[0]
+
+    assert json.loads(shown) == committed("patient-message")
