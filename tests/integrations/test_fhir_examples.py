@@ -11,14 +11,19 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fhir.resources.R4B.communication import Communication
 from fhir.resources.R4B.structuredefinition import StructureDefinition
-from temporalio.testing import ActivityEnvironment
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.fhir import (
     ENTRY_KIND_SYSTEM,
@@ -34,10 +39,25 @@ from dev import fhir_examples
 from dev.harness.databases import sqlite_database
 from dev.harness.ports import serving
 from domain.effects import JournalEntryKind, JournalForward
+from domain.models import (
+    AttachmentRef,
+    CloseCommand,
+    MessageContent,
+    ReassignCommand,
+    ReplyCommand,
+    Role,
+    SubmitCommand,
+    WithdrawCommand,
+)
+from domain.parties import Patient
+from domain.working_days import OSLO
 from store.attachments import Attachments
 from store.database import create_engine, create_session_factory
+from store.directory import Directory, DirectoryEntry
 from store.journal import JournalTable
-from tests.integrations.receivers import FhirServer
+from tests.integrations.receivers import FhirServer, worker_with
+from tests.support import content, new_start, relate, start
+from workflows.econsultation import EConsultation
 
 EXAMPLES = {example.name: example for example in fhir_examples.examples()}
 PROFILE = fhir_examples.FOLDER / "StructureDefinition-econsult-communication.json"
@@ -394,3 +414,205 @@ def test_the_guides_example_is_the_committed_one() -> None:
     shown = section.split("```json\n", 1)[1].split("```", 1)[0]
 
     assert json.loads(shown) == committed("patient-message")
+
+
+# --- what the workflow's own decisions send -----------------------------------------------------
+
+
+def _timeless(resource: dict[str, Any]) -> dict[str, Any]:
+    """Without what differs from run to run whatever the ids: the server's id and the times."""
+    kept = copy.deepcopy(resource)
+    kept.pop("id", None)
+    kept.pop("sent")
+    for note in kept.get("note", []):
+        note.pop("time")
+    return kept
+
+
+def as_example(resource: dict[str, Any], volatile: dict[str, str]) -> dict[str, Any]:
+    """The sent resource with the example's ids in place of the run's own, and timeless."""
+    text = json.dumps(resource)
+    for actual, example in volatile.items():
+        text = text.replace(actual, example)
+    return _timeless(json.loads(text))
+
+
+@dataclass
+class Run:
+    """A FHIR server and a worker that forwards to it, over a directory of the examples'
+    clinicians and patients."""
+
+    client: Client
+    server: FhirServer
+    task_queue: str
+    # The run's ids, each with the example's it stands for.
+    volatile: dict[str, str] = field(default_factory=dict)
+
+    def same_id(self, example: str) -> str:
+        """A fresh id the example's `example` stands for in the comparison."""
+        actual = uuid.uuid4().hex
+        self.volatile[actual] = example
+        return actual
+
+    def message_id(self, name: str) -> str:
+        return self.same_id(EXAMPLES[name].entry.entry_key.removeprefix("message:"))
+
+    async def start(self, name: str, patient: Patient, **fields: Any) -> WorkflowHandle[Any, Any]:
+        """A consultation standing for the one of example `name`."""
+        case = new_start(
+            consultation_id=self.same_id(EXAMPLES[name].entry.consultation_id),
+            patient=patient,
+            clinician_id=fhir_examples.CLINICIAN,
+            recipient_id=fhir_examples.CLINICIAN,
+            **fields,
+        )
+        return await start(self.client, self.task_queue, case)
+
+    def assert_sent_as(self, *names: str) -> None:
+        for name in names:
+            [sent] = [
+                resource
+                for resource in self.server.resources.values()
+                if as_example(resource, self.volatile)["identifier"]
+                == committed(name)["identifier"]
+            ]
+            assert as_example(sent, self.volatile) == _timeless(committed(name)), name
+
+
+async def _seed(sessions: async_sessionmaker[AsyncSession], *patients: str) -> None:
+    directory = Directory(sessions)
+    for clinician in (fhir_examples.CLINICIAN, fhir_examples.SUBSTITUTE):
+        await directory.put(
+            DirectoryEntry(
+                id=clinician,
+                name="Dr. Eksempel",
+                practice_id=fhir_examples.PRACTICE,
+                accepts_econsultations=True,
+            )
+        )
+    for patient_id in patients:
+        await relate(sessions, patient_id, fhir_examples.CLINICIAN)
+
+
+@asynccontextmanager
+async def forwarding(client: Client, database_url: str) -> AsyncIterator[Run]:
+    server = FhirServer()
+    async with (
+        serving(server.app(), 0) as base_url,
+        worker_with(
+            client,
+            database_url,
+            public_api_url=SYSTEMS.attachments_url,
+            **server.settings(base_url),
+        ) as task_queue,
+    ):
+        yield Run(client, server, task_queue)
+
+
+def today_minus(years: int) -> date:
+    today = datetime.now(OSLO).date()
+    return today.replace(year=today.year - years, day=min(today.day, 28))
+
+
+async def test_the_workflow_sends_the_answered_thread_as_the_examples_show(
+    dev_env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    patient = fhir_examples.PATIENT
+    await _seed(sessions, patient.id)
+    texts = {name: example.entry.text for name, example in EXAMPLES.items()}
+    scan = fhir_examples.SCAN_INFO
+    async with forwarding(dev_env.client, sqlite_url) as run:
+        attachment_id = run.same_id(scan.id)
+        await Attachments(sessions).add(
+            attachment_id=attachment_id,
+            uploaded_by=patient.id,
+            filename=scan.filename,
+            content_type=scan.content_type,
+            sha256=scan.sha256,
+            content=fhir_examples.SCAN,
+        )
+        handle = await run.start("patient-message", patient, message=None)
+        await handle.execute_update(
+            EConsultation.submit,
+            SubmitCommand(
+                message_id=run.message_id("patient-message"),
+                message=MessageContent(
+                    body=texts["patient-message"],
+                    attachments=[AttachmentRef(id=attachment_id, sha256=scan.sha256)],
+                ),
+            ),
+        )
+        await handle.execute_update(
+            EConsultation.reassign,
+            ReassignCommand(
+                recipient_id=fhir_examples.SUBSTITUTE,
+                reason="Fastlegen har ferie.",
+                by=fhir_examples.PRACTICE_ADMIN,
+            ),
+        )
+        for name, role, author in (
+            ("clinician-reply", Role.CLINICIAN, fhir_examples.SUBSTITUTE),
+            ("patient-follow-up", Role.PATIENT, patient.id),
+        ):
+            await handle.execute_update(
+                EConsultation.reply,
+                ReplyCommand(
+                    message_id=run.message_id(name),
+                    author_role=role,
+                    author_id=author,
+                    message=MessageContent(body=texts[name]),
+                ),
+            )
+        await handle.execute_update(
+            EConsultation.close, CloseCommand(clinician_id=fhir_examples.SUBSTITUTE)
+        )
+        await handle.result()
+
+    run.assert_sent_as(
+        "patient-message", "reassign", "clinician-reply", "patient-follow-up", "close"
+    )
+
+
+async def test_the_workflow_sends_withdrawals_and_a_representatives_message_as_the_examples_show(
+    dev_env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    # The child is of an age a parent may write for on the day the test runs.
+    child = Patient(id=fhir_examples.CHILD.id, birth_date=today_minus(8))
+    parent = fhir_examples.PARENT
+    await _seed(sessions, child.id, fhir_examples.PATIENT.id)
+    async with forwarding(dev_env.client, sqlite_url) as run:
+        for_child = await run.start(
+            "representative-message",
+            child,
+            message=EXAMPLES["representative-message"].entry.text,
+            message_id=run.message_id("representative-message"),
+            representative=parent,
+        )
+        await for_child.execute_update(
+            EConsultation.withdraw, WithdrawCommand(patient_id=child.id, representative=parent)
+        )
+        own = await run.start("withdraw", fhir_examples.PATIENT)
+        await own.execute_update(
+            EConsultation.withdraw, WithdrawCommand(patient_id=fhir_examples.PATIENT.id)
+        )
+        for handle in (for_child, own):
+            await handle.result()
+
+    run.assert_sent_as("representative-message", "representative-withdraw", "withdraw")
+
+
+async def test_the_workflow_sends_an_automatic_close_as_the_example_shows(
+    env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await _seed(sessions, fhir_examples.PATIENT.id)
+    async with forwarding(env.client, sqlite_url) as run:
+        handle = await run.start("auto-close", fhir_examples.PATIENT)
+        await handle.execute_update(
+            EConsultation.reply,
+            ReplyCommand(
+                author_role=Role.CLINICIAN, author_id=fhir_examples.CLINICIAN, message=content()
+            ),
+        )
+        await handle.result()
+
+    run.assert_sent_as("auto-close")
