@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from infra.outbound import OutboundPolicy
-from infra.secrets import SecretReferenceError, SecretsDirectory
-from store.practices import Practices
+from infra.secrets import SecretReferenceError, SecretsDirectory, private_signing_key
+from store.practices import Practices, RecordSystemAuth
 
 log = logging.getLogger("econsult.endpoints")
 
@@ -31,10 +31,16 @@ class WebhookTarget:
 
 @dataclass(frozen=True)
 class RecordSystemTarget:
+    """A practice's record system with its credential as read now: the client secret, or the
+    private JWK (its JSON text, so a rotated file compares unequal) the assertion is signed
+    with."""
+
     fhir_base_url: str
     token_url: str
     client_id: str
-    client_secret: str = field(repr=False)
+    client_secret: str | None = field(default=None, repr=False)
+    signing_key: str | None = field(default=None, repr=False)
+    dpop: bool = False
     scope: str | None = None
 
 
@@ -66,12 +72,19 @@ class PracticeEndpoints:
         practice = await self._practices.get(practice_id) if practice_id else None
         if practice is None or practice.record_system is None:
             return None
-        own = practice.record_system
+        own, practice_id = practice.record_system, practice.practice_id
+        client_secret = signing_key = None
+        if own.auth == RecordSystemAuth.PRIVATE_KEY_JWT:
+            signing_key = self._secret(practice_id, own.client_assertion_key_ref, signing=True)
+        else:
+            client_secret = self._secret(practice_id, own.client_secret_ref)
         return RecordSystemTarget(
             fhir_base_url=own.fhir_base_url,
             token_url=own.token_url,
             client_id=own.client_id,
-            client_secret=self._secret(practice.practice_id, own.client_secret_ref),
+            client_secret=client_secret,
+            signing_key=signing_key,
+            dpop=own.dpop,
             scope=own.scope,
         )
 
@@ -80,14 +93,26 @@ class PracticeEndpoints:
         practice = await self._practices.get(practice_id) if practice_id else None
         return practice is not None and practice.record_system is not None
 
-    def _secret(self, practice_id: str, reference: str, *, webhook: bool = False) -> str:
+    def _secret(
+        self,
+        practice_id: str,
+        reference: str | None,
+        *,
+        webhook: bool = False,
+        signing: bool = False,
+    ) -> str:
+        reference = reference or ""
         try:
             if self._secrets is None:
                 raise SecretReferenceError(reference, "ECONSULT_SECRETS_DIR is not set")
             read: Callable[[str, str], str] = (
                 self._secrets.webhook_key if webhook else self._secrets.read
             )
-            return read(practice_id, reference)
+            secret = read(practice_id, reference)
+            if signing:
+                # Refused here, as a missing file is: the delivery waits for a usable key.
+                private_signing_key(secret, reference)
+            return secret
         except SecretReferenceError as error:
             # The practice and the file's name, never the secret: ops put the file back.
             log.warning(

@@ -4,6 +4,7 @@ record system, whose secrets are named by reference and never answered)."""
 from __future__ import annotations
 
 import socket
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Path
@@ -50,15 +51,27 @@ def _unresolved(field: str, error: SecretReferenceError) -> Problem:
     )
 
 
-def _references(body: PracticeIn) -> list[tuple[str, str, bool]]:
-    """Each secret the body names: (field, file name, whether it is a webhook key). A further
-    reference (a client assertion key) is one more entry here."""
-    named: list[tuple[str, str, bool]] = []
+class SecretKind(StrEnum):
+    """What a referenced file must hold to be accepted."""
+
+    TEXT = "text"
+    WEBHOOK_KEY = "webhook_key"
+    SIGNING_KEY = "signing_key"
+
+
+def _references(body: PracticeIn) -> list[tuple[str, str, SecretKind]]:
+    """Each secret the body names: (field, file name, what it must hold)."""
+    named: list[tuple[str, str, SecretKind]] = []
     if body.webhook is not None:
-        named += [("webhook.secret_refs", ref, True) for ref in body.webhook.secret_refs]
-    if body.record_system is not None:
-        own = body.record_system
-        named.append(("record_system.client_secret_ref", own.client_secret_ref, False))
+        named += [
+            ("webhook.secret_refs", ref, SecretKind.WEBHOOK_KEY) for ref in body.webhook.secret_refs
+        ]
+    own = body.record_system
+    if own is not None and own.client_secret_ref is not None:
+        named.append(("record_system.client_secret_ref", own.client_secret_ref, SecretKind.TEXT))
+    if own is not None and own.client_assertion_key_ref is not None:
+        field, ref = "record_system.client_assertion_key_ref", own.client_assertion_key_ref
+        named.append((field, ref, SecretKind.SIGNING_KEY))
     return named
 
 
@@ -68,11 +81,13 @@ def check_secret_refs(practice_id: str, body: PracticeIn, secrets: SecretsDirect
     named = _references(body)
     if named and secrets is None:
         raise refused("secrets are named by reference, and ECONSULT_SECRETS_DIR is not set")
-    for field, reference, webhook_key in named:
+    for field, reference, kind in named:
         assert secrets is not None
         try:
-            if webhook_key:
+            if kind == SecretKind.WEBHOOK_KEY:
                 secrets.webhook_key(practice_id, reference)
+            elif kind == SecretKind.SIGNING_KEY:
+                secrets.signing_key(practice_id, reference)
             else:
                 secrets.read(practice_id, reference)
         except SecretReferenceError as error:
@@ -110,7 +125,8 @@ async def check_endpoints(body: PracticeIn, policy: OutboundPolicy) -> None:
     response_model=PracticeOut,
     responses=refusal_responses(
         "a secret is named while ECONSULT_SECRETS_DIR is not set",
-        "a secret reference names no readable file of the right kind in it",
+        "a secret reference names no readable file of the right kind in it (a client "
+        "assertion key: a private RSA or EC P-256 JWK for RS256, PS256 or ES256)",
         "an endpoint URL is not https to public addresses (outside OUTBOUND_ALLOWED_NETWORKS)",
         "an endpoint URL's host does not resolve",
     ),
