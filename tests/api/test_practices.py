@@ -4,10 +4,12 @@ endpoints, whose secrets are named by file and never stored or answered."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
@@ -457,3 +459,32 @@ async def test_a_record_system_whose_auth_lacks_its_credential_or_names_the_othe
 
     assert_problem(await secrets_api.http.put(url, json=body, headers=practice.admin), 422)
     assert_problem(await secrets_api.http.get(url, headers=practice.admin), 404)
+
+
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guide-record-system.md"
+
+
+def guide_key_example() -> str:
+    """The Python block of the vendors' guide that makes a HelseID client key."""
+    section = GUIDE.read_text().split("\n### A record system behind HelseID\n")[1]
+    section = re.split(r"\n##+ ", section)[0]
+    [block] = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    return block
+
+
+async def test_the_guides_helseid_key_is_taken_by_the_put_and_its_public_half_verifies_it(
+    secrets_api: Api, secrets_dir: Path, practice: Party, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = secrets_dir / practice.practice
+    monkeypatch.chdir(folder)
+    example: dict[str, Any] = {}
+    exec(guide_key_example(), example)  # noqa: S102 - the guide's own code, run as a reader would
+    url = f"/v1/practices/{practice.practice}"
+
+    put = await secrets_api.http.put(url, json=helseid_record_system(), headers=practice.admin)
+
+    assert put.status_code == 200, put.text
+    public, private = example["public"], json.loads((folder / "helseid-key").read_text())
+    assert "d" not in public and public["kid"] == private["kid"]
+    signed = jwt.encode({"sub": "x"}, jwt.PyJWK(private).key, algorithm=private["alg"])
+    assert jwt.decode(signed, jwt.PyJWK(public).key, algorithms=[public["alg"]]) == {"sub": "x"}
