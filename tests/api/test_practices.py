@@ -469,7 +469,7 @@ def guide_key_example() -> str:
     section = GUIDE.read_text().split("\n### A record system behind HelseID\n")[1]
     section = re.split(r"\n##+ ", section)[0]
     [block] = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
-    return block
+    return str(block)
 
 
 async def test_the_guides_helseid_key_is_taken_by_the_put_and_its_public_half_verifies_it(
