@@ -242,7 +242,7 @@ class ClientCredentials:
             if self._dpop is not None and token_type.lower() != DPOP_TOKEN_TYPE.lower():
                 # A bearer token where a bound one was asked for: a copy would be usable.
                 raise RecordSystemUnavailableError(
-                    f"token endpoint issued a {token_type!r} token, not a DPoP-bound one"
+                    f"token endpoint issued a {token_type[:32]!r} token, not a DPoP-bound one"
                 )
             self._token = str(grant["access_token"])
             lifetime = float(grant.get("expires_in", 300))
