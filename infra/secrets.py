@@ -16,6 +16,7 @@ import binascii
 import json
 import os
 import re
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,14 @@ SIGNING_ALGORITHMS = ("RS256", "PS256", "ES256")
 _DEFAULT_ALGORITHM = {"RSA": "RS256", "EC": "ES256"}
 # NIST SP 800-131A: RSA keys shorter than this sign nothing new.
 MIN_RSA_BITS = 2048
+
+
+class SecretKind(StrEnum):
+    """What a referenced file must hold to be accepted."""
+
+    TEXT = "text"
+    WEBHOOK_KEY = "webhook_key"
+    SIGNING_KEY = "signing_key"
 
 
 class SecretReferenceError(Exception):
@@ -104,10 +113,21 @@ class SecretsDirectory:
             raise SecretReferenceError(reference, "not a whsec_ key")
         return key
 
-    def signing_key(self, practice_id: str, reference: str) -> jwt.PyJWK:
-        """A private JWK (RSA, or EC on P-256) from the practice's file, to sign with one of
-        SIGNING_ALGORITHMS: its `alg`, else RS256 or ES256 by its key type."""
-        return private_signing_key(self.read(practice_id, reference), reference)
+    def signing_key(self, practice_id: str, reference: str) -> str:
+        """A private JWK (RSA, or EC on P-256) from the practice's file, as its JSON text,
+        checked to sign with one of SIGNING_ALGORITHMS (`private_signing_key` makes the key)."""
+        text = self.read(practice_id, reference)
+        private_signing_key(text, reference)
+        return text
+
+    def checked(self, practice_id: str, reference: str, kind: SecretKind) -> str:
+        """The practice's file `reference`, refused unless it holds a `kind`."""
+        readers = {
+            SecretKind.TEXT: self.read,
+            SecretKind.WEBHOOK_KEY: self.webhook_key,
+            SecretKind.SIGNING_KEY: self.signing_key,
+        }
+        return readers[kind](practice_id, reference)
 
 
 def private_signing_key(text: str, reference: str) -> jwt.PyJWK:

@@ -4,7 +4,6 @@ record system, whose secrets are named by reference and never answered)."""
 from __future__ import annotations
 
 import socket
-from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Path
@@ -24,7 +23,7 @@ from api.schemas import PracticeIn, PracticeOut
 from api.services import Deps
 from domain.base import PracticeId as PracticeIdentifier
 from infra.outbound import OutboundPolicy, OutboundRefusedError
-from infra.secrets import SecretReferenceError, SecretsDirectory, secrets_directory
+from infra.secrets import SecretKind, SecretReferenceError, SecretsDirectory, secrets_directory
 from store.practices import Practice, Practices
 
 router = APIRouter(prefix="/v1/practices", responses=problem_responses(*AUTHENTICATED))
@@ -49,14 +48,6 @@ def _unresolved(field: str, error: SecretReferenceError) -> Problem:
     return refused(
         f"{field}: the secret reference {error.reference!r} does not resolve: {error.reason}"
     )
-
-
-class SecretKind(StrEnum):
-    """What a referenced file must hold to be accepted."""
-
-    TEXT = "text"
-    WEBHOOK_KEY = "webhook_key"
-    SIGNING_KEY = "signing_key"
 
 
 def _references(body: PracticeIn) -> list[tuple[str, str, SecretKind]]:
@@ -84,12 +75,7 @@ def check_secret_refs(practice_id: str, body: PracticeIn, secrets: SecretsDirect
     for field, reference, kind in named:
         assert secrets is not None
         try:
-            if kind == SecretKind.WEBHOOK_KEY:
-                secrets.webhook_key(practice_id, reference)
-            elif kind == SecretKind.SIGNING_KEY:
-                secrets.signing_key(practice_id, reference)
-            else:
-                secrets.read(practice_id, reference)
+            secrets.checked(practice_id, reference, kind)
         except SecretReferenceError as error:
             raise _unresolved(field, error) from None
 
