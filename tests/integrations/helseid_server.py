@@ -58,7 +58,9 @@ class Refused(Exception):
 class Assertion:
     header: dict[str, Any]
     claims: dict[str, Any]
-    accepted: bool
+    accepted: bool = False
+    # Why the token endpoint refused it, as its error_description says.
+    refused_because: str | None = None
 
 
 @dataclass
@@ -162,28 +164,41 @@ class HelseIdServer:
             raise Refused(400, "invalid_client", "a jwt-bearer client assertion is required")
         assertion = form["client_assertion"]
         header = jwt.get_unverified_header(assertion)
-        unverified = jwt.decode(assertion, options={"verify_signature": False})
-        record = Assertion(header, unverified, accepted=False)
+        record = Assertion(header, jwt.decode(assertion, options={"verify_signature": False}))
         self.assertions.append(record)
-        skew, self.skew_next = self.skew_next, 0.0
-        key = jwt.PyJWK(self.client_jwk)
+        try:
+            self._verify_assertion(assertion, header)
+        except Refused as refused:
+            record.refused_because = refused.description
+            raise
+        record.accepted = True
+
+    def _verify_assertion(self, assertion: str, header: dict[str, Any]) -> None:
+        # This server's clock, ahead by `skew_next` for one request.
+        now, self.skew_next = time.time() + self.skew_next, 0.0
         if header.get("kid") != self.client_jwk.get("kid"):
             raise Refused(400, "invalid_client", "no registered key has this kid")
         try:
             claims = jwt.decode(
                 assertion,
-                key.key,
+                jwt.PyJWK(self.client_jwk).key,
                 algorithms=ALGORITHMS,
                 audience=self.token_url,
                 issuer=self.client_id,
                 options={
                     "require": ["iss", "sub", "aud", "exp", "iat", "jti"],
+                    # Checked below against this server's own clock.
+                    "verify_exp": False,
+                    "verify_nbf": False,
                     "verify_iat": False,
                 },
-                leeway=-skew if skew else 0,
             )
         except jwt.PyJWTError as error:
             raise Refused(400, "invalid_client", f"assertion: {error}") from None
+        if claims["exp"] <= now:
+            raise Refused(400, "invalid_client", "assertion expired")
+        if claims.get("nbf", claims["iat"]) > now + PROOF_WINDOW:
+            raise Refused(400, "invalid_client", "assertion not yet valid")
         if claims["sub"] != self.client_id:
             raise Refused(400, "invalid_client", "sub is not the client id")
         if claims["exp"] - claims["iat"] > MAX_ASSERTION_LIFETIME:
@@ -194,7 +209,6 @@ class HelseIdServer:
         if self.replay_next:
             self.replay_next = False
             raise Refused(400, "invalid_client", "assertion replayed (jti seen before)")
-        record.accepted = True
 
     # DPoP proofs, at both servers.
 

@@ -257,10 +257,15 @@ async def test_a_dpop_bound_token_is_used_with_a_fresh_proof_per_request_and_the
 
 
 @pytest.mark.parametrize(
-    "refusal", [{"skew_next": 120.0}, {"replay_next": True}], ids=["expired", "replayed"]
+    ("refusal", "because"),
+    [({"skew_next": 120.0}, "assertion expired"), ({"replay_next": True}, "assertion replayed")],
+    ids=["expired", "replayed"],
 )
 async def test_a_refused_assertion_is_never_sent_again_the_next_attempt_signs_a_fresh_one(
-    sessions: async_sessionmaker[AsyncSession], secrets: Path, refusal: dict[str, Any]
+    sessions: async_sessionmaker[AsyncSession],
+    secrets: Path,
+    refusal: dict[str, Any],
+    because: str,
 ) -> None:
     jwk = private_jwk("RS256")
     async with helseid_practice(sessions, secrets, jwk, dpop=True, **refusal) as practice:
@@ -274,6 +279,7 @@ async def test_a_refused_assertion_is_never_sent_again_the_next_attempt_signs_a_
 
     refused, accepted = practice.server.assertions
     assert (refused.accepted, accepted.accepted) == (False, True)
+    assert refused.refused_because is not None and refused.refused_because.startswith(because)
     assert refused.claims["jti"] != accepted.claims["jti"]
     assert accepted.claims["iat"] >= refused.claims["iat"]
     assert practice.stored(entry.entry_key)
