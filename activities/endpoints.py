@@ -8,12 +8,11 @@ all: then the service-wide settings apply.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from infra.outbound import OutboundPolicy
-from infra.secrets import SecretReferenceError, SecretsDirectory
-from store.practices import Practices
+from infra.secrets import SecretKind, SecretReferenceError, SecretsDirectory
+from store.practices import Practices, RecordSystemAuth
 
 log = logging.getLogger("econsult.endpoints")
 
@@ -31,10 +30,16 @@ class WebhookTarget:
 
 @dataclass(frozen=True)
 class RecordSystemTarget:
+    """A practice's record system with its credential as read now: the client secret, or the
+    private JWK (its JSON text, so a rotated file compares unequal) the assertion is signed
+    with."""
+
     fhir_base_url: str
     token_url: str
     client_id: str
-    client_secret: str = field(repr=False)
+    client_secret: str | None = field(default=None, repr=False)
+    signing_key: str | None = field(default=None, repr=False)
+    dpop: bool = False
     scope: str | None = None
 
 
@@ -57,7 +62,7 @@ class PracticeEndpoints:
         if practice is None or practice.webhook is None:
             return None
         keys = tuple(
-            self._secret(practice.practice_id, reference, webhook=True)
+            self._secret(practice.practice_id, reference, SecretKind.WEBHOOK_KEY)
             for reference in practice.webhook.secret_refs
         )
         return WebhookTarget(url=practice.webhook.url, keys=keys)
@@ -66,12 +71,20 @@ class PracticeEndpoints:
         practice = await self._practices.get(practice_id) if practice_id else None
         if practice is None or practice.record_system is None:
             return None
-        own = practice.record_system
+        own, practice_id = practice.record_system, practice.practice_id
+        client_secret = signing_key = None
+        if own.auth == RecordSystemAuth.PRIVATE_KEY_JWT:
+            key_ref = own.client_assertion_key_ref
+            signing_key = self._secret(practice_id, key_ref, SecretKind.SIGNING_KEY)
+        else:
+            client_secret = self._secret(practice_id, own.client_secret_ref, SecretKind.TEXT)
         return RecordSystemTarget(
             fhir_base_url=own.fhir_base_url,
             token_url=own.token_url,
             client_id=own.client_id,
-            client_secret=self._secret(practice.practice_id, own.client_secret_ref),
+            client_secret=client_secret,
+            signing_key=signing_key,
+            dpop=own.dpop,
             scope=own.scope,
         )
 
@@ -80,14 +93,13 @@ class PracticeEndpoints:
         practice = await self._practices.get(practice_id) if practice_id else None
         return practice is not None and practice.record_system is not None
 
-    def _secret(self, practice_id: str, reference: str, *, webhook: bool = False) -> str:
+    def _secret(self, practice_id: str, reference: str | None, kind: SecretKind) -> str:
+        reference = reference or ""
         try:
             if self._secrets is None:
                 raise SecretReferenceError(reference, "ECONSULT_SECRETS_DIR is not set")
-            read: Callable[[str, str], str] = (
-                self._secrets.webhook_key if webhook else self._secrets.read
-            )
-            return read(practice_id, reference)
+            # A key that cannot sign is refused here, as a missing file is: the delivery waits.
+            return self._secrets.checked(practice_id, reference, kind)
         except SecretReferenceError as error:
             # The practice and the file's name, never the secret: ops put the file back.
             log.warning(

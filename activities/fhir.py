@@ -23,12 +23,21 @@ from temporalio.exceptions import ApplicationError
 
 from activities.adapters import DeliveryRefusedError, refused_by_policy, refused_for_good
 from activities.endpoints import PracticeEndpoints, RecordSystemTarget
+from activities.record_auth import (
+    DPOP_TOKEN_TYPE,
+    ClientAuthentication,
+    ClientSecretBasic,
+    DpopKey,
+    PrivateKeyJwt,
+    asks_for_nonce,
+)
 from domain import texts
 from domain.effects import JournalEntryInput, JournalEntryKind, JournalForward, JournalForwardResult
 from domain.entries import answered_role
 from domain.models import Role
 from domain.parties import RepresentativeRef, RepresentativeRelation
 from infra.outbound import OutboundPolicy, OutboundRefusedError
+from infra.secrets import private_signing_key
 from infra.settings import Settings
 from store.attachments import AttachmentInfo, Attachments
 from store.journal import JournalTable
@@ -217,31 +226,85 @@ def communication_for(
 
 
 class ClientCredentials:
-    """A bearer token from an OAuth 2 client-credentials grant, kept until shortly before expiry."""
+    """A token from an OAuth 2 client-credentials grant, kept until shortly before expiry;
+    bound to `dpop`'s key when the record system asks for DPoP."""
 
-    def __init__(self, token_url: str, client_id: str, secret: str, scope: str | None) -> None:
+    def __init__(
+        self,
+        token_url: str,
+        client: ClientAuthentication,
+        scope: str | None,
+        dpop: DpopKey | None = None,
+    ) -> None:
         self._token_url = token_url
-        self._auth = (client_id, secret)
+        self._client_auth = client
         self._scope = scope
+        self._dpop = dpop
         self._token: str | None = None
         self._expires_at = 0.0
 
     async def token(self, client: httpx.AsyncClient) -> str:
         if self._token is None or time.monotonic() >= self._expires_at:
-            form = {"grant_type": "client_credentials"}
-            if self._scope:
-                form["scope"] = self._scope
-            answer = await client.post(self._token_url, data=form, auth=self._auth)
+            answer = await self._request(client)
+            if self.retry_with_nonce(self._token_url, answer):
+                answer = await self._request(client)
             if not answer.is_success:
-                raise RecordSystemUnavailableError(f"token endpoint answered {answer.status_code}")
+                raise RecordSystemUnavailableError(
+                    f"token endpoint answered {answer.status_code}{_oauth_error(answer)}"
+                )
             grant = answer.json()
+            token_type = str(grant.get("token_type", ""))
+            if self._dpop is not None and token_type.lower() != DPOP_TOKEN_TYPE.lower():
+                # A bearer token where a bound one was asked for: a copy would be usable.
+                raise RecordSystemUnavailableError(
+                    f"token endpoint issued a {token_type[:32]!r} token, not a DPoP-bound one"
+                )
             self._token = str(grant["access_token"])
             lifetime = float(grant.get("expires_in", 300))
             self._expires_at = time.monotonic() + max(lifetime - TOKEN_MARGIN_SECONDS, 0)
         return self._token
 
+    async def _request(self, client: httpx.AsyncClient) -> httpx.Response:
+        """One token request, with a new client assertion and a new proof each time."""
+        form = {"grant_type": "client_credentials"}
+        if self._scope:
+            form["scope"] = self._scope
+        fields, auth = self._client_auth.token_request(self._token_url)
+        headers = {"dpop": self._dpop.proof("POST", self._token_url)} if self._dpop else {}
+        return await client.post(
+            self._token_url,
+            data=form | fields,
+            headers=headers,
+            auth=auth or httpx.USE_CLIENT_DEFAULT,
+        )
+
+    async def authorization(
+        self, client: httpx.AsyncClient, method: str, url: str
+    ) -> dict[str, str]:
+        """The headers that authorize one request: the token, and with DPoP a fresh proof."""
+        token = await self.token(client)
+        if self._dpop is None:
+            return {"authorization": f"Bearer {token}"}
+        return {"authorization": f"DPoP {token}", "dpop": self._dpop.proof(method, url, token)}
+
+    def retry_with_nonce(self, url: str, answer: httpx.Response) -> bool:
+        """Keep the nonce a DPoP server sent; True if it refused for want of that new nonce,
+        so the request is worth sending once more."""
+        if self._dpop is None:
+            return False
+        return self._dpop.remember_nonce(url, answer) and asks_for_nonce(answer)
+
     def forget(self) -> None:
         self._token = None
+
+
+def _oauth_error(answer: httpx.Response) -> str:
+    """The OAuth error code of a refusal (RFC 6749 section 5.2), for the operator's log."""
+    try:
+        error = answer.json().get("error")
+    except (ValueError, AttributeError):
+        return ""
+    return f" ({str(error)[:64]})" if error else ""
 
 
 class FhirRecordSystem:
@@ -267,17 +330,11 @@ class FhirRecordSystem:
                 if self._outbound
                 else httpx.AsyncClient(timeout=FHIR_HTTP_TIMEOUT)
             )
-        token = await self._credentials.token(self._client)
-        answer = await self._client.post(
-            f"{self._base_url}/Communication",
-            content=resource.model_dump_json(),
-            headers={
-                "authorization": f"Bearer {token}",
-                "content-type": FHIR_JSON,
-                "accept": FHIR_JSON,
-                "if-none-exist": f"identifier={identifier}",
-            },
-        )
+        url = f"{self._base_url}/Communication"
+        answer = await self._post(url, resource, identifier)
+        if self._credentials.retry_with_nonce(url, answer):
+            # The same conditional create again: a first one stored counts as found.
+            answer = await self._post(url, resource, identifier)
         status = answer.status_code
         if status in (200, 201):
             return status, _resource_id(answer)
@@ -286,6 +343,20 @@ class FhirRecordSystem:
         elif refused_for_good(status):
             raise DeliveryRefusedError(status)
         raise RecordSystemUnavailableError(f"record system answered {status}")
+
+    async def _post(self, url: str, resource: Communication, identifier: str) -> httpx.Response:
+        assert self._client is not None
+        authorization = await self._credentials.authorization(self._client, "POST", url)
+        return await self._client.post(
+            url,
+            content=resource.model_dump_json(),
+            headers={
+                **authorization,
+                "content-type": FHIR_JSON,
+                "accept": FHIR_JSON,
+                "if-none-exist": f"identifier={identifier}",
+            },
+        )
 
 
 def _resource_id(answer: httpx.Response) -> str:
@@ -302,9 +373,17 @@ def _resource_id(answer: httpx.Response) -> str:
 
 
 def _own_record_system(target: RecordSystemTarget, outbound: OutboundPolicy) -> FhirRecordSystem:
-    credentials = ClientCredentials(
-        target.token_url, target.client_id, target.client_secret, target.scope
-    )
+    """A client for the practice's record system, with a DPoP key of its own when it binds
+    tokens (so one practice's key never proves another's token)."""
+    client: ClientAuthentication
+    if target.signing_key is not None:
+        # Checked when read from the practice's file; the reference is not needed again.
+        key = private_signing_key(target.signing_key, "client_assertion_key_ref")
+        client = PrivateKeyJwt(target.client_id, key)
+    else:
+        client = ClientSecretBasic(target.client_id, target.client_secret or "")
+    dpop = DpopKey() if target.dpop else None
+    credentials = ClientCredentials(target.token_url, client, target.scope, dpop)
     return FhirRecordSystem(target.fhir_base_url, credentials, outbound)
 
 
@@ -421,8 +500,7 @@ def record_system_activities(
         assert settings.fhir_token_url and settings.fhir_client_id and settings.fhir_client_secret
         credentials = ClientCredentials(
             settings.fhir_token_url,
-            settings.fhir_client_id,
-            settings.fhir_client_secret,
+            ClientSecretBasic(settings.fhir_client_id, settings.fhir_client_secret),
             settings.fhir_scope,
         )
         service_wide = FhirRecordSystem(settings.fhir_base_url, credentials)

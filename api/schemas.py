@@ -37,7 +37,7 @@ from store.access import AccessRecord
 from store.attachments import AttachmentMeta
 from store.case_reads import ConsultationDetail, ConsultationSummary, MessageView
 from store.directory import RelationKind
-from store.practices import PracticeRecordSystem, PracticeWebhook
+from store.practices import PracticeRecordSystem, PracticeWebhook, RecordSystemAuth
 from store.recipients import Recipient
 
 # RFC 3339 as the document's `format: date` and `format: date-time` mean it. Pydantic's lax mode
@@ -402,8 +402,45 @@ class PracticeRecordSystemIn(Strict):
     ]
     token_url: Annotated[EndpointUrl, Field(description="OAuth 2 client-credentials grant")]
     client_id: Annotated[str, StringConstraints(min_length=1, max_length=255)]
-    client_secret_ref: SecretRef
+    auth: Annotated[
+        RecordSystemAuth,
+        Field(
+            description="client_secret_basic: the client id and secret as HTTP Basic; "
+            "private_key_jwt: an RFC 7523 client assertion signed with the private key, as "
+            "HelseID requires"
+        ),
+    ] = RecordSystemAuth.CLIENT_SECRET_BASIC
+    client_secret_ref: Annotated[
+        SecretRef | None, Field(description="with client_secret_basic: the file of the secret")
+    ] = None
+    client_assertion_key_ref: Annotated[
+        SecretRef | None,
+        Field(
+            description="with private_key_jwt: the file of the private JWK (RSA of 2048 bits "
+            "or more, or EC P-256; alg RS256, PS256 or ES256) the assertion is signed with"
+        ),
+    ] = None
+    dpop: Annotated[
+        StrictBool,
+        Field(description="tokens bound to a key of the service's, sent with a DPoP proof"),
+    ] = False
     scope: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _one_credential_for_its_auth(self) -> Self:
+        """The reference the method needs, and not the other one: a file named but never read
+        would make a reader believe it is used."""
+        basic = self.auth == RecordSystemAuth.CLIENT_SECRET_BASIC
+        needed, unused = (
+            ("client_secret_ref", "client_assertion_key_ref")
+            if basic
+            else ("client_assertion_key_ref", "client_secret_ref")
+        )
+        if getattr(self, needed) is None:
+            raise ValueError(f"auth {self.auth.value} needs {needed}")
+        if getattr(self, unused) is not None:
+            raise ValueError(f"auth {self.auth.value} uses no {unused}")
+        return self
 
 
 class PracticeIn(Strict):

@@ -13,9 +13,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 import re
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, EllipticCurvePrivateKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from domain.base import is_practice_id
 
@@ -25,6 +32,19 @@ _REFERENCE = re.compile(REFERENCE_PATTERN)
 WEBHOOK_KEY_PREFIX = "whsec_"
 # A secret file holds a key or a password; anything larger is not one.
 MAX_SECRET_BYTES = 64 * 1024
+# The algorithms HelseID accepts for a client assertion, and the one a key without `alg` gets.
+SIGNING_ALGORITHMS = ("RS256", "PS256", "ES256")
+_DEFAULT_ALGORITHM = {"RSA": "RS256", "EC": "ES256"}
+# NIST SP 800-131A: RSA keys shorter than this sign nothing new.
+MIN_RSA_BITS = 2048
+
+
+class SecretKind(StrEnum):
+    """What a referenced file must hold to be accepted."""
+
+    TEXT = "text"
+    WEBHOOK_KEY = "webhook_key"
+    SIGNING_KEY = "signing_key"
 
 
 class SecretReferenceError(Exception):
@@ -92,6 +112,51 @@ class SecretsDirectory:
         if not is_webhook_key(key):
             raise SecretReferenceError(reference, "not a whsec_ key")
         return key
+
+    def signing_key(self, practice_id: str, reference: str) -> str:
+        """A private JWK (RSA, or EC on P-256) from the practice's file, as its JSON text,
+        checked to sign with one of SIGNING_ALGORITHMS (`private_signing_key` makes the key)."""
+        text = self.read(practice_id, reference)
+        private_signing_key(text, reference)
+        return text
+
+    def checked(self, practice_id: str, reference: str, kind: SecretKind) -> str:
+        """The practice's file `reference`, refused unless it holds a `kind`."""
+        readers = {
+            SecretKind.TEXT: self.read,
+            SecretKind.WEBHOOK_KEY: self.webhook_key,
+            SecretKind.SIGNING_KEY: self.signing_key,
+        }
+        return readers[kind](practice_id, reference)
+
+
+def private_signing_key(text: str, reference: str) -> jwt.PyJWK:
+    """The file's private JWK, or a SecretReferenceError saying what is wrong with it (never
+    what it holds)."""
+    try:
+        members: Any = json.loads(text)
+    except ValueError:
+        raise SecretReferenceError(reference, "not a JSON Web Key") from None
+    if not isinstance(members, dict) or members.get("kty") not in _DEFAULT_ALGORITHM:
+        raise SecretReferenceError(reference, "not an RSA or EC JSON Web Key")
+    algorithm = members.get("alg", _DEFAULT_ALGORITHM[members["kty"]])
+    if algorithm not in SIGNING_ALGORITHMS:
+        raise SecretReferenceError(
+            reference, f"alg {str(algorithm)[:16]!r} is not RS256, PS256 or ES256"
+        )
+    try:
+        key = jwt.PyJWK(members, algorithm)
+    except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+        raise SecretReferenceError(reference, f"not a valid {algorithm} key") from None
+    if isinstance(key.key, RSAPrivateKey) and algorithm != "ES256":
+        if key.key.key_size < MIN_RSA_BITS:
+            raise SecretReferenceError(reference, f"an RSA key under {MIN_RSA_BITS} bits")
+        return key
+    if isinstance(key.key, EllipticCurvePrivateKey) and algorithm == "ES256":
+        if not isinstance(key.key.curve, SECP256R1):
+            raise SecretReferenceError(reference, "ES256 needs a key on the P-256 curve")
+        return key
+    raise SecretReferenceError(reference, "a public key only: the file must hold the private JWK")
 
 
 def is_webhook_key(key: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel
@@ -21,13 +22,27 @@ class PracticeWebhook(BaseModel):
     secret_refs: list[str]
 
 
+class RecordSystemAuth(StrEnum):
+    """How the service authenticates at the record system's token endpoint."""
+
+    # The client id and a shared secret as HTTP Basic (record systems outside HelseID).
+    CLIENT_SECRET_BASIC = "client_secret_basic"  # noqa: S105 (a method's name)
+    # An RFC 7523 client assertion signed with the practice's private key, as HelseID requires.
+    PRIVATE_KEY_JWT = "private_key_jwt"
+
+
 class PracticeRecordSystem(BaseModel):
-    """The FHIR server the practice's journal entries go to, and its client credentials."""
+    """The FHIR server the practice's journal entries go to, and how the service gets a token
+    for it; its secrets by file name."""
 
     fhir_base_url: str
     token_url: str
     client_id: str
-    client_secret_ref: str
+    auth: RecordSystemAuth = RecordSystemAuth.CLIENT_SECRET_BASIC
+    client_secret_ref: str | None = None
+    client_assertion_key_ref: str | None = None
+    # Tokens bound to a key of the service's, each request with a proof (RFC 9449).
+    dpop: bool = False
     scope: str | None = None
 
 
@@ -58,6 +73,11 @@ def _columns(practice: Practice) -> dict[str, Any]:
         "fhir_client_id": record_system.client_id if record_system else None,
         "fhir_client_secret_ref": record_system.client_secret_ref if record_system else None,
         "fhir_scope": record_system.scope if record_system else None,
+        "fhir_auth": record_system.auth.value if record_system else None,
+        "fhir_client_assertion_key_ref": (
+            record_system.client_assertion_key_ref if record_system else None
+        ),
+        "fhir_dpop": record_system.dpop if record_system else False,
     }
 
 
@@ -71,7 +91,11 @@ def _practice(row: PracticeRow, closed_days: list[date]) -> Practice:
             fhir_base_url=row.fhir_base_url,
             token_url=row.fhir_token_url or "",
             client_id=row.fhir_client_id or "",
-            client_secret_ref=row.fhir_client_secret_ref or "",
+            # A record kept before 0016_record_system_auth has no auth: it meant Basic.
+            auth=row.fhir_auth or RecordSystemAuth.CLIENT_SECRET_BASIC,
+            client_secret_ref=row.fhir_client_secret_ref,
+            client_assertion_key_ref=row.fhir_client_assertion_key_ref,
+            dpop=row.fhir_dpop,
             scope=row.fhir_scope,
         )
     return Practice(

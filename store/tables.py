@@ -140,6 +140,11 @@ class Practice(Base):
     fhir_client_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     fhir_client_secret_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
     fhir_scope: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # How the service authenticates to it (0016_record_system_auth): null, from before, is
+    # client_secret_basic; the signing key is a file's name as the client secret is.
+    fhir_auth: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    fhir_client_assertion_key_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    fhir_dpop: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Consultation(Base):

@@ -23,7 +23,7 @@ from api.schemas import PracticeIn, PracticeOut
 from api.services import Deps
 from domain.base import PracticeId as PracticeIdentifier
 from infra.outbound import OutboundPolicy, OutboundRefusedError
-from infra.secrets import SecretReferenceError, SecretsDirectory, secrets_directory
+from infra.secrets import SecretKind, SecretReferenceError, SecretsDirectory, secrets_directory
 from store.practices import Practice, Practices
 
 router = APIRouter(prefix="/v1/practices", responses=problem_responses(*AUTHENTICATED))
@@ -50,15 +50,19 @@ def _unresolved(field: str, error: SecretReferenceError) -> Problem:
     )
 
 
-def _references(body: PracticeIn) -> list[tuple[str, str, bool]]:
-    """Each secret the body names: (field, file name, whether it is a webhook key). A further
-    reference (a client assertion key) is one more entry here."""
-    named: list[tuple[str, str, bool]] = []
+def _references(body: PracticeIn) -> list[tuple[str, str, SecretKind]]:
+    """Each secret the body names: (field, file name, what it must hold)."""
+    named: list[tuple[str, str, SecretKind]] = []
     if body.webhook is not None:
-        named += [("webhook.secret_refs", ref, True) for ref in body.webhook.secret_refs]
-    if body.record_system is not None:
-        own = body.record_system
-        named.append(("record_system.client_secret_ref", own.client_secret_ref, False))
+        named += [
+            ("webhook.secret_refs", ref, SecretKind.WEBHOOK_KEY) for ref in body.webhook.secret_refs
+        ]
+    own = body.record_system
+    if own is not None and own.client_secret_ref is not None:
+        named.append(("record_system.client_secret_ref", own.client_secret_ref, SecretKind.TEXT))
+    if own is not None and own.client_assertion_key_ref is not None:
+        field, ref = "record_system.client_assertion_key_ref", own.client_assertion_key_ref
+        named.append((field, ref, SecretKind.SIGNING_KEY))
     return named
 
 
@@ -68,13 +72,10 @@ def check_secret_refs(practice_id: str, body: PracticeIn, secrets: SecretsDirect
     named = _references(body)
     if named and secrets is None:
         raise refused("secrets are named by reference, and ECONSULT_SECRETS_DIR is not set")
-    for field, reference, webhook_key in named:
+    for field, reference, kind in named:
         assert secrets is not None
         try:
-            if webhook_key:
-                secrets.webhook_key(practice_id, reference)
-            else:
-                secrets.read(practice_id, reference)
+            secrets.checked(practice_id, reference, kind)
         except SecretReferenceError as error:
             raise _unresolved(field, error) from None
 
@@ -110,7 +111,8 @@ async def check_endpoints(body: PracticeIn, policy: OutboundPolicy) -> None:
     response_model=PracticeOut,
     responses=refusal_responses(
         "a secret is named while ECONSULT_SECRETS_DIR is not set",
-        "a secret reference names no readable file of the right kind in it",
+        "a secret reference names no readable file of the right kind in it (a client "
+        "assertion key: a private RSA or EC P-256 JWK for RS256, PS256 or ES256)",
         "an endpoint URL is not https to public addresses (outside OUTBOUND_ALLOWED_NETWORKS)",
         "an endpoint URL's host does not resolve",
     ),

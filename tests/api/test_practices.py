@@ -3,11 +3,16 @@ endpoints, whose secrets are named by file and never stored or answered."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
@@ -99,6 +104,15 @@ async def test_a_bad_practice_is_refused_with_a_problem(api: Api, body: dict[str
 # --- A practice's own endpoints, secrets by reference -------------------------------------
 
 CLIENT_SECRET = "record-system-client-secret-0123456789"
+HELSEID_KEY: dict[str, Any] = ECAlgorithm.to_jwk(
+    ec.generate_private_key(ec.SECP256R1()), as_dict=True
+) | {"kid": "helseid-2026", "alg": "ES256"}
+# A private EC key on P-384 (ES384, which HelseID does not take).
+RFC_JWK_P384 = json.dumps(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP384R1()), as_dict=True))
+
+
+def public_jwk(jwk: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in jwk.items() if name != "d"}
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +131,13 @@ def practice_files(secrets_dir: Path, practice: str) -> Path:
     (folder / "not-a-key").write_text("hunter2\n")
     (folder / "empty").write_text("\n")
     (folder / "a-folder").mkdir()
+    (folder / "helseid-key").write_text(json.dumps(HELSEID_KEY))
+    (folder / "helseid-public").write_text(json.dumps(public_jwk(HELSEID_KEY)))
+    (folder / "helseid-p384").write_text(RFC_JWK_P384)
+    (folder / "helseid-hs256").write_text(
+        json.dumps({"kty": "oct", "k": "c2VjcmV0", "alg": "HS256"})
+    )
+    (folder / "helseid-rs512").write_text(json.dumps(HELSEID_KEY | {"alg": "RS512"}))
     return folder
 
 
@@ -176,12 +197,17 @@ async def test_a_practice_keeps_its_endpoints_with_references_never_secrets(
     put = await http.put(url, json=endpoints(), headers=party.admin)
 
     assert put.status_code == 200, put.text
+    record_system = endpoints()["record_system"] | {
+        "auth": "client_secret_basic",
+        "client_assertion_key_ref": None,
+        "dpop": False,
+    }
     assert put.json() == {
         "practice_id": party.practice,
         "decline_message": None,
         "accepts_econsultations": True,
         "closed_days": [],
-        **endpoints(),
+        **endpoints(record_system=record_system),
     }
     read = await http.get(url, headers=party.admin)
     assert (read.status_code, read.json()) == (200, put.json())
@@ -321,3 +347,144 @@ async def test_a_public_https_endpoint_is_kept(secrets_api: Api, practice: Party
     put = await secrets_api.http.put(url, json=body, headers=practice.admin)
 
     assert put.status_code == 200, put.text
+
+
+def helseid_record_system(**overrides: Any) -> dict[str, Any]:
+    """A record system behind HelseID: a client assertion signed with the practice's key."""
+    record_system = dict(endpoints()["record_system"], auth="private_key_jwt", dpop=True)
+    del record_system["client_secret_ref"]
+    return endpoints(
+        record_system=record_system | {"client_assertion_key_ref": "helseid-key"} | overrides
+    )
+
+
+async def test_a_helseid_record_system_is_kept_with_its_key_by_reference_never_the_key(
+    secrets_api: Api, secrets_dir: Path, practice: Party
+) -> None:
+    http, party = secrets_api.http, practice
+    url = f"/v1/practices/{party.practice}"
+
+    put = await http.put(url, json=helseid_record_system(), headers=party.admin)
+
+    assert put.status_code == 200, put.text
+    assert put.json()["record_system"] == {
+        **endpoints()["record_system"],
+        "auth": "private_key_jwt",
+        "client_secret_ref": None,
+        "client_assertion_key_ref": "helseid-key",
+        "dpop": True,
+    }
+    read = await http.get(url, headers=party.admin)
+    assert (read.status_code, read.json()) == (200, put.json())
+    async with secrets_api.sessions() as session:
+        row = await session.scalar(
+            select(PracticeRow).where(PracticeRow.practice_id == party.practice)
+        )
+    stored = repr([getattr(row, column.key) for column in PracticeRow.__table__.columns])
+    for shown in (put.text, read.text, stored):
+        assert HELSEID_KEY["d"] not in shown and HELSEID_KEY["x"] not in shown
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (helseid_record_system(client_assertion_key_ref="missing-key"), "no such file"),
+        (helseid_record_system(client_assertion_key_ref="a-folder"), "unreadable"),
+        (helseid_record_system(client_assertion_key_ref="helseid-public"), "a public key only"),
+        (helseid_record_system(client_assertion_key_ref="helseid-p384"), "P-256"),
+        (helseid_record_system(client_assertion_key_ref="helseid-hs256"), "not an RSA or EC"),
+        (
+            helseid_record_system(client_assertion_key_ref="helseid-rs512"),
+            "not RS256, PS256 or ES256",
+        ),
+        (helseid_record_system(client_assertion_key_ref="epj-client"), "not a JSON Web Key"),
+    ],
+    ids=["missing", "unreadable", "public-only", "p384", "symmetric", "rs512", "not-a-jwk"],
+)
+async def test_a_client_assertion_key_that_cannot_sign_for_helseid_is_refused_naming_it(
+    secrets_api: Api, secrets_dir: Path, practice: Party, body: dict[str, Any], reason: str
+) -> None:
+    http, party = secrets_api.http, practice
+    url = f"/v1/practices/{party.practice}"
+
+    response = await http.put(url, json=body, headers=party.admin)
+
+    problem = assert_problem(response, 422)
+    assert problem["type"] == "urn:econsult:problem:refused"
+    reference = body["record_system"]["client_assertion_key_ref"]
+    assert "record_system.client_assertion_key_ref" in problem["detail"]
+    assert reference in problem["detail"] and reason in problem["detail"]
+    assert all(secret not in response.text for secret in secrets_in(secrets_dir))
+    assert HELSEID_KEY["d"] not in response.text
+    assert_problem(await http.get(url, headers=party.admin), 404)
+
+
+async def test_a_key_in_another_practices_folder_is_refused(
+    secrets_api: Api, secrets_dir: Path, practice: Party
+) -> None:
+    other = secrets_api.party()
+    folder = secrets_dir / other.practice
+    folder.mkdir()
+    (folder / "their-key").write_text(json.dumps(HELSEID_KEY))
+    url = f"/v1/practices/{practice.practice}"
+    body = helseid_record_system(client_assertion_key_ref="their-key")
+
+    problem = assert_problem(
+        await secrets_api.http.put(url, json=body, headers=practice.admin), 422
+    )
+
+    assert "'their-key' does not resolve: no such file" in problem["detail"]
+    assert_problem(await secrets_api.http.get(url, headers=practice.admin), 404)
+
+
+@pytest.mark.parametrize(
+    "record_system",
+    [
+        {"client_assertion_key_ref": None},
+        {"client_secret_ref": "epj-client"},
+        {"auth": "client_secret_basic"},
+        {"auth": "client_secret_jwt"},
+        {"dpop": "yes"},
+    ],
+    ids=["no-key", "secret-too", "basic-with-a-key", "unknown-auth", "dpop-not-a-bool"],
+)
+async def test_a_record_system_whose_auth_lacks_its_credential_or_names_the_other_is_refused(
+    secrets_api: Api, practice: Party, record_system: dict[str, Any]
+) -> None:
+    body = helseid_record_system(**record_system)
+    body["record_system"] = {
+        name: value for name, value in body["record_system"].items() if value is not None
+    }
+    url = f"/v1/practices/{practice.practice}"
+
+    assert_problem(await secrets_api.http.put(url, json=body, headers=practice.admin), 422)
+    assert_problem(await secrets_api.http.get(url, headers=practice.admin), 404)
+
+
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guide-record-system.md"
+
+
+def guide_key_example() -> str:
+    """The Python block of the vendors' guide that makes a HelseID client key."""
+    section = GUIDE.read_text().split("\n### A record system behind HelseID\n")[1]
+    section = re.split(r"\n##+ ", section)[0]
+    [block] = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    return str(block)
+
+
+async def test_the_guides_helseid_key_is_taken_by_the_put_and_its_public_half_verifies_it(
+    secrets_api: Api, secrets_dir: Path, practice: Party, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = secrets_dir / practice.practice
+    monkeypatch.chdir(folder)
+    example: dict[str, Any] = {}
+    exec(guide_key_example(), example)  # noqa: S102 - the guide's own code, run as a reader would
+    url = f"/v1/practices/{practice.practice}"
+
+    put = await secrets_api.http.put(url, json=helseid_record_system(), headers=practice.admin)
+
+    assert put.status_code == 200, put.text
+    public, private = example["public"], json.loads((folder / "helseid-key").read_text())
+    assert "d" not in public and public["kid"] == private["kid"]
+    signed = jwt.encode({"sub": "x"}, jwt.PyJWK(private).key, algorithm=private["alg"])
+    assert jwt.decode(signed, jwt.PyJWK(public).key, algorithms=[public["alg"]]) == {"sub": "x"}

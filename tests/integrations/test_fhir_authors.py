@@ -27,6 +27,7 @@ from activities.fhir import (
     FhirSystems,
     RecordSystemActivities,
 )
+from activities.record_auth import ClientSecretBasic
 from dev.harness.ports import serving
 from domain.effects import JournalEntryInput, JournalEntryKind, JournalForward
 from domain.models import Role
@@ -68,7 +69,7 @@ async def record_system(
     server = FhirServer()
     async with serving(server.app(), 0) as base_url:
         credentials = ClientCredentials(
-            f"{base_url}/token", server.client_id, server.client_secret, None
+            f"{base_url}/token", ClientSecretBasic(server.client_id, server.client_secret), None
         )
         systems = FhirSystems(
             entry=SETTINGS.fhir_entry_system,

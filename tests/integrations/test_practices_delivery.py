@@ -10,6 +10,7 @@ over real HTTP driving every consultation.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -20,6 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
@@ -31,6 +34,7 @@ from infra.settings import Settings
 from store.database import create_engine, create_session_factory
 from store.tables import JournalEntry, Notification
 from tests.api.support import Party, Tokens, create, seed_clinicians
+from tests.integrations.helseid_server import HelseIdServer
 from tests.integrations.receivers import FhirServer, WebhookReceiver, eventually, new_secret
 from tests.support import WorkerProcess, rows_of, temporal_address, worker_env
 
@@ -205,7 +209,7 @@ async def finished(dev_env: WorkflowEnvironment, case_id: str) -> None:
     assert result["status"] == "closed"
 
 
-def fhir_keys(server: FhirServer) -> set[str]:
+def fhir_keys(server: FhirServer | HelseIdServer) -> set[str]:
     return {identifier.removeprefix(f"{ENTRY_SYSTEM}|") for identifier in server.resources}
 
 
@@ -368,3 +372,63 @@ async def test_a_secret_file_gone_later_holds_the_practice_deliveries_with_one_c
         worker_log = stack.worker.processes.log(stack.worker.name).read_text(errors="replace")
         for secret in kept.values():
             assert secret.strip() not in worker_log
+
+
+async def test_a_practice_behind_helseid_gets_its_entries_with_a_signed_assertion_and_dpop(
+    dev_env: WorkflowEnvironment,
+    start_stack: StartStack,
+    secrets_dir: Path,
+    portal: WebhookReceiver,
+) -> None:
+    """The key named at the PUT, read by `python worker.py`, signs for a DPoP-bound token; the
+    RFC-reading server (tests/integrations/helseid_server.py) checks every request."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = ECAlgorithm.to_jwk(key, as_dict=True) | {"alg": "ES256", "kid": "legesenteret-2026"}
+    public = {name: value for name, value in jwk.items() if name != "d"}
+    helseid = HelseIdServer(
+        client_id="econsult-f", client_jwk=public, dpop=True, nonce_at_token=True
+    )
+    async with (
+        serving(portal.app(), 0) as portal_base,
+        serving(helseid.app(), 0) as sts_url,
+        serving(helseid.app(), 0) as fhir_url,
+        start_stack(
+            {
+                "WEBHOOK_PORTAL_URL": f"{portal_base}/portal",
+                "WEBHOOK_PORTAL_SECRETS": portal.secrets[0],
+            },
+        ) as stack,
+    ):
+        helseid.base_url, helseid.fhir_url = sts_url, fhir_url
+        party = Party(stack.tokens)
+        await seed_clinicians(stack.http, party)
+        (secrets_dir / party.practice).mkdir()
+        (secrets_dir / party.practice / "helseid-key").write_text(json.dumps(jwk))
+        record_system = {
+            "fhir_base_url": f"{fhir_url}/fhir",
+            "token_url": helseid.token_url,
+            "client_id": helseid.client_id,
+            "auth": "private_key_jwt",
+            "client_assertion_key_ref": "helseid-key",
+            "dpop": True,
+        }
+        await put_practice(stack, party, {"name": "F", "record_system": record_system})
+
+        case = await create(stack.http, party)
+        await command(
+            stack.http,
+            f"/v1/consultations/{case['id']}/replies",
+            {"body": "Use the cream.", "attachment_ids": [], "close": True},
+            party.doctor,
+        )
+        await finished(dev_env, case["id"])
+        worker_log = stack.worker.processes.log(stack.worker.name).read_text(errors="replace")
+
+    journal = await rows_of(stack.sessions, JournalEntry, case["id"])
+    assert {entry.kind for entry in journal} >= {"message", "close"}
+    assert all(entry.external_status == 201 for entry in journal)
+    assert {entry.entry_key for entry in journal} == fhir_keys(helseid)
+    assert helseid.tokens_issued and all(t["cnf"]["jkt"] for t in helseid.tokens_issued)
+    assert all(create["authorization"].startswith("DPoP ") for create in helseid.creates)
+    assert {a.header["kid"] for a in helseid.assertions} == {"legesenteret-2026"}
+    assert jwk["d"] not in worker_log

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
 
+import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
 from activities.case import CaseActivities
 from activities.practices import PracticeActivities
+from dev.harness.databases import alembic
 from domain.practices import (
     DEFAULT_DECLINE_MESSAGE,
     DeclineMessage,
@@ -17,8 +22,12 @@ from domain.practices import (
     PracticeQuestion,
 )
 from store.case_writes import Consultations
+from store.database import create_engine, create_session_factory
 from store.directory import Directory
-from store.practices import Practice, Practices
+from store.practices import Practice, PracticeRecordSystem, Practices, RecordSystemAuth
+from tests.store.support import NOW, database_at
+
+BEFORE_AUTH = "0015_practice_accepts"
 
 
 def _practice_id() -> str:
@@ -91,3 +100,66 @@ async def test_a_practice_declines_with_its_own_text(
 def test_the_default_text_tells_the_patient_in_norwegian_to_book_an_appointment() -> None:
     assert "egner seg ikke for e-konsultasjon" in DEFAULT_DECLINE_MESSAGE
     assert "Bestill time" in DEFAULT_DECLINE_MESSAGE
+
+
+async def test_a_helseid_record_system_is_kept_with_its_auth_key_reference_and_dpop(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    practices, practice_id = Practices(store), _practice_id()
+    own = PracticeRecordSystem(
+        fhir_base_url="https://epj.example/fhir",
+        token_url="https://helseid-sts.test.nhn.no/connect/token",
+        client_id="econsult",
+        auth=RecordSystemAuth.PRIVATE_KEY_JWT,
+        client_assertion_key_ref="helseid-key",
+        dpop=True,
+    )
+    practice = Practice(practice_id=practice_id, name="Legesenteret", record_system=own)
+
+    await practices.put(practice)
+
+    assert await practices.get(practice_id) == practice
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_before_auth(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh store at the revision before a record system's auth was kept."""
+    yield from database_at(request, tmp_path, BEFORE_AUTH, "econsult_before_auth")
+
+
+@pytest.mark.embedded_postgres
+async def test_a_record_system_kept_before_auth_existed_reads_as_basic_without_dpop(
+    database_before_auth: str,
+) -> None:
+    url = database_before_auth
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO practices (practice_id, name, updated_at, fhir_base_url, "
+                    "fhir_token_url, fhir_client_id, fhir_client_secret_ref) VALUES ('old', "
+                    "'Legesenteret', :at, 'https://epj.example/fhir', "
+                    "'https://epj.example/token', 'econsult', 'epj-client')"
+                ),
+                {"at": NOW - timedelta(days=1)},
+            )
+    finally:
+        await engine.dispose()
+
+    alembic(url, "upgrade", "head")
+    engine = create_engine(url)
+    try:
+        practice = await Practices(create_session_factory(engine)).get("old")
+    finally:
+        await engine.dispose()
+
+    assert practice is not None and practice.record_system is not None
+    own = practice.record_system
+    assert (own.auth, own.client_secret_ref, own.client_assertion_key_ref, own.dpop) == (
+        RecordSystemAuth.CLIENT_SECRET_BASIC,
+        "epj-client",
+        None,
+        False,
+    )
+    alembic(url, "downgrade", BEFORE_AUTH)
