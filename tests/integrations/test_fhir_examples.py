@@ -35,6 +35,7 @@ from activities.fhir import (
     FhirRecordSystem,
     RecordSystemActivities,
 )
+from activities.record_auth import ClientSecretBasic
 from dev import fhir_examples
 from dev.harness.databases import sqlite_database
 from dev.harness.ports import serving
@@ -191,7 +192,9 @@ async def test_the_adapter_sends_each_example_as_committed(tmp_path: Path) -> No
     try:
         async with serving(server.app(), 0) as base_url:
             credentials = ClientCredentials(
-                f"{base_url}/token", server.client_id, server.client_secret, None
+                f"{base_url}/token",
+                ClientSecretBasic(server.client_id, server.client_secret),
+                None,
             )
             forwarder = RecordSystemActivities(
                 journal,
