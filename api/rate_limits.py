@@ -140,7 +140,7 @@ class _Spent:
 
 
 # The buckets the request being served has taken from; set (to a list the request fills) by
-# RateLimitFields around each request, read when its answer starts.
+# ContractFieldsMiddleware (api/contract.py) around each request, read when its answer starts.
 _SPENT: ContextVar[list[_Spent] | None] = ContextVar("econsult_rate_limits", default=None)
 
 
