@@ -3,6 +3,7 @@
 record system fetching the attachments its journal entries link to. With `--dpop-key FILE` the
 token is bound to that key (claim `cnf.jkt`, RFC 9449), as HelseID binds record systems'
 tokens: send it as `Authorization: DPoP <token>` with a proof from `python -m dev.dpop_proof`.
+The practice goes in the claim AUTH_PRACTICE_CLAIM names, as the API reads it.
 
 Signs with AUTH_HS256_SECRET, or else the development secret `make run` keeps in .data/, so it
 only works where that shared secret is trusted (never in production, which verifies against
