@@ -12,6 +12,7 @@ from temporalio.client import Client
 
 from api.auth import TokenVerifier
 from api.commands import TemporalConnection
+from api.contract import API_VERSION, install_contract
 from api.docs import install_docs
 from api.middleware import (
     NATIVE_TELEMETRY_OFF,
@@ -93,7 +94,7 @@ def create_app(
 
     app = FastAPI(
         title="E-consultation API",
-        version="1",
+        version=API_VERSION,
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
@@ -126,6 +127,7 @@ def create_app(
     install_outage_handlers(app)
     # Innermost first: each middleware sees the answers of the ones added before it.
     app.add_middleware(UnexpectedErrorMiddleware)
+    install_contract(app)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(ResponseMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)

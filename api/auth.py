@@ -21,10 +21,11 @@ from api.outages import retry_later
 from api.problems import Problem
 from api.rate_limits import enforce_rate_limit
 from domain.base import is_practice_id
-from infra.settings import Settings
+from infra.settings import DEFAULT_PRACTICE_CLAIM, Settings
 
 HPR_CLAIM = "helseid://claims/hpr/hpr_number"
-PRACTICE_CLAIM = "econsult:practice_id"
+# The practice claim unless AUTH_PRACTICE_CLAIM names another (HelseID's organisation number).
+PRACTICE_CLAIM = DEFAULT_PRACTICE_CLAIM
 MAX_ACTOR_ID = 64
 # RFC 7518 section 3.2: an HS256 key at least as long as the hash output.
 MIN_HS256_SECRET_BYTES = 32
@@ -78,7 +79,7 @@ class Scope(StrEnum):
         return self.value.removeprefix(SCOPE_PREFIX)
 
 
-# Scopes that act for one practice, named by the claim econsult:practice_id.
+# Scopes that act for one practice, named by the practice claim (AUTH_PRACTICE_CLAIM).
 PRACTICE_SCOPES = frozenset({Scope.PRACTICE, Scope.RECORD_SYSTEM})
 
 
@@ -91,7 +92,7 @@ class Caller:
     hpr_number: str | None
     # The scope the caller acts under, the first of those a route accepts that it holds.
     scope: Scope
-    # The practice of a practice administrator or record system (claim econsult:practice_id).
+    # The practice of a practice administrator or record system (claim AUTH_PRACTICE_CLAIM).
     practice_id: str | None = None
 
     @property
@@ -136,6 +137,7 @@ class TokenVerifier:
         self._secret = settings.auth_hs256_secret
         self._keys = IssuerKeys(settings.auth_jwks_url) if settings.auth_jwks_url else None
         self._max_lifetime = settings.auth_max_token_lifetime
+        self.practice_claim = settings.auth_practice_claim
         self.senders = SenderConstraint(settings.auth_require_dpop)
 
     async def claims(self, token: str, scheme: str = "bearer") -> dict[str, Any]:
@@ -199,7 +201,7 @@ _bearer = _BearerOrDPoP(
 )
 
 
-def _caller(claims: dict[str, Any], allowed: tuple[Scope, ...]) -> Caller:
+def _caller(claims: dict[str, Any], allowed: tuple[Scope, ...], practice_claim: str) -> Caller:
     scopes = token_scopes(claims)
     granted = [scope for scope in allowed if scope in scopes]
     if not granted:
@@ -210,14 +212,14 @@ def _caller(claims: dict[str, Any], allowed: tuple[Scope, ...]) -> Caller:
     hpr_number = str(hpr) if isinstance(hpr, str | int) and str(hpr) else None
     if scope == Scope.CLINICIAN and hpr_number is None:
         raise Problem(403, f"a clinician token must carry the claim {HPR_CLAIM}")
-    practice = claims.get(PRACTICE_CLAIM)
+    practice = claims.get(practice_claim)
     practice_id = str(practice) if isinstance(practice, str | int) and str(practice) else None
     if scope in PRACTICE_SCOPES and practice_id is None:
-        raise Problem(403, f"a {scope.role} token must carry the claim {PRACTICE_CLAIM}")
+        raise Problem(403, f"a {scope.role} token must carry the claim {practice_claim}")
     if practice_id is not None and not is_practice_id(practice_id):
         # A practice id also names the practice's folder of secrets: a claim that could name
         # anything else is malformed, not merely foreign.
-        raise unauthorized(f"the claim {PRACTICE_CLAIM} is not a practice id")
+        raise unauthorized(f"the claim {practice_claim} is not a practice id")
     subject = claims.get("sub") or claims.get("client_id") or ""
     if not subject and hpr_number is None:
         raise unauthorized("the token names no subject")
@@ -258,7 +260,7 @@ def require(*allowed: Scope) -> Callable[..., Awaitable[Caller]]:
         scheme, token = credentials.scheme, credentials.credentials
         claims = await verifier.claims(token, scheme)
         await verifier.senders.check(request, scheme, token, claims)
-        caller = _caller(claims, allowed)
+        caller = _caller(claims, allowed, verifier.practice_claim)
         enforce_rate_limit(request, caller.limit_key)
         _CURRENT_CALLER.set(caller)
         return caller

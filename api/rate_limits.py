@@ -8,13 +8,21 @@ The limiters are in-process: with one API process they bound each caller and pat
 behind a load balancer with N processes each gets up to N times the rate. Deployments with
 more than one API instance should put a shared limiter in front (the gateway, or a Redis token
 bucket) or divide the rates by N.
+
+Every answer of a limited command says what is left before a 429 comes, in the structured
+fields of draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy: "caller";q=100;w=5` (the
+bucket holds `q` commands and refills whole in `w` seconds) and `RateLimit: "caller";r=99;t=1`
+(`r` left now, full again in `t` seconds); the patient's bucket as `"patient"` on the commands
+it limits.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -28,6 +36,11 @@ class RateLimit:
 
     per_second: float = 20.0
     burst: int = 100
+
+    @property
+    def window(self) -> int:
+        """Whole seconds an empty bucket takes to fill: the policy's window `w`."""
+        return max(1, math.ceil(self.burst / self.per_second))
 
 
 @dataclass
@@ -53,6 +66,22 @@ class CallerRateLimiter:
     def __len__(self) -> int:
         """How many callers have a bucket now."""
         return len(self._buckets)
+
+    @property
+    def limit(self) -> RateLimit:
+        return self._limit
+
+    def left(self, caller_key: str) -> tuple[int, int]:
+        """What `caller_key` has now: (whole commands left, seconds until the bucket is full)."""
+        bucket = self._buckets.get(caller_key)
+        if bucket is None:
+            return self._limit.burst, 0
+        tokens = min(
+            float(self._limit.burst),
+            bucket.tokens + (self._clock() - bucket.updated) * self._limit.per_second,
+        )
+        full_in = (self._limit.burst - tokens) / self._limit.per_second
+        return math.floor(tokens), math.ceil(full_in)
 
     def give_back(self, caller_key: str) -> None:
         """Return the token of a request refused after it was taken (by a narrower limit)."""
@@ -99,6 +128,54 @@ def _rate_limited(wait: float, whose: str) -> Problem:
     )
 
 
+CALLER_POLICY = "caller"
+PATIENT_POLICY = "patient"
+
+
+@dataclass(frozen=True)
+class _Spent:
+    policy: str
+    limiter: CallerRateLimiter
+    key: str
+
+
+# The buckets the request being served has taken from; set (to a list the request fills) by
+# ContractFieldsMiddleware (api/contract.py) around each request, read when its answer starts.
+_SPENT: ContextVar[list[_Spent] | None] = ContextVar("econsult_rate_limits", default=None)
+
+
+def _spent(policy: str, limiter: CallerRateLimiter, key: str) -> None:
+    spent = _SPENT.get()
+    if spent is not None:
+        spent.append(_Spent(policy, limiter, key))
+
+
+@contextmanager
+def collecting_spent() -> Iterator[list[_Spent]]:
+    """The buckets the request run inside takes from, in the order it takes them."""
+    spent: list[_Spent] = []
+    reset = _SPENT.set(spent)
+    try:
+        yield spent
+    finally:
+        _SPENT.reset(reset)
+
+
+def rate_limit_fields(spent: list[_Spent]) -> dict[str, str]:
+    """`RateLimit-Policy` and `RateLimit` for the buckets spent, as they are now (after any
+    token given back), or nothing when the request took from none."""
+    if not spent:
+        return {}
+    policies, left = [], []
+    # A bucket once, however often the request took from it.
+    for item in {item.policy: item for item in spent}.values():
+        limit = item.limiter.limit
+        remaining, full_in = item.limiter.left(item.key)
+        policies.append(f'"{item.policy}";q={limit.burst};w={limit.window}')
+        left.append(f'"{item.policy}";r={remaining};t={full_in}')
+    return {"RateLimit-Policy": ", ".join(policies), "RateLimit": ", ".join(left)}
+
+
 def enforce_rate_limit(request: Request, caller_key: str) -> None:
     """429 with Retry-After when this caller has used up its commands for now."""
     limiter: CallerRateLimiter | None = getattr(request.app.state, "rate_limiter", None)
@@ -108,6 +185,7 @@ def enforce_rate_limit(request: Request, caller_key: str) -> None:
         or not request.url.path.startswith("/v1/")
     ):
         return
+    _spent(CALLER_POLICY, limiter, caller_key)
     wait = limiter.wait_before(caller_key)
     if wait > 0:
         raise _rate_limited(wait, "from this caller")
@@ -124,6 +202,7 @@ class PatientWriteLimit:
     def enforce(self, caller_key: str, subject_key: str) -> None:
         """429 with Retry-After when `subject_key` (a patient's, or a consultation's where the
         patient is not at hand) has used up its commands for now."""
+        _spent(PATIENT_POLICY, self.patients, subject_key)
         wait = self.patients.wait_before(subject_key)
         if wait > 0:
             self.callers.give_back(caller_key)

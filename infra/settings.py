@@ -10,6 +10,8 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///.data/econsult.db"
+# The token claim naming the practice a practice administrator or record system acts for.
+DEFAULT_PRACTICE_CLAIM = "econsult:practice_id"
 
 
 class SettingRefused(ValueError):
@@ -90,6 +92,14 @@ class Settings(BaseSettings):
         gt=0,
         description="The longest a token may live, in seconds (`exp` - `iat`; a token without "
         "`iat` is refused). HelseID's access tokens live an hour at most.",
+    )
+    auth_practice_claim: str = Field(
+        default=DEFAULT_PRACTICE_CLAIM,
+        min_length=1,
+        description="The token claim naming the practice of a practice administrator or "
+        "record system. With HelseID, its organisation-number claim (e.g. "
+        "`helseid://claims/client/claims/orgnr_parent`): each practice is then registered "
+        "under its organisation number.",
     )
     api_host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     api_port: int = Field(default=8000, description="Port the API listens on.")

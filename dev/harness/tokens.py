@@ -29,11 +29,12 @@ def mint(
     hpr: str | None = None,
     practice: str | None = None,
     algorithm: str = "HS256",
+    practice_claim: str = PRACTICE_CLAIM,
     **claims: Any,
 ) -> str:
     """A signed token for `scope`, issued now (with `exp` unless `expires_in` is None); the
     clinician's HPR number, and the practice of a practice administrator or record system, in
-    the claims the API reads."""
+    the claims the API reads (the practice under `practice_claim`, AUTH_PRACTICE_CLAIM's)."""
     now = int(time.time())
     payload: dict[str, Any] = {
         "sub": subject,
@@ -47,7 +48,7 @@ def mint(
     if hpr is not None:
         payload[HPR_CLAIM] = hpr
     if practice is not None:
-        payload[PRACTICE_CLAIM] = practice
+        payload[practice_claim] = practice
     # An unsigned token (alg none, which the API must refuse) takes an empty key.
     return jwt.encode(payload, secret if algorithm != "none" else "", algorithm=algorithm)
 

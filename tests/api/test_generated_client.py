@@ -1,6 +1,6 @@
 """A client generated from /openapi.json as a portal team would generate it (docs/guide-portal.md,
-"Generating a client"): it builds without a warning, passes mypy --strict, and drives a journey
-over HTTP."""
+"Generating a client"): it builds without a warning, passes mypy --strict, drives a journey
+over HTTP, downloads an attachment as bytes, and sends DPoP proofs with the guide's auth."""
 
 from __future__ import annotations
 
@@ -8,20 +8,24 @@ import asyncio
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.api.support import ADMIN, CLINICIAN, SERVICE, Api, today, unique
+from dev import dpop_proof
+from tests.api.support import ADMIN, CLINICIAN, PNG, SERVICE, Api, today, unique
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "docs" / "openapi-python-client.yaml"
+GUIDE = REPO / "docs" / "guide-portal.md"
 BIN = Path(sys.executable).parent
 PACKAGE = "econsult_client"
 
@@ -156,3 +160,68 @@ async def test_a_journey_through_the_generated_client(api: Api, client_package: 
     # A refusal arrives as the shared Problem model, not as an untyped body.
     refused = await _module("api.portal.get_consultation").asyncio(unique("missing"), client=portal)
     assert isinstance(refused, models.Problem) and refused.status == 404
+
+
+async def _uploaded(api: Api, portal: Any) -> str:
+    """A PNG uploaded through the generated client by `portal`; its id."""
+    models, types = _module("models"), _module("types")
+    uploaded = await _module("api.portal.upload_attachment").asyncio(
+        client=portal,
+        body=models.UploadAttachmentAttachmentUpload(
+            file=types.File(payload=BytesIO(PNG), file_name="utslett.png", mime_type="image/png")
+        ),
+    )
+    assert isinstance(uploaded, models.AttachmentMeta), uploaded
+    return str(uploaded.id)
+
+
+async def test_an_attachment_downloads_as_its_bytes(api: Api, client_package: None) -> None:
+    token = api.tokens.mint(SERVICE, sub=unique("portal"))
+    portal = _module("client").AuthenticatedClient(base_url=str(api.http.base_url), token=token)
+    attachment = await _uploaded(api, portal)
+
+    download = _module("api.portal.download_attachment")
+    answer = await download.asyncio_detailed(attachment, client=portal)
+    assert answer.status_code == 200
+    assert isinstance(answer.parsed, _module("types").File)
+    assert answer.parsed.payload.read() == PNG
+    assert answer.headers["content-type"] == "image/png"
+    file = await download.asyncio(attachment, client=portal)
+    assert file is not None and file.payload.read() == PNG
+
+
+def guide_dpop_auth() -> str:
+    """The portal guide's `DPoPAuth` block, as a team would copy it."""
+    section = GUIDE.read_text().split("\n### DPoP with the generated client\n")[1]
+    (block,) = re.findall(r"```python\n(.*?)```", re.split(r"\n##+ ", section)[0], re.DOTALL)
+    return str(block)
+
+
+async def test_the_guides_dpop_auth_sends_a_proof_with_every_request(
+    api: Api, client_package: None, tmp_path: Path
+) -> None:
+    portal_id = unique("portal")
+    bearer_token = api.tokens.mint(SERVICE, sub=portal_id)
+    uploader = _module("client").AuthenticatedClient(
+        base_url=str(api.http.base_url), token=bearer_token
+    )
+    attachment = await _uploaded(api, uploader)
+
+    key, _ = dpop_proof.private_jwk(tmp_path / "dpop-key.json")
+    bound = api.tokens.mint(SERVICE, sub=portal_id, cnf={"jkt": dpop_proof.key_thumbprint(key)})
+    example: dict[str, Any] = {
+        "API": str(api.http.base_url),
+        "ACCESS_TOKEN": bound,
+        "make_proof": lambda method, url, token: dpop_proof.proof(key, method, url, token),
+    }
+    exec(guide_dpop_auth(), example)  # noqa: S102 - the guide's own code, run as a reader would
+    download = _module("api.portal.download_attachment")
+    # Twice: each request has its own proof (a replayed one is refused).
+    for _ in range(2):
+        answer = await download.asyncio_detailed(attachment, client=example["portal"])
+        assert answer.status_code == 200, answer.content
+        assert answer.parsed is not None and answer.parsed.payload.read() == PNG
+    # The same token as Bearer, without a proof, is refused: the proofs were what let it in.
+    plain = _module("client").AuthenticatedClient(base_url=str(api.http.base_url), token=bound)
+    refused = await download.asyncio_detailed(attachment, client=plain)
+    assert refused.status_code == 401
