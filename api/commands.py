@@ -58,7 +58,6 @@ _STATUS_OF_REFUSAL = {
     # The server's answer when the case finished while the update was in flight.
     "AcceptedUpdateCompletedWorkflow": 409,
 }
-_KIND_OF_STATUS = {409: "invalid-transition", 404: None, 422: "refused"}
 
 
 class TemporalConnection:
@@ -89,7 +88,9 @@ def _refusal(cause: BaseException) -> Problem:
         status = _STATUS_OF_REFUSAL[cause.type]
         if status == 404:
             return Problem(404, "consultation not found")
-        return Problem(status, cause.message, kind=_KIND_OF_STATUS[status])
+        if status == 409:
+            return Problem(409, cause.message, kind="invalid-transition")
+        return Problem(422, cause.message, kind="refused")
     log.error("update failed unexpectedly", exc_info=cause)
     return Problem(500, "the consultation could not process the command")
 
