@@ -80,8 +80,9 @@ def problem_types() -> list[ProblemType]:
     return sorted(PROBLEM_TYPES, key=lambda p: p.status)
 
 
-# Listed on an operation's 422 only with the rules it refuses by (`refusal_responses`).
-_PER_OPERATION = {"refused"}
+# Listed on an operation's 422 only where it can answer them (`refusal_responses`): the
+# rules it refuses by, a key's reuse where it takes an Idempotency-Key, an upload's budget.
+_PER_OPERATION = {"refused", "idempotency-key-reused", "upload-over-budget"}
 
 
 def _problem_description(status: int, *more: str) -> str:
@@ -132,14 +133,18 @@ NOT_IN_DIRECTORY = "{who} is not in the directory"
 FRIKORT_ACROSS_YEARS = "a frikort period runs into another calendar year"
 
 
-def refusal_responses(*rules: str) -> dict[int | str, dict[str, Any]]:
-    """The 422 response of an operation that refuses well-formed requests by `rules`."""
+def refusal_responses(*rules: str, also: tuple[str, ...] = ()) -> dict[int | str, dict[str, Any]]:
+    """The 422 response of an operation that refuses well-formed requests by `rules`, and
+    may also answer the 422 types `also` names."""
     response = problem_responses(422)[422]
+    if not rules:
+        return {422: {**response, "description": _problem_description(422, *also)}}
     listed = "; ".join(rules)
+    described = _problem_description(422, *also, "refused")
     return {
         422: {
             **response,
-            "description": f"{_problem_description(422, 'refused')}. Refused when {listed}",
+            "description": f"{described}. Refused when {listed}",
             REFUSALS: list(rules),
         }
     }
