@@ -114,6 +114,12 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
         "too many commands for one patient (or one consultation), whichever caller sends them; "
         "the caller's own allowance is not spent; retry after Retry-After seconds",
     ),
+    ProblemType(
+        431,
+        None,
+        "the request line and headers are over 16 KiB together; refused before routing or any "
+        "token check, and the connection is closed",
+    ),
     ProblemType(500, None, "an unexpected error; logged, its text never answered"),
     ProblemType(
         503,
