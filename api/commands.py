@@ -29,7 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
 from api.outages import COMMANDS_NOT_TAKEN, TEMPORAL, DependencyUnavailableError, retry_later
-from api.problems import Problem
+from api.problems import Problem, refused
 from domain.models import ConsultationStart, ConsultationView, Refusal, consultation_workflow_id
 from infra.settings import Settings
 from infra.temporal import connect
@@ -90,7 +90,8 @@ def _refusal(cause: BaseException) -> Problem:
             return Problem(404, "consultation not found")
         if status == 409:
             return Problem(409, cause.message, kind="invalid-transition")
-        return Problem(422, cause.message, kind="refused")
+        # Titled as the API's own refusals: the workflow judged the same rules again.
+        return refused(cause.message)
     log.error("update failed unexpectedly", exc_info=cause)
     return Problem(500, "the consultation could not process the command")
 

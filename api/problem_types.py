@@ -8,6 +8,7 @@ the code builds a `Problem` and fails when one answers what this table does not 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from http import HTTPStatus
 
 URN_PREFIX = "urn:econsult:problem:"
 ABOUT_BLANK = "about:blank"
@@ -15,24 +16,31 @@ ABOUT_BLANK = "about:blank"
 
 @dataclass(frozen=True)
 class ProblemType:
-    """One meaning of a (status, type) pair; a pair may have several (403, say)."""
+    """One meaning of a (status, type) pair; a pair may have several (403, say). `title` is
+    the answer's `title` when it is not the status's reason phrase."""
 
     status: int
     kind: str | None
     meaning: str
+    title: str | None = None
 
     @property
     def uri(self) -> str:
         # A named kind gets its own type URI; otherwise the status says it all (RFC 9457).
         return f"{URN_PREFIX}{self.kind}" if self.kind else ABOUT_BLANK
 
+    @property
+    def answered_title(self) -> str:
+        return self.title or HTTPStatus(self.status).phrase
+
 
 PROBLEM_TYPES: tuple[ProblemType, ...] = (
     ProblemType(
         401,
         None,
-        "no token, or a token that does not verify (signature, `exp`, `aud`, `iss`, lifetime, "
-        "`scope` shape, a practice claim that is not a practice id); `WWW-Authenticate: Bearer`",
+        "no token, or a token that does not verify (signature, `kid`, `exp`, `aud`, `iss`, "
+        "lifetime, `scope` shape, no `sub`, `client_id` or HPR number, a practice claim that is "
+        "not a practice id); `WWW-Authenticate: Bearer`",
     ),
     ProblemType(
         401,
@@ -86,21 +94,27 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
         "validation",
         "the request does not match the document; `errors` names the fields (none when the body "
         "cannot be read at all)",
+        "Invalid request",
     ),
     ProblemType(
         422,
         "refused",
         "a well-formed request that a rule of the service refuses, `detail` saying which; each "
         "operation's 422 response lists its rules; nothing was written",
+        "Request refused",
     ),
     ProblemType(
-        422, "idempotency-key-reused", "this Idempotency-Key was used for a different request"
+        422,
+        "idempotency-key-reused",
+        "this Idempotency-Key was used for a different request",
+        "Invalid request",
     ),
     ProblemType(
         422,
         "upload-over-budget",
         "checking the uploaded file needed more CPU time, memory, pixels or inflated bytes "
         "than one upload may; nothing was stored",
+        "Upload over budget",
     ),
     ProblemType(
         429,
@@ -124,7 +138,8 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
     ProblemType(
         503,
         "unavailable",
-        "the case store or Temporal is unreachable; retry after Retry-After seconds",
+        "the case store, Temporal or the token issuer's key set (JWKS) is unreachable; retry "
+        "after Retry-After seconds",
     ),
     ProblemType(
         503,

@@ -38,7 +38,7 @@ class Problem(Exception):
         self.detail = detail
         # A named kind gets its own type URI; otherwise the status says it all (about:blank).
         self.type = ProblemType(status, kind, "").uri
-        self.title = title or HTTPStatus(status).phrase
+        self.title = ProblemType(status, kind, "", title).answered_title
         self.headers = dict(headers or {})
         self.extra = dict(extra or {})
 

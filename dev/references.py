@@ -72,8 +72,11 @@ def problem_types_markdown() -> str:
         "api/problem_types.py",
         "Every error is `application/problem+json` (RFC 9457) with `type`, `title`, `status` "
         "and `detail`; a client tells refusals apart by `status` and `type`, never by `detail`.",
-        ("status", "type", "meaning"),
-        [(str(p.status), f"`{p.uri}`", _cell(p.meaning)) for p in problem_types()],
+        ("status", "type", "title", "meaning"),
+        [
+            (str(p.status), f"`{p.uri}`", p.answered_title, _cell(p.meaning))
+            for p in problem_types()
+        ],
     )
 
 

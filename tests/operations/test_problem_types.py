@@ -1,8 +1,8 @@
 """Every problem the code can answer is in api/problem_types.py, so in docs/problem-types.md.
 
-The code is read, not run: each `Problem(status, ..., kind=...)` it builds, and each call of a
-factory that passes its `kind` parameter on (`retry_later`), names a (status, type) pair that
-the table must list; the table lists nothing the code cannot answer.
+The code is read, not run: each `Problem(status, ..., kind=..., title=...)` it builds, and each
+call of a factory that passes its `kind` parameter on (`retry_later`), names a (status, type,
+title) that the table must list; the table lists nothing the code cannot answer.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ PACKAGES = ("api", "dev", "infra")
 # Starlette raises these itself (no route for the path; no route for the method), and
 # `_on_http_exception` in api/problems.py answers them with the status it is given;
 # tests/api/test_openapi.py sees both over HTTP.
-FROM_STARLETTE = {(404, "about:blank"), (405, "about:blank")}
+FROM_STARLETTE = {(404, "about:blank", "Not Found"), (405, "about:blank", "Method Not Allowed")}
 STATUS_PASSED_ON = {"_on_http_exception"}
 
-Pair = tuple[int, str]
+Answer = tuple[int, str, str]
 
 
 def _modules() -> Iterator[tuple[Path, ast.Module]]:
@@ -69,20 +69,20 @@ def _kind_factories(modules: list[tuple[Path, ast.Module]]) -> dict[str, tuple[i
     return factories
 
 
-def _literal_kind(node: ast.expr | None, where: str) -> str | None:
+def _literal(node: ast.expr | None, where: str) -> str | None:
     if node is None:
         return None
     assert isinstance(node, ast.Constant) and isinstance(node.value, str | type(None)), (
-        f"{where}: a problem's kind is a literal here, or the table cannot be checked"
+        f"{where}: a problem's kind and title are literals here, or the table cannot be checked"
     )
     return node.value
 
 
-def raised_pairs() -> set[Pair]:
-    """(status, type URI) of every problem the code builds."""
+def raised() -> set[Answer]:
+    """(status, type URI, title) of every problem the code builds."""
     modules = list(_modules())
     factories = _kind_factories(modules)
-    pairs: set[Pair] = set()
+    answers: set[Answer] = set()
     for path, module in modules:
         for function in ast.walk(module):
             if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -100,48 +100,51 @@ def raised_pairs() -> set[Pair]:
                     kind_node = _keyword(call, "kind")
                     if function.name in factories and isinstance(kind_node, ast.Name):
                         continue  # counted at each call of the factory
-                    kind = _literal_kind(kind_node, where)
+                    kind = _literal(kind_node, where)
                 elif name in factories:
                     status = ast.Constant(factories[name][0])
                     given = _keyword(call, "kind")
-                    kind = _literal_kind(given, where) if given else factories[name][1]
+                    kind = _literal(given, where) if given else factories[name][1]
                 else:
                     continue
-                pairs.add((status.value, ProblemType(status.value, kind, "").uri))
-    return pairs
+                title = _literal(_keyword(call, "title"), where)
+                shown = ProblemType(status.value, kind, "", title)
+                answers.add((status.value, shown.uri, shown.answered_title))
+    return answers
+
+
+def tabled() -> set[Answer]:
+    return {(p.status, p.uri, p.answered_title) for p in PROBLEM_TYPES}
 
 
 def test_the_reading_finds_problems_built_every_way() -> None:
     """The reading itself: literal kinds, no kind, and a factory's default and passed kinds."""
-    pairs = raised_pairs()
     assert {
-        (409, "urn:econsult:problem:closed"),
-        (401, "about:blank"),
-        (503, "urn:econsult:problem:unavailable"),
-        (503, "urn:econsult:problem:command-not-taken"),
-        (410, "about:blank"),
-    } <= pairs
+        (409, "urn:econsult:problem:closed", "Conflict"),
+        (401, "about:blank", "Unauthorized"),
+        (503, "urn:econsult:problem:unavailable", "Service Unavailable"),
+        (503, "urn:econsult:problem:command-not-taken", "Service Unavailable"),
+        (410, "about:blank", "Gone"),
+        (422, "urn:econsult:problem:refused", "Request refused"),
+    } <= raised()
 
 
 def test_every_problem_the_code_can_answer_is_in_the_table() -> None:
-    tabled = {(p.status, p.uri) for p in PROBLEM_TYPES}
-    missing = raised_pairs() | FROM_STARLETTE
-    assert missing <= tabled, f"add {sorted(missing - tabled)} to api/problem_types.py"
+    missing = (raised() | FROM_STARLETTE) - tabled()
+    assert not missing, f"add {sorted(missing)} to api/problem_types.py"
 
 
 def test_the_table_lists_nothing_the_code_cannot_answer() -> None:
-    tabled = {(p.status, p.uri) for p in PROBLEM_TYPES}
-    never = tabled - raised_pairs() - FROM_STARLETTE
+    never = tabled() - raised() - FROM_STARLETTE
     assert not never, f"nothing answers {sorted(never)}: drop it from api/problem_types.py"
 
 
 def test_every_problem_the_code_can_answer_is_in_the_document() -> None:
     document = (ROOT / "docs" / "problem-types.md").read_text()
-    rows = {(p.status, p.uri, p.meaning) for p in PROBLEM_TYPES}
     absent = [
-        (status, uri)
-        for status, uri, meaning in rows
-        if f"| {status} | `{uri}` | {meaning.replace('|', chr(92) + '|')} |" not in document
+        (p.status, p.uri)
+        for p in PROBLEM_TYPES
+        if f"| {p.status} | `{p.uri}` | {p.answered_title} | {p.meaning} |" not in document
     ]
     assert not absent, f"docs/problem-types.md lacks {absent}: run `make docs`"
 
