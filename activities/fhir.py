@@ -336,7 +336,10 @@ class FhirRecordSystem:
             # The same conditional create again: a first one stored counts as found.
             answer = await self._post(url, resource, identifier)
         status = answer.status_code
-        if status in (200, 201):
+        if answer.is_success:
+            # FHIR answers a create 201, or 200 when If-None-Exist found the entry; any other
+            # 2xx (202 queued, 204 with no body) is still the server taking it, and sending
+            # it again would not be answered otherwise: it is delivered, never retried.
             return status, _resource_id(answer)
         if status == 401:
             self._credentials.forget()
@@ -360,16 +363,19 @@ class FhirRecordSystem:
 
 
 def _resource_id(answer: httpx.Response) -> str:
-    """The id from the body, or from Location ([base]/Communication/<id>/_history/<v>)."""
-    if answer.content:
-        resource_id = answer.json().get("id")
-        if resource_id:
-            return str(resource_id)
+    """The id from the body, or from Location ([base]/Communication/<id>/_history/<v>); empty
+    when the server gives neither (a 204 without Location), which the journal row keeps."""
+    try:
+        body = answer.json() if answer.content else {}
+    except ValueError:
+        body = {}
+    if isinstance(body, dict) and body.get("resourceType") == "Communication" and body.get("id"):
+        return str(body["id"])
     location: str = answer.headers.get("location", "")
     parts = location.split("/")
     if "Communication" in parts and parts.index("Communication") + 1 < len(parts):
         return parts[parts.index("Communication") + 1]
-    raise RecordSystemUnavailableError("record system answered without a resource id")
+    return ""
 
 
 def _own_record_system(target: RecordSystemTarget, outbound: OutboundPolicy) -> FhirRecordSystem:
@@ -465,7 +471,7 @@ class RecordSystemActivities:
         except DeliveryRefusedError as refused:
             await self._journal.mark_external(forward.entry_key, refused.status, None)
             raise _refused(refused) from refused
-        await self._journal.mark_external(forward.entry_key, status, resource_id)
+        await self._journal.mark_external(forward.entry_key, status, resource_id or None)
         log.info(
             "journal entry forwarded",
             extra={

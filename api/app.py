@@ -23,6 +23,7 @@ from api.middleware import (
     UnexpectedErrorMiddleware,
 )
 from api.openapi import TAGS
+from api.operation_answers import declare_limits_per_operation
 from api.outages import install_outage_handlers
 from api.problems import document_problems, install_problem_handlers, problem_responses
 from api.rate_limits import CallerRateLimiter, PatientWriteLimit, RateLimit
@@ -124,6 +125,7 @@ def create_app(
     )
     install_problem_handlers(app)
     document_problems(app)
+    declare_limits_per_operation(app)
     install_outage_handlers(app)
     # Innermost first: each middleware sees the answers of the ones added before it.
     app.add_middleware(UnexpectedErrorMiddleware)

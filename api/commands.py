@@ -29,7 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
 from api.outages import COMMANDS_NOT_TAKEN, TEMPORAL, DependencyUnavailableError, retry_later
-from api.problems import Problem
+from api.problems import Problem, refused
 from domain.models import ConsultationStart, ConsultationView, Refusal, consultation_workflow_id
 from infra.settings import Settings
 from infra.temporal import connect
@@ -58,7 +58,6 @@ _STATUS_OF_REFUSAL = {
     # The server's answer when the case finished while the update was in flight.
     "AcceptedUpdateCompletedWorkflow": 409,
 }
-_KIND_OF_STATUS = {409: "invalid-transition", 404: None, 422: "refused"}
 
 
 class TemporalConnection:
@@ -89,7 +88,10 @@ def _refusal(cause: BaseException) -> Problem:
         status = _STATUS_OF_REFUSAL[cause.type]
         if status == 404:
             return Problem(404, "consultation not found")
-        return Problem(status, cause.message, kind=_KIND_OF_STATUS[status])
+        if status == 409:
+            return Problem(409, cause.message, kind="invalid-transition")
+        # Titled as the API's own refusals: the workflow judged the same rules again.
+        return refused(cause.message)
     log.error("update failed unexpectedly", exc_info=cause)
     return Problem(500, "the consultation could not process the command")
 

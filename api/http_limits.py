@@ -10,11 +10,14 @@ ended by then is answered 431 (RFC 6585) without parsing further, routing or che
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
+
+from api.problems import Problem
 
 MAX_HEAD_BYTES = 16 * 1024
 # After a 431 the client is most likely still sending its head: what arrives meanwhile is read
@@ -22,7 +25,7 @@ MAX_HEAD_BYTES = 16 * 1024
 # unread, would reset the connection and the client could lose the answer.
 LINGER_SECONDS = 2.0
 
-_REFUSAL = b"request line and headers exceed 16384 bytes"
+_REFUSAL = f"request line and headers exceed {MAX_HEAD_BYTES} bytes"
 HEAD_TOO_LARGE = b"".join(
     [
         b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
@@ -34,10 +37,10 @@ HEAD_TOO_LARGE = b"".join(
 
 
 def _problem() -> bytes:
-    body = (
-        b'{"type":"about:blank","title":"Request Header Fields Too Large","status":431,'
-        b'"detail":"' + _REFUSAL + b'"}'
-    )
+    # Written to the socket before any app runs, so not through the app's problem handler.
+    refusal = Problem(431, _REFUSAL)
+    answer = {"type": refusal.type, "title": refusal.title, "status": 431, "detail": _REFUSAL}
+    body = json.dumps(answer, separators=(",", ":")).encode()
     return HEAD_TOO_LARGE % len(body) + body
 
 

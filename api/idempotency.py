@@ -16,14 +16,20 @@ import hashlib
 import json
 import uuid
 from collections.abc import Awaitable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Header
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.auth import Caller
-from api.problems import PROBLEM_JSON, Problem, problem_response
+from api.problems import (
+    PROBLEM_JSON,
+    Problem,
+    problem_response,
+    problem_responses,
+    refusal_responses,
+)
 from api.services import Services
 from domain.models import ConsultationView
 from store.command_keys import KeyedCommand
@@ -47,6 +53,25 @@ REPLAYED_HEADER_DOC: dict[str, dict[str, object]] = {
         "schema": {"type": "string", "enum": ["true"]},
     }
 }
+
+
+# The refusals kept for a key (the workflow's: 404 no party, 409, 422 a rule), so replayed.
+REPLAYED_REFUSALS = (404, 409, 422)
+
+
+def idempotent_command_responses(*rules: str) -> dict[int | str, dict[str, Any]]:
+    """The refusals of a command that takes an Idempotency-Key: its rules (422), the key's
+    reuse, and `Idempotent-Replayed` on each refusal a repeat may be answered again."""
+    responses = {
+        **problem_responses(404, 409),
+        **refusal_responses(*rules, also=("idempotency-key-reused",)),
+    }
+    for status in REPLAYED_REFUSALS:
+        responses[status]["headers"] = {
+            **responses[status].get("headers", {}),
+            **REPLAYED_HEADER_DOC,
+        }
+    return responses
 
 
 def _canonical(value: object) -> bytes:

@@ -179,8 +179,13 @@ class ResponseMiddleware(HttpMiddleware):
 JSON_BODY_LIMIT = 64 * 1024
 # The Temporal UI sends whole payloads to the codec (the server's own limit is 2 MB each).
 CODEC_BODY_LIMIT = 4 * 1024 * 1024
-# Uploads stream through their own limit (10 MB, checked while parsing): not buffered here.
+# Uploads stream through their own limit (10 MiB, checked while parsing; over it is a 422
+# refusal): not buffered here.
 STREAMED_PATHS = frozenset({"/v1/attachments"})
+
+
+# Their bodies are never read, so never refused for size.
+UNREAD_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def body_limit_for(path: str) -> int | None:
@@ -209,7 +214,7 @@ class BodyLimitMiddleware(HttpMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.limit_for(scope["path"])
-        if limit is None or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if limit is None or scope["method"] in UNREAD_BODY_METHODS:
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length", "")

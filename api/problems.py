@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
+from api.problem_types import PROBLEM_TYPES, URN_PREFIX, ProblemType, kinds_of
+
 log = logging.getLogger("econsult.api")
 
 PROBLEM_JSON = "application/problem+json"
@@ -35,8 +37,8 @@ class Problem(Exception):
         self.status = status
         self.detail = detail
         # A named kind gets its own type URI; otherwise the status says it all (about:blank).
-        self.type = f"urn:econsult:problem:{kind}" if kind else "about:blank"
-        self.title = title or HTTPStatus(status).phrase
+        self.type = ProblemType(status, kind, "").uri
+        self.title = ProblemType(status, kind, "", title).answered_title
         self.headers = dict(headers or {})
         self.extra = dict(extra or {})
 
@@ -72,65 +74,21 @@ PROBLEM_ERROR_SCHEMA: dict[str, Any] = {
 }
 PROBLEM_REF = {"$ref": f"#/components/schemas/{PROBLEM_SCHEMA_NAME}"}
 
-# The problem types each status may carry, so a client can tell refusals apart.
-_PROBLEM_TYPES: dict[int, tuple[str, ...]] = {
-    401: ("about:blank",),
-    403: ("about:blank",),
-    404: ("about:blank",),
-    409: ("invalid-transition", "closed"),
-    413: ("too-large",),
-    422: ("validation", "refused", "idempotency-key-reused", "upload-over-budget"),
-    429: ("rate-limited",),
-    500: ("about:blank",),
-    503: ("unavailable", "command-not-taken", "about:blank"),
-}
 
-# What each type means to a client; docs/problem-types.md is generated from these maps.
-PROBLEM_TYPE_MEANINGS: dict[str, str] = {
-    "invalid-transition": "the consultation's status does not allow this command; nothing changed",
-    "closed": "the consultation has finished: it takes no more messages or commands",
-    "too-large": "the request body is over its route's limit (64 KiB of JSON; 4 MiB to the codec)",
-    "validation": "the request does not match the document; `errors` names the fields (none "
-    "when the body cannot be read at all)",
-    "refused": "a well-formed request that a rule of the service refuses, `detail` saying "
-    "which; each operation's 422 response lists its rules; nothing was written",
-    "idempotency-key-reused": "this Idempotency-Key was used for a different request",
-    "upload-over-budget": "checking the uploaded file needed more CPU time, memory, pixels or "
-    "inflated bytes than one upload may; nothing was stored",
-    "rate-limited": "too many writes from this caller; retry after Retry-After seconds",
-    "unavailable": "the case store or Temporal is unreachable; retry after Retry-After seconds",
-    "command-not-taken": "the workflow did not take the command within 10 s; retry with the "
-    "same Idempotency-Key after Retry-After seconds",
-}
-_ABOUT_BLANK_MEANINGS: dict[int, str] = {
-    401: "no token, or a token (or DPoP proof) that does not verify",
-    403: "the token lacks the scope this call needs",
-    404: "unknown, or not the caller's to see",
-    500: "an unexpected error; logged, its text never answered",
-    503: "the codec endpoint has no payload keys configured",
-}
+def problem_types() -> list[ProblemType]:
+    """Every problem this API answers, by status: docs/problem-types.md is generated from it."""
+    return sorted(PROBLEM_TYPES, key=lambda p: p.status)
 
 
-def problem_types() -> list[tuple[int, str, str]]:
-    """(status, type URI, meaning) of every problem type this API answers."""
-    return [
-        (status, "about:blank", _ABOUT_BLANK_MEANINGS[status])
-        if kind == "about:blank"
-        else (status, f"urn:econsult:problem:{kind}", PROBLEM_TYPE_MEANINGS[kind])
-        for status, kinds in sorted(_PROBLEM_TYPES.items())
-        for kind in kinds
-    ]
-
-
-# Listed on an operation's 422 only with the rules it refuses by (`refusal_responses`).
-_PER_OPERATION = {"refused"}
+# Listed on an operation's 422 only where it can answer them (`refusal_responses`): the
+# rules it refuses by, a key's reuse where it takes an Idempotency-Key, an upload's budget.
+_PER_OPERATION = {"refused", "idempotency-key-reused", "upload-over-budget"}
 
 
 def _problem_description(status: int, *more: str) -> str:
-    kinds = [k for k in _PROBLEM_TYPES.get(status, ("about:blank",)) if k not in _PER_OPERATION]
-    kinds += more
-    uris = ", ".join(k if k == "about:blank" else f"urn:econsult:problem:{k}" for k in kinds)
-    return f"{HTTPStatus(status).phrase} (problem type: {uris})"
+    uris = [u for u in kinds_of(status) if u.removeprefix(URN_PREFIX) not in _PER_OPERATION]
+    uris += [f"{URN_PREFIX}{kind}" for kind in more]
+    return f"{HTTPStatus(status).phrase} (problem type: {', '.join(uris)})"
 
 
 _HEADERS: dict[int, dict[str, Any]] = {
@@ -175,14 +133,18 @@ NOT_IN_DIRECTORY = "{who} is not in the directory"
 FRIKORT_ACROSS_YEARS = "a frikort period runs into another calendar year"
 
 
-def refusal_responses(*rules: str) -> dict[int | str, dict[str, Any]]:
-    """The 422 response of an operation that refuses well-formed requests by `rules`."""
+def refusal_responses(*rules: str, also: tuple[str, ...] = ()) -> dict[int | str, dict[str, Any]]:
+    """The 422 response of an operation that refuses well-formed requests by `rules`, and
+    may also answer the 422 types `also` names."""
     response = problem_responses(422)[422]
+    if not rules:
+        return {422: {**response, "description": _problem_description(422, *also)}}
     listed = "; ".join(rules)
+    described = _problem_description(422, *also, "refused")
     return {
         422: {
             **response,
-            "description": f"{_problem_description(422, 'refused')}. Refused when {listed}",
+            "description": f"{described}. Refused when {listed}",
             REFUSALS: list(rules),
         }
     }

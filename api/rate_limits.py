@@ -119,6 +119,11 @@ class CallerRateLimiter:
 LIMITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+def is_limited(method: str, path: str) -> bool:
+    """Whether a `method` request to `path` spends an allowance, so may be answered 429."""
+    return method in LIMITED_METHODS and path.startswith("/v1/")
+
+
 def _rate_limited(wait: float, whose: str) -> Problem:
     return Problem(
         429,
@@ -179,11 +184,7 @@ def rate_limit_fields(spent: list[_Spent]) -> dict[str, str]:
 def enforce_rate_limit(request: Request, caller_key: str) -> None:
     """429 with Retry-After when this caller has used up its commands for now."""
     limiter: CallerRateLimiter | None = getattr(request.app.state, "rate_limiter", None)
-    if (
-        limiter is None
-        or request.method not in LIMITED_METHODS
-        or not request.url.path.startswith("/v1/")
-    ):
+    if limiter is None or not is_limited(request.method, request.url.path):
         return
     _spent(CALLER_POLICY, limiter, caller_key)
     wait = limiter.wait_before(caller_key)

@@ -1,7 +1,7 @@
 """The references generated from the code: `make docs` writes them, tests fail when they drift.
 
 - docs/configuration.md from infra/settings.py (every setting, its default, what it does);
-- docs/problem-types.md from api/problems.py (every problem type, its status, its meaning);
+- docs/problem-types.md from api/problem_types.py (every problem type, its status, its meaning);
 - openapi.json from the app (the document `GET /openapi.json` serves);
 - docs/fhir/examples/ from the FHIR adapter (dev/fhir_examples.py: a Communication per entry
   kind).
@@ -72,11 +72,14 @@ def configuration_markdown() -> str:
 def problem_types_markdown() -> str:
     return _markdown_table(
         "Problem types",
-        "api/problems.py",
+        "api/problem_types.py",
         "Every error is `application/problem+json` (RFC 9457) with `type`, `title`, `status` "
         "and `detail`; a client tells refusals apart by `status` and `type`, never by `detail`.",
-        ("status", "type", "meaning"),
-        [(str(status), f"`{uri}`", _cell(meaning)) for status, uri, meaning in problem_types()],
+        ("status", "type", "title", "meaning"),
+        [
+            (str(p.status), f"`{p.uri}`", p.answered_title, _cell(p.meaning))
+            for p in problem_types()
+        ],
     )
 
 

@@ -49,7 +49,8 @@ _UPLOAD_BODY = {
     "requestBody": {
         "required": True,
         "description": (
-            "One file in the multipart field `file`: PDF, JPEG, PNG or HEIC, at most 10 MB. "
+            "One file in the multipart field `file`: PDF, JPEG, PNG or HEIC, at most 10 MiB "
+            "(10,485,760 bytes). "
             "The content is checked by decoding it, not by its name or declared type; "
             "anything else is refused with 422 and nothing is stored, as is a file whose "
             "check needs more CPU time, memory, pixels or inflated bytes than allowed "
@@ -65,7 +66,7 @@ _UPLOAD_BODY = {
                         "file": {
                             "type": "string",
                             "format": "binary",
-                            "description": "PDF, JPEG, PNG or HEIC; at most 10 MB",
+                            "description": "PDF, JPEG, PNG or HEIC; at most 10 MiB",
                         }
                     },
                 },
@@ -101,7 +102,8 @@ class _TooLarge(Exception):
 
 
 def too_large() -> Problem:
-    return refused(f"the file is larger than {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB")
+    limit = MAX_ATTACHMENT_BYTES
+    return refused(f"the file is larger than {limit // 2**20} MiB ({limit:,} bytes)")
 
 
 async def _at_most(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
@@ -155,13 +157,14 @@ async def _read_upload(request: Request) -> tuple[str, bytes]:
     response_model=AttachmentOut,
     openapi_extra=_UPLOAD_BODY,
     responses=refusal_responses(
-        "the file is empty or larger than 10 MB",
+        "the file is empty or larger than 10 MiB (10,485,760 bytes)",
         "the content is not a whole PDF, JPEG, PNG or HEIC file, whatever its name says",
         "a PDF is encrypted or carries JavaScript, launch actions or embedded files",
+        also=("upload-over-budget",),
     ),
 )
 async def upload_attachment(request: Request, caller: PartyCaller, services: Deps) -> AttachmentOut:
-    """Store a PDF, JPEG, PNG or HEIC file (at most 10 MB) for a later message.
+    """Store a PDF, JPEG, PNG or HEIC file (at most 10 MiB) for a later message.
 
     The file must decode whole as the type its content claims, with nothing after its end,
     within the inspection budget (CPU time, memory, at most 60 megapixels by default); a PDF

@@ -27,14 +27,18 @@ from api.case_commands import (
     representative_of,
     run_command,
 )
-from api.idempotency import REPLAYED_HEADER_DOC, CommandOnce, IdempotencyKey
+from api.idempotency import (
+    REPLAYED_HEADER_DOC,
+    CommandOnce,
+    IdempotencyKey,
+    idempotent_command_responses,
+)
 from api.openapi import CLINICIAN, PARTIES, PORTAL, PRACTICE
 from api.problems import (
     AUTHENTICATED,
     invalid,
     not_found,
     problem_responses,
-    refusal_responses,
     refused,
 )
 from api.rate_limits import patient_key
@@ -59,10 +63,8 @@ from domain.working_days import oslo_day
 from store.access import Reader
 from store.directory import Directory, RecipientRefusedError
 
-router = APIRouter(
-    prefix="/v1/consultations",
-    responses=problem_responses(*AUTHENTICATED, 404, 409),
-)
+# 409 only where a command is refused by the case's status: the commands declare it.
+router = APIRouter(prefix="/v1/consultations", responses=problem_responses(*AUTHENTICATED, 404))
 
 
 def _links_from_id(*operations: tuple[str, str, str]) -> dict[str, dict[str, object]]:
@@ -134,7 +136,9 @@ async def _recipient(directory: Directory, body: CreateConsultation, today: date
     response_model=ConsultationOut,
     responses={
         201: _NEXT,
-        **refusal_responses(_UNAVAILABLE, _RECIPIENT, _NO_RELATION, _REPRESENTATIVE, _ATTACHMENTS),
+        **idempotent_command_responses(
+            _UNAVAILABLE, _RECIPIENT, _NO_RELATION, _REPRESENTATIVE, _ATTACHMENTS
+        ),
     },
 )
 async def create_consultation(
@@ -206,7 +210,7 @@ def _command_route(
         operation_id=operation_id,
         tags=[tag],
         response_model=ConsultationOut,
-        responses={200: _NEXT, **(refusal_responses(*rules) if rules else {})},
+        responses={200: _NEXT, **idempotent_command_responses(*rules)},
     )
 
 

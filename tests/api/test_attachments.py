@@ -43,7 +43,7 @@ async def test_upload_stores_a_pdf_recognised_by_content_with_its_digest(
 @pytest.mark.parametrize(
     ("content", "name", "reason"),
     [
-        (b"%PDF" + b"x" * MAX, "big.pdf", "larger than 10 MB"),
+        (b"%PDF" + b"x" * MAX, "big.pdf", "larger than 10 MiB"),
         (b"just some text, not a PDF at all", "report.pdf", "not one of"),
         (b"", "empty.png", "empty"),
     ],
@@ -163,7 +163,7 @@ async def test_upload_refuses_a_streamed_body_past_the_limit_without_content_len
         headers={**party.service, "Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
     problem = assert_problem(response, 422)
-    assert "larger than 10 MB" in problem["detail"]
+    assert "larger than 10 MiB" in problem["detail"]
     assert await rows(api.sessions, Attachment, uploaded_by=party.portal) == 0
 
 

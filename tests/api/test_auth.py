@@ -226,6 +226,29 @@ async def test_each_algorithm_helseid_signs_with_verifies(
     assert_problem(response, 404)  # past authentication: the clinician is simply unknown
 
 
+def _without_sub(issuer: Issuer, **claims: Any) -> str:
+    """A HelseID machine token that names its client by `client_id` rather than `sub`."""
+    key = issuer.published[0]
+    now = int(time.time())
+    payload = {"iss": issuer.issuer, "aud": "econsult", "scope": SERVICE, "iat": now}
+    payload |= {"exp": now + 300, **claims}
+    return jwt.encode(payload, key.private, algorithm=key.algorithm, headers={"kid": key.kid})
+
+
+async def test_a_token_without_sub_is_its_client_ids_and_without_either_is_401(
+    helseid_api: Api, issuer: Issuer
+) -> None:
+    path = f"/v1/clinicians/{unique('hpr')}"
+    by_client = _without_sub(issuer, client_id="portal-client")
+    nobody = _without_sub(issuer)
+
+    answered = await helseid_api.http.get(path, headers=bearer(by_client))
+    refused = await helseid_api.http.get(path, headers=bearer(nobody))
+
+    assert_problem(answered, 404)  # past authentication: the clinician is simply unknown
+    assert "names no subject" in assert_problem(refused, 401)["detail"]
+
+
 def refused_with_a_jwks(issuer: Issuer, api: Api) -> dict[str, str]:
     key = issuer.published[0]
     secret = api.settings.auth_hs256_secret or "s" * 32
@@ -250,6 +273,7 @@ def refused_with_a_jwks(issuer: Issuer, api: Api) -> dict[str, str]:
             headers={"kid": key.kid},
         ),
         "unpublished_key": issuer.token(KeyPair("RS256"), SERVICE),
+        "no_kid": jwt.encode(claims, key.private, algorithm=key.algorithm),
         "key_for_another_alg": jwt.encode(
             claims, key.private, algorithm="PS256", headers={"kid": key.kid}
         ),
@@ -266,6 +290,7 @@ def refused_with_a_jwks(issuer: Issuer, api: Api) -> dict[str, str]:
         ("another_issuer", "issuer"),
         ("no_issuer", '"iss"'),
         ("unpublished_key", "publishes no key"),
+        ("no_kid", "names no signing key (kid)"),
         ("key_for_another_alg", "is for RS256, not PS256"),
         ("expired", "expired"),
         ("wrong_audience", "Audience"),

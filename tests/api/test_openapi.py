@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.api.support import Api, assert_problem, create_body, seed_clinicians
+from tests.api.support import Api, Party, assert_problem, create_body, seed_clinicians, unique
 
 AUDIENCES = {"portal", "clinician", "practice", "record-system", "admin", "operations"}
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -73,7 +73,7 @@ async def test_request_constraints_are_in_the_document(api: Api) -> None:
     cursor = next(p for p in inbox["parameters"] if p["name"] == "cursor")
     assert "next_cursor" in cursor["description"]
     upload = document["paths"]["/v1/attachments"]["post"]["requestBody"]
-    assert "10 MB" in upload["description"]
+    assert "10 MiB" in upload["description"]
     encoding = upload["content"]["multipart/form-data"]["encoding"]["file"]["contentType"]
     assert set(encoding.split(", ")) == {"application/pdf", "image/jpeg", "image/png", "image/heic"}
 
@@ -103,3 +103,55 @@ async def test_commands_declare_the_replayed_header_on_their_answers(api: Api) -
     for method, path, operation in commands:
         success = next(r for s, r in operation["responses"].items() if s.startswith("2"))
         assert "Idempotent-Replayed" in success.get("headers", {}), (method, path)
+
+
+def _idempotent(operation: dict[str, Any]) -> bool:
+    return any(p["name"].lower() == "idempotency-key" for p in operation.get("parameters", []))
+
+
+async def test_reads_declare_no_limit_and_no_transition_they_cannot_answer(api: Api) -> None:
+    """Reads are not rate limited, their bodies are not read, and they change no status."""
+    reads = [op for method, _, op in _operations(await _document(api)) if method == "GET"]
+    assert len(reads) >= 8
+    for operation in reads:
+        declared = set(operation["responses"]) & {"409", "413", "429"}
+        assert not declared, (operation["operationId"], declared)
+
+
+async def test_only_writes_to_v1_declare_429_and_only_json_bodies_413(api: Api) -> None:
+    for method, path, operation in _operations(await _document(api)):
+        responses = operation["responses"]
+        writes_v1 = method != "GET" and path.startswith("/v1/")
+        assert ("429" in responses) == writes_v1, (method, path)
+        # An upload limits itself: over 10 MiB is a 422 refusal, not a 413.
+        assert ("413" in responses) == (method != "GET" and path != "/v1/attachments"), path
+
+
+async def test_a_replayed_refusal_is_declared_with_the_replayed_header(api: Api) -> None:
+    for method, path, operation in _operations(await _document(api)):
+        responses = operation["responses"]
+        reused = "idempotency-key-reused" in responses.get("422", {}).get("description", "")
+        assert reused == _idempotent(operation), (method, path)
+        for status in ("404", "409", "422") if _idempotent(operation) else ():
+            assert "Idempotent-Replayed" in responses[status].get("headers", {}), (path, status)
+
+
+async def test_a_repeated_refused_command_answers_the_refusal_marked_replayed(
+    api: Api, party: Party
+) -> None:
+    await seed_clinicians(api.http, party)
+    case = (
+        await api.http.post(
+            "/v1/consultations", json=create_body(party, message="Rash."), headers=party.service
+        )
+    ).json()
+    headers = {**party.service, "Idempotency-Key": unique("key")}
+    url = f"/v1/consultations/{case['id']}/patient-replies"
+    # The case awaits the clinician: a follow-up is refused by the workflow, which keeps it.
+    first = await api.http.post(url, json={"body": "More.", "attachment_ids": []}, headers=headers)
+    again = await api.http.post(url, json={"body": "More.", "attachment_ids": []}, headers=headers)
+
+    assert assert_problem(first, 409)["type"] == "urn:econsult:problem:invalid-transition"
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.status_code == 409 and again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"

@@ -129,3 +129,21 @@ async def test_replies_and_withdraw_count_for_the_cases_patient_and_submit_for_i
 
     assert "patient" in assert_problem(withdrawn, 429)["detail"]
     assert submitted.status_code == 200, submitted.text
+
+
+async def test_a_caller_out_of_commands_still_reads(limited: Api) -> None:
+    """Reads are not limited (the OpenAPI document declares no 429 on them)."""
+    patients = [unique("patient-a"), unique("patient-b")]
+    party = await _portal_of(limited, *patients)
+    for patient in patients:
+        for _ in range(CALLER_BURST // len(patients)):
+            assert (await _create(limited, party, patient)).status_code == 201
+    spent = await _create(limited, party, patients[0])
+
+    reads = [
+        await limited.http.get(f"/v1/patients/{patients[0]}/consultations", headers=party.service)
+        for _ in range(CALLER_BURST + 1)
+    ]
+
+    assert "caller" in assert_problem(spent, 429)["detail"]
+    assert [r.status_code for r in reads] == [200] * (CALLER_BURST + 1)

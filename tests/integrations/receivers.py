@@ -108,6 +108,10 @@ class FhirServer:
     refuse_with: int | None = None
     # Tokens issued to this server's client: each record system has a token of its own.
     tokens_issued: int = 0
+    # Answer a new resource with this status instead of 201: a 202 or 204 comes without a
+    # body, and without Location too unless `locates`.
+    created_status: int = 201
+    locates: bool = True
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -142,6 +146,9 @@ class FhirServer:
             if self.hold_first is not None and not self.stored_first.is_set():
                 self.stored_first.set()
                 await self.hold_first.wait()
+            if self.created_status != 201:
+                headers = {"location": location} if self.locates else {}
+                return Response(status_code=self.created_status, headers=headers)
             return JSONResponse(resource, status_code=201, headers={"location": location})
 
         return app

@@ -306,6 +306,30 @@ async def test_a_refused_entry_is_logged_with_its_key_and_the_status(
     )
 
 
+@pytest.mark.parametrize(
+    ("status", "locates"), [(202, True), (204, True), (204, False)], ids=["202", "204", "204-bare"]
+)
+async def test_any_2xx_to_a_create_is_delivered_once_and_kept_on_the_row(
+    dev_env: WorkflowEnvironment,
+    sqlite_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    status: int,
+    locates: bool,
+) -> None:
+    server = FhirServer(created_status=status, locates=locates)
+    # A 2xx taken for a failure is retried without limit: the consultation would never finish.
+    async with asyncio.timeout(60):
+        consultation_id = await closed_refused_by(server, dev_env.client, sqlite_url)
+    rows = await journal_rows(sessions, consultation_id)
+
+    ids = {key: resource["id"] for key, resource in server.resources.items()}
+    assert [row.external_status for row in rows] == [status] * 2
+    assert sorted(row.external_id or "" for row in rows) == sorted(
+        ids[f"{ENTRY_SYSTEM}|{row.entry_key}"] if locates else "" for row in rows
+    )
+    assert len(server.posts) == len(rows), "an entry was sent again"
+
+
 @pytest.fixture
 def crashing_worker(
     dev_env: WorkflowEnvironment, postgres_url: str, tmp_path: Path
