@@ -82,6 +82,7 @@ _PROBLEM_TYPES: dict[int, tuple[str, ...]] = {
     422: ("validation", "refused", "idempotency-key-reused", "upload-over-budget"),
     429: ("rate-limited",),
     500: ("about:blank",),
+    502: ("webhook-failed",),
     503: ("unavailable", "command-not-taken", "about:blank"),
 }
 
@@ -98,6 +99,8 @@ PROBLEM_TYPE_MEANINGS: dict[str, str] = {
     "upload-over-budget": "checking the uploaded file needed more CPU time, memory, pixels or "
     "inflated bytes than one upload may; nothing was stored",
     "rate-limited": "too many writes from this caller; retry after Retry-After seconds",
+    "webhook-failed": "sandbox test events: the webhook receiver did not answer 2xx, or could "
+    "not be reached; `detail` says which",
     "unavailable": "the case store or Temporal is unreachable; retry after Retry-After seconds",
     "command-not-taken": "the workflow did not take the command within 10 s; retry with the "
     "same Idempotency-Key after Retry-After seconds",
