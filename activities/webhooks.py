@@ -93,7 +93,7 @@ def webhook_body(notification: NotificationInput) -> str:
     return json.dumps(envelope, separators=(",", ":"))
 
 
-def test_event_body(audience: Audience, practice_id: str | None, at: datetime) -> str:
+def sandbox_event_body(audience: Audience, practice_id: str | None, at: datetime) -> str:
     """The envelope of an `econsult.test` event (the sandbox's test events): who it is for and
     when it was sent, nothing else."""
     when = at.isoformat().replace("+00:00", "Z")

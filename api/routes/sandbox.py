@@ -19,17 +19,19 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.routing import Match
 from starlette.types import Scope
+from temporalio.service import RPCError
 
 from activities.adapters import DeliveryRefusedError
 from activities.endpoints import PracticeEndpoints
 from activities.webhooks import (
     ReceiverUnavailableError,
     WebhookSender,
+    sandbox_event_body,
     service_endpoints,
-    test_event_body,
 )
 from api.auth import AdminCaller
 from api.openapi import SANDBOX
+from api.outages import TEMPORAL, DependencyUnavailableError
 from api.problems import AUTHENTICATED, Problem, problem_responses, refusal_responses, refused
 from api.services import Deps
 from domain.base import PracticeId
@@ -123,7 +125,11 @@ async def advance_clock(body: ClockIn, _caller: AdminCaller, services: Deps) -> 
     journal entries and webhooks are written and sent before the answer."""
     client = await services.temporal.client()
     async with _clock_turn:
-        now = await advance(client, body.advance)
+        try:
+            now = await advance(client, body.advance)
+        except RPCError as error:
+            # The test server went away, or gave up waiting for work that never finished.
+            raise DependencyUnavailableError(TEMPORAL) from error
     return ClockOut(now=now, advanced=body.advance)
 
 
@@ -150,7 +156,7 @@ async def send_test_event(body: TestEventIn, _caller: AdminCaller, services: Dep
         ),
     )
     webhook_id = f"test-{uuid.uuid4()}"
-    event = test_event_body(body.audience, body.practice_id, datetime.now(UTC))
+    event = sandbox_event_body(body.audience, body.practice_id, datetime.now(UTC))
     try:
         sent = await sender.post(body.audience, body.practice_id, webhook_id, event)
     except (DeliveryRefusedError, ReceiverUnavailableError) as error:

@@ -97,7 +97,7 @@ async def clock(api: Api, advance: Any, token: dict[str, str] | None = None) -> 
     return await api.http.post(PATHS[0], json={"advance": advance}, headers=headers)
 
 
-async def test_event(api: Api, **body: Any) -> httpx.Response:
+async def send_test_event(api: Api, **body: Any) -> httpx.Response:
     return await api.http.post(PATHS[1], json=body, headers=api.party().admin)
 
 
@@ -158,7 +158,7 @@ async def test_advancing_the_clock_fires_the_timers_due_and_answers_the_new_time
 async def test_a_test_event_reaches_the_audiences_webhook_signed_as_notifications_are(
     sandbox_api: Api, hooks: Receiver
 ) -> None:
-    answer = await test_event(sandbox_api, audience="patient")
+    answer = await send_test_event(sandbox_api, audience="patient")
 
     assert answer.status_code == 200, answer.text
     sent = answer.json()
@@ -194,8 +194,8 @@ async def test_a_practice_test_event_goes_to_its_own_webhook_else_the_service_wi
     )
     assert put.status_code in (200, 201), put.text
 
-    own_event = await test_event(sandbox_api, audience="practice", practice_id=party.practice)
-    other = await test_event(sandbox_api, audience="clinician", practice_id="no-such-practice")
+    own_event = await send_test_event(sandbox_api, audience="practice", practice_id=party.practice)
+    other = await send_test_event(sandbox_api, audience="clinician", practice_id="no-such-practice")
 
     assert own_event.json()["endpoint"] == "practice"
     assert other.json()["endpoint"] == "service"
@@ -209,7 +209,7 @@ async def test_a_practice_test_event_goes_to_its_own_webhook_else_the_service_wi
 async def test_a_receiver_that_fails_is_a_502_problem(sandbox_api: Api, hooks: Receiver) -> None:
     hooks.status = 500
 
-    answer = await test_event(sandbox_api, audience="patient")
+    answer = await send_test_event(sandbox_api, audience="patient")
 
     problem = assert_problem(answer, 502)
     assert problem["type"] == "urn:econsult:problem:webhook-failed"
@@ -228,7 +228,7 @@ async def test_a_receiver_that_cannot_be_reached_is_a_502_problem(
         "webhook_portal_secrets": PORTAL_SECRET,
     }
     async with api_over_http(client, sqlite_url, settings=settings) as api:
-        answer = await test_event(api, audience="patient")
+        answer = await send_test_event(api, audience="patient")
 
     problem = assert_problem(answer, 502)
     assert "could not be reached" in problem["detail"]
@@ -237,7 +237,7 @@ async def test_a_receiver_that_cannot_be_reached_is_a_502_problem(
 async def test_an_audience_without_a_webhook_is_refused(test_server: str, sqlite_url: str) -> None:
     client = await Client.connect(test_server, data_converter=data_converter(Settings()))
     async with api_over_http(client, sqlite_url, settings={"econsult_sandbox": True}) as api:
-        answer = await test_event(api, audience="practice")
+        answer = await send_test_event(api, audience="practice")
 
     problem = assert_problem(answer, 422)
     assert problem["type"] == "urn:econsult:problem:refused"
