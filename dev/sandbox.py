@@ -201,9 +201,11 @@ def main() -> None:
             variables = walkthrough_variables(api, receiver, env)
             seed(api, variables["ADMIN"])
             write_env_file(variables)
+            print(ENV_FILE.read_text(), end="")
             print(
                 f"sandbox ready: API {api}, webhook receiver {receiver}/events\n"
-                f"tokens and ids for the walk-through: . {ENV_FILE}  (Ctrl-C stops everything)",
+                f"the variables above, for the guides' walk-throughs: . {ENV_FILE}\n"
+                "(Ctrl-C stops everything)",
                 flush=True,
             )
             while not processes.exited():

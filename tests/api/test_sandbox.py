@@ -241,3 +241,22 @@ async def test_an_audience_without_a_webhook_is_refused(test_server: str, sqlite
 
     problem = assert_problem(answer, 422)
     assert problem["type"] == "urn:econsult:problem:refused"
+
+
+async def test_the_answer_names_the_receiver_without_its_credentials(
+    test_server: str, sqlite_url: str, receiver: tuple[Receiver, str], hooks: Receiver
+) -> None:
+    client = await Client.connect(test_server, data_converter=data_converter(Settings()))
+    host = receiver[1].removeprefix("http://")
+    settings = {
+        "econsult_sandbox": True,
+        "webhook_portal_url": f"http://user:pass-word@{host}/portal?key=query-secret",
+        "webhook_portal_secrets": PORTAL_SECRET,
+    }
+    async with api_over_http(client, sqlite_url, settings=settings) as api:
+        answer = await send_test_event(api, audience="patient")
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["url"] == f"{receiver[1]}/portal"
+    assert "pass-word" not in answer.text and "query-secret" not in answer.text
+    assert len(hooks.deliveries) == 1
