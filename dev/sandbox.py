@@ -7,6 +7,10 @@ API answers, the demo practice, its clinicians and the patient's relation are pu
 API, and `<data>/sandbox/env.sh` is written: the URLs, ids and tokens the guides'
 walk-throughs use (`. .data/sandbox/env.sh`). Everything starts afresh each time: the test
 server keeps its state in memory, so the sandbox's case store is new too.
+
+It takes `make run`'s ports (TEMPORAL_ADDRESS, API_PORT, WORKER_METRICS_ADDRESS), so one runs
+at a time unless those are set; the receiver listens on SANDBOX_RECEIVER_PORT, else a free
+port. The test server listens on every interface of this machine (it takes no address).
 """
 
 from __future__ import annotations
