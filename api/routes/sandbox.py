@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.routing import Match
 from starlette.types import Scope
 from temporalio.service import RPCError
@@ -69,15 +69,22 @@ def _iso_duration_only(value: object) -> object:
     return value
 
 
+def _forward_and_bounded(value: timedelta) -> timedelta:
+    # Checked here rather than with gt/le, which would put keywords that are not JSON
+    # Schema's into the document.
+    if not timedelta(0) < value <= LONGEST_ADVANCE:
+        raise ValueError("more than zero and at most P60D")
+    return value
+
+
 class ClockIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     advance: Annotated[
         timedelta,
         BeforeValidator(_iso_duration_only),
+        AfterValidator(_forward_and_bounded),
         Field(
-            gt=timedelta(0),
-            le=LONGEST_ADVANCE,
             description="How far to move the clock: an ISO 8601 duration (P6D, PT12H, P1DT6H; "
             "a month counts 30 days), more than zero and at most P60D.",
             examples=["P6D"],
