@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test browser lint types unit embedded-postgres docs lock tools bench faults soak clean
+.PHONY: install run sandbox test browser lint types unit embedded-postgres docs lock tools bench faults soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,11 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/python -m dev.run
+
+# For integrators: the whole service on Temporal's time-skipping test server, a test clock
+# (POST /v1/sandbox/clock), demo data and receivers (docs/guide-portal.md, "Sandbox").
+sandbox: $(STAMP)
+	$(BIN)/python -m dev.sandbox
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

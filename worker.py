@@ -32,6 +32,7 @@ from infra.startup import (
     connect_or_refuse,
     exit_at_once,
     refuse_to_start,
+    sandbox_or_refuse,
     settings_or_refuse,
     tariffs_or_refuse,
     worker_runtime,
@@ -158,6 +159,7 @@ async def main() -> None:
         raise refuse_to_start(PROCESS, error) from None
     configure_tracing(settings, PROCESS)
     client = await connect_or_refuse(PROCESS, settings, runtime)
+    await sandbox_or_refuse(PROCESS, settings, client)
     worker = build_worker(client, settings, tariffs=tariffs)
     stop = asyncio.Event()
     received: list[str] = []

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 import httpx
 from standardwebhooks.webhooks import Webhook
@@ -68,6 +69,16 @@ class WebhookEndpoint:
         }
 
 
+@dataclass(frozen=True)
+class Sent:
+    """Where a webhook was delivered: the endpoint's URL, whose it is (the practice's own or
+    the service-wide one) and the receiver's 2xx status."""
+
+    url: str
+    endpoint: Literal["practice", "service"]
+    status: int
+
+
 def webhook_body(notification: NotificationInput) -> str:
     """The Standard Webhooks envelope around the notification's ids, event and deadline."""
     # The practice only routes the notification; the body is the same wherever it goes.
@@ -79,6 +90,15 @@ def webhook_body(notification: NotificationInput) -> str:
         "timestamp": data["occurred_at"],
         "data": data,
     }
+    return json.dumps(envelope, separators=(",", ":"))
+
+
+def sandbox_event_body(audience: Audience, practice_id: str | None, at: datetime) -> str:
+    """The envelope of an `econsult.test` event (the sandbox's test events): who it is for and
+    when it was sent, nothing else."""
+    when = at.isoformat().replace("+00:00", "Z")
+    data = {"audience": audience.value, "practice_id": practice_id, "occurred_at": when}
+    envelope = {"type": "econsult.test", "timestamp": when, "data": data}
     return json.dumps(envelope, separators=(",", ":"))
 
 
@@ -100,10 +120,12 @@ class WebhookSender:
         self._client: httpx.AsyncClient | None = None
         self._practice_client: httpx.AsyncClient | None = None
 
-    async def _own_endpoint(self, notification: NotificationInput) -> WebhookEndpoint | None:
+    async def _own_endpoint(
+        self, audience: Audience, practice_id: str | None
+    ) -> WebhookEndpoint | None:
         # The portal is one for every practice: patient events keep the service-wide endpoint.
-        if notification.audience != Audience.PATIENT and self._practices is not None:
-            own = await self._practices.webhook(notification.practice_id)
+        if audience != Audience.PATIENT and self._practices is not None:
+            own = await self._practices.webhook(practice_id)
             if own is not None:
                 return WebhookEndpoint.of_practice(own)
         return None
@@ -117,45 +139,57 @@ class WebhookSender:
             self._client = httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT)
         return self._client
 
+    async def close(self) -> None:
+        for client in (self._client, self._practice_client):
+            if client is not None:
+                await client.aclose()
+
     async def send(self, notification: NotificationInput) -> None:
-        own = await self._own_endpoint(notification)
-        endpoint = own or self._endpoints.get(notification.audience)
-        if endpoint is None:
+        sent = await self.post(
+            notification.audience,
+            notification.practice_id,
+            notification.notification_key,
+            webhook_body(notification),
+        )
+        if sent is None:
             await self._fallback.send(notification)
-            return
+
+    async def post(
+        self, audience: Audience, practice_id: str | None, message_id: str, body: str
+    ) -> Sent | None:
+        """Sign and POST `body` to the audience's endpoint (the practice's own, else the
+        service-wide one); None when the audience has neither. Raises as `send` does."""
+        own = await self._own_endpoint(audience, practice_id)
+        endpoint = own or self._endpoints.get(audience)
+        if endpoint is None:
+            return None
         client = self._client_for(self._practices if own is not None else None)
-        body = webhook_body(notification)
-        headers = endpoint.headers(notification.notification_key, body, datetime.now(UTC))
+        headers = endpoint.headers(message_id, body, datetime.now(UTC))
         try:
             # Connection errors propagate as they are: the activity is retried.
             response = await client.post(endpoint.url, content=body, headers=headers)
         except OutboundRefusedError as error:
             raise refused_by_policy(
-                error,
-                notification_key=notification.notification_key,
-                practice_id=notification.practice_id,
+                error, notification_key=message_id, practice_id=practice_id
             ) from error
         status = response.status_code
         log.info(
             "webhook answered",
             extra={
-                "notification_key": notification.notification_key,
-                "practice_id": notification.practice_id,
+                "notification_key": message_id,
+                "practice_id": practice_id,
                 "http_status": status,
             },
         )
         if response.is_success:
-            return
+            return Sent(endpoint.url, "practice" if own is not None else "service", status)
         if refused_for_good(status):
             raise DeliveryRefusedError(status)
         raise ReceiverUnavailableError(f"webhook receiver answered HTTP {status}")
 
 
-def notification_sender(
-    settings: Settings, practices: PracticeEndpoints | None = None
-) -> NotificationSender:
-    """Webhooks for the audiences whose endpoint is set, and for practices with their own;
-    the log line for the others."""
+def service_endpoints(settings: Settings) -> dict[Audience, WebhookEndpoint]:
+    """The service-wide endpoint of each audience whose URL is set."""
     endpoints: dict[Audience, WebhookEndpoint] = {}
     if settings.webhook_portal_url and settings.webhook_portal_secrets:
         portal = WebhookEndpoint.from_setting(
@@ -167,6 +201,15 @@ def notification_sender(
             settings.webhook_practice_url, settings.webhook_practice_secrets
         )
         endpoints[Audience.CLINICIAN] = endpoints[Audience.PRACTICE] = practice
+    return endpoints
+
+
+def notification_sender(
+    settings: Settings, practices: PracticeEndpoints | None = None
+) -> NotificationSender:
+    """Webhooks for the audiences whose endpoint is set, and for practices with their own;
+    the log line for the others."""
+    endpoints = service_endpoints(settings)
     if not endpoints and practices is None:
         return LogSender()
     return WebhookSender(endpoints, practices=practices)

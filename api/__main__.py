@@ -14,7 +14,13 @@ from api.http_limits import BoundedHeadProtocol
 from infra.database_access import check_case_store_tls
 from infra.logs import configure_logging
 from infra.settings import SettingRefused
-from infra.startup import check_common, refuse_to_start, settings_or_refuse
+from infra.startup import (
+    check_common,
+    exit_at_once,
+    refuse_to_start,
+    sandbox_or_refuse,
+    settings_or_refuse,
+)
 from infra.telemetry import configure_tracing
 
 PROCESS = "econsult-api"
@@ -30,6 +36,8 @@ def main() -> None:
         asyncio.run(check_case_store_tls(settings))
     except (MissingAuthSettings, SettingRefused) as error:
         raise refuse_to_start(PROCESS, error) from None
+    # The one check that needs Temporal at start: elsewhere the API starts without it.
+    asyncio.run(sandbox_or_refuse(PROCESS, settings))
     configure_logging(settings.log_level)
     configure_tracing(settings, PROCESS)
     uvicorn.run(
@@ -53,7 +61,12 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SystemExit as stopped:
+        # A refusal after a Temporal client was made (ECONSULT_SANDBOX's check) must still end
+        # in its one line, not in a crash while the interpreter finalizes.
+        exit_at_once(stopped.code)
     # uvicorn has drained its requests; skip interpreter finalization, where the Temporal
     # client's native threads can abort the process (temporalio/sdk-python#300).
     logging.shutdown()

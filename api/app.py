@@ -38,6 +38,7 @@ from api.routes import (
     patients,
     practices,
     redeliveries,
+    sandbox,
 )
 from api.services import Services, forget_expired_keys
 from infra.settings import Settings
@@ -147,6 +148,7 @@ def create_app(
         patients,
         health,
         codec,
+        sandbox,
     )
     for module in routers:
         app.include_router(module.router)

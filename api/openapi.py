@@ -11,6 +11,7 @@ PRACTICE = "practice"
 RECORD_SYSTEM = "record-system"
 ADMIN = "admin"
 OPERATIONS = "operations"
+SANDBOX = "sandbox"
 
 # Calls both parties of a consultation make (the portal for the patient, the clinician).
 # FastAPI's `tags` parameter is an invariant list of str | Enum.
@@ -31,4 +32,11 @@ TAGS: list[dict[str, Any]] = [
     },
     {"name": ADMIN, "description": "Directory, registers and redelivery (scope econsult:admin)."},
     {"name": OPERATIONS, "description": "Health, readiness and the Temporal UI's codec."},
+    {
+        "name": SANDBOX,
+        "description": (
+            "Sandbox only (ECONSULT_SANDBOX, `make sandbox`): a test clock and test events "
+            "(scope econsult:admin); 404 on every other deployment."
+        ),
+    },
 ]

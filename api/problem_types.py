@@ -136,6 +136,12 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
     ),
     ProblemType(500, None, "an unexpected error; logged, its text never answered"),
     ProblemType(
+        502,
+        "webhook-failed",
+        "sandbox test events only: the webhook receiver did not answer 2xx, or could not be "
+        "reached; `detail` says which",
+    ),
+    ProblemType(
         503,
         "unavailable",
         "the case store, Temporal or the token issuer's key set (JWKS) is unreachable; retry "

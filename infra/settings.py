@@ -56,6 +56,13 @@ class Settings(BaseSettings):
         default=None,
         description="File holding a Temporal Cloud API key, sent as a bearer token; turns TLS on.",
     )
+    econsult_sandbox: bool = Field(
+        default=False,
+        description="Sandbox for integrators: serves POST /v1/sandbox/clock (moves Temporal's "
+        "time forward) and POST /v1/sandbox/test-events; both are 404 without it. The API and "
+        "the worker refuse to start with it unless TEMPORAL_ADDRESS is Temporal's "
+        "time-skipping test server. Seeds nothing (`make sandbox` does). Never in production.",
+    )
     econsult_task_queue: str = Field(
         default="econsultation",
         description="Task queue of the EConsultation workflows; the API and every worker "

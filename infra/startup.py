@@ -15,6 +15,7 @@ from temporalio.runtime import Runtime
 
 from domain.copayment import CopaymentTable
 from infra.codec import EncryptionCodec, KeyConfigError
+from infra.sandbox import check_time_skipping
 from infra.settings import SettingRefused, Settings, get_settings
 from infra.tariffs import load_tariffs
 from infra.telemetry import temporal_runtime
@@ -106,6 +107,18 @@ async def connect_or_refuse(
         raise refuse_to_start(process, error) from None
     except RuntimeError as error:
         raise refuse_to_start(process, connection_failed(error, settings)) from None
+
+
+async def sandbox_or_refuse(process: str, settings: Settings, client: Client | None = None) -> None:
+    """With ECONSULT_SANDBOX, refuse to start unless TEMPORAL_ADDRESS answers as Temporal's
+    time-skipping test server (connecting first when no client is given)."""
+    if not settings.econsult_sandbox:
+        return
+    client = client or await connect_or_refuse(process, settings)
+    try:
+        await check_time_skipping(client, settings)
+    except SettingRefused as error:
+        raise refuse_to_start(process, error) from None
 
 
 def worker_runtime(settings: Settings) -> Runtime | None:

@@ -7,7 +7,8 @@ from typing import Any
 
 from tests.api.support import Api, Party, assert_problem, create_body, seed_clinicians, unique
 
-AUDIENCES = {"portal", "clinician", "practice", "record-system", "admin", "operations"}
+# "sandbox": integrators of every audience, on `make sandbox` only.
+AUDIENCES = {"portal", "clinician", "practice", "record-system", "admin", "operations", "sandbox"}
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 

@@ -73,6 +73,7 @@ MUST_SET = {
 # setting reaches the app services, so an operator can set it in .env.
 LEFT_AT_DEFAULT = {
     "dev_codec_trusts_local_ui": "development only: the production shape must never trust a UI",
+    "econsult_sandbox": "`make sandbox` only: compose runs a real Temporal, which it refuses",
     "fhir_entry_system": "identifier systems are part of the record-system contract",
     "fhir_consultation_system": "identifier systems are part of the record-system contract",
     # Compose runs its own Temporal on the project network, without TLS; these are for an
