@@ -65,7 +65,9 @@ def _kind_factories(modules: list[tuple[Path, ast.Module]]) -> dict[str, tuple[i
                 ):
                     default = defaults[kind.id]
                     assert isinstance(default, ast.Constant), function.name
-                    factories[function.name] = (call.args[0].value, default.value)
+                    status, kind_default = call.args[0].value, default.value
+                    assert isinstance(status, int) and isinstance(kind_default, str | None)
+                    factories[function.name] = (status, kind_default)
     return factories
 
 
@@ -108,6 +110,7 @@ def raised() -> set[Answer]:
                 else:
                     continue
                 title = _literal(_keyword(call, "title"), where)
+                assert isinstance(status.value, int), f"{where}: an int status"
                 shown = ProblemType(status.value, kind, "", title)
                 answers.add((status.value, shown.uri, shown.answered_title))
     return answers
