@@ -477,8 +477,10 @@ async def test_the_guides_helseid_key_is_taken_by_the_put_and_its_public_half_ve
 ) -> None:
     folder = secrets_dir / practice.practice
     monkeypatch.chdir(folder)
+    (folder / "helseid-key").unlink()  # the guide makes the file, as on the vendor's machine
     example: dict[str, Any] = {}
     exec(guide_key_example(), example)  # noqa: S102 - the guide's own code, run as a reader would
+    assert (folder / "helseid-key").stat().st_mode & 0o077 == 0  # a private key: the owner's only
     url = f"/v1/practices/{practice.practice}"
 
     put = await secrets_api.http.put(url, json=helseid_record_system(), headers=practice.admin)

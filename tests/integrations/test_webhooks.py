@@ -7,17 +7,23 @@ real HTTP receiver that verifies each delivery with the standardwebhooks library
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from standardwebhooks.webhooks import Webhook
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import NOTIFICATION_REFUSED
+from activities.webhooks import WebhookEndpoint
 from dev.harness.ports import free_port, serving
 from domain.models import CloseCommand, ReplyCommand, Role, Status
 from infra.settings import Settings
@@ -225,3 +231,21 @@ def test_an_endpoint_without_its_secret_is_refused_at_start() -> None:
             fhir_token_url="http://epj.invalid/token",
             fhir_client_id="econsult",
         )
+
+
+def test_the_portal_guides_make_run_key_signs_deliveries_its_receiver_verifies() -> None:
+    guide = Path(__file__).resolve().parents[2] / "docs" / "guide-portal.md"
+    section = guide.read_text().split("\n## Webhooks you receive\n")[1].split("\n### ")[0]
+    (block,) = re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
+    (export,) = [line for line in block.splitlines() if line.startswith("export ")]
+    key = subprocess.run(
+        ["bash", "-c", f'{export}\nprintf %s "$WEBHOOK_PORTAL_SECRETS"'],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    endpoint = WebhookEndpoint.from_setting("http://127.0.0.1:9000/econsult/webhooks", key)
+    body = '{"type": "econsult.closed"}'
+    headers = endpoint.headers("c0ffee:1:closed:patient", body, datetime.now(UTC))
+
+    assert Webhook(key).verify(body, headers) == {"type": "econsult.closed"}
