@@ -10,7 +10,6 @@ freshness check. Every configured secret signs, so receivers verify across a rot
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from activities.adapters import (
 )
 from activities.endpoints import PracticeEndpoints, WebhookTarget
 from domain.effects import Audience, NotificationInput
+from domain.webhook_events import envelope_of
 from infra.outbound import OutboundRefusedError
 from infra.settings import Settings
 
@@ -69,17 +69,9 @@ class WebhookEndpoint:
 
 
 def webhook_body(notification: NotificationInput) -> str:
-    """The Standard Webhooks envelope around the notification's ids, event and deadline."""
-    # The practice only routes the notification; the body is the same wherever it goes.
-    data = notification.model_dump(
-        mode="json", exclude={"notification_key", "practice_id", "queued"}
-    )
-    envelope = {
-        "type": f"econsult.{notification.event.value}",
-        "timestamp": data["occurred_at"],
-        "data": data,
-    }
-    return json.dumps(envelope, separators=(",", ":"))
+    """The Standard Webhooks envelope of the event, as the OpenAPI document's `webhooks`
+    describe it (domain/webhook_events.py)."""
+    return envelope_of(notification).model_dump_json()
 
 
 class WebhookSender:

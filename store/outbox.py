@@ -25,6 +25,9 @@ def row(notification: NotificationInput) -> dict[str, object]:
     # The practice routes the delivery; the consultation row already says which it is. Whether
     # the row was written with its event is the delivery's business, not the row's.
     values = notification.model_dump(mode="python", exclude={"practice_id", "queued"})
+    # What an event carries besides ids is kept as JSON, as its webhook body writes it.
+    for detail in ("copayment", "journal_entry"):
+        values[detail] = notification.model_dump(mode="json", include={detail})[detail]
     values.update(
         audience=notification.audience.value,
         event=notification.event.value,
