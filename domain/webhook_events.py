@@ -211,13 +211,14 @@ def event_type(event: NotificationEvent) -> str:
 
 def envelope_of(notification: NotificationInput) -> Envelope:
     """The event as its receiver gets it. The practice only routes it and the key travels as
-    `webhook-id`: neither is in the body."""
+    `webhook-id`: the data models leave both out."""
     envelope = ENVELOPES[event_type(notification.event)]
-    data_model = envelope.model_fields["data"].annotation
-    assert isinstance(data_model, type) and issubclass(data_model, Model)
-    data = data_model.model_validate(notification, from_attributes=True)
     return envelope.model_validate(
-        {"type": envelope.event_type(), "timestamp": notification.occurred_at, "data": data}
+        {
+            "type": envelope.event_type(),
+            "timestamp": notification.occurred_at,
+            "data": notification.model_dump(),
+        }
     )
 
 
