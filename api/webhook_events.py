@@ -34,9 +34,14 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
     "2XX": {"description": "Taken; never sent again."},
     "4XX": {
         "description": (
-            "Refused for good, except 408 and 429: kept for an operator's redelivery, not "
-            "retried. 408, 429, 5xx, a redirect or no answer: retried with the same "
-            "`webhook-id` for up to 7 days."
+            "Refused for good (answer 2xx to a type you do not handle): kept for an operator's "
+            "redelivery, not retried. 408 and 429 are retried as a 5xx is."
+        )
+    },
+    "5XX": {
+        "description": (
+            "Retried with the same `webhook-id`, backing off to every 10 minutes, for up to 7 "
+            "days; so are a redirect (never followed) and no answer within the timeout."
         )
     },
 }
