@@ -133,6 +133,11 @@ class NotificationEvent(StrEnum):
     JOURNAL_ENTRY_REFUSED = "journal_entry_refused"
 
 
+# A detail of a refusal the service's outbound policy made (the endpoint was never contacted),
+# beside the status it is kept as: no receiver refused anything.
+REFUSED_BY_OUTBOUND_POLICY = "outbound-policy"
+
+
 class RefusedEntry(Model):
     """A journal entry its record system refused for good: its key and the status answered,
     never its content."""

@@ -15,6 +15,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.effects import (
+        REFUSED_BY_OUTBOUND_POLICY,
         FrikortAnswer,
         FrikortQuestion,
         JournalEntryInput,
@@ -229,11 +230,15 @@ async def forward_journal_entry(entry: JournalEntryInput) -> None:
     workflow.logger.error(
         "journal entry refused", extra={"entry_key": entry.entry_key, "http_status": status}
     )
-    refusal = isinstance(failure.cause, ApplicationError) and (
-        failure.cause.type == JOURNAL_REFUSED
+    cause = failure.cause
+    # The record system's own refusal: not one of the outbound policy, which contacted nothing.
+    by_record_system = (
+        isinstance(cause, ApplicationError)
+        and cause.type == JOURNAL_REFUSED
+        and REFUSED_BY_OUTBOUND_POLICY not in cause.details[1:]
     )
     # Asked only when an entry is refused, so other runs carry no marker for it.
-    if refusal and status is not None and workflow.patched(JOURNAL_ENTRY_REFUSED_EVENT):
+    if by_record_system and status is not None and workflow.patched(JOURNAL_ENTRY_REFUSED_EVENT):
         await deliver(journal_entry_refused(entry, status, workflow.now()))
 
 
