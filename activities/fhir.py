@@ -32,7 +32,13 @@ from activities.record_auth import (
     asks_for_nonce,
 )
 from domain import texts
-from domain.effects import JournalEntryInput, JournalEntryKind, JournalForward, JournalForwardResult
+from domain.effects import (
+    REFUSED_BY_OUTBOUND_POLICY,
+    JournalEntryInput,
+    JournalEntryKind,
+    JournalForward,
+    JournalForwardResult,
+)
 from domain.entries import answered_role
 from domain.models import Role
 from domain.parties import RepresentativeRef, RepresentativeRelation
@@ -467,7 +473,7 @@ class RecordSystemActivities:
             keys = {"entry_key": forward.entry_key, "practice_id": row.entry.practice_id}
             refused = refused_by_policy(error, **keys)
             await self._journal.mark_external(forward.entry_key, refused.status, None)
-            raise _refused(refused) from error
+            raise _refused(refused, REFUSED_BY_OUTBOUND_POLICY) from error
         except DeliveryRefusedError as refused:
             await self._journal.mark_external(forward.entry_key, refused.status, None)
             raise _refused(refused) from refused
@@ -487,9 +493,12 @@ def _result(entry_key: str, status: int, resource_id: str) -> JournalForwardResu
     return JournalForwardResult(entry_key=entry_key, http_status=status, resource_id=resource_id)
 
 
-def _refused(refused: DeliveryRefusedError) -> ApplicationError:
-    # The status as a detail: the workflow's `journal entry refused` line names it.
-    return ApplicationError(str(refused), refused.status, type=JOURNAL_REFUSED, non_retryable=True)
+def _refused(refused: DeliveryRefusedError, *why: str) -> ApplicationError:
+    # The status as a detail: the workflow's `journal entry refused` line names it, and tells
+    # the practice unless the outbound policy, not its record system, refused.
+    return ApplicationError(
+        str(refused), refused.status, *why, type=JOURNAL_REFUSED, non_retryable=True
+    )
 
 
 def record_system_activities(

@@ -10,7 +10,6 @@ freshness check. Every configured secret signs, so receivers verify across a rot
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from activities.adapters import (
 )
 from activities.endpoints import PracticeEndpoints, WebhookTarget
 from domain.effects import Audience, NotificationInput
+from domain.webhook_events import envelope_of, sandbox_test
 from infra.outbound import OutboundRefusedError
 from infra.settings import Settings
 
@@ -80,26 +80,15 @@ class Sent:
 
 
 def webhook_body(notification: NotificationInput) -> str:
-    """The Standard Webhooks envelope around the notification's ids, event and deadline."""
-    # The practice only routes the notification; the body is the same wherever it goes.
-    data = notification.model_dump(
-        mode="json", exclude={"notification_key", "practice_id", "queued"}
-    )
-    envelope = {
-        "type": f"econsult.{notification.event.value}",
-        "timestamp": data["occurred_at"],
-        "data": data,
-    }
-    return json.dumps(envelope, separators=(",", ":"))
+    """The Standard Webhooks envelope of the event, as the OpenAPI document's `webhooks`
+    describe it (domain/webhook_events.py)."""
+    return envelope_of(notification).model_dump_json()
 
 
 def sandbox_event_body(audience: Audience, practice_id: str | None, at: datetime) -> str:
     """The envelope of an `econsult.test` event (the sandbox's test events): who it is for and
-    when it was sent, nothing else."""
-    when = at.isoformat().replace("+00:00", "Z")
-    data = {"audience": audience.value, "practice_id": practice_id, "occurred_at": when}
-    envelope = {"type": "econsult.test", "timestamp": when, "data": data}
-    return json.dumps(envelope, separators=(",", ":"))
+    when it was sent, nothing else; the same model the document's `webhooks` shows."""
+    return sandbox_test(audience, practice_id, at).model_dump_json()
 
 
 class WebhookSender:

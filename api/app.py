@@ -41,6 +41,7 @@ from api.routes import (
     sandbox,
 )
 from api.services import Services, forget_expired_keys
+from api.webhook_events import describe_webhooks
 from infra.settings import Settings
 from store.database import create_engine, create_session_factory
 
@@ -152,4 +153,5 @@ def create_app(
     )
     for module in routers:
         app.include_router(module.router)
+    describe_webhooks(app)
     return app

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from decimal import Decimal
 from types import UnionType
 from typing import Annotated, Literal, Self, Union, get_args, get_origin
 
@@ -14,7 +13,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     StrictBool,
     StringConstraints,
     ValidationInfo,
@@ -24,7 +22,7 @@ from pydantic import (
 from pydantic.config import JsonDict
 
 from domain.base import MAX_ATTACHMENTS_PER_MESSAGE, NOT_BLANK, Identifier, MessageBody, PracticeId
-from domain.models import ConsultationView, Copayment
+from domain.models import AmountNok, ConsultationView, Copayment
 from domain.parties import (
     ClinicianExemption,
     ExemptionCode,
@@ -284,10 +282,6 @@ class ReassignIn(Strict):
 
 # The store's read models are the answers; where the API shows them otherwise, it derives.
 AttachmentOut = AttachmentMeta
-
-# NOK with two decimals, as a JSON number (the store keeps the exact Decimal).
-AmountNok = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
-
 
 # Every field of an answer is sent, defaults too: the document marks them all required.
 ANSWER = ConfigDict(json_schema_serialization_defaults_required=True)

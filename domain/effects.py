@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from domain.base import Model
-from domain.models import ConsultationRecord, MessageContent, Role
+from domain.models import ConsultationRecord, Copayment, MessageContent, Role
 from domain.parties import ClinicianExemption, Patient, Representative, RepresentativeRef
 
 # --- activities ----------------------------------------------------------------------------
@@ -129,6 +129,21 @@ class NotificationEvent(StrEnum):
     WITHDRAWN = "withdrawn"
     CLOSED = "closed"
     REASSIGNED = "reassigned"
+    COPAYMENT_SETTLED = "copayment_settled"
+    JOURNAL_ENTRY_REFUSED = "journal_entry_refused"
+
+
+# A detail of a refusal the service's outbound policy made (the endpoint was never contacted),
+# beside the status it is kept as: no receiver refused anything.
+REFUSED_BY_OUTBOUND_POLICY = "outbound-policy"
+
+
+class RefusedEntry(Model):
+    """A journal entry its record system refused for good: its key and the status answered,
+    never its content."""
+
+    entry_key: str
+    http_status: int
 
 
 class NotificationInput(Model):
@@ -145,6 +160,11 @@ class NotificationInput(Model):
     # to its own webhook when it has one, else (None) to the service-wide endpoint; never in the
     # webhook's body.
     practice_id: str | None = None
+    # What two events carry besides ids: the settled co-payment (`copayment_settled`) and the
+    # refused entry (`journal_entry_refused`). Kept on the outbox row, so a redelivery sends
+    # the same body.
+    copayment: Copayment | None = None
+    journal_entry: RefusedEntry | None = None
     # True when the event's own transaction wrote the outbox row: the first attempt goes
     # straight to the sender. Never stored, never in the webhook's body.
     queued: bool = False

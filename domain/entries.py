@@ -13,10 +13,12 @@ from domain.effects import (
     MessageToStore,
     NotificationEvent,
     NotificationInput,
+    RefusedEntry,
 )
 from domain.models import (
     ConsultationStart,
     ConsultationState,
+    Copayment,
     MessageContent,
     ReassignCommand,
     Role,
@@ -104,6 +106,34 @@ def notification(
         occurred_at=at,
         practice_id=state.practice_id or None,
         queued=queued,
+    )
+
+
+def copayment_settled(
+    state: ConsultationState, copayment: Copayment, at: datetime
+) -> NotificationInput:
+    """The portal is told the co-payment settled: its status, tariff and amount, by
+    consultation id (the state is the one the settlement committed)."""
+    told = notification(state, Audience.PATIENT, NotificationEvent.COPAYMENT_SETTLED, at)
+    settled = Copayment(
+        status=copayment.status, tariff=copayment.tariff, amount_nok=copayment.amount_nok
+    )
+    return told.model_copy(update={"copayment": settled})
+
+
+def journal_entry_refused(entry: JournalEntryInput, status: int, at: datetime) -> NotificationInput:
+    """The practice is told its record system refused an entry for good: the key and the
+    status, never the content. Keyed by the entry, so it is told once per entry."""
+    event = NotificationEvent.JOURNAL_ENTRY_REFUSED
+    return NotificationInput(
+        notification_key=f"{entry.entry_key}:{event.value}",
+        consultation_id=entry.consultation_id,
+        audience=Audience.PRACTICE,
+        recipient_id=entry.practice_id,
+        event=event,
+        occurred_at=at,
+        practice_id=entry.practice_id,
+        journal_entry=RefusedEntry(entry_key=entry.entry_key, http_status=status),
     )
 
 

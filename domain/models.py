@@ -9,7 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, PlainSerializer, StringConstraints
 
 from domain.base import MAX_ATTACHMENTS_PER_MESSAGE, Identifier, MessageBody, Model
 from domain.parties import (
@@ -178,6 +178,11 @@ class Copayment(Model):
     status: CopaymentStatus = CopaymentStatus.PENDING
     tariff: str | None = None
     amount_nok: Decimal | None = None
+
+
+# NOK with two decimals, as a JSON number where the service answers or sends one (the store
+# keeps the exact Decimal).
+AmountNok = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 
 
 class CopaymentOutcome(Copayment):

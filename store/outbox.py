@@ -20,11 +20,19 @@ class OutboxState:
     failed_status: int | None
 
 
+DETAILS = {"copayment", "journal_entry"}
+
+
 def row(notification: NotificationInput) -> dict[str, object]:
     """The outbox row of a notification, unsent."""
     # The practice routes the delivery; the consultation row already says which it is. Whether
     # the row was written with its event is the delivery's business, not the row's.
-    values = notification.model_dump(mode="python", exclude={"practice_id", "queued"})
+    values = notification.model_dump(mode="python", exclude={"practice_id", "queued", *DETAILS})
+    # What an event carries besides ids is kept as JSON; only the two events that carry it
+    # write these columns (0017), so every other row is written as before them.
+    for detail, value in notification.model_dump(mode="json", include=DETAILS).items():
+        if value is not None:
+            values[detail] = value
     values.update(
         audience=notification.audience.value,
         event=notification.event.value,

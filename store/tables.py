@@ -314,6 +314,13 @@ class Notification(Base):
     reply_due_at: Mapped[datetime | None]
     occurred_at: Mapped[datetime]
     created_at: Mapped[datetime]
+    # What two events carry besides ids (0017_notification_details): the settled co-payment
+    # and the refused journal entry (key and status, never content), so a redelivery sends
+    # the same body.
+    copayment: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    journal_entry: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON(none_as_null=True), nullable=True
+    )
     # When the sender delivered it (a webhook receiver's 2xx, or the log line).
     sent_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -14,7 +14,15 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.effects import FrikortAnswer, FrikortQuestion, JournalForward, NotificationInput
+    from domain.effects import (
+        REFUSED_BY_OUTBOUND_POLICY,
+        FrikortAnswer,
+        FrikortQuestion,
+        JournalEntryInput,
+        JournalForward,
+        NotificationInput,
+    )
+    from domain.entries import journal_entry_refused
     from domain.events import Committed, Event
     from domain.models import ConsultationState, Refusal
     from domain.practices import DeclineMessage, PracticeCalendar, PracticeQuestion
@@ -207,16 +215,31 @@ async def send_notification(notification: NotificationInput) -> bool:
     return False
 
 
-async def forward_journal_entry(entry_key: str) -> None:
-    """Send a journal entry on to the record system; a refusal for good is logged."""
-    failure = await not_sent(
-        FORWARD_JOURNAL_ENTRY, JournalForward(entry_key=entry_key), FORWARD_TIMEOUT, FORWARD_RETRY
+# Runs from before it only log a refused entry; since, the practice is told as well.
+JOURNAL_ENTRY_REFUSED_EVENT = "journal-entry-refused-event"
+
+
+async def forward_journal_entry(entry: JournalEntryInput) -> None:
+    """Send a journal entry on to the record system; a refusal for good is logged and the
+    practice told (`econsult.journal_entry_refused`), through the outbox like every event."""
+    forward = JournalForward(entry_key=entry.entry_key)
+    failure = await not_sent(FORWARD_JOURNAL_ENTRY, forward, FORWARD_TIMEOUT, FORWARD_RETRY)
+    if failure is None:
+        return
+    status = refused_status(failure)
+    workflow.logger.error(
+        "journal entry refused", extra={"entry_key": entry.entry_key, "http_status": status}
     )
-    if failure is not None:
-        workflow.logger.error(
-            "journal entry refused",
-            extra={"entry_key": entry_key, "http_status": refused_status(failure)},
-        )
+    cause = failure.cause
+    # The record system's own refusal: not one of the outbound policy, which contacted nothing.
+    by_record_system = (
+        isinstance(cause, ApplicationError)
+        and cause.type == JOURNAL_REFUSED
+        and REFUSED_BY_OUTBOUND_POLICY not in cause.details[1:]
+    )
+    # Asked only when an entry is refused, so other runs carry no marker for it.
+    if by_record_system and status is not None and workflow.patched(JOURNAL_ENTRY_REFUSED_EVENT):
+        await deliver(journal_entry_refused(entry, status, workflow.now()))
 
 
 async def deliver(notification: NotificationInput) -> None:

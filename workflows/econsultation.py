@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.copayment_case import CopaymentCase
     from domain.decisions import Decision
     from domain.effects import DirectoryAnswer, DirectoryCheck, ReassignmentCheck
+    from domain.entries import copayment_settled
     from domain.events import Bill, Committed
     from domain.models import (
         CloseCommand,
@@ -66,6 +67,8 @@ GUARDIAN_SIGNALS_REFUSED = "guardian-signals-refused"
 # may overrule it, age-checked codes must fit. Asked once, at a case's start; the state keeps
 # the answer across continue-as-new, so a case keeps the rules it started with.
 EXEMPTIONS_JUDGED = "exemptions-judged"
+# Cases settled since tell the portal (`econsult.copayment_settled`); it no longer polls.
+COPAYMENT_SETTLED_EVENT = "copayment-settled-event"
 
 
 class Consultation(TurnTaking):
@@ -193,10 +196,14 @@ class Consultation(TurnTaking):
         if frikort is None:
             frikort = await ask_frikort_register(self.state.patient.id, oslo_day(bill.at))
         async with self._lock:
-            settled = decisions.settle(
-                self.state, bill, workflow.now(), specialist=specialist, frikort=frikort
+            now = workflow.now()
+            committed = await self._commit(
+                decisions.settle(self.state, bill, now, specialist=specialist, frikort=frikort)
             )
-            await self._commit(settled)
+            # Asked at the settlement, so a history recorded before it replays without it.
+            if committed and committed.copayment and workflow.patched(COPAYMENT_SETTLED_EVENT):
+                told = copayment_settled(self.state, committed.copayment, now)
+                self._in_background(deliver(told))
 
     # --- commit ---------------------------------------------------------------------------
 
@@ -218,7 +225,7 @@ class Consultation(TurnTaking):
             self._in_background(deliver(note))
         if committed.forward:
             for entry in event.journal:
-                self._in_background(forward_journal_entry(entry.entry_key))
+                self._in_background(forward_journal_entry(entry))
         if event.bill is not None:
             specialist = committed.specialist_in_general_practice
             self._in_background(self._settle(event.bill, specialist))

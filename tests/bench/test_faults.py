@@ -17,8 +17,8 @@ def _look(workflow: str, pending: int = 0, unsent: int = 0) -> dict[str, Any]:
 
 def test_missing_counts_the_gap_per_effect() -> None:
     found = {
-        "a": {"messages": 4, "journal": 5, "notifications": 3, "charges": 1},
-        "b": {"messages": 4, "journal": 5, "notifications": 4, "charges": 1},
+        "a": {"messages": 4, "journal": 5, "notifications": 4, "charges": 1},
+        "b": {"messages": 4, "journal": 5, "notifications": 5, "charges": 1},
     }
     assert missing(found) == {"a": {"notifications": 1}}
 

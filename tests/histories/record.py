@@ -159,6 +159,9 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
+REFUSED_BY_THE_RECORD_SYSTEM = "refused_signals"
+
+
 def fresh_database() -> str:
     url = f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp()) / 'record.db'}"
     migrate(url)
@@ -187,6 +190,9 @@ async def record_signals(folder: Path) -> None:
             worker_with(env.client, url, **fhir.settings(fhir_url)) as queue,
         ):
             for name, scenario in SCENARIOS.items():
+                # One path's record system refuses its entries, so the practice's notice of a
+                # refused entry is recorded too (from 1.3 on).
+                fhir.refuse_with = 422 if name == REFUSED_BY_THE_RECORD_SYSTEM else None
                 handle = await scenario(env, env.client, queue)
                 with contextlib.suppress(WorkflowFailureError):  # a refused start is a path too
                     await handle.result()

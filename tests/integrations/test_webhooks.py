@@ -100,7 +100,7 @@ async def test_every_event_of_a_lifecycle_arrives_once_signed_with_the_notificat
         )
         await handle.execute_update(EConsultation.close, CloseCommand(clinician_id=CLINICIAN))
         assert (await handle.result()).status == Status.CLOSED
-        rows = await settled_rows(sessions, case.consultation_id, 4)
+        rows = await settled_rows(sessions, case.consultation_id, 5)
 
     assert sorted(receiver.ids()) == sorted(row.notification_key for row in rows)
     assert all(delivery.verified for delivery in receiver.deliveries)
@@ -116,6 +116,7 @@ async def test_every_event_of_a_lifecycle_arrives_once_signed_with_the_notificat
     # Background deliveries may overtake each other; each event arrives once all the same.
     assert sorted(json.loads(d.body)["data"]["event"] for d in receiver.deliveries) == [
         "closed",
+        "copayment_settled",
         "new_message",
         "new_message",
         "reply_available",

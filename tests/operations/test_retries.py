@@ -170,11 +170,12 @@ async def test_each_command_sent_twice_with_one_key_takes_effect_once(stack: Sta
     )
 
     assert closed.json()["status"] == "closed"
-    # Four messages, each journaled, and the close; one notification per event; one charge.
+    # Four messages, each journaled, and the close; one notification per event (the settlement
+    # too); one charge.
     assert await settled(stack, created.json()["id"], FULL_LIFECYCLE) == FULL_LIFECYCLE
 
 
-FULL_LIFECYCLE = {"messages": 4, "journal": 5, "notifications": 4, "charges": 1}
+FULL_LIFECYCLE = {"messages": 4, "journal": 5, "notifications": 5, "charges": 1}
 
 
 async def test_submit_and_withdraw_sent_twice_with_one_key_take_effect_once(stack: Stack) -> None:
@@ -231,7 +232,7 @@ async def test_a_repeat_sent_while_the_first_is_in_flight_takes_effect_once(stac
 
     assert {answer.status_code for answer in together} == {200}
     assert len({answer.text for answer in together}) == 1
-    expected = {"messages": 2, "journal": 2, "notifications": 2, "charges": 1}
+    expected = {"messages": 2, "journal": 2, "notifications": 3, "charges": 1}
     assert await settled(stack, cid, expected) == expected
 
 
@@ -311,7 +312,7 @@ async def test_a_stopped_worker_gets_503_with_retry_after_and_reads_go_on(stack:
     assert read.json()["status"] == "awaiting_clinician"
     assert retried.status_code == 200, retried.text
     assert [m["body"] for m in retried.json()["messages"]] == ["Q.", "Cream."]
-    expected = {"messages": 2, "journal": 2, "notifications": 2, "charges": 1}
+    expected = {"messages": 2, "journal": 2, "notifications": 3, "charges": 1}
     assert await settled(stack, cid, expected) == expected
 
 

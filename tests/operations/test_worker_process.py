@@ -79,7 +79,8 @@ async def test_sigterm_stops_the_worker_gracefully_and_a_restarted_one_completes
     assert stopping["reason"] == "SIGTERM"
     assert 'activity_type="commit"' in worker_metrics
     assert view.status == Status.CLOSED
-    # Two messages and the close; the clinician told of the question, the patient of the close.
-    assert left == {"messages": 2, "journal": 3, "notifications": 2, "charges": 1}
+    # Two messages and the close; the clinician told of the question, the patient of the
+    # settled co-payment and of the close.
+    assert left == {"messages": 2, "journal": 3, "notifications": 3, "charges": 1}
     assert second_exit == 0, second.events[-8:]
     assert second.logged()[-2:] == ["worker stopping", "worker stopped"]

@@ -67,6 +67,7 @@ async def test_a_long_thread_continues_as_new_and_keeps_every_message_and_deadli
     assert await effects(sessions, case.consultation_id) == {
         "messages": expected_messages,
         "journal": expected_messages + 1,
-        "notifications": 1 + 2 * ROUNDS + 2,  # one per message event, and the close
+        # One per message event, the close, and the settled co-payment.
+        "notifications": 1 + 2 * ROUNDS + 2 + 1,
         "charges": 1,
     }

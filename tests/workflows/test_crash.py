@@ -79,8 +79,8 @@ class LifePath:
 FULL = LifePath(
     "answered, followed up, closed with a message",
     Status.CLOSED,
-    # four messages and the close; new message, reply, new message, closed
-    {"messages": 4, "journal": 5, "notifications": 4, "charges": 1},
+    # four messages and the close; new message, reply, settled co-payment, new message, closed
+    {"messages": 4, "journal": 5, "notifications": 5, "charges": 1},
     charged=1,
 )
 NOT_BILLABLE = LifePath(

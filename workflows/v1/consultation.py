@@ -408,7 +408,7 @@ class ConsultationV1(TurnTaking):
             self._in_background(self._settle(writes.bill, specialist))
         if recorded.forward and writes is not None:
             for entry in writes.journal:
-                self._in_background(forward_journal_entry(entry.entry_key))
+                self._in_background(forward_journal_entry(entry))
         if note is not None:
             self._in_background(deliver(note))
 
