@@ -420,22 +420,6 @@ class PracticeRecordSystemIn(Strict):
     ] = False
     scope: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
 
-    @model_validator(mode="after")
-    def _one_credential_for_its_auth(self) -> Self:
-        """The reference the method needs, and not the other one: a file named but never read
-        would make a reader believe it is used."""
-        basic = self.auth == RecordSystemAuth.CLIENT_SECRET_BASIC
-        needed, unused = (
-            ("client_secret_ref", "client_assertion_key_ref")
-            if basic
-            else ("client_assertion_key_ref", "client_secret_ref")
-        )
-        if getattr(self, needed) is None:
-            raise ValueError(f"auth {self.auth.value} needs {needed}")
-        if getattr(self, unused) is not None:
-            raise ValueError(f"auth {self.auth.value} uses no {unused}")
-        return self
-
 
 class PracticeIn(Strict):
     name: Annotated[

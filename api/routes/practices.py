@@ -24,7 +24,7 @@ from api.services import Deps
 from domain.base import PracticeId as PracticeIdentifier
 from infra.outbound import OutboundPolicy, OutboundRefusedError
 from infra.secrets import SecretKind, SecretReferenceError, SecretsDirectory, secrets_directory
-from store.practices import Practice, Practices
+from store.practices import Practice, Practices, RecordSystemAuth
 
 router = APIRouter(prefix="/v1/practices", responses=problem_responses(*AUTHENTICATED))
 
@@ -48,6 +48,25 @@ def _unresolved(field: str, error: SecretReferenceError) -> Problem:
     return refused(
         f"{field}: the secret reference {error.reference!r} does not resolve: {error.reason}"
     )
+
+
+def check_credentials(body: PracticeIn) -> None:
+    """The reference the record system's `auth` needs, and not the other one's: a file named
+    but never read would make a reader believe it is used. A rule, not the document's shape,
+    so a refusal (the document cannot say "one of two, by another field's default")."""
+    own = body.record_system
+    if own is None:
+        return
+    basic = own.auth == RecordSystemAuth.CLIENT_SECRET_BASIC
+    needed, unused = (
+        ("client_secret_ref", "client_assertion_key_ref")
+        if basic
+        else ("client_assertion_key_ref", "client_secret_ref")
+    )
+    if getattr(own, needed) is None:
+        raise refused(f"record_system: auth {own.auth.value} needs {needed}")
+    if getattr(own, unused) is not None:
+        raise refused(f"record_system: auth {own.auth.value} uses no {unused}")
 
 
 def _references(body: PracticeIn) -> list[tuple[str, str, SecretKind]]:
@@ -110,6 +129,8 @@ async def check_endpoints(body: PracticeIn, policy: OutboundPolicy) -> None:
     tags=[ADMIN],
     response_model=PracticeOut,
     responses=refusal_responses(
+        "the record system's auth lacks its secret reference (client_secret_ref for "
+        "client_secret_basic, client_assertion_key_ref for private_key_jwt) or names the other's",
         "a secret is named while ECONSULT_SECRETS_DIR is not set",
         "a secret reference names no readable file of the right kind in it (a client "
         "assertion key: a private RSA or EC P-256 JWK for RS256, PS256 or ES256)",
@@ -124,6 +145,7 @@ async def put_practice(
     named by file in the practice's folder (ECONSULT_SECRETS_DIR/<practice_id>/), checked
     here, and never stored or answered; endpoint URLs must reach public addresses."""
     settings = services.settings
+    check_credentials(body)
     check_secret_refs(practice_id, body, secrets_directory(settings.econsult_secrets_dir))
     await check_endpoints(body, OutboundPolicy.from_setting(settings.outbound_allowed_networks))
     practice = Practice.model_validate({"practice_id": practice_id, **body.model_dump()})

@@ -438,18 +438,20 @@ async def test_a_key_in_another_practices_folder_is_refused(
 
 
 @pytest.mark.parametrize(
-    "record_system",
+    ("record_system", "kind"),
     [
-        {"client_assertion_key_ref": None},
-        {"client_secret_ref": "epj-client"},
-        {"auth": "client_secret_basic"},
-        {"auth": "client_secret_jwt"},
-        {"dpop": "yes"},
+        # Which reference goes with which `auth` is a rule the document lists (x-refusals)...
+        ({"client_assertion_key_ref": None}, "refused"),
+        ({"client_secret_ref": "epj-client"}, "refused"),
+        ({"auth": "client_secret_basic"}, "refused"),
+        # ... a value of the wrong shape is the document's own.
+        ({"auth": "client_secret_jwt"}, "validation"),
+        ({"dpop": "yes"}, "validation"),
     ],
     ids=["no-key", "secret-too", "basic-with-a-key", "unknown-auth", "dpop-not-a-bool"],
 )
 async def test_a_record_system_whose_auth_lacks_its_credential_or_names_the_other_is_refused(
-    secrets_api: Api, practice: Party, record_system: dict[str, Any]
+    secrets_api: Api, practice: Party, record_system: dict[str, Any], kind: str
 ) -> None:
     body = helseid_record_system(**record_system)
     body["record_system"] = {
@@ -457,7 +459,10 @@ async def test_a_record_system_whose_auth_lacks_its_credential_or_names_the_othe
     }
     url = f"/v1/practices/{practice.practice}"
 
-    assert_problem(await secrets_api.http.put(url, json=body, headers=practice.admin), 422)
+    problem = assert_problem(
+        await secrets_api.http.put(url, json=body, headers=practice.admin), 422
+    )
+    assert problem["type"] == f"urn:econsult:problem:{kind}"
     assert_problem(await secrets_api.http.get(url, headers=practice.admin), 404)
 
 
