@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -9,13 +11,17 @@ from typing import Protocol
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.adapters import FrikortRegister
+from activities.notifications import FIRST_ATTEMPT_SECONDS, NotificationDelivery
 from domain.copayment import DEFAULT_TABLE, CopaymentTable, decide_copayment
-from domain.effects import DirectoryAnswer, DirectoryCheck, ReassignmentCheck
+from domain.effects import DirectoryAnswer, DirectoryCheck, FrikortQuestion, ReassignmentCheck
 from domain.events import Committed, Event
 from domain.models import Refusal
 from domain.practices import PracticeCalendar, PracticeQuestion
 from store.case_writes import Consultations, UnknownAttachmentError
 from store.directory import Directory, DirectoryEntry, RecipientRefusedError
+
+log = logging.getLogger("econsult.billing")
 
 
 class Forwarding(Protocol):
@@ -56,6 +62,8 @@ class CaseActivities:
         *,
         forwarding: Forwarding | None = None,
         table: CopaymentTable = DEFAULT_TABLE,
+        delivery: NotificationDelivery | None = None,
+        frikort_register: FrikortRegister | None = None,
     ) -> None:
         self._directory = directory
         self._consultations = consultations
@@ -63,6 +71,10 @@ class CaseActivities:
         # what it answered replays as recorded.
         self._forwards = _Fresh(forwarding.forwards, ENDPOINTS_FRESH_FOR) if forwarding else None
         self._table = table
+        # The first attempts a commit makes when its event asks (`Event.first_attempt`); without
+        # them every delivery goes on in the background.
+        self._delivery = delivery
+        self._frikort_register = frikort_register
 
     @activity.defn
     async def check_directory(self, check: DirectoryCheck) -> DirectoryAnswer:
@@ -103,8 +115,9 @@ class CaseActivities:
     async def commit(self, event: Event) -> Committed:
         """Write everything the event implies in one transaction (store/case_writes.py); a
         settlement is priced here, by the worker's tariff table. Then what the workflow needs
-        to start the event's deliveries: whether its entries go on to a record system, and
-        whether the author of a billed message is a specialist in general practice."""
+        to start the event's deliveries: whether its entries go on to a record system, whether
+        the author of a billed message is a specialist in general practice, and what the first
+        attempts settled (the notifications sent, the frikort register's answer)."""
         outcome = None
         if event.settlement is not None:
             outcome = decide_copayment(event.settlement, self._table)
@@ -120,12 +133,35 @@ class CaseActivities:
         forward = False
         if event.journal and self._forwards is not None:
             forward = await self._forwards(event.record.practice_id)
+        notified: list[str] = []
+        if event.first_attempt and self._delivery is not None:
+            fresh = activity.info().attempt == 1
+            notified = await self._delivery.first_attempt(event.notifications, fresh)
+        frikort = None
+        if event.ask_frikort is not None:
+            frikort = await self._ask_frikort_once(event.ask_frikort)
         return Committed(
             applied=applied,
             forward=forward,
             specialist_in_general_practice=specialist,
             copayment=charged,
+            notified=notified,
+            frikort=frikort,
         )
+
+    async def _ask_frikort_once(self, question: FrikortQuestion) -> bool | None:
+        """The register's answer if it gives one at once; None leaves the question to the
+        settlement's activity, retried until it answers (never a guess)."""
+        if self._frikort_register is None:
+            return None
+        try:
+            async with asyncio.timeout(FIRST_ATTEMPT_SECONDS):
+                return await self._frikort_register.holds_frikort(
+                    question.patient_id, question.on_day
+                )
+        except Exception:
+            log.warning("frikort register did not answer at once", exc_info=True)
+            return None
 
 
 def refused(error: UnknownAttachmentError) -> ApplicationError:

@@ -1,6 +1,7 @@
 """What a consultation leaves in its history, each event costing the server a write: one patch
-marker per patch a new run takes (the flow, and exemptions judged), search attributes upserted
-only when they change, one timer per deadline."""
+marker per patch a new run takes (the newest flow's, which implies the older ones), search
+attributes upserted only when they change, one timer per deadline, and no activity when the
+commit's first attempts answer (notifications, the frikort register)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from temporalio.testing import WorkflowEnvironment
 from domain.models import CloseCommand, CopaymentStatus, ReplyCommand, Role
 from tests.support import CLINICIAN, content, new_start, start
 from tests.workflows.support import seeded_worker
-from workflows.econsultation import DECIDE_THEN_COMMIT, EXEMPTIONS_JUDGED, EConsultation
+from workflows.econsultation import FIRST_ATTEMPT_IN_COMMIT, EConsultation
 
 PATCH_MARKER = "core_patch"
 # The patches a run started now takes, each asked once at its start.
-PATCHES_OF_A_NEW_RUN = (DECIDE_THEN_COMMIT, EXEMPTIONS_JUDGED)
+PATCHES_OF_A_NEW_RUN = (FIRST_ATTEMPT_IN_COMMIT,)
 # Upserted by the SDK with each patch marker; not one of the case's attributes.
 CHANGE_VERSION = "TemporalChangeVersion"
 
@@ -65,3 +66,5 @@ async def test_a_lifecycle_records_a_marker_per_patch_changed_attributes_and_a_t
     # The reminder while the clinician owes an answer, then inactivity while the patient does;
     # the settlement in between keeps the running timer.
     assert len(of_type(events, EventType.EVENT_TYPE_TIMER_STARTED)) == 2
+    # Notifications and the frikort register answered the commits' first attempts.
+    assert of_type(events, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) == []
