@@ -117,7 +117,7 @@ class CaseActivities:
         settlement is priced here, by the worker's tariff table. Then what the workflow needs
         to start the event's deliveries: whether its entries go on to a record system, whether
         the author of a billed message is a specialist in general practice, and what the first
-        attempts settled (the notifications sent, the frikort register's answer)."""
+        attempts got (the notifications sent, the frikort register's answer)."""
         outcome = None
         if event.settlement is not None:
             outcome = decide_copayment(event.settlement, self._table)

@@ -64,24 +64,21 @@ class NotificationDelivery:
         await self._count(notification, self._outbox.mark_sent)
 
     async def first_attempt(self, notifications: list[NotificationInput], fresh: bool) -> list[str]:
-        """The commit's try at its event's notifications: the keys it settled (sent, or refused
-        for good and logged); the others are left to the background delivery."""
-        settled = []
+        """The commit's try at its event's notifications: the keys it sent. The others are left
+        to the background delivery, which asks the row how it stands: one refused for good
+        here fails that activity at once, without a resend, so the refusal counts and alerts
+        as any receiver's (econsult_activity_failures, NotificationRefused)."""
+        sent = []
         for notification in notifications:
             key = notification.notification_key
             try:
                 await self.attempt(notification, fresh=fresh, seconds=FIRST_ATTEMPT_SECONDS)
-            except DeliveryRefusedError as refused:
-                log.error(
-                    "notification undelivered",
-                    extra={"notification_key": key, "http_status": refused.status},
-                )
             except Exception:
-                # Counted on its row; the background delivery retries it.
+                # Counted (or marked refused) on its row; the background delivery goes on.
                 log.warning("notification left to its delivery", extra={"notification_key": key})
                 continue
-            settled.append(key)
-        return settled
+            sent.append(key)
+        return sent
 
     async def _count(
         self, notification: NotificationInput, mark: Callable[[str], Awaitable[bool]]

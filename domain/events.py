@@ -56,8 +56,8 @@ class Committed(Model):
     specialist_in_general_practice: bool = False
     # For a settlement: the outcome recorded (the first one, on a retry).
     copayment: CopaymentOutcome | None = None
-    # The notifications the commit's first attempt settled (sent, or refused for good); the
-    # workflow starts a delivery for the others.
+    # The notifications the commit's first attempt sent; the workflow starts a delivery for
+    # the others.
     notified: list[str] = []
     # The frikort register's answer for `ask_frikort`; None when not asked or it did not answer.
     frikort: bool | None = None

@@ -228,8 +228,12 @@ class Consultation(TurnTaking):
         if event.message is not None:
             self._messages_this_run += 1
         for note in event.notifications:
-            if note.notification_key not in committed.notified:
-                self._in_background(deliver(note))
+            if note.notification_key in committed.notified:
+                continue
+            if event.first_attempt:
+                # Tried once by the commit: the delivery asks the row how it stands first.
+                note = note.model_copy(update={"queued": False})
+            self._in_background(deliver(note))
         if committed.forward:
             for entry in event.journal:
                 self._in_background(forward_journal_entry(entry.entry_key))

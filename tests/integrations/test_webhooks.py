@@ -17,6 +17,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from activities.notifications import NOTIFICATION_REFUSED
 from dev.harness.ports import free_port, serving
 from domain.models import CloseCommand, ReplyCommand, Role, Status
 from infra.settings import Settings
@@ -155,22 +156,44 @@ async def test_a_final_refusal_marks_the_row_failed_without_retries(
         case = new_start()
         handle = await start(dev_env.client, queue, case)
         (row,) = await settled_rows(sessions, case.consultation_id, 1)
+
+        async def failure_recorded() -> bool:
+            history = await handle.fetch_history()
+            return any(
+                e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED for e in history.events
+            )
+
+        await eventually(failure_recorded, "the notification activity failed")
+        history = await handle.fetch_history()
         delivered_ids = receiver.ids()
         # The consultation itself goes on: the clinician still answers.
         view = await handle.execute_update(EConsultation.reply, clinician_reply("Answer."))
         assert view.status == Status.AWAITING_PATIENT
-        history = await handle.fetch_history()
 
     assert row.failed_status == 400 and row.failed_at is not None and row.sent_at is None
     assert row.attempts == 1
     assert delivered_ids == [row.notification_key]
-    # Refused for good at the commit's first attempt: no delivery activity tries it again.
-    scheduled = [
-        e.activity_task_scheduled_event_attributes.activity_type.name
+    failed = [
+        e.activity_task_failed_event_attributes
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
+    ]
+    assert len(failed) == 1
+    assert failed[0].failure.application_failure_info.type == NOTIFICATION_REFUSED
+    assert failed[0].failure.application_failure_info.non_retryable
+    notify_scheduled = {
+        e.event_id
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "send_notification"
+    }
+    started = [
+        e.activity_task_started_event_attributes.attempt
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        and e.activity_task_started_event_attributes.scheduled_event_id in notify_scheduled
     ]
-    assert "send_notification" not in scheduled
+    assert started == [1]
 
 
 async def test_during_a_secret_rotation_receivers_on_the_old_or_the_new_secret_both_verify(
