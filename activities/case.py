@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from temporalio import activity
@@ -30,30 +28,6 @@ class Forwarding(Protocol):
     async def forwards(self, practice_id: str | None) -> bool: ...
 
 
-# Whether a practice's entries go on to a record system (its delivery endpoint) is read at most
-# once per this many seconds per worker: a practice that gets or loses one is forwarded to, or
-# not, by every worker within it. Nothing else a commit reads is kept.
-ENDPOINTS_FRESH_FOR = 30.0
-
-
-class _Fresh:
-    """Answers kept per key for `seconds`, then read again."""
-
-    def __init__(self, read: Callable[[str], Awaitable[bool]], seconds: float) -> None:
-        self._read = read
-        self._seconds = seconds
-        self._kept: dict[str, tuple[float, bool]] = {}
-
-    async def __call__(self, key: str) -> bool:
-        now = time.monotonic()
-        kept = self._kept.get(key)
-        if kept is not None and now - kept[0] < self._seconds:
-            return kept[1]
-        answer = await self._read(key)
-        self._kept[key] = (now, answer)
-        return answer
-
-
 class CaseActivities:
     def __init__(
         self,
@@ -68,8 +42,9 @@ class CaseActivities:
         self._directory = directory
         self._consultations = consultations
         # The workflow forwards an event's entries only when the commit answers `forward`, so
-        # what it answered replays as recorded.
-        self._forwards = _Fresh(forwarding.forwards, ENDPOINTS_FRESH_FOR) if forwarding else None
+        # what it answered replays as recorded. A practice's endpoints are kept for at most
+        # ENDPOINTS_FRESH_FOR (activities/endpoints.py); nothing else a commit reads is kept.
+        self._forwards = forwarding.forwards if forwarding else None
         self._table = table
         # The first attempts a commit makes when its event asks (`Event.first_attempt`); without
         # them every delivery goes on in the background.

@@ -1,21 +1,28 @@
 """Where a practice's deliveries go: its own webhook and record system, as its practice record
-names them, with the secrets read from its folder ECONSULT_SECRETS_DIR/<practice_id>/ at each
-delivery (so a rotated file counts at once), and clients that reach only the addresses the
-outbound policy allows. None when the practice has no endpoint of its own, or no record at
-all: then the service-wide settings apply.
+names them (read at most once per ENDPOINTS_FRESH_FOR per worker), with the secrets read from
+its folder ECONSULT_SECRETS_DIR/<practice_id>/ at each delivery (so a rotated file counts at
+once), and clients that reach only the addresses the outbound policy allows. None when the
+practice has no endpoint of its own, or no record at all: then the service-wide settings apply.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from infra.outbound import OutboundPolicy
 from infra.secrets import SecretReferenceError, SecretsDirectory
-from store.practices import Practices
+from store.practices import Practice, Practices
 
 log = logging.getLogger("econsult.endpoints")
+
+# A practice's endpoints are read from its record at most once per this many seconds per
+# worker: a practice that gets, changes or loses a webhook or record system is delivered to
+# accordingly by every worker within it. Only the endpoints are kept: whether a practice takes
+# e-consultations and its closed days are read afresh where they decide (the directory).
+ENDPOINTS_FRESH_FOR = 30.0
 
 
 class SecretUnavailableError(Exception):
@@ -39,21 +46,36 @@ class RecordSystemTarget:
 
 
 class PracticeEndpoints:
-    """A practice's own endpoints, read from its record at each delivery."""
+    """A practice's own endpoints, from its record as read within `fresh_for` seconds."""
 
     def __init__(
         self,
         practices: Practices,
         secrets: SecretsDirectory | None,
         outbound: OutboundPolicy | None = None,
+        *,
+        fresh_for: float = ENDPOINTS_FRESH_FOR,
     ) -> None:
         self._practices = practices
         self._secrets = secrets
         # Public addresses only unless the operator names the region's own networks.
         self.outbound = outbound or OutboundPolicy()
+        self._fresh_for = fresh_for
+        self._kept: dict[str, tuple[float, Practice | None]] = {}
+
+    async def _practice(self, practice_id: str | None) -> Practice | None:
+        if not practice_id:
+            return None
+        now = time.monotonic()
+        kept = self._kept.get(practice_id)
+        if kept is not None and now - kept[0] < self._fresh_for:
+            return kept[1]
+        practice = await self._practices.get(practice_id)
+        self._kept[practice_id] = (now, practice)
+        return practice
 
     async def webhook(self, practice_id: str | None) -> WebhookTarget | None:
-        practice = await self._practices.get(practice_id) if practice_id else None
+        practice = await self._practice(practice_id)
         if practice is None or practice.webhook is None:
             return None
         keys = tuple(
@@ -63,7 +85,7 @@ class PracticeEndpoints:
         return WebhookTarget(url=practice.webhook.url, keys=keys)
 
     async def record_system(self, practice_id: str | None) -> RecordSystemTarget | None:
-        practice = await self._practices.get(practice_id) if practice_id else None
+        practice = await self._practice(practice_id)
         if practice is None or practice.record_system is None:
             return None
         own = practice.record_system
@@ -77,7 +99,7 @@ class PracticeEndpoints:
 
     async def has_record_system(self, practice_id: str | None) -> bool:
         """Whether the practice names a record system (its secret is read when sending)."""
-        practice = await self._practices.get(practice_id) if practice_id else None
+        practice = await self._practice(practice_id)
         return practice is not None and practice.record_system is not None
 
     def _secret(self, practice_id: str, reference: str, *, webhook: bool = False) -> str:

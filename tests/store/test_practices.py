@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date
 
@@ -9,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
 from activities.case import CaseActivities
+from activities.endpoints import PracticeEndpoints
 from activities.practices import PracticeActivities
 from domain.practices import (
     DEFAULT_DECLINE_MESSAGE,
@@ -18,7 +20,10 @@ from domain.practices import (
 )
 from store.case_writes import Consultations
 from store.directory import Directory
-from store.practices import Practice, Practices
+from store.practices import Practice, PracticeRecordSystem, Practices
+
+# A bound short enough for a test to wait out.
+FRESH_FOR = 0.5
 
 
 def _practice_id() -> str:
@@ -91,3 +96,26 @@ async def test_a_practice_declines_with_its_own_text(
 def test_the_default_text_tells_the_patient_in_norwegian_to_book_an_appointment() -> None:
     assert "egner seg ikke for e-konsultasjon" in DEFAULT_DECLINE_MESSAGE
     assert "Bestill time" in DEFAULT_DECLINE_MESSAGE
+
+
+async def test_a_practices_new_endpoint_reaches_deliveries_within_the_freshness_bound(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    practices, practice_id = Practices(store), _practice_id()
+    await practices.put(Practice(practice_id=practice_id, name="Legesenteret"))
+    endpoints = PracticeEndpoints(practices, None, fresh_for=FRESH_FOR)
+    assert not await endpoints.has_record_system(practice_id)
+
+    record_system = PracticeRecordSystem(
+        fhir_base_url="https://epj.example/fhir",
+        token_url="https://epj.example/token",
+        client_id="econsult",
+        client_secret_ref="epj",
+    )
+    await practices.put(
+        Practice(practice_id=practice_id, name="Legesenteret", record_system=record_system)
+    )
+    # Kept: read once per bound, not per delivery.
+    assert not await endpoints.has_record_system(practice_id)
+    await asyncio.sleep(FRESH_FOR)
+    assert await endpoints.has_record_system(practice_id)
