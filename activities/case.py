@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Protocol
 
 from temporalio import activity
@@ -20,6 +21,11 @@ from store.case_writes import Consultations, UnknownAttachmentError
 from store.directory import Directory, DirectoryEntry, RecipientRefusedError
 
 log = logging.getLogger("econsult.billing")
+
+# All of a commit's first attempts (its notifications, the frikort register) end within this,
+# well inside the commit's own timeout (10 s, workflows/calls.py STORE_TIMEOUT): a commit
+# retried after a timeout would only wait again. What did not answer goes on as activities.
+FIRST_ATTEMPTS_SECONDS = 4.0
 
 
 class Forwarding(Protocol):
@@ -108,13 +114,16 @@ class CaseActivities:
         forward = False
         if event.journal and self._forwards is not None:
             forward = await self._forwards(event.record.practice_id)
+        until = time.monotonic() + FIRST_ATTEMPTS_SECONDS
         notified: list[str] = []
         if event.first_attempt and self._delivery is not None:
             fresh = activity.info().attempt == 1
-            notified = await self._delivery.first_attempt(event.notifications, fresh)
+            notified = await self._delivery.first_attempt(
+                event.notifications, fresh=fresh, until=until
+            )
         frikort = None
         if event.ask_frikort is not None:
-            frikort = await self._ask_frikort_once(event.ask_frikort)
+            frikort = await self._ask_frikort_once(event.ask_frikort, until)
         return Committed(
             applied=applied,
             forward=forward,
@@ -124,13 +133,15 @@ class CaseActivities:
             frikort=frikort,
         )
 
-    async def _ask_frikort_once(self, question: FrikortQuestion) -> bool | None:
-        """The register's answer if it gives one at once; None leaves the question to the
-        settlement's activity, retried until it answers (never a guess)."""
-        if self._frikort_register is None:
+    async def _ask_frikort_once(self, question: FrikortQuestion, until: float) -> bool | None:
+        """The register's answer if it gives one at once (by `until`, time.monotonic()); None
+        leaves the question to the settlement's activity, retried until it answers (never a
+        guess)."""
+        left = min(FIRST_ATTEMPT_SECONDS, until - time.monotonic())
+        if self._frikort_register is None or left <= 0:
             return None
         try:
-            async with asyncio.timeout(FIRST_ATTEMPT_SECONDS):
+            async with asyncio.timeout(left):
                 return await self._frikort_register.holds_frikort(
                     question.patient_id, question.on_day
                 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 
@@ -63,16 +64,24 @@ class NotificationDelivery:
             raise
         await self._count(notification, self._outbox.mark_sent)
 
-    async def first_attempt(self, notifications: list[NotificationInput], fresh: bool) -> list[str]:
-        """The commit's try at its event's notifications: the keys it sent. The others are left
-        to the background delivery, which asks the row how it stands: one refused for good
-        here fails that activity at once, without a resend, so the refusal counts and alerts
-        as any receiver's (econsult_activity_failures, NotificationRefused)."""
+    async def first_attempt(
+        self, notifications: list[NotificationInput], *, fresh: bool, until: float
+    ) -> list[str]:
+        """The commit's try at its event's notifications, each within FIRST_ATTEMPT_SECONDS and
+        all by `until` (time.monotonic()): the keys it sent. The others are left to the
+        background delivery, which asks the row how it stands: one refused for good here fails
+        that activity at once, without a resend, so the refusal counts and alerts as any
+        receiver's (econsult_activity_failures, NotificationRefused)."""
         sent = []
         for notification in notifications:
             key = notification.notification_key
+            left = until - time.monotonic()
+            if left <= 0:
+                break
             try:
-                await self.attempt(notification, fresh=fresh, seconds=FIRST_ATTEMPT_SECONDS)
+                await self.attempt(
+                    notification, fresh=fresh, seconds=min(FIRST_ATTEMPT_SECONDS, left)
+                )
             except Exception:
                 # Counted (or marked refused) on its row; the background delivery goes on.
                 log.warning("notification left to its delivery", extra={"notification_key": key})
