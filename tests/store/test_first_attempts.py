@@ -17,12 +17,12 @@ from activities.case import FIRST_ATTEMPTS_SECONDS, CaseActivities
 from activities.notifications import NotificationDelivery
 from domain.effects import Audience, FrikortQuestion, NotificationEvent, NotificationInput
 from domain.events import Committed, Event
-from domain.models import ConsultationRecord, Status
+from domain.models import Status
 from store.case_writes import Consultations
 from store.directory import Directory
 from store.outbox import Outbox
 from store.tables import Notification
-from tests.store.support import NOW, Sessions
+from tests.store.support import NOW, Sessions, record
 
 
 class Receivers:
@@ -44,16 +44,6 @@ class Receivers:
 
 
 def event_telling(consultation_id: str, audiences: list[Audience]) -> Event:
-    record = ConsultationRecord(
-        consultation_id=consultation_id,
-        patient_id="patient-1",
-        practice_id="practice-1",
-        status=Status.AWAITING_PATIENT,
-        clinician_id="9100001",
-        recipient_id="9100001",
-        created_at=NOW,
-        revision=1,
-    )
     notes = [
         NotificationInput(
             notification_key=f"{consultation_id}:1:reply_available:{audience.value}",
@@ -66,7 +56,12 @@ def event_telling(consultation_id: str, audiences: list[Audience]) -> Event:
         for audience in audiences
     ]
     question = FrikortQuestion(patient_id="patient-1", on_day=NOW.date())
-    return Event(record=record, notifications=notes, first_attempt=True, ask_frikort=question)
+    return Event(
+        record=record(consultation_id, 1, Status.AWAITING_PATIENT),
+        notifications=notes,
+        first_attempt=True,
+        ask_frikort=question,
+    )
 
 
 async def committed_with(
