@@ -18,10 +18,12 @@ from store.practices import Practice, Practices
 
 log = logging.getLogger("econsult.endpoints")
 
-# A practice's endpoints are read from its record at most once per this many seconds per
-# worker: a practice that gets, changes or loses a webhook or record system is delivered to
-# accordingly by every worker within it. Only the endpoints are kept: whether a practice takes
-# e-consultations and its closed days are read afresh where they decide (the directory).
+# A practice's webhook, and whether it has a record system, are read from its record at most
+# once per this many seconds per worker: a practice that gets, changes or loses one is
+# delivered to accordingly by every worker within it. A webhook delivery that fails drops the
+# kept record, so the retry or an operator's redelivery after a fix reads it afresh; the record
+# system itself is read at each forward. Whether a practice takes e-consultations and its
+# closed days are read afresh where they decide (the directory).
 ENDPOINTS_FRESH_FOR = 30.0
 
 
@@ -46,7 +48,8 @@ class RecordSystemTarget:
 
 
 class PracticeEndpoints:
-    """A practice's own endpoints, from its record as read within `fresh_for` seconds."""
+    """A practice's own endpoints: its webhook from its record as read within `fresh_for`
+    seconds, its record system as read now."""
 
     def __init__(
         self,
@@ -63,7 +66,7 @@ class PracticeEndpoints:
         self._fresh_for = fresh_for
         self._kept: dict[str, tuple[float, Practice | None]] = {}
 
-    async def _practice(self, practice_id: str | None) -> Practice | None:
+    async def _kept_practice(self, practice_id: str | None) -> Practice | None:
         if not practice_id:
             return None
         now = time.monotonic()
@@ -74,8 +77,13 @@ class PracticeEndpoints:
         self._kept[practice_id] = (now, practice)
         return practice
 
+    def forget(self, practice_id: str | None) -> None:
+        """A delivery to the practice's endpoint failed: read its record afresh next time."""
+        if practice_id:
+            self._kept.pop(practice_id, None)
+
     async def webhook(self, practice_id: str | None) -> WebhookTarget | None:
-        practice = await self._practice(practice_id)
+        practice = await self._kept_practice(practice_id)
         if practice is None or practice.webhook is None:
             return None
         keys = tuple(
@@ -85,7 +93,7 @@ class PracticeEndpoints:
         return WebhookTarget(url=practice.webhook.url, keys=keys)
 
     async def record_system(self, practice_id: str | None) -> RecordSystemTarget | None:
-        practice = await self._practice(practice_id)
+        practice = await self._practices.get(practice_id) if practice_id else None
         if practice is None or practice.record_system is None:
             return None
         own = practice.record_system
@@ -99,7 +107,7 @@ class PracticeEndpoints:
 
     async def has_record_system(self, practice_id: str | None) -> bool:
         """Whether the practice names a record system (its secret is read when sending)."""
-        practice = await self._practice(practice_id)
+        practice = await self._kept_practice(practice_id)
         return practice is not None and practice.record_system is not None
 
     def _secret(self, practice_id: str, reference: str, *, webhook: bool = False) -> str:

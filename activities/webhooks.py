@@ -123,7 +123,24 @@ class WebhookSender:
         if endpoint is None:
             await self._fallback.send(notification)
             return
-        client = self._client_for(self._practices if own is not None else None)
+        if own is None or self._practices is None:
+            await self._post(endpoint, notification, None)
+            return
+        try:
+            await self._post(endpoint, notification, self._practices)
+        except BaseException:
+            # Failed or cut short: the practice's endpoint may be fixed since it was read, so
+            # the next attempt reads it afresh.
+            self._practices.forget(notification.practice_id)
+            raise
+
+    async def _post(
+        self,
+        endpoint: WebhookEndpoint,
+        notification: NotificationInput,
+        practices: PracticeEndpoints | None,
+    ) -> None:
+        client = self._client_for(practices)
         body = webhook_body(notification)
         headers = endpoint.headers(notification.notification_key, body, datetime.now(UTC))
         try:

@@ -24,6 +24,12 @@ from store.practices import Practice, PracticeRecordSystem, Practices
 
 # A bound short enough for a test to wait out.
 FRESH_FOR = 0.5
+RECORD_SYSTEM = PracticeRecordSystem(
+    fhir_base_url="https://epj.example/fhir",
+    token_url="https://epj.example/token",
+    client_id="econsult",
+    client_secret_ref="epj",
+)
 
 
 def _practice_id() -> str:
@@ -106,16 +112,26 @@ async def test_a_practices_new_endpoint_reaches_deliveries_within_the_freshness_
     endpoints = PracticeEndpoints(practices, None, fresh_for=FRESH_FOR)
     assert not await endpoints.has_record_system(practice_id)
 
-    record_system = PracticeRecordSystem(
-        fhir_base_url="https://epj.example/fhir",
-        token_url="https://epj.example/token",
-        client_id="econsult",
-        client_secret_ref="epj",
-    )
     await practices.put(
-        Practice(practice_id=practice_id, name="Legesenteret", record_system=record_system)
+        Practice(practice_id=practice_id, name="Legesenteret", record_system=RECORD_SYSTEM)
     )
     # Kept: read once per bound, not per delivery.
     assert not await endpoints.has_record_system(practice_id)
     await asyncio.sleep(FRESH_FOR)
+    assert await endpoints.has_record_system(practice_id)
+
+
+async def test_a_failed_delivery_has_the_next_one_read_the_practice_afresh(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    practices, practice_id = Practices(store), _practice_id()
+    await practices.put(Practice(practice_id=practice_id, name="Legesenteret"))
+    endpoints = PracticeEndpoints(practices, None)
+    assert not await endpoints.has_record_system(practice_id)
+    await practices.put(
+        Practice(practice_id=practice_id, name="Legesenteret", record_system=RECORD_SYSTEM)
+    )
+
+    endpoints.forget(practice_id)
+
     assert await endpoints.has_record_system(practice_id)
