@@ -93,7 +93,6 @@ def build_worker(
     )
     tariffs = tariffs or load_tariffs(settings.econsult_tariffs_file)
     consultations = consultations or Consultations(sessions)
-    case = CaseActivities(directory, consultations, forwarding=forwarding, table=tariffs)
     # The 1.0 flow's writes, for its runs still going (workflows/v1).
     v1 = ActivitiesV1(
         directory,
@@ -108,7 +107,17 @@ def build_worker(
     )
     practices = PracticeActivities(Practices(sessions))
     redelivery = RedeliveryActivities(Redeliveries(sessions))
-    billing = BillingActivities(frikort_register or FrikortTable(sessions))
+    frikort_register = frikort_register or FrikortTable(sessions)
+    billing = BillingActivities(frikort_register)
+    # The commit makes the first attempt at its notifications and the register's answer.
+    case = CaseActivities(
+        directory,
+        consultations,
+        forwarding=forwarding,
+        table=tariffs,
+        delivery=notifications.delivery,
+        frikort_register=frikort_register,
+    )
     return Worker(
         client,
         task_queue=settings.econsult_task_queue,

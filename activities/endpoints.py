@@ -1,20 +1,29 @@
 """Where a practice's deliveries go: its own webhook and record system, as its practice record
-names them, with the secrets read from its folder ECONSULT_SECRETS_DIR/<practice_id>/ at each
-delivery (so a rotated file counts at once), and clients that reach only the addresses the
-outbound policy allows. None when the practice has no endpoint of its own, or no record at
-all: then the service-wide settings apply.
+names them (read at most once per ENDPOINTS_FRESH_FOR per worker), with the secrets read from
+its folder ECONSULT_SECRETS_DIR/<practice_id>/ at each delivery (so a rotated file counts at
+once), and clients that reach only the addresses the outbound policy allows. None when the
+practice has no endpoint of its own, or no record at all: then the service-wide settings apply.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 from infra.outbound import OutboundPolicy
 from infra.secrets import SecretKind, SecretReferenceError, SecretsDirectory
-from store.practices import Practices, RecordSystemAuth
+from store.practices import Practice, Practices, RecordSystemAuth
 
 log = logging.getLogger("econsult.endpoints")
+
+# A practice's webhook, and whether it has a record system, are read from its record at most
+# once per this many seconds per worker: a practice that gets, changes or loses one is
+# delivered to accordingly by every worker within it. A webhook delivery that fails drops the
+# kept record, so the retry or an operator's redelivery after a fix reads it afresh; the record
+# system itself is read at each forward. Whether a practice takes e-consultations and its
+# closed days are read afresh where they decide (the directory).
+ENDPOINTS_FRESH_FOR = 30.0
 
 
 class SecretUnavailableError(Exception):
@@ -44,21 +53,42 @@ class RecordSystemTarget:
 
 
 class PracticeEndpoints:
-    """A practice's own endpoints, read from its record at each delivery."""
+    """A practice's own endpoints: its webhook from its record as read within `fresh_for`
+    seconds, its record system as read now."""
 
     def __init__(
         self,
         practices: Practices,
         secrets: SecretsDirectory | None,
         outbound: OutboundPolicy | None = None,
+        *,
+        fresh_for: float = ENDPOINTS_FRESH_FOR,
     ) -> None:
         self._practices = practices
         self._secrets = secrets
         # Public addresses only unless the operator names the region's own networks.
         self.outbound = outbound or OutboundPolicy()
+        self._fresh_for = fresh_for
+        self._kept: dict[str, tuple[float, Practice | None]] = {}
+
+    async def _kept_practice(self, practice_id: str | None) -> Practice | None:
+        if not practice_id:
+            return None
+        now = time.monotonic()
+        kept = self._kept.get(practice_id)
+        if kept is not None and now - kept[0] < self._fresh_for:
+            return kept[1]
+        practice = await self._practices.get(practice_id)
+        self._kept[practice_id] = (now, practice)
+        return practice
+
+    def forget(self, practice_id: str | None) -> None:
+        """A delivery to the practice's endpoint failed: read its record afresh next time."""
+        if practice_id:
+            self._kept.pop(practice_id, None)
 
     async def webhook(self, practice_id: str | None) -> WebhookTarget | None:
-        practice = await self._practices.get(practice_id) if practice_id else None
+        practice = await self._kept_practice(practice_id)
         if practice is None or practice.webhook is None:
             return None
         keys = tuple(
@@ -90,7 +120,7 @@ class PracticeEndpoints:
 
     async def has_record_system(self, practice_id: str | None) -> bool:
         """Whether the practice names a record system (its secret is read when sending)."""
-        practice = await self._practices.get(practice_id) if practice_id else None
+        practice = await self._kept_practice(practice_id)
         return practice is not None and practice.record_system is not None
 
     def _secret(self, practice_id: str, reference: str | None, kind: SecretKind) -> str:

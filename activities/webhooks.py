@@ -152,7 +152,25 @@ class WebhookSender:
         endpoint = own or self._endpoints.get(audience)
         if endpoint is None:
             return None
-        client = self._client_for(self._practices if own is not None else None)
+        if own is None or self._practices is None:
+            return await self._post(endpoint, None, message_id, practice_id, body)
+        try:
+            return await self._post(endpoint, self._practices, message_id, practice_id, body)
+        except BaseException:
+            # Failed or cut short: the practice's endpoint may be fixed since it was read, so
+            # the next attempt reads it afresh.
+            self._practices.forget(practice_id)
+            raise
+
+    async def _post(
+        self,
+        endpoint: WebhookEndpoint,
+        practices: PracticeEndpoints | None,
+        message_id: str,
+        practice_id: str | None,
+        body: str,
+    ) -> Sent:
+        client = self._client_for(practices)
         headers = endpoint.headers(message_id, body, datetime.now(UTC))
         try:
             # Connection errors propagate as they are: the activity is retried.
@@ -171,7 +189,7 @@ class WebhookSender:
             },
         )
         if response.is_success:
-            return Sent(endpoint.url, "practice" if own is not None else "service", status)
+            return Sent(endpoint.url, "practice" if practices is not None else "service", status)
         if refused_for_good(status):
             raise DeliveryRefusedError(status)
         raise ReceiverUnavailableError(f"webhook receiver answered HTTP {status}")

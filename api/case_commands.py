@@ -85,8 +85,14 @@ async def found(
 async def answer(
     services: Services, caller: Caller, view: ConsultationView, action: str
 ) -> ConsultationOut:
-    """The consultation as GET shows it, from the workflow's answer and the stored thread;
-    content leaves the service only through the access log."""
+    """The consultation as GET shows it: the case from the update's answer, the thread from
+    the case store in one statement with its access-log entry (one transaction on SQLite).
+
+    The update does not carry the thread: a case's bodies (up to 5,000 characters each, all
+    messages across runs) would be copied into the history twice per command (the commit's
+    marker, the update's answer), growing a run's history with the square of its messages
+    towards Temporal's 2 MB payload and 50 MB history limits, and history is read through the
+    codec endpoint with no access-log entry. Content leaves the service only here."""
     reader = Reader(actor_id=caller.actor_id, role=caller.role, action=action)
     return ConsultationOut.of_view(
         view, await services.queries.thread(view.consultation_id, reader)

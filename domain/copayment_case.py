@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from domain.copayment import AGE_CHECKED_CODES, start_frikort_counts
-from domain.effects import SettleCopayment
+from domain.effects import FrikortQuestion, SettleCopayment
 from domain.events import Bill
 from domain.models import ConsultationState, CopaymentOutcome, CopaymentStatus
 from domain.parties import ClinicianExemption, ExemptionCode
+from domain.working_days import oslo_day
 
 
 class CopaymentCase:
@@ -72,6 +73,12 @@ class CopaymentCase:
         if bill.exemption is not None or s.patient.exemption is not None:
             return False
         return None
+
+    def frikort_question(self, bill: Bill | None) -> FrikortQuestion | None:
+        """What to ask the frikort register for a billed message, when its answer decides."""
+        if bill is None or self.frikort_without_register(bill) is not None:
+            return None
+        return FrikortQuestion(patient_id=self._state.patient.id, on_day=oslo_day(bill.at))
 
     def settlement(self, bill: Bill, *, specialist: bool, frikort: bool) -> SettleCopayment:
         """Everything the pricing rules need, fixed when the message was taken."""

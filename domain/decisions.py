@@ -30,6 +30,7 @@ from domain.effects import (
 from domain.entries import (
     closed,
     closed_for_inactivity,
+    copayment_settled,
     message_to_store,
     message_written,
     notification,
@@ -42,6 +43,7 @@ from domain.models import (
     CloseReason,
     ConsultationStart,
     ConsultationState,
+    Copayment,
     MessageContent,
     ReassignCommand,
     ReplyCommand,
@@ -285,15 +287,25 @@ def reassign(
 
 
 def settle(
-    state: ConsultationState, bill: Bill, now: datetime, *, specialist: bool, frikort: bool
+    state: ConsultationState,
+    bill: Bill,
+    now: datetime,
+    *,
+    specialist: bool,
+    frikort: bool,
+    tell_portal: bool = False,
 ) -> Decided:
-    """The co-payment settles on the billed message; the commit prices it and writes the charge."""
+    """The co-payment settles on the billed message; the commit prices it and writes the charge.
+    `tell_portal`: the event carries the portal's `copayment_settled`, which the commit fills
+    with the price it decides (`entries.settled_as`)."""
     change = _Change.of(state, now)
     decided = change.done()
     settlement = CopaymentCase(change.state).settlement(
         bill, specialist=specialist, frikort=frikort
     )
     decided.event.settlement = settlement
+    if tell_portal:
+        decided.event.notifications.append(copayment_settled(decided.state, Copayment(), now))
     return decided
 
 

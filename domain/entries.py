@@ -115,10 +115,23 @@ def copayment_settled(
     """The portal is told the co-payment settled: its status, tariff and amount, by
     consultation id (the state is the one the settlement committed)."""
     told = notification(state, Audience.PATIENT, NotificationEvent.COPAYMENT_SETTLED, at)
+    return copayment_settled_of(told, copayment)
+
+
+def settled_as(note: NotificationInput, outcome: Copayment) -> NotificationInput:
+    """The portal's `copayment_settled` notification with the outcome the commit priced (a
+    settlement's event decides to tell before the worker's tariff table prices it); any other
+    notification as it is."""
+    if note.event != NotificationEvent.COPAYMENT_SETTLED:
+        return note
+    return copayment_settled_of(note, outcome)
+
+
+def copayment_settled_of(note: NotificationInput, copayment: Copayment) -> NotificationInput:
     settled = Copayment(
         status=copayment.status, tariff=copayment.tariff, amount_nok=copayment.amount_nok
     )
-    return told.model_copy(update={"copayment": settled})
+    return note.model_copy(update={"copayment": settled})
 
 
 def journal_entry_refused(entry: JournalEntryInput, status: int, at: datetime) -> NotificationInput:

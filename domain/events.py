@@ -6,7 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from domain.base import Model
-from domain.effects import JournalEntryInput, MessageToStore, NotificationInput, SettleCopayment
+from domain.effects import (
+    FrikortQuestion,
+    JournalEntryInput,
+    MessageToStore,
+    NotificationInput,
+    SettleCopayment,
+)
 from domain.models import ConsultationRecord, CopaymentOutcome
 from domain.parties import ClinicianExemption
 
@@ -35,6 +41,12 @@ class Event(Model):
     # The co-payment settled: the commit decides the outcome by the worker's tariff table and
     # writes the charge row with the case row.
     settlement: SettleCopayment | None = None
+    # Runs since the patch first-attempt-in-commit: the commit makes the first attempt at the
+    # event's notifications once its transaction is in, and asks the frikort register for a
+    # billed message, so a lifecycle needs no activity (and no workflow task) for either when
+    # they answer at once. Anything that does not answer goes on in the background as before.
+    first_attempt: bool = False
+    ask_frikort: FrikortQuestion | None = None
 
 
 class Committed(Model):
@@ -44,3 +56,8 @@ class Committed(Model):
     specialist_in_general_practice: bool = False
     # For a settlement: the outcome recorded (the first one, on a retry).
     copayment: CopaymentOutcome | None = None
+    # The notifications the commit's first attempt sent; the workflow starts a delivery for
+    # the others.
+    notified: list[str] = []
+    # The frikort register's answer for `ask_frikort`; None when not asked or it did not answer.
+    frikort: bool | None = None

@@ -259,7 +259,8 @@ class ConsultationState(ConsultationFacts):
 
 
 class ConsultationView(ConsultationFacts):
-    """Answer of the `state` query and of every update (kept in histories: only add fields)."""
+    """Answer of the `state` query and of every update (kept in histories: only add fields).
+    It carries no message content: the API reads the thread with its access-log entry."""
 
     consultation_id: str
     can_patient_reply: bool

@@ -7,13 +7,15 @@ in a session share it; tests add their in-memory exporter with `add_span_exporte
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import opentelemetry.context
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.context import Context
+from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -31,6 +33,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.trace import Status
 from opentelemetry.util.types import Attributes
+from sqlalchemy.engine import Engine
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.opentelemetry import TracingInterceptor, TracingWorkflowInboundInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -41,6 +44,7 @@ from temporalio.worker import (
 )
 
 from infra.settings import Settings
+from store.database import each_engine
 
 
 class RecordWhileExporting(Sampler):
@@ -103,6 +107,8 @@ def tracer_provider(service: str = "econsult") -> TracerProvider:
         resource=Resource.create({"service.name": service}), sampler=RecordWhileExporting()
     )
     trace.set_tracer_provider(provider)
+    # Every case-store engine, made before or after, traces its statements once spans export.
+    each_engine(trace_statements)
     return provider
 
 
@@ -113,13 +119,33 @@ def export_spans_of(provider: TracerProvider, processor: SpanProcessor) -> None:
         provider.sampler.start_exporting()
 
 
-def when_exporting(callback: Callable[[], None]) -> None:
-    """Run `callback` once this process exports spans (now, if it already does)."""
+def trace_statements(sync_engine: Engine) -> None:
+    """A client span per statement: SQL text with placeholders, never the bound values.
+
+    OpenTelemetry's SQLAlchemy instrumentation, per engine (its instrumentor patches engine
+    creation process-wide and instruments once). No sqlcommenter: comments would put trace
+    ids into statements, and so into the database's own logs and statement statistics.
+    Attached once the process exports spans: its listeners run on every statement, recorded
+    or not. The engine is held weakly until then, so waiting keeps no engine alive.
+    """
+    waiting = weakref.ref(sync_engine)
+
+    def attach() -> None:
+        engine = waiting()
+        if engine is None:
+            return
+        connections = metrics.get_meter("econsult.store").create_up_down_counter(
+            "db.client.connections.usage", unit="connections"
+        )
+        EngineTracer(  # type: ignore[no-untyped-call]
+            trace.get_tracer("econsult.store"), engine, connections, enable_commenter=False
+        )
+
     sampler = tracer_provider().sampler
     if isinstance(sampler, RecordWhileExporting):
-        sampler.on_export(callback)
+        sampler.on_export(attach)
     else:
-        callback()
+        attach()
 
 
 def configure_tracing(settings: Settings, service: str) -> TracerProvider:

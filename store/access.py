@@ -16,7 +16,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from store.database import autocommit
-from store.tables import AccessLogEntry
+from store.request_tables import AccessLogEntry
 
 ACCESS_LOG_TABLE = cast(Table, AccessLogEntry.__table__)
 _LOGGED = insert(ACCESS_LOG_TABLE)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store.database import autocommit
 from store.idempotent import insert_for
-from store.tables import IdempotencyKey
+from store.request_tables import IdempotencyKey
 
 KEYS_KEPT_FOR = timedelta(hours=24)
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from opentelemetry import metrics, trace
-from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 from sqlalchemy import event
 from sqlalchemy import exc as db
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -21,8 +19,6 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-
-from infra.telemetry import when_exporting
 
 
 def async_url(url: str) -> str:
@@ -74,7 +70,9 @@ def create_engine(
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     if ping_idle_after_seconds is not None:
         _ping_when_idle(engine, ping_idle_after_seconds)
-    _trace_statements(engine)
+    _engines.add(engine.sync_engine)
+    for callback in _on_each_engine:
+        callback(engine.sync_engine)
     return engine
 
 
@@ -110,29 +108,20 @@ def _ping_when_idle(engine: AsyncEngine, seconds: float) -> None:
     event.listen(pool, "checkout", checked_out)
 
 
-def _trace_statements(engine: AsyncEngine) -> None:
-    """A client span per statement: SQL text with placeholders, never the bound values.
+# The sync engines this process created, and what runs on each (infra/telemetry.py traces
+# their statements once the process exports spans): the store imports no other layer.
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+_on_each_engine: list[Callable[[Engine], None]] = []
 
-    OpenTelemetry's SQLAlchemy instrumentation, per engine (its instrumentor patches engine
-    creation process-wide and instruments once). No sqlcommenter: comments would put trace
-    ids into statements, and so into the database's own logs and statement statistics.
-    Attached once the process exports spans: its listeners run on every statement, recorded
-    or not. The engine is held weakly until then, so waiting keeps no engine alive.
-    """
-    waiting = weakref.ref(engine.sync_engine)
 
-    def attach() -> None:
-        sync_engine = waiting()
-        if sync_engine is None:
-            return
-        connections = metrics.get_meter("econsult.store").create_up_down_counter(
-            "db.client.connections.usage", unit="connections"
-        )
-        EngineTracer(  # type: ignore[no-untyped-call]
-            trace.get_tracer("econsult.store"), sync_engine, connections, enable_commenter=False
-        )
-
-    when_exporting(attach)
+def each_engine(callback: Callable[[Engine], None]) -> None:
+    """Run `callback` on every engine created so far and on each one created later (once per
+    callback)."""
+    if callback in _on_each_engine:
+        return
+    _on_each_engine.append(callback)
+    for engine in list(_engines):
+        callback(engine)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

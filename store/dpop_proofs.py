@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store.database import autocommit
 from store.idempotent import insert_once
-from store.tables import DPoPProof
+from store.request_tables import DPoPProof
 
 PURGE_EVERY_SECONDS = 60.0
 

@@ -148,10 +148,11 @@ async def decline_text(practice_id: str) -> str:
 CLOSED_DAYS_AT_EACH_MESSAGE = "closed-days-at-each-message"
 
 
-async def closed_days_now(practice_id: str) -> list[date] | None:
+async def closed_days_now(practice_id: str, *, always: bool = False) -> list[date] | None:
     """The practice's closed days as they are now, for a deadline computed now; None where the
-    recorded history has no such read (the closed days of the start count)."""
-    if not workflow.patched(CLOSED_DAYS_AT_EACH_MESSAGE):
+    recorded history has no such read (the closed days of the start count). `always`: a run
+    whose flow reads them at every message, with no patch asked (first-attempt-in-commit)."""
+    if not always and not workflow.patched(CLOSED_DAYS_AT_EACH_MESSAGE):
         return None
     question = PracticeQuestion(practice_id=practice_id)
     calendar = await case_store(PRACTICE_CALENDAR, question, PracticeCalendar)

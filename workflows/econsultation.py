@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.copayment_case import CopaymentCase
     from domain.decisions import Decision
     from domain.effects import DirectoryAnswer, DirectoryCheck, ReassignmentCheck
-    from domain.entries import copayment_settled
+    from domain.entries import copayment_settled, settled_as
     from domain.events import Bill, Committed
     from domain.models import (
         CloseCommand,
@@ -69,15 +69,24 @@ GUARDIAN_SIGNALS_REFUSED = "guardian-signals-refused"
 EXEMPTIONS_JUDGED = "exemptions-judged"
 # Cases settled since tell the portal (`econsult.copayment_settled`); it no longer polls.
 COPAYMENT_SETTLED_EVENT = "copayment-settled-event"
+# Runs since make each event's first delivery attempts in its commit (notifications, the
+# frikort register) and start activities only for what did not answer there. The one patch a
+# new run asks: it implies the three above (this flow, exemptions judged, closed days read at
+# each message), each patch marker costing the history two events.
+FIRST_ATTEMPT_IN_COMMIT = "first-attempt-in-commit"
 
 
 class Consultation(TurnTaking):
     """The consultation's flow: its state, its handlers' bodies and its timers."""
 
-    def __init__(self, start: ConsultationStart) -> None:
+    def __init__(self, start: ConsultationStart, *, first_attempt: bool = False) -> None:
         super().__init__(start)
+        # Asked once per run, by the shell: it governs only what this run's history holds.
+        self._first_attempt = first_attempt
         self.state = start.carried_state or decisions.new_case(
-            start, workflow.now(), exemptions_judged=workflow.patched(EXEMPTIONS_JUDGED)
+            start,
+            workflow.now(),
+            exemptions_judged=first_attempt or workflow.patched(EXEMPTIONS_JUDGED),
         )
 
     async def _open(self, start: ConsultationStart) -> None:
@@ -104,7 +113,7 @@ class Consultation(TurnTaking):
     async def submit(self, command: SubmitCommand) -> ConsultationView:
         async with self._turn(self.check_submit, command):
             message_id = self._message_id(command.message_id)
-            closed_days = await closed_days_now(self.state.practice_id)
+            closed_days = await self._closed_days_now()
             now = workflow.now()
             await self._commit(decisions.submit(self.state, command, now, message_id, closed_days))
         return self.view()
@@ -120,7 +129,7 @@ class Consultation(TurnTaking):
             message_id = self._message_id(command.message_id)
             closed_days = None
             if command.author_role == Role.PATIENT:
-                closed_days = await closed_days_now(self.state.practice_id)
+                closed_days = await self._closed_days_now()
             now = workflow.now()
             await self._commit(decisions.reply(self.state, command, now, message_id, closed_days))
         return self.view()
@@ -188,20 +197,34 @@ class Consultation(TurnTaking):
         fire.__name__ = kind.value
         return at, fire
 
-    async def _settle(self, bill: Bill, specialist: bool) -> None:
+    async def _settle(self, bill: Bill, specialist: bool, frikort: bool | None) -> None:
         """In the background: a frikort register that cannot be reached delays the charge,
         never the reply, the patient's notification or the next command; the case completes
-        only after it."""
-        frikort = CopaymentCase(self.state).frikort_without_register(bill)
+        only after it. `frikort`: the register's answer to the commit, if it gave one."""
+        if frikort is None:
+            frikort = CopaymentCase(self.state).frikort_without_register(bill)
         if frikort is None:
             frikort = await ask_frikort_register(self.state.patient.id, oslo_day(bill.at))
         async with self._lock:
             now = workflow.now()
-            committed = await self._commit(
-                decisions.settle(self.state, bill, now, specialist=specialist, frikort=frikort)
+            # A first-attempt-in-commit run tells the portal in the settlement's own event.
+            decided = decisions.settle(
+                self.state,
+                bill,
+                now,
+                specialist=specialist,
+                frikort=frikort,
+                tell_portal=self._first_attempt,
             )
-            # Asked at the settlement, so a history recorded before it replays without it.
-            if committed and committed.copayment and workflow.patched(COPAYMENT_SETTLED_EVENT):
+            committed = await self._commit(decided)
+            # Runs before it: asked at the settlement, so a history recorded before the event
+            # existed replays without it.
+            if (
+                not self._first_attempt
+                and committed
+                and committed.copayment
+                and workflow.patched(COPAYMENT_SETTLED_EVENT)
+            ):
                 told = copayment_settled(self.state, committed.copayment, now)
                 self._in_background(deliver(told))
 
@@ -214,6 +237,9 @@ class Consultation(TurnTaking):
         if isinstance(decision, Refused):
             raise refused(decision.reason, decision.refusal)
         state, event = decision.state, decision.event
+        if self._first_attempt:
+            event.first_attempt = True
+            event.ask_frikort = CopaymentCase(state).frikort_question(event.bill)
         committed = await commit(event)
         if committed.copayment is not None:
             CopaymentCase(state).settled(committed.copayment)
@@ -222,18 +248,29 @@ class Consultation(TurnTaking):
         if event.message is not None:
             self._messages_this_run += 1
         for note in event.notifications:
+            if note.notification_key in committed.notified:
+                continue
+            if committed.copayment is not None:
+                # As the commit priced it, for a delivery the first attempt left to go on.
+                note = settled_as(note, committed.copayment)
+            if event.first_attempt:
+                # Tried once by the commit: the delivery asks the row how it stands first.
+                note = note.model_copy(update={"queued": False})
             self._in_background(deliver(note))
         if committed.forward:
             for entry in event.journal:
                 self._in_background(forward_journal_entry(entry))
         if event.bill is not None:
             specialist = committed.specialist_in_general_practice
-            self._in_background(self._settle(event.bill, specialist))
+            self._in_background(self._settle(event.bill, specialist, committed.frikort))
         return committed
 
     @property
     def _today(self) -> date:
         return oslo_day(workflow.now())
+
+    async def _closed_days_now(self) -> list[date] | None:
+        return await closed_days_now(self.state.practice_id, always=self._first_attempt)
 
     @staticmethod
     def _message_id(message_id: str | None) -> str:
@@ -253,7 +290,10 @@ class EConsultation:
     @workflow.init
     def __init__(self, start: ConsultationStart) -> None:
         self._flow: Consultation | ConsultationV1
-        if workflow.patched(DECIDE_THEN_COMMIT):
+        # A new run asks only the newest flow's patch; a recorded run answers the one it took.
+        if workflow.patched(FIRST_ATTEMPT_IN_COMMIT):
+            self._flow = Consultation(start, first_attempt=True)
+        elif workflow.patched(DECIDE_THEN_COMMIT):
             self._flow = Consultation(start)
         else:
             self._flow = ConsultationV1(start)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path
 from api.auth import AdminCaller
 from api.openapi import ADMIN
 from api.outages import retry_later
+from api.practice_schemas import PracticeIn, PracticeOut
 from api.problems import (
     AUTHENTICATED,
     Problem,
@@ -19,7 +20,6 @@ from api.problems import (
     refusal_responses,
     refused,
 )
-from api.schemas import PracticeIn, PracticeOut
 from api.services import Deps
 from domain.base import PracticeId as PracticeIdentifier
 from infra.outbound import OutboundPolicy, OutboundRefusedError

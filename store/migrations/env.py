@@ -10,6 +10,8 @@ from alembic import context
 from sqlalchemy import Connection, Engine, create_engine, pool
 from sqlalchemy.exc import DBAPIError
 
+# Its tables join Base's metadata when imported: the whole schema, for autogenerate.
+import store.request_tables  # noqa: F401
 from infra.database_access import check_tls_files, tls_refusal
 from infra.settings import SettingRefused, Settings
 from store.database import ensure_sqlite_folder, sync_url

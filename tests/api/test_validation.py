@@ -10,7 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from api.schemas import Strict
-from store.tables import Attachment, Clinician, Consultation, Frikort, IdempotencyKey, Message
+from store.request_tables import IdempotencyKey
+from store.tables import Attachment, Clinician, Consultation, Frikort, Message
 from tests.api.support import (
     Api,
     Party,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.faults import classify, missing, verdict
+from bench.fault_effects import classify, missing
+from bench.faults import verdict
 
 
 def _look(workflow: str, pending: int = 0, unsent: int = 0) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from dev.harness.databases import PostgresServer
 from dev.harness.ports import free_port
 from infra.settings import Settings
 from store.database import create_engine, create_session_factory
-from store.tables import IdempotencyKey
+from store.request_tables import IdempotencyKey
 from tests.api.support import (
     Party,
     Tokens,

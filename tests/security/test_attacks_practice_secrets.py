@@ -229,7 +229,7 @@ async def test_a_stored_reference_to_another_practices_secret_is_never_read_at_d
     b = unique("practice")
     lay_out(root, b, {"b-hook": new_secret()})
     (root / b / "b-link").symlink_to(folder / "a-epj")
-    endpoints = PracticeEndpoints(Practices(sessions), secrets_directory(str(root)))
+    endpoints = PracticeEndpoints(Practices(sessions), secrets_directory(str(root)), fresh_for=0)
     for reference in ("a-epj", "b-link"):
         record = Practice(
             practice_id=b,
@@ -256,7 +256,7 @@ async def test_a_stored_practice_id_that_names_a_folder_outside_is_never_read(
     """A practice record kept under `..` (before ids were checked): its folder would be the
     directory's parent; nothing there is read."""
     (root.parent / "leaked").write_text(A_CLIENT_SECRET)
-    endpoints = PracticeEndpoints(Practices(sessions), secrets_directory(str(root)))
+    endpoints = PracticeEndpoints(Practices(sessions), secrets_directory(str(root)), fresh_for=0)
     record_system = PracticeRecordSystem(
         fhir_base_url="https://localhost/x/fhir",
         token_url="https://localhost/x/token",

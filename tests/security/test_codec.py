@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.common.v1 import Payload
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -106,10 +107,13 @@ async def test_a_key_rotation_leaves_running_consultations_readable_and_completa
 
     assert result.status == Status.CLOSED
     history = await handle.fetch_history()
-    key_ids = {
-        p.metadata.get(KEY_ID)
-        for event in history.events
-        for p in event.workflow_execution_started_event_attributes.input.payloads
-        or event.activity_task_scheduled_event_attributes.input.payloads
-    }
+    # The start was sealed with the old key; the commands sent after the rotation, the new.
+    key_ids = {p.metadata.get(KEY_ID) for event in history.events for p in sealed_inputs(event)}
     assert key_ids == {b"2026-01", b"2026-07"}
+
+
+def sealed_inputs(event: HistoryEvent) -> list[Payload]:
+    """The payloads a client sealed: a start's input, an update's arguments."""
+    accepted = event.workflow_execution_update_accepted_event_attributes
+    started = event.workflow_execution_started_event_attributes
+    return [*started.input.payloads, *accepted.accepted_request.input.args.payloads]

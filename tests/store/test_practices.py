@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
 from activities.case import CaseActivities
+from activities.endpoints import PracticeEndpoints
 from activities.practices import PracticeActivities
 from dev.harness.databases import alembic
 from domain.practices import (
@@ -28,6 +30,14 @@ from store.practices import Practice, PracticeRecordSystem, Practices, RecordSys
 from tests.store.support import NOW, database_at
 
 BEFORE_AUTH = "0015_practice_accepts"
+# A bound short enough for a test to wait out.
+FRESH_FOR = 0.5
+RECORD_SYSTEM = PracticeRecordSystem(
+    fhir_base_url="https://epj.example/fhir",
+    token_url="https://epj.example/token",
+    client_id="econsult",
+    client_secret_ref="epj",
+)
 
 
 def _practice_id() -> str:
@@ -163,3 +173,36 @@ async def test_a_record_system_kept_before_auth_existed_reads_as_basic_without_d
         False,
     )
     alembic(url, "downgrade", BEFORE_AUTH)
+
+
+async def test_a_practices_new_endpoint_reaches_deliveries_within_the_freshness_bound(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    practices, practice_id = Practices(store), _practice_id()
+    await practices.put(Practice(practice_id=practice_id, name="Legesenteret"))
+    endpoints = PracticeEndpoints(practices, None, fresh_for=FRESH_FOR)
+    assert not await endpoints.has_record_system(practice_id)
+
+    await practices.put(
+        Practice(practice_id=practice_id, name="Legesenteret", record_system=RECORD_SYSTEM)
+    )
+    # Kept: read once per bound, not per delivery.
+    assert not await endpoints.has_record_system(practice_id)
+    await asyncio.sleep(FRESH_FOR)
+    assert await endpoints.has_record_system(practice_id)
+
+
+async def test_a_failed_delivery_has_the_next_one_read_the_practice_afresh(
+    store: async_sessionmaker[AsyncSession],
+) -> None:
+    practices, practice_id = Practices(store), _practice_id()
+    await practices.put(Practice(practice_id=practice_id, name="Legesenteret"))
+    endpoints = PracticeEndpoints(practices, None)
+    assert not await endpoints.has_record_system(practice_id)
+    await practices.put(
+        Practice(practice_id=practice_id, name="Legesenteret", record_system=RECORD_SYSTEM)
+    )
+
+    endpoints.forget(practice_id)
+
+    assert await endpoints.has_record_system(practice_id)

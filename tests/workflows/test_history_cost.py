@@ -1,7 +1,7 @@
 """What a consultation leaves in its history, each event costing the server a write: one patch
-marker per patch a new run takes (the flow, exemptions judged, and the settled co-payment's
-event once it settles), search attributes upserted only when they change, one timer per
-deadline."""
+marker per patch a new run takes (the newest flow's, which implies the older ones), search
+attributes upserted only when they change, one timer per deadline, and no activity when the
+commit's first attempts answer (notifications, the frikort register)."""
 
 from __future__ import annotations
 
@@ -15,18 +15,11 @@ from temporalio.testing import WorkflowEnvironment
 from domain.models import CloseCommand, CopaymentStatus, ReplyCommand, Role
 from tests.support import CLINICIAN, content, new_start, start
 from tests.workflows.support import seeded_worker
-from workflows.econsultation import (
-    COPAYMENT_SETTLED_EVENT,
-    DECIDE_THEN_COMMIT,
-    EXEMPTIONS_JUDGED,
-    EConsultation,
-)
+from workflows.econsultation import FIRST_ATTEMPT_IN_COMMIT, EConsultation
 
 PATCH_MARKER = "core_patch"
 # The patches a run started now takes, each asked once at its start.
-PATCHES_OF_A_NEW_RUN = (DECIDE_THEN_COMMIT, EXEMPTIONS_JUDGED)
-# Asked where it applies: a run whose co-payment settles asks once, at the settlement.
-PATCHES_OF_A_SETTLED_RUN = (*PATCHES_OF_A_NEW_RUN, COPAYMENT_SETTLED_EVENT)
+PATCHES_OF_A_NEW_RUN = (FIRST_ATTEMPT_IN_COMMIT,)
 # Upserted by the SDK with each patch marker; not one of the case's attributes.
 CHANGE_VERSION = "TemporalChangeVersion"
 
@@ -57,7 +50,7 @@ async def test_a_lifecycle_records_a_marker_per_patch_changed_attributes_and_a_t
     markers = of_type(events, EventType.EVENT_TYPE_MARKER_RECORDED)
     assert [m.marker_recorded_event_attributes.marker_name for m in markers].count(
         PATCH_MARKER
-    ) == len(PATCHES_OF_A_SETTLED_RUN)
+    ) == len(PATCHES_OF_A_NEW_RUN)
     shown: dict[str, bytes] = {}
     for event in of_type(events, EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES):
         fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
@@ -73,3 +66,5 @@ async def test_a_lifecycle_records_a_marker_per_patch_changed_attributes_and_a_t
     # The reminder while the clinician owes an answer, then inactivity while the patient does;
     # the settlement in between keeps the running timer.
     assert len(of_type(events, EventType.EVENT_TYPE_TIMER_STARTED)) == 2
+    # Notifications and the frikort register answered the commits' first attempts.
+    assert of_type(events, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) == []

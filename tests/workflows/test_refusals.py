@@ -142,7 +142,10 @@ async def test_the_same_message_delivered_twice_is_stored_once(
 ) -> None:
     case = new_start()
     handle = await start(dev_env.client, task_queue, case)
-    reply = clinician_reply().model_copy(update={"message_id": "retried-reply-1"})
+    # Not billable: no settlement commits between the two, so the revision shows any change.
+    reply = clinician_reply().model_copy(
+        update={"message_id": "retried-reply-1", "billable": False}
+    )
 
     first = await handle.execute_update(EConsultation.reply, reply)
     second = await handle.execute_update(EConsultation.reply, reply)

@@ -26,9 +26,7 @@ with workflow.unsafe.imports_passed_through():
         DirectoryCheck,
         NotificationEvent,
         ReassignmentCheck,
-        StoredMessage,
     )
-    from domain.events import Bill
     from domain.models import (
         CloseCommand,
         CloseReason,
@@ -42,30 +40,20 @@ with workflow.unsafe.imports_passed_through():
         SubmitCommand,
         WithdrawCommand,
     )
-    from domain.parties import Representative
     from domain.working_days import oslo_day, reminder_at, reply_due_at
     from workflows.calls import CHECK_DIRECTORY, CHECK_REASSIGNMENT
-    from workflows.turns import Timer, TurnTaking
+    from workflows.turns import Timer
     from workflows.v1 import writes as entries
     from workflows.v1.calls import (
-        STORE_MESSAGE,
         decline_text,
-        deliver,
         directory_answer,
-        forward_journal_entry,
-        record_change,
-        refusal_or,
         refused,
-        settle_copayment,
     )
-    from workflows.v1.writes import EventWrites, message_to_store, notification
+    from workflows.v1.recording import RecordingV1, Tell
+    from workflows.v1.writes import EventWrites
 
 
-# Who is told about an event, and what.
-Tell = tuple[Audience, NotificationEvent]
-
-
-class ConsultationV1(TurnTaking):
+class ConsultationV1(RecordingV1):
     def __init__(self, start: ConsultationStart) -> None:
         super().__init__(start)
         self.state = start.carried_state or decisions.new_case(start, workflow.now())
@@ -326,91 +314,6 @@ class ConsultationV1(TurnTaking):
             TimerKind.CLOSE_FOR_INACTIVITY: self._close_for_inactivity,
         }
         return at, fire[kind]
-
-    # --- checks -------------------------------------------------------------------------
-
-    def _is_duplicate(self, message_id: str | None) -> bool:
-        return message_id is not None and message_id in self.state.seen_message_ids
-
-    # --- building blocks ----------------------------------------------------------------
-
-    async def _store_message(
-        self,
-        message_id: str | None,
-        role: Role,
-        author_id: str,
-        content: MessageContent,
-        representative: Representative | None = None,
-    ) -> EventWrites:
-        """The message and its journal entry, to be written with the event's case row.
-
-        A message with attachments is stored first, on its own: binding them may refuse it
-        (Refusal.UNKNOWN_ATTACHMENT), and then nothing else of the event may be written.
-        """
-        s = self.state
-        message_id = message_id or str(workflow.uuid4())
-        message = message_to_store(
-            s, message_id, role, author_id, content, workflow.now(), representative
-        )
-        if content.attachments:
-            await refusal_or(STORE_MESSAGE, message, StoredMessage)
-        s.seen_message_ids.append(message.message_id)
-        s.message_count += 1
-        self._messages_this_run += 1
-        journal = entries.message_written(s, message)
-        return EventWrites(None if content.attachments else message, [journal])
-
-    def _bill_if_first_billable(
-        self, writes: EventWrites, command: ReplyCommand | CloseCommand
-    ) -> None:
-        """The first clinician message marked billable settles the co-payment, once per case;
-        one marked not billable (a clarifying question) leaves it for the answer after it."""
-        author = command.author_id if isinstance(command, ReplyCommand) else command.clinician_id
-        writes.bill = CopaymentCase(self.state).take(
-            author,
-            workflow.now(),
-            billable=command.billable,
-            exemption=command.exemption,
-            exemption_note=command.exemption_note,
-        )
-
-    async def _settle(self, bill: Bill, specialist: bool) -> None:
-        """In the background: a frikort register that cannot be reached delays the charge,
-        never the reply, the patient's notification or the next command. The charge row is
-        keyed by the consultation, so it is written once; the case completes only after it."""
-        outcome = await settle_copayment(self.state, bill, specialist)
-        async with self._lock:
-            self.state.copayment = outcome
-            await self._record_change()
-
-    async def _record_change(
-        self, writes: EventWrites | None = None, *, tell: Tell | None = None
-    ) -> None:
-        """Bump the revision and show the change to ops and people, with what the event writes;
-        then settle the co-payment, forward the journal entries and send the notification in
-        the background: a slow register or gateway never holds up the next event.
-
-        The notification's outbox row is written in the event's own transaction when the event
-        writes more than its case row (a transactional outbox); a timer's event, with nothing
-        else to write, keeps to the one-statement case-row write, and the delivery writes it.
-        """
-        s = self.state
-        s.revision += 1
-        event = writes or EventWrites()
-        note = None
-        if tell is not None:
-            note = notification(s, *tell, workflow.now(), queued=not event.empty)
-            if note.queued:
-                event.notifications.append(note)
-        recorded = await record_change(s, event)
-        if writes is not None and writes.bill is not None:
-            specialist = recorded.specialist_in_general_practice
-            self._in_background(self._settle(writes.bill, specialist))
-        if recorded.forward and writes is not None:
-            for entry in writes.journal:
-                self._in_background(forward_journal_entry(entry))
-        if note is not None:
-            self._in_background(deliver(note))
 
 
 def _refuse(refusal: Refused | None) -> None:
