@@ -40,6 +40,7 @@ from domain.parties import Patient
 from infra.logs import JsonFormatter, RedactCredentials
 from infra.settings import Settings
 from infra.temporal import data_converter
+from store.database import create_engine, create_session_factory
 from store.directory import Directory, DirectoryEntry, Relation, RelationKind, Substitute
 from store.tables import Charge, Consultation, JournalEntry, Message, Notification
 from worker import build_worker
@@ -77,6 +78,18 @@ async def seed_directory(
         )
     )
     await relate(sessions, PATIENT, CLINICIAN)
+
+
+@asynccontextmanager
+async def seeded_store(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """The case store at `url` with seed_directory's clinicians, its engine disposed after."""
+    engine = create_engine(url)
+    sessions = create_session_factory(engine)
+    await seed_directory(sessions)
+    try:
+        yield sessions
+    finally:
+        await engine.dispose()
 
 
 async def relate(
