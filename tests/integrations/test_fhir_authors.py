@@ -36,8 +36,9 @@ from infra.settings import Settings
 from store.attachments import Attachments
 from store.journal import JournalTable
 from tests.integrations.receivers import FhirServer
+from tests.support import NATIONAL_ID, journal_entry
 
-PATIENT = "01017012345"
+PATIENT = NATIONAL_ID
 REPRESENTATIVE = "02026512345"
 CLINICIAN = "9144889"
 PRACTICE = "practice-legesenteret"
@@ -87,22 +88,8 @@ async def record_system(
 
 
 def entry(kind: JournalEntryKind, role: Role, author_id: str, **fields: Any) -> JournalEntryInput:
-    key = uuid.uuid4().hex
-    return JournalEntryInput.model_validate(
-        {
-            "entry_key": f"{kind.value}:{key}",
-            "consultation_id": f"case-{key}",
-            "patient_id": PATIENT,
-            "kind": kind,
-            "author_role": role,
-            "author_id": author_id,
-            "text": "Text of the entry.",
-            "occurred_at": datetime(2027, 3, 24, 8, 0, tzinfo=UTC),
-            "practice_id": PRACTICE,
-            "recipient_id": CLINICIAN,
-            **fields,
-        }
-    )
+    at_practice = {"practice_id": PRACTICE, "recipient_id": CLINICIAN}
+    return journal_entry(kind=kind, author_role=role, author_id=author_id, **at_practice | fields)
 
 
 def practitioner(hpr_number: str) -> dict[str, Any]:
