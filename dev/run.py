@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from dev.harness.ports import NothingListens, wait_for_port
-from dev.harness.processes import BIN, ROOT, Processes, temporal_dev_server
+from dev.harness.ports import wait_for_port
+from dev.harness.processes import (
+    BIN,
+    ROOT,
+    Processes,
+    stopped_by_ctrl_c,
+    temporal_dev_server,
+)
 from infra.codec import new_key_setting
 from infra.settings import get_settings
 
@@ -26,10 +30,6 @@ from infra.settings import get_settings
 DATA = Path(os.environ.get("ECONSULT_DEV_DATA", ROOT / ".data"))
 # The development token secret; `python -m dev.token` signs with it.
 DEV_AUTH_SECRET_FILE = DATA / "dev-auth-secret"
-
-
-def _interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _kept_in_data(path: Path, new_value: Callable[[], str]) -> str:
@@ -52,8 +52,6 @@ def development_auth_secret() -> str:
 
 
 def main() -> None:
-    # SIGTERM (from a supervisor or `timeout`) stops everything the same way as Ctrl-C.
-    signal.signal(signal.SIGTERM, _interrupt)
     settings = get_settings()
     DATA.mkdir(exist_ok=True)
     env = dict(os.environ)
@@ -63,41 +61,32 @@ def main() -> None:
     ui_port = urlsplit(settings.temporal_ui_origin).port or 8233
     env["DEV_CODEC_TRUSTS_LOCAL_UI"] = "true"
     # Children write to this terminal; Ctrl-C (or SIGTERM) stops them all, in reverse order.
-    with Processes(DATA, stop_within=40) as processes:
+    with Processes(DATA, stop_within=40) as processes, stopped_by_ctrl_c():
 
         def start(name: str, command: list[str]) -> None:
             print("starting:", " ".join(command[:3]), flush=True)
             processes.start(name, command, env, logged=False)
 
-        try:
-            api_url = f"http://{settings.api_host}:{settings.api_port}"
-            # The UI asks the API's codec endpoint to decrypt (which trusts this UI, see above).
-            start(
-                "temporal",
-                temporal_dev_server(
-                    settings.temporal_address,
-                    db_file=DATA / "temporal.db",
-                    ui_port=ui_port,
-                    codec_endpoint=f"{api_url}/codec",
-                    log_level="warn",
-                ),
-            )
-            wait_for_port(settings.temporal_address)
-            subprocess.run([str(BIN / "alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True)
-            subprocess.run(
-                [sys.executable, "-m", "dev.demo_directory"], cwd=ROOT, env=env, check=True
-            )
-            start("worker", [sys.executable, "worker.py"])
-            if (ROOT / "api" / "__main__.py").exists():
-                start("api", [sys.executable, "-m", "api"])
-            print(f"Temporal UI: http://localhost:{ui_port}  (Ctrl-C stops everything)", flush=True)
-            while not processes.exited():
-                time.sleep(0.5)
-            print("a process exited; stopping the others", flush=True)
-        except NothingListens as error:
-            raise SystemExit(str(error)) from None
-        except KeyboardInterrupt:
-            print("\nstopping", flush=True)
+        api_url = f"http://{settings.api_host}:{settings.api_port}"
+        # The UI asks the API's codec endpoint to decrypt (which trusts this UI, see above).
+        start(
+            "temporal",
+            temporal_dev_server(
+                settings.temporal_address,
+                db_file=DATA / "temporal.db",
+                ui_port=ui_port,
+                codec_endpoint=f"{api_url}/codec",
+                log_level="warn",
+            ),
+        )
+        wait_for_port(settings.temporal_address)
+        subprocess.run([str(BIN / "alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True)
+        subprocess.run([sys.executable, "-m", "dev.demo_directory"], cwd=ROOT, env=env, check=True)
+        start("worker", [sys.executable, "worker.py"])
+        if (ROOT / "api" / "__main__.py").exists():
+            start("api", [sys.executable, "-m", "api"])
+        print(f"Temporal UI: http://localhost:{ui_port}  (Ctrl-C stops everything)", flush=True)
+        processes.serve_until_one_exits()
 
 
 if __name__ == "__main__":

@@ -20,10 +20,8 @@ import os
 import secrets
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from datetime import date, timedelta
 
 import httpx
@@ -35,8 +33,8 @@ from api.auth import Scope
 from dev import run
 from dev.demo_directory import DEMO_CLINICIAN, DEMO_SUBSTITUTE
 from dev.harness import tokens
-from dev.harness.ports import NothingListens, free_port, wait_for_port
-from dev.harness.processes import BIN, ROOT, Processes
+from dev.harness.ports import free_port, ready_for_commands, wait_for_port
+from dev.harness.processes import BIN, ROOT, Processes, stopped_by_ctrl_c
 from infra.settings import get_settings
 from workflows import search_attributes
 
@@ -96,17 +94,10 @@ def new_webhook_secret() -> str:
 
 
 def wait_until_ready(api: str, processes: Processes) -> None:
-    deadline = time.monotonic() + READY_WITHIN_SECONDS
-    while time.monotonic() < deadline:
-        if processes.exited():
-            raise SystemExit(f"{', '.join(processes.exited())} exited before the API was ready")
-        try:
-            ready = httpx.get(f"{api}/readyz", timeout=5)
-            if ready.status_code == 200 and ready.json()["checks"]["temporal"] == "ok":
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
+    if processes.wait_for(lambda: ready_for_commands(api), READY_WITHIN_SECONDS):
+        return
+    if processes.exited():
+        raise SystemExit(f"{', '.join(processes.exited())} exited before the API was ready")
     raise SystemExit(f"the API at {api} was not ready within {READY_WITHIN_SECONDS:.0f} s")
 
 
@@ -178,7 +169,6 @@ def write_env_file(variables: dict[str, str]) -> None:
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, run._interrupt)
     settings = get_settings()
     run.DATA.mkdir(exist_ok=True)
     shutil.rmtree(SANDBOX, ignore_errors=True)
@@ -186,39 +176,32 @@ def main() -> None:
     receiver = f"http://127.0.0.1:{int(os.environ.get('SANDBOX_RECEIVER_PORT') or free_port())}"
     env = sandbox_environment(receiver)
     api = f"http://{settings.api_host}:{settings.api_port}"
-    with Processes(SANDBOX, stop_within=40) as processes:
+    with Processes(SANDBOX, stop_within=40) as processes, stopped_by_ctrl_c():
 
         def start(name: str, command: list[str]) -> None:
             print("starting:", name, flush=True)
             processes.start(name, command, env, logged=False)
 
-        try:
-            start("temporal-test-server", temporal_test_server(settings.temporal_address))
-            wait_for_port(settings.temporal_address, timeout=60)
-            asyncio.run(register_search_attributes(settings.temporal_address))
-            subprocess.run([str(BIN / "alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True)
-            port = receiver.rsplit(":", 1)[1]
-            start("receiver", [sys.executable, "-m", "dev.sandbox_receiver", port])
-            start("worker", [sys.executable, "worker.py"])
-            start("api", [sys.executable, "-m", "api"])
-            wait_until_ready(api, processes)
-            variables = walkthrough_variables(api, receiver, env)
-            seed(api, variables["ADMIN"])
-            write_env_file(variables)
-            print(ENV_FILE.read_text(), end="")
-            print(
-                f"sandbox ready: API {api}, webhook receiver {receiver}/events\n"
-                f"the variables above, for the guides' walk-throughs: . {ENV_FILE}\n"
-                "(Ctrl-C stops everything)",
-                flush=True,
-            )
-            while not processes.exited():
-                time.sleep(0.5)
-            print("a process exited; stopping the others", flush=True)
-        except NothingListens as error:
-            raise SystemExit(str(error)) from None
-        except KeyboardInterrupt:
-            print("\nstopping", flush=True)
+        start("temporal-test-server", temporal_test_server(settings.temporal_address))
+        wait_for_port(settings.temporal_address, timeout=60)
+        asyncio.run(register_search_attributes(settings.temporal_address))
+        subprocess.run([str(BIN / "alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True)
+        port = receiver.rsplit(":", 1)[1]
+        start("receiver", [sys.executable, "-m", "dev.sandbox_receiver", port])
+        start("worker", [sys.executable, "worker.py"])
+        start("api", [sys.executable, "-m", "api"])
+        wait_until_ready(api, processes)
+        variables = walkthrough_variables(api, receiver, env)
+        seed(api, variables["ADMIN"])
+        write_env_file(variables)
+        print(ENV_FILE.read_text(), end="")
+        print(
+            f"sandbox ready: API {api}, webhook receiver {receiver}/events\n"
+            f"the variables above, for the guides' walk-throughs: . {ENV_FILE}\n"
+            "(Ctrl-C stops everything)",
+            flush=True,
+        )
+        processes.serve_until_one_exits()
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from dev.harness import databases
 from dev.harness.databases import PostgresServer, sqlalchemy_url
-from dev.harness.ports import free_port
-from dev.harness.processes import BIN
+from dev.harness.ports import free_port, wait_for_port
+from dev.harness.processes import BIN, Processes
+from dev.sandbox import temporal_test_server
 from infra.codec import new_key_setting
 from infra.settings import Settings
 from infra.telemetry import add_span_exporter, temporal_runtime
@@ -97,6 +98,17 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     """A fresh time-skipping server per test: each test sets its own calendar date."""
     async with time_skipping_environment() as env:
         yield env
+
+
+@pytest.fixture(scope="module")
+def sandbox_temporal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Temporal's time-skipping test server as `make sandbox` runs it (time skipping locked):
+    its address."""
+    address = f"127.0.0.1:{free_port()}"
+    with Processes(tmp_path_factory.mktemp("test-server")) as processes:
+        processes.start("temporal-test-server", temporal_test_server(address), {})
+        wait_for_port(address)
+        yield address
 
 
 @pytest.fixture(scope="session")

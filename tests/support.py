@@ -13,7 +13,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from dev.harness.ports import free_port
 from dev.harness.processes import BIN, Processes
+from domain.effects import JournalEntryInput, JournalEntryKind
 from domain.models import (
     ConsultationStart,
     ConsultationView,
@@ -40,6 +41,7 @@ from domain.parties import Patient
 from infra.logs import JsonFormatter, RedactCredentials
 from infra.settings import Settings
 from infra.temporal import data_converter
+from store.database import create_engine, create_session_factory
 from store.directory import Directory, DirectoryEntry, Relation, RelationKind, Substitute
 from store.tables import Charge, Consultation, JournalEntry, Message, Notification
 from worker import build_worker
@@ -79,6 +81,18 @@ async def seed_directory(
     await relate(sessions, PATIENT, CLINICIAN)
 
 
+@asynccontextmanager
+async def seeded_store(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """The case store at `url` with seed_directory's clinicians, its engine disposed after."""
+    engine = create_engine(url)
+    sessions = create_session_factory(engine)
+    await seed_directory(sessions)
+    try:
+        yield sessions
+    finally:
+        await engine.dispose()
+
+
 async def relate(
     sessions: async_sessionmaker[AsyncSession],
     patient_id: str,
@@ -106,6 +120,29 @@ def new_start(
     }
     fields.update(overrides)
     return ConsultationStart(**fields)
+
+
+# A patient's national identity number, as a record system reads it in a journal entry.
+NATIONAL_ID = "01017012345"
+
+
+def journal_entry(**fields: Any) -> JournalEntryInput:
+    """A patient's message to journal, of a consultation of its own; `fields` change it."""
+    key = uuid.uuid4().hex
+    kind = JournalEntryKind(fields.get("kind", JournalEntryKind.MESSAGE))
+    return JournalEntryInput.model_validate(
+        {
+            "entry_key": f"{kind.value}:{key}",
+            "consultation_id": f"case-{key}",
+            "patient_id": NATIONAL_ID,
+            "kind": kind,
+            "author_role": Role.PATIENT,
+            "author_id": NATIONAL_ID,
+            "text": "Text of the entry.",
+            "occurred_at": datetime(2027, 3, 24, 8, 0, tzinfo=UTC),
+            **fields,
+        }
+    )
 
 
 def content(body: str = "Thank you, see answer.") -> MessageContent:

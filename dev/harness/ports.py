@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -39,6 +40,24 @@ def wait_for_port(address: str | int, timeout: float = 60.0) -> None:
         except OSError:
             time.sleep(0.2)
     raise NothingListens(f"nothing answers on {host}:{port} after {timeout:.0f} s")
+
+
+def answers(url: str) -> bool:
+    """True if a GET of `url` answers 200 (within 5 s)."""
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def ready_for_commands(api_url: str) -> bool:
+    """True if the API's /readyz says Temporal answers too: it is 200 while only the case store
+    does, and commands need both."""
+    try:
+        ready = httpx.get(f"{api_url}/readyz", timeout=5)
+    except httpx.HTTPError:
+        return False
+    return ready.status_code == 200 and ready.json()["checks"]["temporal"] == "ok"
 
 
 def raw_exchange(address: tuple[str, int], parts: Sequence[bytes], timeout: float = 60) -> bytes:

@@ -9,9 +9,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
+from dev.harness.ports import NothingListens
 from workflows.search_attributes import dev_server_flags
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,6 +116,23 @@ class Processes:
                 child.kill()
             return child.wait()
 
+    def wait_for(self, ready: Callable[[], bool], within: float) -> bool:
+        """Polls `ready()` every half second: true once it is, false as soon as a child has
+        exited or after `within` seconds."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline and not self.exited():
+            if ready():
+                return True
+            time.sleep(0.5)
+        return False
+
+    def serve_until_one_exits(self) -> None:
+        """A launcher's main loop: returns once a child has exited (leaving the `with` stops
+        the others)."""
+        while not self.exited():
+            time.sleep(0.5)
+        print("a process exited; stopping the others", flush=True)
+
     def __enter__(self) -> Processes:
         return self
 
@@ -128,6 +149,23 @@ class Processes:
             shutil.rmtree(self.logs, ignore_errors=True)
         else:
             print(f"process logs kept in {self.logs}", file=sys.stderr)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def stopped_by_ctrl_c() -> Iterator[None]:
+    """A launcher's body: SIGTERM (from a supervisor or `timeout`) stops it as Ctrl-C does,
+    quietly; a dependency that never came up ends it with its message, not a traceback."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    except NothingListens as error:
+        raise SystemExit(str(error)) from None
+    except KeyboardInterrupt:
+        print("\nstopping", flush=True)
 
 
 def temporal_dev_server(

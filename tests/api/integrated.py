@@ -16,7 +16,13 @@ from dev.harness.ports import LOOPBACK, free_port, serving
 from infra.settings import Settings
 from store.database import create_engine, create_session_factory
 from tests.api.support import Api, Tokens
-from tests.integrations.receivers import FhirServer, WebhookReceiver, new_secret, worker_with
+from tests.integrations.receivers import (
+    FhirServer,
+    WebhookReceiver,
+    new_secret,
+    webhook_settings,
+    worker_with,
+)
 
 
 @dataclass
@@ -42,10 +48,7 @@ async def api_delivering(
             worker_with(
                 client,
                 database_url,
-                webhook_portal_url=f"{hooks}/portal",
-                webhook_portal_secrets=secret,
-                webhook_practice_url=f"{hooks}/practice",
-                webhook_practice_secrets=secret,
+                **webhook_settings(hooks, secret),
                 public_api_url=f"http://{LOOPBACK}:{api_port}",
                 **fhir.settings(fhir_url),
             ) as task_queue,

@@ -288,6 +288,22 @@ async def create(
     return result
 
 
+async def case_with_attachment(
+    http: httpx.AsyncClient, party: Party, message: str, *, name: str = "x.png"
+) -> tuple[str, str]:
+    """A new case of the party's, its clinicians seeded first, whose message carries one PNG
+    the patient side uploaded as `name`: (case id, attachment id)."""
+    await seed_clinicians(http, party)
+    uploaded = await upload(http, party.service, PNG, name=name)
+    assert uploaded.status_code == 201, uploaded.text
+    attachment: str = uploaded.json()["id"]
+    body = create_body(party, message=message)
+    body["message"]["attachment_ids"] = [attachment]
+    created = await http.post("/v1/consultations", json=body, headers=party.service)
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"]), attachment
+
+
 async def open_case(api: Api, party: Party, **create_kw: Any) -> str:
     """The id of a new consultation of the party's, its clinicians seeded first."""
     await seed_clinicians(api.http, party)

@@ -25,11 +25,9 @@ from tests.api.support import (
     api_over_http,
     assert_problem,
     bearer,
-    create_body,
+    case_with_attachment,
     eventually,
-    seed_clinicians,
     unique,
-    upload,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -96,12 +94,7 @@ def _run_commands(
 
 async def _linked_attachment(api: Api, party: Party) -> str:
     """An attachment in a message of the party's practice, readable by its record system."""
-    await seed_clinicians(api.http, party)
-    attachment: str = (await upload(api.http, party.service)).json()["id"]
-    body = create_body(party, message="Et bilde av utslettet.")
-    body["message"]["attachment_ids"] = [attachment]
-    created = await api.http.post("/v1/consultations", json=body, headers=party.service)
-    assert created.status_code == 201, created.text
+    _, attachment = await case_with_attachment(api.http, party, "Et bilde av utslettet.")
 
     async def read() -> httpx.Response:
         return await api.http.get(f"/v1/attachments/{attachment}", headers=party.record_system())

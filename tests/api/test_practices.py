@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -188,37 +189,52 @@ def secrets_in(folder: Path) -> list[str]:
     return [secret for secret in (path.read_text().strip() for path in files) if secret]
 
 
-async def test_a_practice_keeps_its_endpoints_with_references_never_secrets(
-    secrets_api: Api, secrets_dir: Path, practice: Party
-) -> None:
-    http, party = secrets_api.http, practice
+async def kept(api: Api, party: Party, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The practice's endpoints put (200) and read back the same: the answer, and each place
+    they show: the PUT's answer, the GET's and the stored row."""
     url = f"/v1/practices/{party.practice}"
-
-    put = await http.put(url, json=endpoints(), headers=party.admin)
-
+    put = await api.http.put(url, json=body, headers=party.admin)
     assert put.status_code == 200, put.text
-    record_system = endpoints()["record_system"] | {
-        "auth": "client_secret_basic",
-        "client_assertion_key_ref": None,
-        "dpop": False,
-    }
-    assert put.json() == {
-        "practice_id": party.practice,
-        "decline_message": None,
-        "accepts_econsultations": True,
-        "closed_days": [],
-        **endpoints(record_system=record_system),
-    }
-    read = await http.get(url, headers=party.admin)
+    read = await api.http.get(url, headers=party.admin)
     assert (read.status_code, read.json()) == (200, put.json())
-    async with secrets_api.sessions() as session:
+    async with api.sessions() as session:
         row = await session.scalar(
             select(PracticeRow).where(PracticeRow.practice_id == party.practice)
         )
     assert row is not None
     stored = repr([getattr(row, column.key) for column in PracticeRow.__table__.columns])
+    answer: dict[str, Any] = put.json()
+    return answer, [put.text, read.text, stored]
+
+
+async def refused(api: Api, party: Party, body: dict[str, Any]) -> httpx.Response:
+    """The practice's endpoints refused (422), and none kept (its GET is 404): the refusal."""
+    url = f"/v1/practices/{party.practice}"
+    response = await api.http.put(url, json=body, headers=party.admin)
+    assert_problem(response, 422)
+    assert_problem(await api.http.get(url, headers=party.admin), 404)
+    return response
+
+
+async def test_a_practice_keeps_its_endpoints_with_references_never_secrets(
+    secrets_api: Api, secrets_dir: Path, practice: Party
+) -> None:
+    answer, shown = await kept(secrets_api, practice, endpoints())
+
+    record_system = endpoints()["record_system"] | {
+        "auth": "client_secret_basic",
+        "client_assertion_key_ref": None,
+        "dpop": False,
+    }
+    assert answer == {
+        "practice_id": practice.practice,
+        "decline_message": None,
+        "accepts_econsultations": True,
+        "closed_days": [],
+        **endpoints(record_system=record_system),
+    }
     for secret in secrets_in(secrets_dir):
-        assert secret not in put.text and secret not in read.text and secret not in stored
+        assert all(secret not in place for place in shown)
 
 
 async def test_a_practice_without_endpoints_clears_the_ones_it_had(
@@ -282,15 +298,10 @@ def with_client_secret_ref(ref: str) -> dict[str, Any]:
 async def test_a_reference_that_does_not_resolve_is_refused_naming_it_not_a_secret(
     secrets_api: Api, secrets_dir: Path, practice: Party, body: dict[str, Any], reference: str
 ) -> None:
-    http, party = secrets_api.http, practice
-    url = f"/v1/practices/{party.practice}"
+    response = await refused(secrets_api, practice, body)
 
-    response = await http.put(url, json=body, headers=party.admin)
-
-    problem = assert_problem(response, 422)
-    assert reference in problem["detail"]
+    assert reference in response.json()["detail"]
     assert all(secret not in response.text for secret in secrets_in(secrets_dir))
-    assert_problem(await http.get(url, headers=party.admin), 404)
 
 
 @pytest.mark.parametrize(
@@ -319,24 +330,18 @@ async def test_a_reference_that_does_not_resolve_is_refused_naming_it_not_a_secr
 async def test_a_malformed_endpoint_is_refused_with_a_problem(
     secrets_api: Api, practice: Party, body: dict[str, Any]
 ) -> None:
-    party = practice
-    url = f"/v1/practices/{party.practice}"
-
-    assert_problem(await secrets_api.http.put(url, json=body, headers=party.admin), 422)
-    assert_problem(await secrets_api.http.get(url, headers=party.admin), 404)
+    await refused(secrets_api, practice, body)
 
 
 async def test_a_practice_without_its_own_folder_of_secrets_is_refused_naming_it(
     secrets_api: Api,
 ) -> None:
     """The flat layout of old (files at the top of the directory) names no practice's file."""
-    http, party = secrets_api.http, secrets_api.party()
-    url = f"/v1/practices/{party.practice}"
+    party = secrets_api.party()
 
-    problem = assert_problem(await http.put(url, json=endpoints(), headers=party.admin), 422)
+    response = await refused(secrets_api, party, endpoints())
 
-    assert f"no folder {party.practice}/" in problem["detail"]
-    assert_problem(await http.get(url, headers=party.admin), 404)
+    assert f"no folder {party.practice}/" in response.json()["detail"]
 
 
 async def test_a_public_https_endpoint_is_kept(secrets_api: Api, practice: Party) -> None:
@@ -361,28 +366,17 @@ def helseid_record_system(**overrides: Any) -> dict[str, Any]:
 async def test_a_helseid_record_system_is_kept_with_its_key_by_reference_never_the_key(
     secrets_api: Api, secrets_dir: Path, practice: Party
 ) -> None:
-    http, party = secrets_api.http, practice
-    url = f"/v1/practices/{party.practice}"
+    answer, shown = await kept(secrets_api, practice, helseid_record_system())
 
-    put = await http.put(url, json=helseid_record_system(), headers=party.admin)
-
-    assert put.status_code == 200, put.text
-    assert put.json()["record_system"] == {
+    assert answer["record_system"] == {
         **endpoints()["record_system"],
         "auth": "private_key_jwt",
         "client_secret_ref": None,
         "client_assertion_key_ref": "helseid-key",
         "dpop": True,
     }
-    read = await http.get(url, headers=party.admin)
-    assert (read.status_code, read.json()) == (200, put.json())
-    async with secrets_api.sessions() as session:
-        row = await session.scalar(
-            select(PracticeRow).where(PracticeRow.practice_id == party.practice)
-        )
-    stored = repr([getattr(row, column.key) for column in PracticeRow.__table__.columns])
-    for shown in (put.text, read.text, stored):
-        assert HELSEID_KEY["d"] not in shown and HELSEID_KEY["x"] not in shown
+    for place in shown:
+        assert HELSEID_KEY["d"] not in place and HELSEID_KEY["x"] not in place
 
 
 @pytest.mark.parametrize(
@@ -404,19 +398,15 @@ async def test_a_helseid_record_system_is_kept_with_its_key_by_reference_never_t
 async def test_a_client_assertion_key_that_cannot_sign_for_helseid_is_refused_naming_it(
     secrets_api: Api, secrets_dir: Path, practice: Party, body: dict[str, Any], reason: str
 ) -> None:
-    http, party = secrets_api.http, practice
-    url = f"/v1/practices/{party.practice}"
+    response = await refused(secrets_api, practice, body)
 
-    response = await http.put(url, json=body, headers=party.admin)
-
-    problem = assert_problem(response, 422)
+    problem = response.json()
     assert problem["type"] == "urn:econsult:problem:refused"
     reference = body["record_system"]["client_assertion_key_ref"]
     assert "record_system.client_assertion_key_ref" in problem["detail"]
     assert reference in problem["detail"] and reason in problem["detail"]
     assert all(secret not in response.text for secret in secrets_in(secrets_dir))
     assert HELSEID_KEY["d"] not in response.text
-    assert_problem(await http.get(url, headers=party.admin), 404)
 
 
 async def test_a_key_in_another_practices_folder_is_refused(
@@ -426,15 +416,11 @@ async def test_a_key_in_another_practices_folder_is_refused(
     folder = secrets_dir / other.practice
     folder.mkdir()
     (folder / "their-key").write_text(json.dumps(HELSEID_KEY))
-    url = f"/v1/practices/{practice.practice}"
     body = helseid_record_system(client_assertion_key_ref="their-key")
 
-    problem = assert_problem(
-        await secrets_api.http.put(url, json=body, headers=practice.admin), 422
-    )
+    response = await refused(secrets_api, practice, body)
 
-    assert "'their-key' does not resolve: no such file" in problem["detail"]
-    assert_problem(await secrets_api.http.get(url, headers=practice.admin), 404)
+    assert "'their-key' does not resolve: no such file" in response.json()["detail"]
 
 
 @pytest.mark.parametrize(
@@ -457,13 +443,10 @@ async def test_a_record_system_whose_auth_lacks_its_credential_or_names_the_othe
     body["record_system"] = {
         name: value for name, value in body["record_system"].items() if value is not None
     }
-    url = f"/v1/practices/{practice.practice}"
 
-    problem = assert_problem(
-        await secrets_api.http.put(url, json=body, headers=practice.admin), 422
-    )
-    assert problem["type"] == f"urn:econsult:problem:{kind}"
-    assert_problem(await secrets_api.http.get(url, headers=practice.admin), 404)
+    response = await refused(secrets_api, practice, body)
+
+    assert response.json()["type"] == f"urn:econsult:problem:{kind}"
 
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guide-record-system.md"

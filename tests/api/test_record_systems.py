@@ -20,11 +20,9 @@ from tests.api.support import (
     Party,
     assert_problem,
     bearer,
-    create_body,
+    case_with_attachment,
     eventually,
-    seed_clinicians,
     unique,
-    upload,
 )
 
 
@@ -37,14 +35,7 @@ async def delivering(dev_env: WorkflowEnvironment, postgres_url: str) -> AsyncIt
 async def _case_with_attachment(api: Delivering, party: Party) -> tuple[str, str]:
     """A submitted case of the party's practice with one attachment: (case id, the link in
     its journal entry, once the record system holds it)."""
-    await seed_clinicians(api.http, party)
-    uploaded = await upload(api.http, party.service)
-    assert uploaded.status_code == 201, uploaded.text
-    body = create_body(party, message="A photo of the rash.")
-    body["message"]["attachment_ids"] = [uploaded.json()["id"]]
-    created = await api.http.post("/v1/consultations", json=body, headers=party.service)
-    assert created.status_code == 201, created.text
-    case_id: str = created.json()["id"]
+    case_id, _ = await case_with_attachment(api.http, party, "A photo of the rash.")
 
     async def entries() -> list[dict[str, Any]]:
         return [

@@ -21,9 +21,8 @@ from tests.api.support import (
     Party,
     api_over_http,
     assert_problem,
-    create,
     eventually,
-    seed_clinicians,
+    open_case,
 )
 from tests.support import notifications, rows_of, time_skipping_environment
 from workflows.calls import NOTIFY_GIVES_UP_AFTER
@@ -39,11 +38,10 @@ async def _refused_notification(api: Delivering, party: Party) -> Notification:
     """A submitted case whose notification (new message) the practice's receiver refused."""
     api.receiver.status = 400
     try:
-        await seed_clinicians(api.http, party)
-        case = await create(api.http, party)
+        case_id = await open_case(api, party)
 
         async def rows() -> list[Notification]:
-            return await notifications(api.sessions, case["id"])
+            return await notifications(api.sessions, case_id)
 
         (row,) = await eventually(rows, lambda found: bool(found and found[0].failed_status))
         assert row.failed_status == 400, "the receiver refused it for good"
@@ -143,11 +141,10 @@ async def test_a_refused_journal_entry_is_redelivered_once_with_the_same_identif
     party = delivering.party()
     delivering.fhir.refuse_with = 400
     try:
-        await seed_clinicians(delivering.http, party)
-        case = await create(delivering.http, party)
+        case_id = await open_case(delivering, party)
 
         async def entries() -> list[JournalEntry]:
-            return await rows_of(delivering.sessions, JournalEntry, case["id"])
+            return await rows_of(delivering.sessions, JournalEntry, case_id)
 
         (entry,) = await eventually(entries, lambda rows: bool(rows and rows[0].external_status))
         assert entry.external_status == 400
@@ -163,7 +160,7 @@ async def test_a_refused_journal_entry_is_redelivered_once_with_the_same_identif
     assert started.status_code == 202, started.text
 
     async def forwarded() -> list[JournalEntry]:
-        return await rows_of(delivering.sessions, JournalEntry, case["id"])
+        return await rows_of(delivering.sessions, JournalEntry, case_id)
 
     (entry,) = await eventually(forwarded, lambda rows: rows[0].external_status == 201, within=60)
     assert entry.external_id and entry.redeliveries == 1
@@ -179,10 +176,9 @@ async def test_an_item_still_being_delivered_is_409_and_an_unknown_one_404(
     delivering: Delivering,
 ) -> None:
     party = delivering.party()
-    await seed_clinicians(delivering.http, party)
-    case = await create(delivering.http, party)
+    case_id = await open_case(delivering, party)
     # Journaled before the create answers; being forwarded, or delivered: never refused.
-    (entry,) = await rows_of(delivering.sessions, JournalEntry, case["id"])
+    (entry,) = await rows_of(delivering.sessions, JournalEntry, case_id)
 
     pending_or_delivered = await delivering.http.post(
         f"/v1/journal-entries/{entry.entry_key}/redeliver", headers=party.admin
@@ -229,9 +225,8 @@ async def test_a_notification_given_up_on_after_a_week_is_redelivered_once(
         api_over_http(env.client, sqlite_url, sender=gateway) as api,
     ):
         party = api.party()
-        await seed_clinicians(api.http, party)
-        case = await create(api.http, party)
-        (row,) = await notifications(api.sessions, case["id"])
+        case_id = await open_case(api, party)
+        (row,) = await notifications(api.sessions, case_id)
         key = row.notification_key
         retried = await api.http.post(f"/v1/notifications/{key}/redeliver", headers=party.admin)
         # A week of retries (5 s backoff up to 10 min), then the workflow gives up.

@@ -16,9 +16,8 @@ from fastapi import FastAPI, Request, Response
 from standardwebhooks.webhooks import Webhook
 from temporalio.client import Client
 
-from dev.harness.ports import free_port, serving, wait_for_port
-from dev.harness.processes import Processes
-from dev.sandbox import register_search_attributes, temporal_test_server
+from dev.harness.ports import free_port, serving
+from dev.sandbox import register_search_attributes
 from infra.settings import Settings
 from infra.temporal import data_converter
 from tests.api.support import Api, api_over_http, assert_problem, create, seed_clinicians
@@ -46,16 +45,6 @@ class Receiver:
 
 
 @pytest.fixture(scope="module")
-def test_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The time-skipping test server as `make sandbox` runs it (time skipping locked)."""
-    address = f"127.0.0.1:{free_port()}"
-    with Processes(tmp_path_factory.mktemp("test-server")) as processes:
-        processes.start("temporal-test-server", temporal_test_server(address), {})
-        wait_for_port(address)
-        yield address
-
-
-@pytest.fixture(scope="module")
 async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     hooks = Receiver()
     async with serving(hooks.app) as url:
@@ -64,13 +53,13 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
 
 @pytest.fixture(scope="module")
 async def sandbox_api(
-    test_server: str,
+    sandbox_temporal: str,
     sqlite_url: str,
     receiver: tuple[Receiver, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Api]:
-    await register_search_attributes(test_server)
-    client = await Client.connect(test_server, data_converter=data_converter(Settings()))
+    await register_search_attributes(sandbox_temporal)
+    client = await Client.connect(sandbox_temporal, data_converter=data_converter(Settings()))
     secrets_dir = tmp_path_factory.mktemp("secrets")
     settings = {
         "econsult_sandbox": True,
@@ -218,9 +207,9 @@ async def test_a_receiver_that_fails_is_a_502_problem(sandbox_api: Api, hooks: R
 
 
 async def test_a_receiver_that_cannot_be_reached_is_a_502_problem(
-    test_server: str, sqlite_url: str
+    sandbox_temporal: str, sqlite_url: str
 ) -> None:
-    client = await Client.connect(test_server, data_converter=data_converter(Settings()))
+    client = await Client.connect(sandbox_temporal, data_converter=data_converter(Settings()))
     closed = f"http://127.0.0.1:{free_port()}/portal"
     settings = {
         "econsult_sandbox": True,
@@ -234,8 +223,10 @@ async def test_a_receiver_that_cannot_be_reached_is_a_502_problem(
     assert "could not be reached" in problem["detail"]
 
 
-async def test_an_audience_without_a_webhook_is_refused(test_server: str, sqlite_url: str) -> None:
-    client = await Client.connect(test_server, data_converter=data_converter(Settings()))
+async def test_an_audience_without_a_webhook_is_refused(
+    sandbox_temporal: str, sqlite_url: str
+) -> None:
+    client = await Client.connect(sandbox_temporal, data_converter=data_converter(Settings()))
     async with api_over_http(client, sqlite_url, settings={"econsult_sandbox": True}) as api:
         answer = await send_test_event(api, audience="practice")
 
@@ -244,9 +235,9 @@ async def test_an_audience_without_a_webhook_is_refused(test_server: str, sqlite
 
 
 async def test_the_answer_names_the_receiver_without_its_credentials(
-    test_server: str, sqlite_url: str, receiver: tuple[Receiver, str], hooks: Receiver
+    sandbox_temporal: str, sqlite_url: str, receiver: tuple[Receiver, str], hooks: Receiver
 ) -> None:
-    client = await Client.connect(test_server, data_converter=data_converter(Settings()))
+    client = await Client.connect(sandbox_temporal, data_converter=data_converter(Settings()))
     host = receiver[1].removeprefix("http://")
     settings = {
         "econsult_sandbox": True,

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from fastapi.responses import JSONResponse
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from temporalio.client import Client
 
+from dev.harness.ports import serving
 from infra.settings import Settings
 from worker import build_worker
 
@@ -88,6 +90,19 @@ class WebhookReceiver:
 
     def ids(self) -> list[str]:
         return [delivery.headers["webhook-id"] for delivery in self.deliveries]
+
+    def bodies(self, event_type: str) -> list[dict[str, Any]]:
+        """The bodies of the deliveries of one type (`econsult.…`), in the order they arrived."""
+        bodies = [json.loads(delivery.body) for delivery in self.deliveries]
+        return [body for body in bodies if body["type"] == event_type]
+
+    async def received(self, event_type: str, count: int = 1) -> None:
+        """Until `count` deliveries of `event_type` have arrived."""
+
+        async def arrived() -> bool:
+            return len(self.bodies(event_type)) >= count
+
+        await eventually(arrived, f"{count} delivery of {event_type}")
 
 
 TOKEN = "test-access-token"
@@ -161,3 +176,32 @@ class FhirServer:
             "fhir_client_id": self.client_id,
             "fhir_client_secret": self.client_secret,
         }
+
+
+def webhook_settings(base_url: str, secrets: str, *audiences: str) -> dict[str, str]:
+    """The worker's settings that send each audience's events (`portal`: the patient's,
+    `practice`: the others; both unless named) to `{base_url}/{audience}`, signed with `secrets`."""
+    settings = {}
+    for audience in audiences or ("portal", "practice"):
+        settings[f"webhook_{audience}_url"] = f"{base_url}/{audience}"
+        settings[f"webhook_{audience}_secrets"] = secrets
+    return settings
+
+
+@asynccontextmanager
+async def worker_notifying(
+    client: Client,
+    database_url: str,
+    receiver: WebhookReceiver,
+    *audiences: str,
+    record_system: FhirServer | None = None,
+) -> AsyncIterator[str]:
+    """`receiver` served, and a worker sending it `audiences`' events signed with its first
+    secret (and journal entries to `record_system`, served too, if given); yields the queue."""
+    async with AsyncExitStack() as stack:
+        hooks = await stack.enter_async_context(serving(receiver.app()))
+        settings = webhook_settings(hooks, receiver.secrets[0], *audiences)
+        if record_system is not None:
+            fhir = await stack.enter_async_context(serving(record_system.app()))
+            settings.update(record_system.settings(fhir))
+        yield await stack.enter_async_context(worker_with(client, database_url, **settings))

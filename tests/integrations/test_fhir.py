@@ -11,7 +11,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,6 @@ from domain.models import (
 from infra.settings import Settings
 from infra.temporal import data_converter
 from store.attachments import Attachments
-from store.database import create_engine, create_session_factory
 from store.tables import JournalEntry
 from tests.integrations.receivers import (
     FhirServer,
@@ -53,7 +51,7 @@ from tests.support import (
     notifications,
     reply,
     rows_of,
-    seed_directory,
+    seeded_store,
     sha256,
     start,
     temporal_address,
@@ -64,20 +62,9 @@ from workflows.econsultation import EConsultation
 ENTRY_SYSTEM = Settings().fhir_entry_system
 
 
-@asynccontextmanager
-async def store_at(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(url)
-    sessions = create_session_factory(engine)
-    await seed_directory(sessions)
-    try:
-        yield sessions
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture
 async def sessions(sqlite_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    async with store_at(sqlite_url) as sessions:
+    async with seeded_store(sqlite_url) as sessions:
         yield sessions
 
 
@@ -348,7 +335,7 @@ async def test_a_worker_killed_mid_forward_still_gives_one_communication(
 ) -> None:
     worker, queue, env = crashing_worker
     server = FhirServer(hold_first=asyncio.Event())
-    async with store_at(postgres_url) as sessions, serving(server.app(), 0) as base_url:
+    async with seeded_store(postgres_url) as sessions, serving(server.app(), 0) as base_url:
         env.update({name.upper(): value for name, value in server.settings(base_url).items()})
         worker.start()
         case = new_start()

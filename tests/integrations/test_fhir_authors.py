@@ -36,8 +36,9 @@ from infra.settings import Settings
 from store.attachments import Attachments
 from store.journal import JournalTable
 from tests.integrations.receivers import FhirServer
+from tests.support import NATIONAL_ID, journal_entry
 
-PATIENT = "01017012345"
+PATIENT = NATIONAL_ID
 REPRESENTATIVE = "02026512345"
 CLINICIAN = "9144889"
 PRACTICE = "practice-legesenteret"
@@ -87,22 +88,8 @@ async def record_system(
 
 
 def entry(kind: JournalEntryKind, role: Role, author_id: str, **fields: Any) -> JournalEntryInput:
-    key = uuid.uuid4().hex
-    return JournalEntryInput.model_validate(
-        {
-            "entry_key": f"{kind.value}:{key}",
-            "consultation_id": f"case-{key}",
-            "patient_id": PATIENT,
-            "kind": kind,
-            "author_role": role,
-            "author_id": author_id,
-            "text": "Text of the entry.",
-            "occurred_at": datetime(2027, 3, 24, 8, 0, tzinfo=UTC),
-            "practice_id": PRACTICE,
-            "recipient_id": CLINICIAN,
-            **fields,
-        }
-    )
+    at_practice = {"practice_id": PRACTICE, "recipient_id": CLINICIAN}
+    return journal_entry(kind=kind, author_role=role, author_id=author_id, **at_practice | fields)
 
 
 def practitioner(hpr_number: str) -> dict[str, Any]:
@@ -155,12 +142,11 @@ async def test_a_patients_own_message_is_sent_by_the_patient_to_the_clinician(
     assert "contained" not in resource
 
 
-async def test_a_clinicians_reply_is_sent_by_the_practitioner_to_the_patient(
-    record_system: RecordSystem,
+@pytest.mark.parametrize("kind", [JournalEntryKind.MESSAGE, JournalEntryKind.CLOSE])
+async def test_a_clinicians_reply_or_close_is_sent_by_the_practitioner_to_the_patient(
+    record_system: RecordSystem, kind: JournalEntryKind
 ) -> None:
-    resource = await record_system.forwarded(
-        entry(JournalEntryKind.MESSAGE, Role.CLINICIAN, CLINICIAN)
-    )
+    resource = await record_system.forwarded(entry(kind, Role.CLINICIAN, CLINICIAN))
 
     assert resource["sender"] == practitioner(CLINICIAN)
     assert resource["recipient"] == [patient(PATIENT)]
@@ -228,6 +214,19 @@ def in_thread(
     )
 
 
+FROM_PATIENT = (Role.PATIENT, PATIENT)
+FROM_CLINICIAN = (Role.CLINICIAN, CLINICIAN)
+
+
+def messages(*senders: tuple[Role, str]) -> list[JournalEntryInput]:
+    """The messages of a new consultation, one a minute, each from the sender given."""
+    case = f"case-{uuid.uuid4().hex}"
+    return [
+        in_thread(case, minute, JournalEntryKind.MESSAGE, role, author_id)
+        for minute, (role, author_id) in enumerate(senders)
+    ]
+
+
 async def test_a_clinicians_reply_links_the_latest_message_the_patient_side_wrote_before_it(
     record_system: RecordSystem,
 ) -> None:
@@ -253,11 +252,9 @@ async def test_a_clinicians_reply_links_the_latest_message_the_patient_side_wrot
 async def test_a_patients_follow_up_links_the_clinicians_reply_it_answers(
     record_system: RecordSystem,
 ) -> None:
-    case = f"case-{uuid.uuid4().hex}"
-    question = in_thread(case, 0, JournalEntryKind.MESSAGE, Role.PATIENT, PATIENT)
-    clarifying = in_thread(case, 1, JournalEntryKind.MESSAGE, Role.CLINICIAN, CLINICIAN)
-    answer = in_thread(case, 2, JournalEntryKind.MESSAGE, Role.CLINICIAN, CLINICIAN)
-    follow_up = in_thread(case, 3, JournalEntryKind.MESSAGE, Role.PATIENT, PATIENT)
+    question, clarifying, answer, follow_up = messages(
+        FROM_PATIENT, FROM_CLINICIAN, FROM_CLINICIAN, FROM_PATIENT
+    )
     for written in (question, clarifying, answer):
         await record_system.forwarded(written)
 
@@ -269,10 +266,7 @@ async def test_a_patients_follow_up_links_the_clinicians_reply_it_answers(
 async def test_the_link_follows_when_entries_happened_not_when_they_were_forwarded(
     record_system: RecordSystem,
 ) -> None:
-    case = f"case-{uuid.uuid4().hex}"
-    question = in_thread(case, 0, JournalEntryKind.MESSAGE, Role.PATIENT, PATIENT)
-    reply = in_thread(case, 1, JournalEntryKind.MESSAGE, Role.CLINICIAN, CLINICIAN)
-    follow_up = in_thread(case, 2, JournalEntryKind.MESSAGE, Role.PATIENT, PATIENT)
+    question, reply, follow_up = messages(FROM_PATIENT, FROM_CLINICIAN, FROM_PATIENT)
     # Journaled in order; the reply reaches the record system last (its first tries failed).
     for written in (question, reply, follow_up):
         await record_system.journal.write(written)
@@ -295,25 +289,12 @@ async def test_the_link_follows_when_entries_happened_not_when_they_were_forward
 async def test_an_entry_that_is_not_a_message_answers_nothing(
     record_system: RecordSystem, kind: JournalEntryKind, role: Role, author_id: str
 ) -> None:
-    case = f"case-{uuid.uuid4().hex}"
-    await record_system.forwarded(
-        in_thread(case, 0, JournalEntryKind.MESSAGE, Role.PATIENT, PATIENT)
-    )
-    await record_system.forwarded(
-        in_thread(case, 1, JournalEntryKind.MESSAGE, Role.CLINICIAN, CLINICIAN)
-    )
+    question, reply = messages(FROM_PATIENT, FROM_CLINICIAN)
+    for written in (question, reply):
+        await record_system.forwarded(written)
 
-    resource = await record_system.forwarded(in_thread(case, 2, kind, role, author_id))
+    resource = await record_system.forwarded(
+        in_thread(question.consultation_id, 2, kind, role, author_id)
+    )
 
     assert "inResponseTo" not in resource
-
-
-async def test_a_close_is_sent_by_the_clinician_to_the_patient(
-    record_system: RecordSystem,
-) -> None:
-    resource = await record_system.forwarded(
-        entry(JournalEntryKind.CLOSE, Role.CLINICIAN, CLINICIAN)
-    )
-
-    assert resource["sender"] == practitioner(CLINICIAN)
-    assert resource["recipient"] == [patient(PATIENT)]

@@ -66,6 +66,19 @@ EXTENSION = fhir_examples.FOLDER / "StructureDefinition-attachment-sha256.json"
 SYSTEMS = fhir_examples.SYSTEMS
 
 
+async def store_scan(sessions: async_sessionmaker[AsyncSession], attachment_id: str) -> None:
+    """The examples' scan in the case store under `attachment_id`, uploaded by their patient."""
+    scan = fhir_examples.SCAN_INFO
+    await Attachments(sessions).add(
+        attachment_id=attachment_id,
+        uploaded_by=scan.uploaded_by,
+        filename=scan.filename,
+        content_type=scan.content_type,
+        sha256=scan.sha256,
+        content=fhir_examples.SCAN,
+    )
+
+
 def committed(name: str) -> dict[str, Any]:
     resource: dict[str, Any] = json.loads((fhir_examples.EXAMPLES / f"{name}.json").read_text())
     return resource
@@ -179,15 +192,7 @@ async def test_the_adapter_sends_each_example_as_committed(tmp_path: Path) -> No
     engine = create_engine(sqlite_database(tmp_path))
     sessions = create_session_factory(engine)
     server = FhirServer()
-    scan = fhir_examples.SCAN_INFO
-    await Attachments(sessions).add(
-        attachment_id=scan.id,
-        uploaded_by=scan.uploaded_by,
-        filename=scan.filename,
-        content_type=scan.content_type,
-        sha256=scan.sha256,
-        content=fhir_examples.SCAN,
-    )
+    await store_scan(sessions, fhir_examples.SCAN_INFO.id)
     journal = JournalTable(sessions)
     try:
         async with serving(server.app(), 0) as base_url:
@@ -524,17 +529,9 @@ async def test_the_workflow_sends_the_answered_thread_as_the_examples_show(
     patient = fhir_examples.PATIENT
     await _seed(sessions, patient.id)
     texts = {name: example.entry.text for name, example in EXAMPLES.items()}
-    scan = fhir_examples.SCAN_INFO
     async with forwarding(dev_env.client, sqlite_url) as run:
-        attachment_id = run.same_id(scan.id)
-        await Attachments(sessions).add(
-            attachment_id=attachment_id,
-            uploaded_by=patient.id,
-            filename=scan.filename,
-            content_type=scan.content_type,
-            sha256=scan.sha256,
-            content=fhir_examples.SCAN,
-        )
+        attachment_id = run.same_id(fhir_examples.SCAN_INFO.id)
+        await store_scan(sessions, attachment_id)
         handle = await run.start("patient-message", patient, message=None)
         await handle.execute_update(
             EConsultation.submit,
@@ -542,7 +539,9 @@ async def test_the_workflow_sends_the_answered_thread_as_the_examples_show(
                 message_id=run.message_id("patient-message"),
                 message=MessageContent(
                     body=texts["patient-message"],
-                    attachments=[AttachmentRef(id=attachment_id, sha256=scan.sha256)],
+                    attachments=[
+                        AttachmentRef(id=attachment_id, sha256=fhir_examples.SCAN_INFO.sha256)
+                    ],
                 ),
             ),
         )

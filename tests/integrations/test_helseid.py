@@ -16,7 +16,6 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +29,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.endpoints import PracticeEndpoints, SecretUnavailableError
 from activities.fhir import FhirSystems, RecordSystemActivities, RecordSystemUnavailableError
 from dev.harness.ports import serving
-from domain.effects import JournalEntryInput, JournalEntryKind, JournalForward
-from domain.models import Role
+from domain.effects import JournalEntryInput, JournalForward
 from infra.outbound import OutboundPolicy
 from infra.secrets import SecretsDirectory
 from infra.settings import Settings
@@ -40,7 +38,7 @@ from store.journal import JournalTable
 from store.practices import Practice, PracticeRecordSystem, Practices, RecordSystemAuth
 from tests.integrations.helseid_server import HelseIdServer, b64url, jwk_thumbprint
 from tests.integrations.receivers import FhirServer
-from tests.support import captured_logs
+from tests.support import captured_logs, journal_entry
 
 SETTINGS = Settings()
 KEY_FILE = "helseid-key"
@@ -77,7 +75,7 @@ class PracticeRecordSystemUnderTest:
 
     async def forward(self) -> str:
         """Journal a new entry and forward it once (one activity attempt); its key."""
-        entry = journal_entry(self.practice_id)
+        entry = practice_entry(self.practice_id)
         await self.journal.write(entry)
         await self.attempt(entry.entry_key)
         return entry.entry_key
@@ -91,22 +89,9 @@ class PracticeRecordSystemUnderTest:
         return f"{SETTINGS.fhir_entry_system}|{entry_key}" in self.server.resources
 
 
-def journal_entry(practice_id: str) -> JournalEntryInput:
-    key = uuid.uuid4().hex
-    return JournalEntryInput.model_validate(
-        {
-            "entry_key": f"message:{key}",
-            "consultation_id": f"case-{key}",
-            "patient_id": "01017012345",
-            "kind": JournalEntryKind.MESSAGE,
-            "author_role": Role.PATIENT,
-            "author_id": "01017012345",
-            "text": "Text of the entry.",
-            "occurred_at": datetime(2027, 3, 24, 8, 0, tzinfo=UTC),
-            "practice_id": practice_id,
-            "recipient_id": "9144889",
-        }
-    )
+def practice_entry(practice_id: str) -> JournalEntryInput:
+    """A patient's message to the practice's clinician, for its record system."""
+    return journal_entry(practice_id=practice_id, recipient_id="9144889")
 
 
 async def keep_practice(
@@ -269,7 +254,7 @@ async def test_a_refused_assertion_is_never_sent_again_the_next_attempt_signs_a_
 ) -> None:
     jwk = private_jwk("RS256")
     async with helseid_practice(sessions, secrets, jwk, dpop=True, **refusal) as practice:
-        entry = journal_entry(practice.practice_id)
+        entry = practice_entry(practice.practice_id)
         await practice.journal.write(entry)
         with pytest.raises(RecordSystemUnavailableError, match="invalid_client"):
             await practice.attempt(entry.entry_key)
@@ -291,7 +276,7 @@ async def test_a_bearer_token_where_dpop_was_asked_for_is_not_used(
     async with helseid_practice(
         sessions, secrets, private_jwk("ES256"), dpop=True, ignore_dpop=True
     ) as practice:
-        entry = journal_entry(practice.practice_id)
+        entry = practice_entry(practice.practice_id)
         await practice.journal.write(entry)
         with pytest.raises(RecordSystemUnavailableError, match="not a DPoP-bound one"):
             await practice.attempt(entry.entry_key)
@@ -344,7 +329,7 @@ async def test_the_private_key_reaches_no_log_and_no_error(
     errors: list[str] = []
     with captured_logs() as logs:
         async with helseid_practice(sessions, secrets, jwk, replay_next=True) as practice:
-            entry = journal_entry(practice.practice_id)
+            entry = practice_entry(practice.practice_id)
             await practice.journal.write(entry)
             with pytest.raises(RecordSystemUnavailableError) as refused:
                 await practice.attempt(entry.entry_key)

@@ -25,7 +25,6 @@ from domain.effects import Audience, NotificationEvent
 from domain.models import CloseCommand, ReassignCommand, ReplyCommand, Role, WithdrawCommand
 from domain.webhook_events import ENVELOPES, event_type, sandbox_test
 from infra.settings import Settings
-from store.database import create_engine, create_session_factory
 from store.tables import JournalEntry
 from tests.integrations.receivers import (
     Delivery,
@@ -33,7 +32,7 @@ from tests.integrations.receivers import (
     WebhookReceiver,
     eventually,
     new_secret,
-    worker_with,
+    worker_notifying,
 )
 from tests.support import (
     CLINICIAN,
@@ -43,7 +42,7 @@ from tests.support import (
     new_start,
     notifications,
     rows_of,
-    seed_directory,
+    seeded_store,
     start,
 )
 from workflows.econsultation import EConsultation
@@ -51,15 +50,14 @@ from workflows.econsultation import EConsultation
 # Every type the code can emit: one per notification event, and the sandbox's test event.
 EMITTED = {event_type(event) for event in NotificationEvent} | {"econsult.test"}
 PATH_OF = {Audience.PATIENT: "/portal", Audience.CLINICIAN: "/practice"}
+SETTLED = event_type(NotificationEvent.COPAYMENT_SETTLED)
+REFUSED = event_type(NotificationEvent.JOURNAL_ENTRY_REFUSED)
 
 
 @pytest.fixture
 async def sessions(sqlite_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(sqlite_url)
-    sessions = create_session_factory(engine)
-    await seed_directory(sessions)
-    yield sessions
-    await engine.dispose()
+    async with seeded_store(sqlite_url) as sessions:
+        yield sessions
 
 
 async def served_document(
@@ -97,22 +95,11 @@ async def test_every_event_the_code_can_emit_arrives_as_the_served_document_desc
     env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     document = await served_document(env, sqlite_url, sessions)
-    secret = new_secret()
-    receiver = WebhookReceiver([secret])
+    receiver = WebhookReceiver([new_secret()])
     record_system = FhirServer(refuse_with=422)
-    async with (
-        serving(receiver.app(), 0) as base_url,
-        serving(record_system.app(), 0) as fhir_url,
-        worker_with(
-            env.client,
-            sqlite_url,
-            webhook_portal_url=f"{base_url}/portal",
-            webhook_portal_secrets=secret,
-            webhook_practice_url=f"{base_url}/practice",
-            webhook_practice_secrets=secret,
-            **record_system.settings(fhir_url),
-        ) as queue,
-    ):
+    async with worker_notifying(
+        env.client, sqlite_url, receiver, record_system=record_system
+    ) as queue:
         # Unanswered past the reminder, the deadline and the late notice; answered (billed,
         # so the co-payment settles), then closed.
         late = new_start()
@@ -168,33 +155,16 @@ def _audience_path(delivery: Delivery, body: dict[str, Any]) -> bool:
 async def test_the_settled_co_payment_tells_the_portal_status_tariff_and_amount_by_case_id(
     env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    secret = new_secret()
-    receiver = WebhookReceiver([secret])
-    async with (
-        serving(receiver.app(), 0) as base_url,
-        worker_with(
-            env.client,
-            sqlite_url,
-            webhook_portal_url=f"{base_url}/portal",
-            webhook_portal_secrets=secret,
-        ) as queue,
-    ):
+    receiver = WebhookReceiver([new_secret()])
+    async with worker_notifying(env.client, sqlite_url, receiver, "portal") as queue:
         case = new_start()
         handle = await start(env.client, queue, case)
         reply = ReplyCommand(author_role=Role.CLINICIAN, author_id=CLINICIAN, message=content())
         await handle.signal(EConsultation.reply_signal, reply)
-
-        def settled() -> list[dict[str, Any]]:
-            bodies = [json.loads(d.body) for d in receiver.deliveries]
-            return [b for b in bodies if b["type"] == "econsult.copayment_settled"]
-
-        async def told() -> bool:
-            return bool(settled())
-
-        await eventually(told, "the portal told of the settlement")
+        await receiver.received(SETTLED)
         view = await handle.query(EConsultation.view)
 
-    (body,) = settled()
+    (body,) = receiver.bodies(SETTLED)
     data = body["data"]
     assert data["consultation_id"] == case.consultation_id
     assert (data["audience"], data["recipient_id"]) == ("patient", None)
@@ -212,46 +182,26 @@ async def test_the_settled_co_payment_tells_the_portal_status_tariff_and_amount_
 async def test_a_refused_entry_tells_the_practice_its_key_and_status_once_without_content(
     env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    secret = new_secret()
-    receiver = WebhookReceiver([secret])
+    receiver = WebhookReceiver([new_secret()])
     record_system = FhirServer(refuse_with=409)
-    async with (
-        serving(receiver.app(), 0) as base_url,
-        serving(record_system.app(), 0) as fhir_url,
-        worker_with(
-            env.client,
-            sqlite_url,
-            webhook_practice_url=f"{base_url}/practice",
-            webhook_practice_secrets=secret,
-            **record_system.settings(fhir_url),
-        ) as queue,
-    ):
+    async with worker_notifying(
+        env.client, sqlite_url, receiver, "practice", record_system=record_system
+    ) as queue:
         case = new_start()
         handle = await start(env.client, queue, case)
-
-        def refusals() -> list[dict[str, Any]]:
-            bodies = [json.loads(d.body) for d in receiver.deliveries]
-            return [b for b in bodies if b["type"] == "econsult.journal_entry_refused"]
-
-        async def told() -> bool:
-            return bool(refusals())
-
-        await eventually(told, "the practice told of the refused entry")
+        await receiver.received(REFUSED)
         await handle.signal(EConsultation.close_signal, CloseCommand(clinician_id=CLINICIAN))
         await handle.result()
-
-        async def both_told() -> bool:
-            return len(refusals()) == 2
-
-        await eventually(both_told, "both refused entries told")
+        await receiver.received(REFUSED, 2)
         entries = await rows_of(sessions, JournalEntry, case.consultation_id)
 
+    refusals = receiver.bodies(REFUSED)
     told_of = sorted(
         (b["data"]["journal_entry"]["entry_key"], b["data"]["journal_entry"]["http_status"])
-        for b in refusals()
+        for b in refusals
     )
     assert told_of == sorted((entry.entry_key, 409) for entry in entries)
-    for body in refusals():
+    for body in refusals:
         assert body["data"]["consultation_id"] == case.consultation_id
         assert body["data"]["recipient_id"] == PRACTICE
         assert all(entry.text not in json.dumps(body) for entry in entries)

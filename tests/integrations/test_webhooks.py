@@ -10,7 +10,6 @@ import json
 import re
 import subprocess
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import NOTIFICATION_REFUSED
@@ -27,39 +25,30 @@ from activities.webhooks import WebhookEndpoint
 from dev.harness.ports import free_port, serving
 from domain.models import CloseCommand, ReplyCommand, Role, Status
 from infra.settings import Settings
-from store.database import create_engine, create_session_factory
 from store.tables import Notification
 from tests.integrations.receivers import (
     WebhookReceiver,
     eventually,
     new_secret,
+    webhook_settings,
+    worker_notifying,
     worker_with,
 )
-from tests.support import CLINICIAN, content, new_start, notifications, seed_directory, start
+from tests.support import (
+    CLINICIAN,
+    content,
+    new_start,
+    notifications,
+    seeded_store,
+    start,
+)
 from workflows.econsultation import EConsultation
 
 
 @pytest.fixture
 async def sessions(sqlite_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(sqlite_url)
-    sessions = create_session_factory(engine)
-    await seed_directory(sessions)
-    yield sessions
-    await engine.dispose()
-
-
-def worker_sending_to(
-    client: Client, database_url: str, base_url: str, secrets: str
-) -> AbstractAsyncContextManager[str]:
-    """A worker whose settings send patient events to /portal, the others to /practice."""
-    return worker_with(
-        client,
-        database_url,
-        webhook_portal_url=f"{base_url}/portal",
-        webhook_portal_secrets=secrets,
-        webhook_practice_url=f"{base_url}/practice",
-        webhook_practice_secrets=secrets,
-    )
+    async with seeded_store(sqlite_url) as sessions:
+        yield sessions
 
 
 async def settled_rows(
@@ -83,12 +72,8 @@ def clinician_reply(body: str, **options: Any) -> ReplyCommand:
 async def test_every_event_of_a_lifecycle_arrives_once_signed_with_the_notification_key(
     dev_env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    secret = new_secret()
-    receiver = WebhookReceiver([secret])
-    async with (
-        serving(receiver.app(), 0) as base_url,
-        worker_sending_to(dev_env.client, sqlite_url, base_url, secret) as queue,
-    ):
+    receiver = WebhookReceiver([new_secret()])
+    async with worker_notifying(dev_env.client, sqlite_url, receiver) as queue:
         case = new_start()
         handle = await start(dev_env.client, queue, case)
         await handle.execute_update(EConsultation.reply, clinician_reply("Answer."))
@@ -131,7 +116,8 @@ async def test_a_receiver_down_then_up_gets_each_notification_once_with_attempts
     receiver = WebhookReceiver([secret])
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    async with worker_sending_to(dev_env.client, sqlite_url, base_url, secret) as queue:
+    settings = webhook_settings(base_url, secret)
+    async with worker_with(dev_env.client, sqlite_url, **settings) as queue:
         case = new_start()
         await start(dev_env.client, queue, case)
 
@@ -154,12 +140,8 @@ async def test_a_receiver_down_then_up_gets_each_notification_once_with_attempts
 async def test_a_final_refusal_marks_the_row_failed_without_retries(
     dev_env: WorkflowEnvironment, sqlite_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    secret = new_secret()
-    receiver = WebhookReceiver([secret], status=400)
-    async with (
-        serving(receiver.app(), 0) as base_url,
-        worker_sending_to(dev_env.client, sqlite_url, base_url, secret) as queue,
-    ):
+    receiver = WebhookReceiver([new_secret()], status=400)
+    async with worker_notifying(dev_env.client, sqlite_url, receiver) as queue:
         case = new_start()
         handle = await start(dev_env.client, queue, case)
         (row,) = await settled_rows(sessions, case.consultation_id, 1)
@@ -209,8 +191,10 @@ async def test_during_a_secret_rotation_receivers_on_the_old_or_the_new_secret_b
     old, new = new_secret(), new_secret()
     receiver = WebhookReceiver([old])
     async with (
-        serving(receiver.app(), 0) as base_url,
-        worker_sending_to(dev_env.client, sqlite_url, base_url, f"{new},{old}") as queue,
+        serving(receiver.app()) as base_url,
+        worker_with(
+            dev_env.client, sqlite_url, **webhook_settings(base_url, f"{new},{old}")
+        ) as queue,
     ):
         case = new_start()
         await start(dev_env.client, queue, case)

@@ -37,7 +37,11 @@ from infra.temporal import data_converter
 from store.case_writes import Consultations
 from store.database import create_engine, create_session_factory
 from store.tables import JournalEntry, Notification
-from tests.api.support import PNG, Party, api_over_http, create_body, seed_clinicians, upload
+from tests.api.support import (
+    Party,
+    api_over_http,
+    case_with_attachment,
+)
 from tests.integrations.receivers import WebhookReceiver, new_secret
 from tests.support import captured_logs, effects_when_quiet
 
@@ -92,18 +96,12 @@ def leaked(text: str | bytes) -> list[str]:
 
 async def _drive(http: httpx.AsyncClient, party: Party) -> str:
     """The consultation's whole life through the API; answers its id."""
-    await seed_clinicians(http, party)
-    attachment = await upload(http, party.service, PNG, name=f"{MARKER}.png")
-    assert attachment.status_code == 201, attachment.text
-    body = create_body(party, message=f"{MARKER}: rash since Monday. Fnr {NATIONAL_ID}.")
-    body["message"]["attachment_ids"] = [attachment.json()["id"]]
-    created = await http.post("/v1/consultations", json=body, headers=party.service)
-    assert created.status_code == 201, created.text
-    case = created.json()["id"]
+    message = f"{MARKER}: rash since Monday. Fnr {NATIONAL_ID}."
+    case, attachment = await case_with_attachment(http, party, message, name=f"{MARKER}.png")
 
     steps = [
         ("GET", f"/v1/consultations/{case}", None, party.doctor),
-        ("GET", f"/v1/attachments/{attachment.json()['id']}", None, party.doctor),
+        ("GET", f"/v1/attachments/{attachment}", None, party.doctor),
         ("POST", f"/v1/consultations/{case}/replies", {"body": f"About {MARKER}"}, party.doctor),
         (
             "POST",

@@ -12,14 +12,14 @@ import pytest
 
 from activities.webhooks import webhook_body
 from domain.decisions import new_case
-from domain.effects import JournalEntryInput, JournalEntryKind, NotificationInput
+from domain.effects import NotificationInput
 from domain.entries import copayment_settled, journal_entry_refused
-from domain.models import Copayment, CopaymentStatus, Role, Status
+from domain.models import Copayment, CopaymentStatus, Status
 from store.case_writes import Consultations
 from store.outbox import Outbox
 from store.redeliveries import Redeliveries
 from tests.store.support import NOW, Sessions, record
-from tests.support import new_start
+from tests.support import journal_entry, new_start
 
 
 def _settled(consultation_id: str) -> NotificationInput:
@@ -29,14 +29,8 @@ def _settled(consultation_id: str) -> NotificationInput:
 
 
 def _refused(consultation_id: str) -> NotificationInput:
-    entry = JournalEntryInput(
-        entry_key=f"message:{uuid.uuid4()}",
+    entry = journal_entry(
         consultation_id=consultation_id,
-        patient_id="patient-1",
-        kind=JournalEntryKind.MESSAGE,
-        author_role=Role.PATIENT,
-        author_id="patient-1",
-        text="I have had a rash for two weeks.",
         occurred_at=NOW,
         practice_id="practice-1",
         recipient_id="9100001",

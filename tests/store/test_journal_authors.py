@@ -7,34 +7,18 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.effects import JournalEntryInput, JournalEntryKind
+from domain.effects import JournalEntryInput
 from domain.models import Role
 from domain.parties import RepresentativeRef, RepresentativeRelation
 from store.journal import JournalTable
-
-
-def _entry(**fields: object) -> JournalEntryInput:
-    key = uuid.uuid4().hex
-    return JournalEntryInput.model_validate(
-        {
-            "entry_key": f"message:{key}",
-            "consultation_id": f"case-{key}",
-            "patient_id": "01017012345",
-            "kind": JournalEntryKind.MESSAGE,
-            "author_role": Role.PATIENT,
-            "author_id": "01017012345",
-            "text": "A rash.",
-            "occurred_at": datetime(2027, 3, 24, 8, 0, tzinfo=UTC),
-            **fields,
-        }
-    )
+from tests.support import journal_entry
 
 
 async def test_the_representative_practice_and_recipient_are_read_back_as_written(
     store: async_sessionmaker[AsyncSession],
 ) -> None:
     journal = JournalTable(store)
-    entry = _entry(
+    entry = journal_entry(
         author_id="02026512345",
         representative=RepresentativeRef(
             id="02026512345", relation=RepresentativeRelation.POWER_OF_ATTORNEY
@@ -52,7 +36,7 @@ async def test_an_entry_without_them_reads_back_without_them(
     store: async_sessionmaker[AsyncSession],
 ) -> None:
     journal = JournalTable(store)
-    entry = _entry()
+    entry = journal_entry()
 
     await journal.write(entry)
 
@@ -69,11 +53,11 @@ async def test_the_latest_message_before_an_entry_is_found_by_author_role_and_ti
 
     def at(minute: int, role: Role) -> JournalEntryInput:
         when = datetime(2027, 3, 24, 8, minute, tzinfo=UTC)
-        return _entry(consultation_id=case, author_role=role, occurred_at=when)
+        return journal_entry(consultation_id=case, author_role=role, occurred_at=when)
 
     question, reply, follow_up = at(0, Role.PATIENT), at(1, Role.CLINICIAN), at(2, Role.PATIENT)
     # Another consultation's reply, between the two: never linked.
-    elsewhere = _entry(
+    elsewhere = journal_entry(
         author_role=Role.CLINICIAN, occurred_at=datetime(2027, 3, 24, 8, 1, 30, tzinfo=UTC)
     )
     # Written out of order, as a restore may: the time it happened decides.

@@ -10,8 +10,6 @@ import pytest
 
 from domain.effects import (
     Audience,
-    JournalEntryInput,
-    JournalEntryKind,
     MessageToStore,
     NotificationEvent,
     NotificationInput,
@@ -37,7 +35,7 @@ from store.journal import JournalTable
 from store.outbox import Outbox, OutboxState
 from store.tables import Attachment, JournalEntry, Message, Notification
 from tests.store.support import NOW, Sessions, record
-from tests.support import case_row, count, sha256
+from tests.support import case_row, count, journal_entry, sha256
 
 
 @pytest.fixture
@@ -180,16 +178,7 @@ async def test_a_message_binds_its_uploaded_attachments(
 async def test_a_journal_entry_is_written_once_per_key(
     store: Sessions, consultation_id: str
 ) -> None:
-    entry = JournalEntryInput(
-        entry_key=f"message:{uuid.uuid4().hex}",
-        consultation_id=consultation_id,
-        patient_id="patient-1",
-        kind=JournalEntryKind.MESSAGE,
-        author_role=Role.CLINICIAN,
-        author_id="9100001",
-        text="Answer.",
-        occurred_at=NOW,
-    )
+    entry = journal_entry(consultation_id=consultation_id)
 
     references = {await JournalTable(store).write(entry) for _ in range(3)}
 

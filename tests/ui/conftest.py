@@ -11,14 +11,12 @@ import os
 import secrets
 import shutil
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from dev.harness.ports import free_port
+from dev.harness.ports import answers, free_port, ready_for_commands
 from dev.harness.processes import Processes
 from infra.settings import Settings
 from tests.api.support import Tokens
@@ -39,20 +37,13 @@ READY_WITHIN_SECONDS = 90.0
 
 
 def _wait_until_ready(stack: DevStack, processes: Processes) -> None:
-    deadline = time.monotonic() + READY_WITHIN_SECONDS
-    while time.monotonic() < deadline:
-        if processes.exited():
-            raise RuntimeError(f"make run exited: {stack.log.read_text()[-3000:]}")
-        try:
-            api = httpx.get(f"{stack.api_url}/readyz", timeout=5)
-            ui = httpx.get(stack.ui("127.0.0.1"), timeout=5)
-            # Ready for commands too: /readyz is 200 while only the case store answers.
-            temporal = api.status_code == 200 and api.json()["checks"]["temporal"] == "ok"
-            if temporal and ui.status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
+    def ready() -> bool:
+        return ready_for_commands(stack.api_url) and answers(stack.ui("127.0.0.1"))
+
+    if processes.wait_for(ready, READY_WITHIN_SECONDS):
+        return
+    if processes.exited():
+        raise RuntimeError(f"make run exited: {stack.log.read_text()[-3000:]}")
     raise RuntimeError(f"make run never became ready: {stack.log.read_text()[-3000:]}")
 
 
