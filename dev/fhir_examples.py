@@ -1,7 +1,7 @@
 """An example Communication of every journal entry kind, built by the service's own code.
 
 The entries come from domain/entries.py, as the workflow's decisions build them; the resources
-from `activities.fhir.communication_for`, as the forwarder sends them. `python -m
+from `activities.fhir_resources.communication_for`, as the forwarder sends them. `python -m
 dev.fhir_examples` (and `make docs`) writes them to docs/fhir/examples/, one file per kind;
 tests/integrations/test_fhir_examples.py checks the committed files are these, that the
 adapter sends the same through the journal, and that each meets the profile beside them.
@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from activities.fhir import FhirSystems, communication_for
+from activities.fhir_resources import FhirSystems, communication_for
 from domain import entries
 from domain.effects import JournalEntryInput, JournalEntryKind
 from domain.models import (

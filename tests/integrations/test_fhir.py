@@ -21,7 +21,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from activities.fhir import HPR_SYSTEM, NATIONAL_ID_SYSTEM, SHA256_EXTENSION
+from activities.fhir_resources import HPR_SYSTEM, NATIONAL_ID_SYSTEM, SHA256_EXTENSION
 from dev.harness.ports import free_port, serving
 from dev.harness.processes import Processes
 from domain.models import (

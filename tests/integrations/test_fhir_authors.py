@@ -17,15 +17,13 @@ from fhir.resources.R4B.communication import Communication
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
-from activities.fhir import (
+from activities.fhir import ClientCredentials, FhirRecordSystem, RecordSystemActivities
+from activities.fhir_resources import (
     HPR_SYSTEM,
     NATIONAL_ID_SYSTEM,
     PRACTICE_SYSTEM,
     ROLE_CODE_SYSTEM,
-    ClientCredentials,
-    FhirRecordSystem,
     FhirSystems,
-    RecordSystemActivities,
 )
 from activities.record_auth import ClientSecretBasic
 from dev.harness.ports import serving

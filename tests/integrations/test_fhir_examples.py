@@ -25,15 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.fhir import (
+from activities.fhir import ClientCredentials, FhirRecordSystem, RecordSystemActivities
+from activities.fhir_resources import (
     ENTRY_KIND_SYSTEM,
     HPR_SYSTEM,
     NATIONAL_ID_SYSTEM,
     PRACTICE_SYSTEM,
     SHA256_EXTENSION,
-    ClientCredentials,
-    FhirRecordSystem,
-    RecordSystemActivities,
 )
 from activities.record_auth import ClientSecretBasic
 from dev import fhir_examples

@@ -27,7 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
 from activities.endpoints import PracticeEndpoints, SecretUnavailableError
-from activities.fhir import FhirSystems, RecordSystemActivities, RecordSystemUnavailableError
+from activities.fhir import RecordSystemActivities, RecordSystemUnavailableError
+from activities.fhir_resources import FhirSystems
 from dev.harness.ports import serving
 from domain.effects import JournalEntryInput, JournalForward
 from infra.outbound import OutboundPolicy
