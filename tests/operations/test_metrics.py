@@ -156,7 +156,14 @@ async def test_activity_failures_and_retries_are_counted_by_type_on_the_worker_e
                 lambda: effects(sessions, case.consultation_id),
                 lambda found: found["journal"] == 1,
             )
-            after = await scrape(worker_metrics_url)
+            # The retried commit runs inside the run's first workflow task, which completes (and
+            # is counted) only after the row is written: scrape once it has.
+            after = await eventually(
+                lambda: scrape(worker_metrics_url),
+                lambda found: bool(
+                    samples(found, "temporal_workflow_task_execution_latency_count")
+                ),
+            )
     finally:
         await engine.dispose()
 
