@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from domain import checks, decisions
+from domain import checks, decisions, entries
 from domain.checks import Refused
 from domain.copayment_case import CopaymentCase
 from domain.decisions import Decided, Decision, TimerKind
@@ -21,6 +22,8 @@ from domain.models import (
     CloseReason,
     ConsultationStart,
     ConsultationState,
+    Copayment,
+    CopaymentOutcome,
     CopaymentStatus,
     MessageContent,
     ReassignCommand,
@@ -354,6 +357,32 @@ def test_settlement_is_an_event_carrying_what_prices_it() -> None:
     assert request.clinician_id == CLINICIAN and request.replied_at == NOW
     assert settled.state.revision == state.revision + 1
     assert not settled.event.notifications and not settled.event.journal
+
+
+def test_a_settlement_that_tells_the_portal_carries_its_notice_priced_by_the_commit() -> None:
+    state = answered()
+    bill = Bill(clinician_id=CLINICIAN, at=NOW)
+
+    settled = decisions.settle(state, bill, NOW, specialist=False, frikort=False, tell_portal=True)
+
+    [notice] = settled.event.notifications
+    assert (notice.audience, notice.event) == (
+        Audience.PATIENT,
+        NotificationEvent.COPAYMENT_SETTLED,
+    )
+    assert notice.consultation_id == state.consultation_id and notice.recipient_id is None
+    # Decided before the worker's tariff table prices it: the commit fills it in.
+    outcome = CopaymentOutcome(
+        status=CopaymentStatus.CHARGED, tariff="2ae", amount_nok=Decimal("167")
+    )
+    priced = entries.settled_as(notice, outcome)
+    assert priced.copayment == Copayment(
+        status=CopaymentStatus.CHARGED, tariff="2ae", amount_nok=Decimal("167")
+    )
+    assert priced.notification_key == notice.notification_key
+    # Every other notification passes through as it is.
+    other = _decided(decisions.reply(opened(), clinician(), NOW, "m-2")).event.notifications[0]
+    assert entries.settled_as(other, outcome) == other
 
 
 @pytest.mark.parametrize(
